@@ -1,0 +1,18 @@
+function(roundoff_set_warnings target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion>)
+endfunction()
+
+# roundoff_add_library(<layer> SOURCES ... DEPS ...): one target per layer, roundoff::<layer> alias.
+function(roundoff_add_library layer)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(roundoff_${layer} ${ARG_SOURCES})
+  add_library(roundoff::${layer} ALIAS roundoff_${layer})
+  set_target_properties(roundoff_${layer} PROPERTIES EXPORT_NAME ${layer})
+  target_include_directories(roundoff_${layer} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_link_libraries(roundoff_${layer} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  roundoff_set_warnings(roundoff_${layer})
+  set_property(GLOBAL APPEND PROPERTY ROUNDOFF_LIBRARY_TARGETS roundoff_${layer})
+endfunction()

@@ -1,0 +1,43 @@
+// Exact contractions: C[b, i, j] = sum_k A[b, i, k] * B[b, j, k] (+ bias), the one primitive
+// that every op lowers to. Three versions (as in Arb): fast (Ozaki-style splitting over DGEMM,
+// exact by construction), simple (one accumulator per output), and the MPFR oracle.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "roundoff/exact/value.hpp"
+
+namespace roundoff::exact {
+
+/// A strided batched "NT" contraction. Operands are doubles holding values of any format.
+/// Element (b, i, j) of the result goes to dest index
+///   c_offset + b*c_batch_stride + i*c_row_stride + j*c_col_stride.
+struct gemm_problem {
+  std::int64_t batch = 1, m = 0, n = 0, k = 0;
+  const double* a = nullptr;  ///< a[b*a_batch_stride + i*lda + kk]
+  std::int64_t lda = 0, a_batch_stride = 0;
+  const double* b = nullptr;  ///< b[b*b_batch_stride + j*ldb + kk]
+  std::int64_t ldb = 0, b_batch_stride = 0;
+  /// Optional bias added once to each output: bias[b*bias_batch_stride + i*bias_row_stride +
+  /// j*bias_col_stride]. Null for none.
+  const double* bias = nullptr;
+  std::int64_t bias_batch_stride = 0, bias_row_stride = 0, bias_col_stride = 0;
+  std::int64_t c_offset = 0, c_batch_stride = 0, c_row_stride = 0, c_col_stride = 1;
+};
+
+struct engine_options {
+  int threads = 1;  ///< threads for the fast path (and the BLAS it calls)
+};
+
+/// Fast exact path. Writes every output element of p into dest (already sized).
+void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options& opt = {});
+
+/// Simple exact path: one accumulator per output, term by term. Same contract as gemm_exact.
+void gemm_exact_simple(const gemm_problem& p, exact_tensor& dest);
+
+/// Exact dot product sum_k a[k]*b[k] (+ bias when non-null) into an accumulator.
+void dot_exact(std::int64_t k, const double* a, const double* b, const double* bias,
+               accumulator& out) noexcept;
+
+}  // namespace roundoff::exact
