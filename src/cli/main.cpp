@@ -1,0 +1,1 @@
+int main() { return 0; }  // placeholder: the CLI owner replaces this
