@@ -23,6 +23,13 @@ struct format_traits {
   double max_finite;      ///< largest finite value
   bool has_infinity;      ///< false for e4m3 (saturating/NaN-only encoding, OCP FP8)
   int storage_bits;       ///< 64, 32, 19 (tf32 stored in 32), 16, 16, 8, 8
+  /// t = max_finite + ulp(max_finite)/2, the real number at which round-to-nearest overflows:
+  /// |x| > t always overflows; |x| == t overflows iff `overflow_at_threshold` (the tie goes to the
+  /// even neighbour: 2^(emax+1) for IEEE formats, whose max_finite has an odd significand; for
+  /// e4m3, max_finite = 448 = 1.110b * 2^8 is even, so 464 rounds to 448). For f64,
+  /// t = 2^1024 - 2^970 is not a double and this field is +Inf: no finite double overflows f64.
+  double overflow_threshold;
+  bool overflow_at_threshold;  ///< true for every format except e4m3
 };
 
 /// Traits of a format; constexpr-friendly table lookup.
@@ -37,10 +44,19 @@ enum class underflow_mode : std::uint8_t { gradual, flush_to_zero };
 
 /// Round a double to the nearest value of format f (ties to even), with IEEE overflow
 /// (to +-Inf; for e4m3, which has no Inf, to NaN) and gradual underflow or flush-to-zero.
-/// NaN maps to NaN; +-0 and +-Inf keep their sign.
+/// NaN maps to NaN; +-0 and +-Inf keep their sign (+-Inf -> NaN for e4m3). NaN results carry
+/// the sign of x (e4m3's NaN encodings are S.1111.111), which callers should not rely on.
+///
+/// flush_to_zero returns +-0 (sign of x) exactly when x rounded to `precision` bits with an
+/// unbounded exponent range is below min_normal in magnitude ("tininess after rounding", the x86
+/// SSE/AVX FTZ convention), i.e. when |x| < min_normal * (1 - 2^-(precision+1)); every other x
+/// gives the same result as with gradual underflow. Flushed results are never subnormal.
+/// Bit manipulation only: independent of the FP environment (rounding mode, FTZ/DAZ flags).
+/// Example: round_to(format_id::bf16, 1.00390625) == 1.0 (tie, to even).
 double round_to(format_id f, double x, underflow_mode u = underflow_mode::gradual) noexcept;
 
-/// True when x is exactly a (finite, non-flushed) value of format f.
+/// True when x is exactly a finite value of format f (subnormals and +-0 included),
+/// i.e. round_to(f, x, gradual) == x. NaN and +-Inf give false.
 bool is_representable(format_id f, double x) noexcept;
 
 }  // namespace roundoff
