@@ -1,1 +1,435 @@
-// placeholder: implemented by the owner of this layer
+// Kulisch-style exact accumulator. Representation, the carry-room proof and the rounding
+// argument: docs/exact.md ("Representation", "Why nothing overflows", "Rounding").
+#include "roundoff/exact/accumulator.hpp"
+#include "roundoff/formats/rounding.hpp"
+
+#include <bit>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace roundoff::exact {
+
+namespace {
+
+using u64 = std::uint64_t;
+__extension__ typedef unsigned __int128 u128;
+
+constexpr u64 frac_mask = (u64{1} << 52) - 1;
+constexpr u64 hidden_bit = u64{1} << 52;
+
+// Bits [pos, pos + 64) of the little-endian limb array mag[0..n); bits outside are 0.
+inline u64 bits64(const u64* mag, int n, int pos) noexcept {
+  if (pos < 0) {
+    if (pos <= -64) return 0;
+    return bits64(mag, n, 0) << (-pos);
+  }
+  const int l = pos >> 6, s = pos & 63;
+  const u64 lo = l < n ? mag[l] : 0;
+  const u64 hi = l + 1 < n ? mag[l + 1] : 0;
+  return (lo >> s) | ((hi << 1) << (63 - s));
+}
+
+// Bit pos of mag (0 outside).
+inline bool bit_at(const u64* mag, int n, int pos) noexcept {
+  if (pos < 0 || (pos >> 6) >= n) return false;
+  return (mag[pos >> 6] >> (pos & 63)) & 1;
+}
+
+// Whether any bit strictly below pos is set.
+inline bool any_below(const u64* mag, int n, int pos) noexcept {
+  if (pos <= 0) return false;
+  const int l = pos >> 6, s = pos & 63;
+  for (int t = 0; t < l && t < n; ++t)
+    if (mag[t]) return true;
+  if (l < n && s && (mag[l] & ((u64{1} << s) - 1))) return true;
+  return false;
+}
+
+}  // namespace
+
+accumulator::accumulator() noexcept {
+  std::memset(limbs_, 0, sizeof limbs_);
+}
+
+accumulator::accumulator(const accumulator& o) noexcept
+    : lo_(o.lo_),
+      hi_(o.hi_),
+      neg_fill_(o.neg_fill_),
+      saw_nan_(o.saw_nan_),
+      saw_pos_inf_(o.saw_pos_inf_),
+      saw_neg_inf_(o.saw_neg_inf_) {
+  std::memset(limbs_, 0, sizeof limbs_);
+  if (lo_ <= hi_)
+    std::memcpy(limbs_ + lo_, o.limbs_ + lo_, sizeof(u64) * static_cast<unsigned>(hi_ - lo_ + 1));
+}
+
+accumulator& accumulator::operator=(const accumulator& o) noexcept {
+  if (this == &o) return *this;
+  clear();
+  lo_ = o.lo_;
+  hi_ = o.hi_;
+  neg_fill_ = o.neg_fill_;
+  saw_nan_ = o.saw_nan_;
+  saw_pos_inf_ = o.saw_pos_inf_;
+  saw_neg_inf_ = o.saw_neg_inf_;
+  if (lo_ <= hi_)
+    std::memcpy(limbs_ + lo_, o.limbs_ + lo_, sizeof(u64) * static_cast<unsigned>(hi_ - lo_ + 1));
+  return *this;
+}
+
+void accumulator::clear() noexcept {
+  if (lo_ <= hi_) std::memset(limbs_ + lo_, 0, sizeof(u64) * static_cast<unsigned>(hi_ - lo_ + 1));
+  lo_ = limb_count;
+  hi_ = -1;
+  neg_fill_ = saw_nan_ = saw_pos_inf_ = saw_neg_inf_ = false;
+}
+
+// Grows the explicit window to cover [lo, hi]. New limbs above the old top take the sign fill
+// (they were implicit copies of it); new limbs below the old bottom are 0 (already stored so).
+void accumulator::extend(int lo, int hi) noexcept {
+  if (lo < lo_) lo_ = lo;
+  if (hi > hi_) {
+    if (neg_fill_)
+      for (int j = hi_ + 1; j <= hi; ++j) limbs_[j] = ~u64{0};
+    hi_ = hi;
+  }
+}
+
+// Adds 1 at limb j (j <= hi_ + 1). A carry out of the window either turns an all-ones fill
+// into all zeros (the value changed sign to >= 0) or needs one more explicit limb.
+void accumulator::carry_from(int j) noexcept {
+  for (; j <= hi_; ++j)
+    if (++limbs_[j] != 0) return;
+  if (neg_fill_) {
+    neg_fill_ = false;
+  } else if (hi_ + 1 < limb_count) {  // always true within the documented range
+    limbs_[++hi_] = 1;
+  }
+}
+
+// Subtracts 1 at limb j (j <= hi_ + 1); mirror image of carry_from.
+void accumulator::borrow_from(int j) noexcept {
+  for (; j <= hi_; ++j)
+    if (limbs_[j]-- != 0) return;
+  if (!neg_fill_) {
+    neg_fill_ = true;
+  } else if (hi_ + 1 < limb_count) {
+    limbs_[++hi_] = ~u64{1};
+  }
+}
+
+// Adds (neg ? -p : p) * 2^e with p = phi*2^64 + plo; p < 2^106, e >= -bias_bits, and p*2^e inside
+// the range.
+inline void accumulator::add_magnitude(u64 plo, u64 phi, int e, bool neg) noexcept {
+  const int pos = e + bias_bits;
+  const int i = pos >> 6, s = pos & 63;
+  // The shifted product spans at most 106 + 63 = 169 bits: three limbs.
+  const u64 w0 = plo << s;
+  const u64 w1 = (phi << s) | ((plo >> 1) >> (63 - s));
+  const u64 w2 = (phi >> 1) >> (63 - s);
+  if (i < lo_ || i + 2 > hi_) extend(i, i + 2);
+  u64* L = limbs_ + i;
+  if (!neg) {
+    u128 t = static_cast<u128>(L[0]) + w0;
+    L[0] = static_cast<u64>(t);
+    t = static_cast<u128>(L[1]) + w1 + static_cast<u64>(t >> 64);
+    L[1] = static_cast<u64>(t);
+    t = static_cast<u128>(L[2]) + w2 + static_cast<u64>(t >> 64);
+    L[2] = static_cast<u64>(t);
+    if (t >> 64) carry_from(i + 3);
+  } else {
+    u128 t = static_cast<u128>(L[0]) - w0;
+    L[0] = static_cast<u64>(t);
+    t = static_cast<u128>(L[1]) - w1 - static_cast<u64>((t >> 64) & 1);
+    L[1] = static_cast<u64>(t);
+    t = static_cast<u128>(L[2]) - w2 - static_cast<u64>((t >> 64) & 1);
+    L[2] = static_cast<u64>(t);
+    if ((t >> 64) & 1) borrow_from(i + 3);
+  }
+}
+
+void accumulator::add_special(double x) noexcept {
+  if (std::isnan(x))
+    saw_nan_ = true;
+  else if (x > 0)
+    saw_pos_inf_ = true;
+  else
+    saw_neg_inf_ = true;
+}
+
+void accumulator::add(double x) noexcept {
+  const u64 bits = std::bit_cast<u64>(x);
+  const unsigned ex = static_cast<unsigned>(bits >> 52) & 0x7ff;
+  const u64 frac = bits & frac_mask;
+  if (ex == 0x7ff) return add_special(x);
+  if (ex == 0) {
+    if (frac == 0) return;
+    add_magnitude(frac, 0, -1074, bits >> 63);
+  } else {
+    add_magnitude(frac | hidden_bit, 0, static_cast<int>(ex) - 1075, bits >> 63);
+  }
+}
+
+void accumulator::add_scaled(double x, int e) noexcept {
+  const u64 bits = std::bit_cast<u64>(x);
+  const unsigned ex = static_cast<unsigned>(bits >> 52) & 0x7ff;
+  const u64 frac = bits & frac_mask;
+  if (ex == 0x7ff) return add_special(x);
+  if (ex == 0) {
+    if (frac == 0) return;
+    add_magnitude(frac, 0, -1074 + e, bits >> 63);
+  } else {
+    add_magnitude(frac | hidden_bit, 0, static_cast<int>(ex) - 1075 + e, bits >> 63);
+  }
+}
+
+void accumulator::add_product_slow(double a, double b, bool neg) noexcept {
+  if (std::isnan(a) || std::isnan(b)) {
+    saw_nan_ = true;
+    return;
+  }
+  if (std::isinf(a) || std::isinf(b)) {
+    if (a == 0 || b == 0) {
+      saw_nan_ = true;  // Inf * 0
+    } else {
+      const bool pos = (std::signbit(a) != std::signbit(b)) == neg;
+      (pos ? saw_pos_inf_ : saw_neg_inf_) = true;
+    }
+    return;
+  }
+  if (a == 0 || b == 0) return;
+  const u64 ba = std::bit_cast<u64>(a), bb = std::bit_cast<u64>(b);
+  const unsigned xa = static_cast<unsigned>(ba >> 52) & 0x7ff;
+  const unsigned xb = static_cast<unsigned>(bb >> 52) & 0x7ff;
+  const u64 ma = (ba & frac_mask) | (xa ? hidden_bit : 0);
+  const u64 mb = (bb & frac_mask) | (xb ? hidden_bit : 0);
+  const int ea = xa ? static_cast<int>(xa) - 1075 : -1074;
+  const int eb = xb ? static_cast<int>(xb) - 1075 : -1074;
+  const u128 p = static_cast<u128>(ma) * mb;
+  add_magnitude(static_cast<u64>(p), static_cast<u64>(p >> 64), ea + eb,
+                ((ba ^ bb) >> 63) != static_cast<u64>(neg));
+}
+
+void accumulator::add_product(double a, double b) noexcept {
+  const u64 ba = std::bit_cast<u64>(a), bb = std::bit_cast<u64>(b);
+  const unsigned xa = static_cast<unsigned>(ba >> 52) & 0x7ff;
+  const unsigned xb = static_cast<unsigned>(bb >> 52) & 0x7ff;
+  // Zeros, subnormals, Inf and NaN leave the fast path (exponent field 0 or 0x7ff).
+  if (xa - 1 >= 0x7fe || xb - 1 >= 0x7fe) [[unlikely]]
+    return add_product_slow(a, b, false);
+  const u64 ma = (ba & frac_mask) | hidden_bit, mb = (bb & frac_mask) | hidden_bit;
+  const u128 p = static_cast<u128>(ma) * mb;
+  add_magnitude(static_cast<u64>(p), static_cast<u64>(p >> 64), static_cast<int>(xa + xb) - 2150,
+                (ba ^ bb) >> 63);
+}
+
+void accumulator::sub_product(double a, double b) noexcept {
+  const u64 ba = std::bit_cast<u64>(a), bb = std::bit_cast<u64>(b);
+  const unsigned xa = static_cast<unsigned>(ba >> 52) & 0x7ff;
+  const unsigned xb = static_cast<unsigned>(bb >> 52) & 0x7ff;
+  if (xa - 1 >= 0x7fe || xb - 1 >= 0x7fe) [[unlikely]]
+    return add_product_slow(a, b, true);
+  const u64 ma = (ba & frac_mask) | hidden_bit, mb = (bb & frac_mask) | hidden_bit;
+  const u128 p = static_cast<u128>(ma) * mb;
+  add_magnitude(static_cast<u64>(p), static_cast<u64>(p >> 64), static_cast<int>(xa + xb) - 2150,
+                ((ba ^ bb) >> 63) == 0);
+}
+
+void accumulator::add(const accumulator& o) noexcept {
+  saw_nan_ |= o.saw_nan_;
+  saw_pos_inf_ |= o.saw_pos_inf_;
+  saw_neg_inf_ |= o.saw_neg_inf_;
+  if (o.lo_ > o.hi_) return;
+  // o = window + (o.neg_fill_ ? -2^(64*(o.hi_+1)) : 0), scaled by the common limb weights.
+  extend(o.lo_, o.hi_);
+  unsigned carry = 0;
+  for (int j = o.lo_; j <= o.hi_; ++j) {
+    const u128 t = static_cast<u128>(limbs_[j]) + o.limbs_[j] + carry;
+    limbs_[j] = static_cast<u64>(t);
+    carry = static_cast<unsigned>(t >> 64);
+  }
+  if (carry) carry_from(o.hi_ + 1);
+  if (o.neg_fill_) borrow_from(o.hi_ + 1);
+}
+
+void accumulator::negate() noexcept {
+  std::swap(saw_pos_inf_, saw_neg_inf_);
+  if (lo_ > hi_) return;
+  // -x = ~x + 1 over the infinite two's complement word that starts at limb lo_.
+  for (int j = lo_; j <= hi_; ++j) limbs_[j] = ~limbs_[j];
+  neg_fill_ = !neg_fill_;
+  carry_from(lo_);
+}
+
+value_kind accumulator::kind() const noexcept {
+  if (saw_nan_ || (saw_pos_inf_ && saw_neg_inf_)) return value_kind::nan;
+  if (saw_pos_inf_) return value_kind::pos_inf;
+  if (saw_neg_inf_) return value_kind::neg_inf;
+  return value_kind::finite;
+}
+
+int accumulator::sign() const noexcept {
+  switch (kind()) {
+    case value_kind::nan:
+      return 0;
+    case value_kind::pos_inf:
+      return 1;
+    case value_kind::neg_inf:
+      return -1;
+    case value_kind::finite:
+      break;
+  }
+  if (neg_fill_) return -1;
+  for (int j = lo_; j <= hi_; ++j)
+    if (limbs_[j]) return 1;
+  return 0;
+}
+
+int accumulator::magnitude(u64* out) const noexcept {
+  if (lo_ > hi_) return 0;
+  const int n = hi_ - lo_ + 1;
+  if (!neg_fill_) {
+    std::memcpy(out, limbs_ + lo_, sizeof(u64) * static_cast<unsigned>(n));
+    return n;
+  }
+  // |x| = ~x + 1; the complement of the all-ones fill is 0, plus a possible final carry
+  // (x = -2^(64*(hi_+1)) exactly), hence n + 1 limbs.
+  unsigned carry = 1;
+  for (int t = 0; t < n; ++t) {
+    const u64 v = ~limbs_[lo_ + t] + carry;
+    carry = carry && v == 0;
+    out[t] = v;
+  }
+  out[n] = carry;
+  return n + 1;
+}
+
+void accumulator::set_magnitude(const u64* mag, int n, int lo, bool neg) noexcept {
+  clear();
+  if (n <= 0) return;
+  std::memcpy(limbs_ + lo, mag, sizeof(u64) * static_cast<unsigned>(n));
+  lo_ = lo;
+  hi_ = lo + n - 1;
+  if (neg) negate();
+}
+
+double accumulator::round_general(int p, int emin, int emax, double max_finite, bool has_inf,
+                                  rounding r, bool* inexact) const noexcept {
+  if (inexact) *inexact = false;
+  switch (kind()) {
+    case value_kind::nan:
+      return std::numeric_limits<double>::quiet_NaN();
+    case value_kind::pos_inf:
+      return std::numeric_limits<double>::infinity();
+    case value_kind::neg_inf:
+      return -std::numeric_limits<double>::infinity();
+    case value_kind::finite:
+      break;
+  }
+  u64 mag[limb_count + 1];
+  const int n = magnitude(mag);
+  int top = n - 1;
+  while (top >= 0 && mag[top] == 0) --top;
+  if (top < 0) return 0.0;  // exact zero: +0
+  const bool neg = neg_fill_;
+  // |x| in [2^E, 2^(E+1)); bit position b of mag has weight 2^(b + base).
+  const int base = 64 * lo_ - bias_bits;
+  const int top_bit = 64 * top + 63 - std::countl_zero(mag[top]);
+  const int E = top_bit + base;
+  // Exponent of the last kept bit: p bits below E, or the subnormal quantum 2^(emin-p+1).
+  const int q = std::max(E - p + 1, emin - p + 1);
+  const int count = E - q + 1;  // kept bits, <= p (may be <= 0 far below the subnormals)
+  const int rq = q - base;
+  u64 sig = count > 0 ? bits64(mag, n, rq) & (count >= 64 ? ~u64{0} : (u64{1} << count) - 1) : 0;
+  const bool round_bit = bit_at(mag, n, rq - 1);
+  const bool sticky = any_below(mag, n, rq - 1);
+  bool up = false;
+  switch (r) {
+    case rounding::nearest_even:
+      up = round_bit && (sticky || (sig & 1));
+      break;
+    case rounding::upward:
+      up = (round_bit || sticky) && !neg;
+      break;
+    case rounding::downward:
+      up = (round_bit || sticky) && neg;
+      break;
+    case rounding::toward_zero:
+      up = false;
+      break;
+  }
+  if (inexact) *inexact = round_bit || sticky;
+  int qe = q;
+  if (up && ++sig == (u64{1} << p)) {
+    sig >>= 1;
+    ++qe;
+  }
+  // Overflow: the rounded value (unbounded exponent) exceeds the largest finite value.
+  bool overflow = qe + p - 1 > emax;
+  double v = 0;
+  if (!overflow) {
+    v = std::ldexp(static_cast<double>(sig), qe);
+    overflow = v > max_finite;
+  }
+  if (overflow) {
+    if (inexact) *inexact = true;
+    const bool to_inf = r == rounding::nearest_even || (r == rounding::upward && !neg) ||
+                        (r == rounding::downward && neg);
+    if (to_inf)
+      v = has_inf ? std::numeric_limits<double>::infinity()
+                  : std::numeric_limits<double>::quiet_NaN();
+    else
+      v = max_finite;
+  }
+  return neg ? -v : v;
+}
+
+double accumulator::round(rounding r) const noexcept {
+  return round_general(53, -1022, 1023, DBL_MAX, true, r, nullptr);
+}
+
+double accumulator::round(rounding r, bool* inexact) const noexcept {
+  return round_general(53, -1022, 1023, DBL_MAX, true, r, inexact);
+}
+
+double accumulator::round_to(format_id f, underflow_mode u) const noexcept {
+  switch (kind()) {
+    case value_kind::nan:
+      return std::numeric_limits<double>::quiet_NaN();
+    case value_kind::pos_inf:
+      return std::numeric_limits<double>::infinity();
+    case value_kind::neg_inf:
+      return -std::numeric_limits<double>::infinity();
+    case value_kind::finite:
+      break;
+  }
+  u64 mag[limb_count + 1];
+  const int n = magnitude(mag);
+  int top = n - 1;
+  while (top >= 0 && mag[top] == 0) --top;
+  if (top < 0) return 0.0;
+  // The 64 leading bits, their weight, and a sticky bit for everything below: one rounding
+  // in round_significand (docs/formats.md, "Rounding an exact significand").
+  const int top_bit = 64 * top + 63 - std::countl_zero(mag[top]);
+  const int pos = top_bit - 63;
+  return round_significand(f, neg_fill_, bits64(mag, n, pos), pos + 64 * lo_ - bias_bits,
+                           any_below(mag, n, pos), u);
+}
+
+double accumulator::abs_diff(double observed, rounding r) const noexcept {
+  const value_kind k = kind();
+  if (k == value_kind::nan || std::isnan(observed)) return std::numeric_limits<double>::quiet_NaN();
+  if (std::isinf(observed) || k != value_kind::finite) {
+    const bool same = (k == value_kind::pos_inf && observed > 0 && std::isinf(observed)) ||
+                      (k == value_kind::neg_inf && observed < 0 && std::isinf(observed));
+    return same ? 0.0 : std::numeric_limits<double>::infinity();
+  }
+  accumulator d(*this);
+  d.add(-observed);
+  if (d.neg_fill_) d.negate();
+  return d.round(r);
+}
+
+}  // namespace roundoff::exact

@@ -1,1 +1,144 @@
-// placeholder: implemented by the owner of this layer
+// exact_tensor: the RN double, a one-double tail, and a side store for the rare wide values.
+// Layout and the exactness argument: docs/exact.md ("exact_tensor").
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <mutex>
+
+#include "roundoff/exact/value.hpp"
+
+namespace roundoff::exact {
+
+struct exact_tensor::side_store {
+  std::mutex mutex;
+  // Entries: header word (bit 63: negative; bits 32..62: lowest limb index; bits 0..31: limb
+  // count n), then n magnitude limbs, least significant first.
+  std::vector<std::uint64_t> words;
+  std::int64_t count = 0;
+};
+
+namespace {
+constexpr std::uint8_t state_rounded = 0, state_tail = 1, state_side = 2;
+}
+
+exact_tensor::exact_tensor() : side_(std::make_unique<side_store>()) {}
+
+exact_tensor::exact_tensor(std::vector<std::int64_t> shape)
+    : shape_(std::move(shape)), side_(std::make_unique<side_store>()) {
+  std::int64_t n = 1;
+  for (auto d : shape_) n *= d;
+  const auto un = static_cast<std::size_t>(n < 0 ? 0 : n);
+  rounded_.assign(un, 0.0);
+  tail_.assign(un, 0);
+  state_.assign(un, state_rounded);
+}
+
+exact_tensor::exact_tensor(const exact_tensor& o)
+    : shape_(o.shape_),
+      rounded_(o.rounded_),
+      tail_(o.tail_),
+      state_(o.state_),
+      side_(std::make_unique<side_store>()) {
+  side_->words = o.side_->words;
+  side_->count = o.side_->count;
+}
+
+exact_tensor::exact_tensor(exact_tensor&& o) noexcept = default;
+exact_tensor& exact_tensor::operator=(exact_tensor&& o) noexcept = default;
+exact_tensor::~exact_tensor() = default;
+
+exact_tensor& exact_tensor::operator=(const exact_tensor& o) {
+  if (this != &o) {
+    exact_tensor copy(o);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+void exact_tensor::store(std::int64_t i, const accumulator& acc) {
+  const auto ui = static_cast<std::size_t>(i);
+  bool inexact = false;
+  const double rn = acc.round(rounding::nearest_even, &inexact);
+  rounded_[ui] = rn;
+  if (acc.kind() != value_kind::finite || !inexact) {
+    state_[ui] = state_rounded;
+    tail_[ui] = 0;
+    return;
+  }
+  if (std::isfinite(rn)) {
+    accumulator d(acc);
+    d.add(-rn);
+    bool tail_inexact = false;
+    const double tail = d.round(rounding::nearest_even, &tail_inexact);
+    if (!tail_inexact) {
+      tail_[ui] = std::bit_cast<std::uint64_t>(tail);
+      state_[ui] = state_tail;
+      return;
+    }
+  }
+  // Wide value: keep all its limbs.
+  std::uint64_t mag[accumulator::limb_count + 1];
+  int n = acc.magnitude(mag);
+  int first = 0;
+  while (first < n && mag[first] == 0) ++first;
+  while (n > first && mag[n - 1] == 0) --n;
+  const int lo = acc.lo_ + first;
+  const std::uint64_t header = (static_cast<std::uint64_t>(acc.neg_fill_) << 63) |
+                               (static_cast<std::uint64_t>(lo) << 32) |
+                               static_cast<std::uint64_t>(n - first);
+  std::size_t offset;
+  {
+    std::lock_guard<std::mutex> lock(side_->mutex);
+    offset = side_->words.size();
+    side_->words.push_back(header);
+    side_->words.insert(side_->words.end(), mag + first, mag + n);
+    ++side_->count;
+  }
+  tail_[ui] = offset;
+  state_[ui] = state_side;
+}
+
+void exact_tensor::load(std::int64_t i, accumulator& out) const {
+  const auto ui = static_cast<std::size_t>(i);
+  out.clear();
+  switch (state_[ui]) {
+    case state_rounded:
+      out.add(rounded_[ui]);
+      return;
+    case state_tail:
+      out.add(rounded_[ui]);
+      out.add(std::bit_cast<double>(tail_[ui]));
+      return;
+    default: {
+      const std::uint64_t* w = side_->words.data() + tail_[ui];
+      const bool neg = w[0] >> 63;
+      const int lo = static_cast<int>((w[0] >> 32) & 0x7fffffff);
+      const int n = static_cast<int>(w[0] & 0xffffffff);
+      out.set_magnitude(w + 1, n, lo, neg);
+      return;
+    }
+  }
+}
+
+double exact_tensor::abs_diff(std::int64_t i, double observed, rounding r) const {
+  accumulator acc;
+  load(i, acc);
+  return acc.abs_diff(observed, r);
+}
+
+double exact_tensor::round_to(std::int64_t i, format_id f, underflow_mode u) const {
+  accumulator acc;
+  load(i, acc);
+  return acc.round_to(f, u);
+}
+
+std::int64_t exact_tensor::side_count() const noexcept {
+  return side_->count;
+}
+
+std::size_t exact_tensor::memory_bytes() const noexcept {
+  return rounded_.size() * sizeof(double) + tail_.size() * sizeof(std::uint64_t) + state_.size() +
+         side_->words.size() * sizeof(std::uint64_t);
+}
+
+}  // namespace roundoff::exact

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "roundoff/exact/accumulator.hpp"
@@ -10,10 +11,21 @@ namespace roundoff::exact {
 
 /// A tensor of exact values. Each element keeps its correctly rounded double and enough of the
 /// exact value (all of it) that |observed - exact| can be formed with a single final rounding.
+///
+/// Storage per element: the RN double, one tail double and a state byte (17 bytes). When
+/// exact = rounded + tail with tail a double, that is all; otherwise (value beyond the double
+/// range, bits below 2^-1074, or a span wider than two doubles) the exact value goes to a
+/// mutex-protected side store of limbs. store() may run concurrently for different i; load,
+/// abs_diff and round_to may run concurrently with each other but not with store.
 class exact_tensor {
  public:
-  exact_tensor() = default;
+  exact_tensor();
   explicit exact_tensor(std::vector<std::int64_t> shape);
+  exact_tensor(const exact_tensor& other);
+  exact_tensor(exact_tensor&& other) noexcept;
+  exact_tensor& operator=(const exact_tensor& other);
+  exact_tensor& operator=(exact_tensor&& other) noexcept;
+  ~exact_tensor();
 
   const std::vector<std::int64_t>& shape() const noexcept { return shape_; }
   std::int64_t size() const noexcept { return static_cast<std::int64_t>(rounded_.size()); }
@@ -24,24 +36,27 @@ class exact_tensor {
 
   /// Element i's exact value, reconstructed into an accumulator.
   void load(std::int64_t i, accumulator& out) const;
-  /// Stores acc as element i (the exact value, not a rounding of it).
+  /// Stores acc as element i (the exact value, not a rounding of it). Thread-safe for distinct
+  /// i. Storing twice into one element leaves the first side-store entry unused.
   void store(std::int64_t i, const accumulator& acc);
 
   /// |exact_i - observed|, rounded once in direction r.
-  double abs_diff(std::int64_t i, double observed,
-                  rounding r = rounding::nearest_even) const;
+  double abs_diff(std::int64_t i, double observed, rounding r = rounding::nearest_even) const;
   /// Exact value of element i rounded once to format f.
-  double round_to(std::int64_t i, format_id f,
-                  underflow_mode u = underflow_mode::gradual) const;
+  double round_to(std::int64_t i, format_id f, underflow_mode u = underflow_mode::gradual) const;
+
+  /// Number of elements held in the side store (diagnostics, tests).
+  std::int64_t side_count() const noexcept;
+  /// Bytes used by the exact storage (rounded, tails, states and side store).
+  std::size_t memory_bytes() const noexcept;
 
  private:
+  struct side_store;
   std::vector<std::int64_t> shape_;
   std::vector<double> rounded_;
-  // Implementation-defined exact storage (src/exact/value.cpp); the owner of src/exact may
-  // change these members freely.
-  std::vector<double> tail_;                    // per element: exact - rounded as expansion part
-  std::vector<std::uint8_t> state_;             // per element: how the exact value is held
-  std::vector<std::vector<std::uint64_t>> wide_;  // rare elements that need more room
+  std::vector<std::uint64_t> tail_;   // state 1: bit pattern of the tail double; 2: side offset
+  std::vector<std::uint8_t> state_;   // 0: exact == rounded; 1: rounded + tail; 2: side store
+  std::unique_ptr<side_store> side_;  // never null
 };
 
 }  // namespace roundoff::exact
