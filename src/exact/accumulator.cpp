@@ -37,6 +37,41 @@ inline bool bit_at(const u64* mag, int n, int pos) noexcept {
   return (mag[pos >> 6] >> (pos & 63)) & 1;
 }
 
+// L[0..3) += (neg ? -W : W) mod 2^192 for W = (w0, w1, w2) < 2^192, as L + (W xor mask) + neg.
+// Returns the carry out of L[2]. The sum's true carry into L[3] is then carry - neg (in
+// {-1, 0, 1}); for 0 < W < 2^192 it is 0 unless the window's three limbs wrap. Branch-free on
+// the sign: random signs would otherwise mispredict half the time.
+inline bool add3_signed(u64* L, u64 w0, u64 w1, u64 w2, bool neg) noexcept {
+  const u64 mask = u64{0} - static_cast<u64>(neg);
+  w0 ^= mask;
+  w1 ^= mask;
+  w2 ^= mask;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  // Read-modify-write on memory, so the compiler cannot merge the limb stores into a vector
+  // store (which defeats store-to-load forwarding on the next term).
+  u64 n = static_cast<u64>(neg);
+  unsigned char c;
+  __asm__(
+      "negq %[n]\n\t"  // CF = neg
+      "adcq %[w0], %[l0]\n\t"
+      "adcq %[w1], %[l1]\n\t"
+      "adcq %[w2], %[l2]\n\t"
+      "setc %[c]"
+      : [l0] "+m"(L[0]), [l1] "+m"(L[1]), [l2] "+m"(L[2]), [n] "+r"(n), [c] "=r"(c)
+      : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2)
+      : "cc");
+  return c != 0;
+#else
+  u128 t = static_cast<u128>(L[0]) + w0 + static_cast<u64>(neg);
+  L[0] = static_cast<u64>(t);
+  t = static_cast<u128>(L[1]) + w1 + static_cast<u64>(t >> 64);
+  L[1] = static_cast<u64>(t);
+  t = static_cast<u128>(L[2]) + w2 + static_cast<u64>(t >> 64);
+  L[2] = static_cast<u64>(t);
+  return (t >> 64) != 0;
+#endif
+}
+
 // Whether any bit strictly below pos is set.
 inline bool any_below(const u64* mag, int n, int pos) noexcept {
   if (pos <= 0) return false;
@@ -130,23 +165,12 @@ inline void accumulator::add_magnitude(u64 plo, u64 phi, int e, bool neg) noexce
   const u64 w1 = (phi << s) | ((plo >> 1) >> (63 - s));
   const u64 w2 = (phi >> 1) >> (63 - s);
   if (i < lo_ || i + 2 > hi_) extend(i, i + 2);
-  u64* L = limbs_ + i;
-  if (!neg) {
-    u128 t = static_cast<u128>(L[0]) + w0;
-    L[0] = static_cast<u64>(t);
-    t = static_cast<u128>(L[1]) + w1 + static_cast<u64>(t >> 64);
-    L[1] = static_cast<u64>(t);
-    t = static_cast<u128>(L[2]) + w2 + static_cast<u64>(t >> 64);
-    L[2] = static_cast<u64>(t);
-    if (t >> 64) carry_from(i + 3);
-  } else {
-    u128 t = static_cast<u128>(L[0]) - w0;
-    L[0] = static_cast<u64>(t);
-    t = static_cast<u128>(L[1]) - w1 - static_cast<u64>((t >> 64) & 1);
-    L[1] = static_cast<u64>(t);
-    t = static_cast<u128>(L[2]) - w2 - static_cast<u64>((t >> 64) & 1);
-    L[2] = static_cast<u64>(t);
-    if ((t >> 64) & 1) borrow_from(i + 3);
+  const bool carry = add3_signed(limbs_ + i, w0, w1, w2, neg);
+  if (carry != neg) [[unlikely]] {
+    if (carry)
+      carry_from(i + 3);
+    else
+      borrow_from(i + 3);
   }
 }
 
@@ -212,7 +236,7 @@ void accumulator::add_product_slow(double a, double b, bool neg) noexcept {
                 ((ba ^ bb) >> 63) != static_cast<u64>(neg));
 }
 
-void accumulator::add_product(double a, double b) noexcept {
+inline void accumulator::add_product_inline(double a, double b) noexcept {
   const u64 ba = std::bit_cast<u64>(a), bb = std::bit_cast<u64>(b);
   const unsigned xa = static_cast<unsigned>(ba >> 52) & 0x7ff;
   const unsigned xb = static_cast<unsigned>(bb >> 52) & 0x7ff;
@@ -223,6 +247,14 @@ void accumulator::add_product(double a, double b) noexcept {
   const u128 p = static_cast<u128>(ma) * mb;
   add_magnitude(static_cast<u64>(p), static_cast<u64>(p >> 64), static_cast<int>(xa + xb) - 2150,
                 (ba ^ bb) >> 63);
+}
+
+void accumulator::add_product(double a, double b) noexcept {
+  add_product_inline(a, b);
+}
+
+void accumulator::add_dot(std::int64_t n, const double* a, const double* b) noexcept {
+  for (std::int64_t t = 0; t < n; ++t) add_product_inline(a[t], b[t]);
 }
 
 void accumulator::sub_product(double a, double b) noexcept {

@@ -10,7 +10,7 @@ namespace roundoff::exact {
 void dot_exact(std::int64_t k, const double* a, const double* b, const double* bias,
                accumulator& out) noexcept {
   out.clear();
-  for (std::int64_t t = 0; t < k; ++t) out.add_product(a[t], b[t]);
+  out.add_dot(k, a, b);
   if (bias) out.add(*bias);
 }
 

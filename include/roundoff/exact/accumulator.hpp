@@ -44,6 +44,8 @@ class accumulator {
   void add_product(double a, double b) noexcept;
   /// Adds -a*b exactly.
   void sub_product(double a, double b) noexcept;
+  /// Adds sum_{t<n} a[t]*b[t] exactly (the hot loop of the simple path, inlined in one place).
+  void add_dot(std::int64_t n, const double* a, const double* b) noexcept;
   /// Adds another accumulator exactly (kinds combine as in a sum).
   void add(const accumulator& other) noexcept;
   /// Negates in place (kind +-Inf swaps sign).
@@ -78,6 +80,7 @@ class accumulator {
   void add_magnitude(std::uint64_t plo, std::uint64_t phi, int e, bool neg) noexcept;
   void add_special(double x) noexcept;
   void add_product_slow(double a, double b, bool neg) noexcept;
+  void add_product_inline(double a, double b) noexcept;
   void extend(int lo, int hi) noexcept;
   void carry_from(int j) noexcept;
   void borrow_from(int j) noexcept;
