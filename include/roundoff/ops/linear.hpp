@@ -11,4 +11,8 @@ namespace roundoff::ops {
 op_result linear(const tensor& x, const tensor& w, const tensor* b,
                  const reference_options& opt = {});
 
+/// Output shape of F.linear(x, w, b); throws input_error like PyTorch. w may also be 1-D [K]
+/// (then the last dim is dropped), b anything that broadcasts to the output.
+std::vector<std::int64_t> linear_output_shape(const tensor& x, const tensor& w, const tensor* b);
+
 }  // namespace roundoff::ops

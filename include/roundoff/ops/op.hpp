@@ -13,12 +13,16 @@
 namespace roundoff::ops {
 
 enum class op_kind : std::uint8_t {
-  linear,            ///< F.linear(x[..., K], W[N, K], b[N])
-  matmul,            ///< torch.matmul(x, w) (+ b broadcast over the last dim), broadcasting
-  bmm,               ///< torch.bmm(x[B, M, K], w[B, K, N]) (+ b)
-  addmm,             ///< torch.addmm(b, x[M, K], w[K, N]): b + x @ w
-  conv1d, conv2d, conv3d,
-  conv_transpose1d, conv_transpose2d, conv_transpose3d,
+  linear,  ///< F.linear(x[..., K], W[N, K], b[N])
+  matmul,  ///< torch.matmul(x, w) (+ b broadcast over the last dim), broadcasting
+  bmm,     ///< torch.bmm(x[B, M, K], w[B, K, N]) (+ b)
+  addmm,   ///< torch.addmm(b, x[M, K], w[K, N]): b + x @ w
+  conv1d,
+  conv2d,
+  conv3d,
+  conv_transpose1d,
+  conv_transpose2d,
+  conv_transpose3d,
 };
 
 enum class padding_mode : std::uint8_t { zeros, reflect, replicate, circular };
@@ -36,6 +40,26 @@ struct op_spec {
   op_kind kind = op_kind::linear;
   conv_params conv;  ///< used by conv* ops only
 };
+
+/// Op flags as the CLI receives them, unparsed; an empty string means "not given".
+/// Syntax: --stride 2,1 | 2; --padding 1 | 1,2 | same | valid; --dilation, --output-padding like
+/// --stride; --groups 4; --padding-mode zeros|reflect|replicate|circular.
+struct conv_flags {
+  std::string stride, padding, dilation, output_padding, groups, padding_mode;
+};
+
+/// Parses conv flags into conv_params. Throws input_error naming the flag, e.g.
+/// "--stride: expected a positive integer or a comma-separated list like 2,1, got '2,x'".
+/// Range checks that depend on the op (stride > 0, ...) happen in output_shape/evaluate.
+conv_params parse_conv_params(const conv_flags& flags);
+
+/// parse_op + parse_conv_params, and rejects flags the op does not take (e.g. --stride for
+/// linear, --output-padding for conv2d, --padding same for conv_transpose2d).
+op_spec parse_op_spec(std::string_view op_name, const conv_flags& flags);
+
+/// Number of spatial dims of a conv op (1, 2, 3), 0 for the matrix-product ops.
+int spatial_dims(op_kind k) noexcept;
+bool is_transposed(op_kind k) noexcept;
 
 /// "linear", "matmul", "bmm", "addmm", "conv1d", ..., "conv_transpose3d"; nullopt otherwise.
 std::optional<op_kind> parse_op(std::string_view name) noexcept;

@@ -18,12 +18,23 @@ struct reference_options {
   method how = method::fast;
   long precision_bits = 256;  ///< for method::mpfr
   int threads = 1;
+  /// Compute `magnitude` (one more exact contraction on |x|, |w|, |b|). Off: magnitude is empty.
+  bool want_magnitude = true;
 };
 
 struct op_result {
-  exact::exact_tensor exact;           ///< exact result, shape = the op's output shape
-  std::vector<std::int64_t> terms;     ///< n_i: products x*w feeding output i (bias excluded)
-  std::vector<double> magnitude;       ///< sum |x||w| + |b| for output i, rounded upward
+  /// Exact result, shape = the op's output shape. For method::mpfr it holds the oracle's
+  /// round-to-nearest doubles (gemm_mpfr returns no more than that).
+  exact::exact_tensor exact;
+  /// n_i: products x*w an implementation may perform for output i (bias excluded). For convs
+  /// this includes products with zero padding (and with the zeros a transposed conv inserts):
+  /// the conservative count, uniform over the output. See docs/ops.md, "Term counts".
+  std::vector<std::int64_t> terms;
+  /// Products whose x operand is real input data (padding and inserted zeros excluded);
+  /// data_terms[i] <= terms[i]. gamma_{data_terms} is also a valid bound (docs/ops.md).
+  std::vector<std::int64_t> data_terms;
+  /// sum |x||w| + |b| for output i: the exact sum rounded upward once (never below it).
+  std::vector<double> magnitude;
   bool has_bias = false;
   /// For method::mpfr: 1 where the oracle was exact at the requested precision.
   std::vector<std::uint8_t> oracle_exact;

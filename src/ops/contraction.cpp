@@ -1,0 +1,231 @@
+// The ops layer's single path into the exact engine. See docs/ops.md, "Lowering".
+#include "detail/contraction.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "roundoff/error.hpp"
+#include "roundoff/exact/mpfr_oracle.hpp"
+
+namespace roundoff::ops::detail {
+
+std::string shape_str(const std::vector<std::int64_t>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+std::vector<double> abs_copy(const double* v, std::int64_t n) {
+  std::vector<double> out(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = std::fabs(v[i]);
+  return out;
+}
+
+contraction_runner::contraction_runner(op_result& r, const std::vector<std::int64_t>& out_shape,
+                                       const reference_options& opt)
+    : r_(r), opt_(opt) {
+  r_.exact = exact::exact_tensor(out_shape);
+  const auto n = static_cast<std::size_t>(r_.exact.size());
+  if (opt_.want_magnitude) mag_ = exact::exact_tensor(out_shape);
+  if (opt_.how == method::mpfr) r_.oracle_exact.assign(n, 1);
+}
+
+void contraction_runner::run_one(const exact::gemm_problem& p, exact::exact_tensor& dest,
+                                 bool oracle) {
+  if (p.batch == 0 || p.m == 0 || p.n == 0) return;
+  if (!oracle) {
+    if (opt_.how == method::fast) {
+      exact::gemm_exact(p, dest, exact::engine_options{opt_.threads});
+    } else {
+      exact::gemm_exact_simple(p, dest);
+    }
+    return;
+  }
+  // gemm_mpfr returns a dense [batch, m, n] result; scatter it through the c_* strides.
+  exact::mpfr_options mo;
+  mo.precision_bits = opt_.precision_bits;
+  const exact::mpfr_result res = exact::gemm_mpfr(p, mo);
+  exact::accumulator acc;
+  std::size_t q = 0;
+  for (std::int64_t bb = 0; bb < p.batch; ++bb) {
+    for (std::int64_t i = 0; i < p.m; ++i) {
+      for (std::int64_t j = 0; j < p.n; ++j, ++q) {
+        const std::int64_t c =
+            p.c_offset + bb * p.c_batch_stride + i * p.c_row_stride + j * p.c_col_stride;
+        acc.clear();
+        acc.add(res.rounded[q]);
+        dest.store(c, acc);
+        if (!res.exact[q]) r_.oracle_exact[static_cast<std::size_t>(c)] = 0;
+      }
+    }
+  }
+}
+
+void contraction_runner::run(const exact::gemm_problem& p, const exact::gemm_problem& p_abs) {
+  run_one(p, r_.exact, opt_.how == method::mpfr);
+  // The magnitude is a property of the inputs, not of the method: always exact accumulation
+  // (the oracle only returns round-to-nearest doubles, which could lie below the sum).
+  if (opt_.want_magnitude) run_one(p_abs, mag_, false);
+}
+
+void contraction_runner::finish() {
+  if (!opt_.want_magnitude) return;
+  const std::int64_t n = mag_.size();
+  r_.magnitude.resize(static_cast<std::size_t>(n));
+  exact::accumulator acc;
+  for (std::int64_t i = 0; i < n; ++i) {
+    mag_.load(i, acc);
+    // One upward rounding of the exact nonnegative sum: never below it (docs/ops.md).
+    r_.magnitude[static_cast<std::size_t>(i)] = acc.round(exact::rounding::upward);
+  }
+  mag_ = exact::exact_tensor();
+}
+
+std::vector<double> expand_to(const tensor& b, const std::vector<std::int64_t>& out) {
+  const int od = static_cast<int>(out.size()), bd = b.dim();
+  bool ok = bd <= od;
+  int bad = -1;
+  for (int i = 0; ok && i < bd; ++i) {
+    const auto bs = b.shape[static_cast<std::size_t>(bd - 1 - i)];
+    const auto os = out[static_cast<std::size_t>(od - 1 - i)];
+    if (bs != 1 && bs != os) {
+      ok = false;
+      bad = od - 1 - i;
+    }
+  }
+  if (!ok) {
+    if (bad < 0) {
+      throw input_error("bias: the number of sizes provided (" + std::to_string(od) +
+                        ") must be greater or equal to the number of dimensions in the tensor (" +
+                        std::to_string(bd) + "); bias of size " + shape_str(b.shape) +
+                        " cannot be expanded to the output size " + shape_str(out));
+    }
+    throw input_error(
+        "bias: the expanded size of the tensor (" +
+        std::to_string(out[static_cast<std::size_t>(bad)]) + ") must match the existing size (" +
+        std::to_string(b.shape[static_cast<std::size_t>(bad - (od - bd))]) +
+        ") at non-singleton dimension " + std::to_string(bad) +
+        ".  Target sizes: " + shape_str(out) + ".  Tensor sizes: " + shape_str(b.shape));
+  }
+  std::int64_t total = 1;
+  for (auto s : out) total *= s;
+  std::vector<double> full(static_cast<std::size_t>(total));
+  // Strides of b viewed with out's rank (0 on broadcast dims).
+  std::vector<std::int64_t> bstride(out.size(), 0);
+  std::int64_t st = 1;
+  for (int i = bd - 1; i >= 0; --i) {
+    const auto bs = b.shape[static_cast<std::size_t>(i)];
+    if (bs != 1) bstride[static_cast<std::size_t>(i + od - bd)] = st;
+    st *= bs;
+  }
+  std::vector<std::int64_t> idx(out.size(), 0);
+  for (std::int64_t q = 0; q < total; ++q) {
+    std::int64_t src = 0;
+    for (std::size_t d = 0; d < out.size(); ++d) src += idx[d] * bstride[d];
+    full[static_cast<std::size_t>(q)] = b.data[static_cast<std::size_t>(src)];
+    for (int d = od - 1; d >= 0; --d) {
+      if (++idx[static_cast<std::size_t>(d)] < out[static_cast<std::size_t>(d)]) break;
+      idx[static_cast<std::size_t>(d)] = 0;
+    }
+  }
+  return full;
+}
+
+void check_data(const tensor& t, const char* name) {
+  std::int64_t n = 1;
+  for (auto d : t.shape) {
+    if (d < 0) throw input_error(std::string(name) + ": negative size in " + shape_str(t.shape));
+    n *= d;
+  }
+  if (static_cast<std::int64_t>(t.data.size()) != n) {
+    throw input_error(std::string(name) + ": shape " + shape_str(t.shape) + " needs " +
+                      std::to_string(n) + " values, but the tensor holds " +
+                      std::to_string(t.data.size()));
+  }
+}
+
+namespace {
+std::int64_t product(const std::vector<std::int64_t>& v) {
+  std::int64_t p = 1;
+  for (auto d : v) p *= d;
+  return p;
+}
+// Offset (in batch units) of output batch index q in a batch shape broadcast to `out`.
+std::int64_t broadcast_index(std::int64_t q, const std::vector<std::int64_t>& src,
+                             const std::vector<std::int64_t>& out) {
+  std::int64_t off = 0, stride = 1;
+  const std::size_t od = out.size(), sd = src.size();
+  for (std::size_t i = 0; i < od; ++i) {
+    const std::size_t d = od - 1 - i;
+    const std::int64_t idx = q % out[d];
+    q /= out[d];
+    if (i < sd) {
+      const std::int64_t s = src[sd - 1 - i];
+      if (s != 1) off += idx * stride;
+      stride *= s;
+    }
+  }
+  return off;
+}
+}  // namespace
+
+void run_batched_nt(contraction_runner& run, const nt_operands& o) {
+  const std::int64_t nb = product(o.out_batch), na = product(o.a_batch), nbb = product(o.b_batch);
+  if (nb == 0 || o.m == 0 || o.n == 0) return;
+  const std::int64_t a_size = na * o.m * o.k, b_size = nbb * o.n * o.k;
+  const std::int64_t out_size = nb * o.m * o.n;
+  std::vector<double> a_abs, b_abs, bias_abs;
+  static const double zero = 0.0;  // valid pointer for k == 0 operands
+  if (run.want_magnitude()) {
+    a_abs = abs_copy(o.a, a_size);
+    b_abs = abs_copy(o.b, b_size);
+    if (o.bias) bias_abs = abs_copy(o.bias, out_size);
+  }
+  auto ptr = [](const double* p) { return p ? p : &zero; };
+  exact::gemm_problem p;
+  p.m = o.m;
+  p.n = o.n;
+  p.k = o.k;
+  p.lda = o.k;
+  p.ldb = o.k;
+  p.bias_row_stride = o.n;
+  p.bias_col_stride = 1;
+  p.c_row_stride = o.n;
+  p.c_col_stride = 1;
+  const double* a_abs_p = a_abs.empty() ? &zero : a_abs.data();
+  const double* b_abs_p = b_abs.empty() ? &zero : b_abs.data();
+  auto issue = [&](std::int64_t a_off, std::int64_t b_off, std::int64_t out_off) {
+    exact::gemm_problem q = p;
+    q.a = ptr(o.a) + a_off;
+    q.b = ptr(o.b) + b_off;
+    q.bias = o.bias ? o.bias + out_off : nullptr;
+    q.c_offset = out_off;
+    exact::gemm_problem qa = q;
+    qa.a = a_abs_p + (a_abs.empty() ? 0 : a_off);
+    qa.b = b_abs_p + (b_abs.empty() ? 0 : b_off);
+    qa.bias = o.bias ? bias_abs.data() + out_off : nullptr;
+    run.run(q, qa);
+  };
+  if (nbb == 1 && na == nb) {
+    // B shared by every batch: fold the batch into the rows of one product.
+    p.m = nb * o.m;
+    issue(0, 0, 0);
+  } else if ((na == nb || na == 1) && (nbb == nb || nbb == 1)) {
+    p.batch = nb;
+    p.a_batch_stride = na == 1 ? 0 : o.m * o.k;
+    p.b_batch_stride = nbb == 1 ? 0 : o.n * o.k;
+    p.bias_batch_stride = o.m * o.n;
+    p.c_batch_stride = o.m * o.n;
+    issue(0, 0, 0);
+  } else {
+    for (std::int64_t q = 0; q < nb; ++q) {
+      issue(broadcast_index(q, o.a_batch, o.out_batch) * o.m * o.k,
+            broadcast_index(q, o.b_batch, o.out_batch) * o.n * o.k, q * o.m * o.n);
+    }
+  }
+}
+
+}  // namespace roundoff::ops::detail

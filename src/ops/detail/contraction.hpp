@@ -1,0 +1,62 @@
+// Internal to src/ops: the one place where ops meet the exact engine. Every op lowers to
+// gemm_problem calls through a contraction_runner, which writes the exact result and the
+// magnitude into the op's output tensor via the problem's c_* strides.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "roundoff/exact/gemm.hpp"
+#include "roundoff/ops/op_result.hpp"
+
+namespace roundoff::ops::detail {
+
+/// "[2, 3, 4]", as PyTorch prints sizes.
+std::string shape_str(const std::vector<std::int64_t>& s);
+
+/// Elementwise |v| (sign bit cleared; NaN stays NaN).
+std::vector<double> abs_copy(const double* v, std::int64_t n);
+
+class contraction_runner {
+ public:
+  /// Sizes r's exact tensor (and magnitude, oracle flags) for `out_shape`.
+  contraction_runner(op_result& r, const std::vector<std::int64_t>& out_shape,
+                     const reference_options& opt);
+
+  /// Computes problem p into the output, and (when magnitude is wanted) p_abs, the same
+  /// problem over |a|, |b|, |bias|, into the magnitude accumulator tensor.
+  void run(const exact::gemm_problem& p, const exact::gemm_problem& p_abs);
+
+  /// Rounds the magnitude upward (once, from its exact value) into r.magnitude.
+  void finish();
+
+  bool want_magnitude() const noexcept { return opt_.want_magnitude; }
+
+ private:
+  void run_one(const exact::gemm_problem& p, exact::exact_tensor& dest, bool oracle);
+  op_result& r_;
+  reference_options opt_;
+  exact::exact_tensor mag_;
+};
+
+/// C[ob..., i, j] = sum_k A[ab..., i, k] * B[bb..., j, k] (+ bias[ob..., i, j]) where the batch
+/// shapes ab and bb broadcast to ob (already checked). A, B, bias are dense row-major; the
+/// output is dense [ob..., m, n] in the runner's tensor.
+struct nt_operands {
+  std::vector<std::int64_t> a_batch, b_batch, out_batch;
+  std::int64_t m = 0, n = 0, k = 0;
+  const double* a = nullptr;
+  const double* b = nullptr;
+  const double* bias = nullptr;  ///< full [out_batch..., m, n], or null
+};
+void run_batched_nt(contraction_runner& run, const nt_operands& ops);
+
+/// Validates that t.data holds numel(t.shape) values; `name` is "input", "weight", "bias".
+void check_data(const tensor& t, const char* name);
+
+/// Checks that b broadcasts to `out` without enlarging it (PyTorch's expand rule) and returns
+/// it materialized to `out`'s shape. `what` names the op in messages.
+std::vector<double> expand_to(const tensor& b, const std::vector<std::int64_t>& out);
+
+}  // namespace roundoff::ops::detail

@@ -1,0 +1,111 @@
+// torch.matmul lowered to broadcast batched NT products (w transposed to [..., N, K] once).
+#include "roundoff/ops/matmul.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "detail/contraction.hpp"
+#include "roundoff/error.hpp"
+
+namespace roundoff::ops {
+
+namespace {
+struct mm_shape {
+  std::vector<std::int64_t> xb, wb, ob, out;
+  std::int64_t m = 1, n = 1, k = 0;
+};
+
+mm_shape check_matmul(const tensor& x, const tensor& w, const tensor* b) {
+  using detail::shape_str;
+  detail::check_data(x, "input");
+  detail::check_data(w, "other");
+  if (b) detail::check_data(*b, "bias");
+  if (x.dim() == 0 || w.dim() == 0) {
+    throw input_error("matmul: both arguments to matmul need to be at least 1D, but they are " +
+                      std::to_string(x.dim()) + "D and " + std::to_string(w.dim()) + "D");
+  }
+  mm_shape s;
+  std::vector<std::int64_t> xs = x.shape, ws = w.shape;
+  const bool xv = x.dim() == 1, wv = w.dim() == 1;
+  if (xv) xs.insert(xs.begin(), 1);
+  if (wv) ws.push_back(1);
+  s.m = xs[xs.size() - 2];
+  s.k = xs.back();
+  s.n = ws.back();
+  if (ws[ws.size() - 2] != s.k) {
+    throw input_error("matmul: shapes " + shape_str(x.shape) + " and " + shape_str(w.shape) +
+                      " cannot be multiplied: the first's last dim (" + std::to_string(s.k) +
+                      ") must equal the second's " + (wv ? "only" : "second-to-last") + " dim (" +
+                      std::to_string(ws[ws.size() - 2]) + ")");
+  }
+  s.xb.assign(xs.begin(), xs.end() - 2);
+  s.wb.assign(ws.begin(), ws.end() - 2);
+  const std::size_t nd = std::max(s.xb.size(), s.wb.size());
+  s.ob.assign(nd, 1);
+  for (std::size_t i = 0; i < nd; ++i) {
+    const std::int64_t a = i < s.xb.size() ? s.xb[s.xb.size() - 1 - i] : 1;
+    const std::int64_t c = i < s.wb.size() ? s.wb[s.wb.size() - 1 - i] : 1;
+    if (a != c && a != 1 && c != 1) {
+      throw input_error("matmul: the size of tensor a (" + std::to_string(a) +
+                        ") must match the size of tensor b (" + std::to_string(c) +
+                        ") at non-singleton dimension " + std::to_string(nd - 1 - i) +
+                        " (batch dims of " + shape_str(x.shape) + " and " + shape_str(w.shape) +
+                        " do not broadcast)");
+    }
+    s.ob[nd - 1 - i] = a == 1 ? c : a;
+  }
+  s.out = s.ob;
+  if (!xv) s.out.push_back(s.m);
+  if (!wv) s.out.push_back(s.n);
+  return s;
+}
+
+// w [..., K, N] -> [..., N, K]
+std::vector<double> transpose_last2(const double* w, std::int64_t batch, std::int64_t k,
+                                    std::int64_t n) {
+  std::vector<double> t(static_cast<std::size_t>(batch * k * n));
+  for (std::int64_t b = 0; b < batch; ++b) {
+    const double* src = w + b * k * n;
+    double* dst = t.data() + b * k * n;
+    for (std::int64_t kk = 0; kk < k; ++kk) {
+      for (std::int64_t j = 0; j < n; ++j) dst[j * k + kk] = src[kk * n + j];
+    }
+  }
+  return t;
+}
+}  // namespace
+
+std::vector<std::int64_t> matmul_output_shape(const tensor& x, const tensor& w, const tensor* b) {
+  mm_shape s = check_matmul(x, w, b);
+  if (b) (void)detail::expand_to(*b, s.out);
+  return s.out;
+}
+
+op_result matmul(const tensor& x, const tensor& w, const tensor* b, const reference_options& opt) {
+  const mm_shape s = check_matmul(x, w, b);
+  std::vector<double> bias;
+  if (b) bias = detail::expand_to(*b, s.out);
+  std::int64_t wbatch = 1;
+  for (auto d : s.wb) wbatch *= d;
+  const std::vector<double> wt = transpose_last2(w.data.data(), wbatch, s.k, s.n);
+  op_result r;
+  r.has_bias = b != nullptr;
+  detail::contraction_runner run(r, s.out, opt);
+  detail::nt_operands o;
+  o.a_batch = s.xb;
+  o.b_batch = s.wb;
+  o.out_batch = s.ob;
+  o.m = s.m;
+  o.n = s.n;
+  o.k = s.k;
+  o.a = x.data.data();
+  o.b = wt.data();
+  o.bias = b ? bias.data() : nullptr;
+  detail::run_batched_nt(run, o);
+  run.finish();
+  r.terms.assign(static_cast<std::size_t>(r.exact.size()), s.k);
+  r.data_terms = r.terms;
+  return r;
+}
+
+}  // namespace roundoff::ops
