@@ -1,0 +1,264 @@
+// Per-element error bounds. Every formula is derived in docs/bounds.md; the comments name the
+// theorem each function implements. All arithmetic rounds upward (detail::*_up), so a computed
+// bound is never below the real-number bound it represents.
+#include "roundoff/bounds/bounds.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace roundoff::bounds {
+
+namespace detail {
+
+namespace {
+constexpr double inf = std::numeric_limits<double>::infinity();
+// Outside this range the error-free transformations below may lose their exactness (underflow
+// of the residual, overflow of intermediates): there we step up unconditionally.
+bool safe(double r) noexcept {
+  return std::fabs(r) > 0x1p-900 && std::fabs(r) < 0x1p+900;
+}
+double up(double r) noexcept {
+  return std::isinf(r) ? r : std::nextafter(r, inf);
+}
+double down(double r) noexcept {
+  return std::isinf(r) ? r : std::nextafter(r, -inf);
+}
+}  // namespace
+
+// RN(a+b) with TwoSum's exact residual: the true sum is r + e, so r is an upper bound iff e <= 0.
+double add_up(double a, double b) noexcept {
+  double r = a + b;
+  if (std::isinf(r) || std::isnan(r)) return r;
+  if (!safe(r)) return (r == 0 && a == 0 && b == 0) ? 0.0 : up(r);
+  double bb = r - a;
+  double e = (a - (r - bb)) + (b - bb);
+  return e > 0 ? up(r) : r;
+}
+
+double sub_down(double a, double b) noexcept {
+  double r = a - b;
+  if (std::isinf(r) || std::isnan(r)) return r;
+  if (!safe(r)) return (r == 0 && a == b) ? 0.0 : down(r);
+  double nb = -b;
+  double bb = r - a;
+  double e = (a - (r - bb)) + (nb - bb);
+  return e < 0 ? down(r) : r;
+}
+
+// fma gives the exact residual a*b - r when it does not underflow.
+double mul_up(double a, double b) noexcept {
+  if (a == 0 || b == 0) return 0.0;
+  double r = a * b;
+  if (std::isinf(r) || std::isnan(r)) return r;
+  if (!safe(r)) return up(r);
+  return std::fma(a, b, -r) > 0 ? up(r) : r;
+}
+
+// For b > 0: a/b > r iff a - r*b > 0, and that residual is exact (fma) away from underflow.
+double div_up(double a, double b) noexcept {
+  if (a == 0) return 0.0;
+  double r = a / b;
+  if (std::isinf(r) || std::isnan(r)) return r;
+  if (!safe(r) || !safe(a)) return up(r);
+  return std::fma(-r, b, a) > 0 ? up(r) : r;
+}
+
+}  // namespace detail
+
+using detail::add_up;
+using detail::div_up;
+using detail::mul_up;
+using detail::sub_down;
+
+namespace {
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+// n as a double, rounded upward (exact below 2^53).
+double count_up(std::int64_t n) noexcept {
+  double d = static_cast<double>(n);
+  if (static_cast<std::int64_t>(d) < n) d = std::nextafter(d, inf);
+  return d;
+}
+
+// Libm's exp/log/sqrt/expm1 are not correctly rounded; glibc documents errors of at most a few
+// ulps. Inflating by 2^-40 relative (about 2^13 ulps) plus one step covers that with room.
+double inflate(double x) noexcept {
+  if (std::isinf(x)) return x;
+  return std::nextafter(mul_up(x, 1 + 0x1p-40), inf);
+}
+
+double eta_acc(const arithmetic_model& m) noexcept {
+  const auto& t = traits(m.accumulator);
+  return m.underflow == underflow_mode::gradual ? t.min_subnormal / 2 : t.min_normal;
+}
+double eta_out(const arithmetic_model& m) noexcept {
+  const auto& t = traits(m.output);
+  return m.underflow == underflow_mode::gradual ? t.min_subnormal / 2 : t.min_normal;
+}
+
+// Number of roundings that can contribute an absolute underflow error (docs/bounds.md, B3):
+// with gradual underflow only products/FMAs (an addition whose result is subnormal is exact);
+// with flush-to-zero every operation.
+double underflow_count(const arithmetic_model& m, std::int64_t n, std::int64_t summands) noexcept {
+  if (m.underflow == underflow_mode::gradual) return count_up(n);
+  return add_up(count_up(n), count_up(summands));
+}
+
+bool coarser_output(const arithmetic_model& m) noexcept {
+  return !at_least_as_fine(m.output, m.accumulator);
+}
+
+// Accumulation error with relative constant g (gamma_L or gamma~_L) and propagation factor
+// 1 + gamma_L for the underflow terms (docs/bounds.md, Theorem B, steps 1-3).
+double accumulation(const arithmetic_model& m, double g, double gamma_l, std::int64_t n,
+                    std::int64_t summands, double magnitude) noexcept {
+  if (std::isinf(g) || std::isinf(gamma_l)) return inf;
+  double rel = mul_up(g, magnitude);
+  double uf = mul_up(mul_up(add_up(1.0, gamma_l), underflow_count(m, n, summands)), eta_acc(m));
+  return add_up(rel, uf);
+}
+
+// Shared body of the deterministic and probabilistic bounds (docs/bounds.md, Theorem B, step 4
+// for the output rounding and step 5 for the two bias placements).
+template <class RelConstant>
+double bound_impl(const arithmetic_model& m, summation_order order, const element_input& e,
+                  RelConstant rel) noexcept {
+  const double ua = unit_roundoff(m.accumulator);
+  const double uo = unit_roundoff(m.output);
+  const bool coarse = coarser_output(m);
+  const double out_term = coarse ? add_up(mul_up(uo, e.abs_observed), eta_out(m)) : 0.0;
+
+  // Bias as a summand of the accumulation (any position), or no bias.
+  std::int64_t summands = e.terms + (e.has_bias ? 1 : 0);
+  std::int64_t l_in = rounding_depth(m, order, e.terms, e.has_bias);
+  double b_in =
+      add_up(accumulation(m, rel(l_in), gamma(l_in, ua), e.terms, summands, e.magnitude), out_term);
+  if (!(e.has_bias && coarse) || m.bias == bias_handling::in_accumulator) return b_in;
+
+  // Bias added after a first output rounding: y = fl_out(fl_out(s) + b).
+  std::int64_t l_af = rounding_depth(m, order, e.terms, false);
+  double a = accumulation(m, rel(l_af), gamma(l_af, ua), e.terms, e.terms, e.magnitude);
+  double first = add_up(div_up(mul_up(uo, add_up(e.magnitude, a)), sub_down(1.0, uo)), eta_out(m));
+  double b_after = add_up(add_up(a, first), out_term);
+  if (m.bias == bias_handling::after_output) return b_after;
+  return std::max(b_in, b_after);
+}
+
+}  // namespace
+
+// docs/bounds.md, B1.
+double gamma(std::int64_t n, double u) noexcept {
+  if (n <= 0) return 0.0;
+  double q = mul_up(count_up(n), u);
+  if (q >= 1) return inf;
+  return div_up(q, sub_down(1.0, q));
+}
+
+// docs/bounds.md, P1.
+double gamma_tilde(std::int64_t n, double u, double lambda) noexcept {
+  if (n <= 0) return 0.0;
+  double g = gamma(n, u);
+  double nd = count_up(n);
+  double sq = std::nextafter(std::sqrt(nd), inf);  // sqrt is correctly rounded
+  double t1 = mul_up(mul_up(lambda, sq), u);
+  double t2 = div_up(mul_up(mul_up(nd, u), u), sub_down(1.0, u));
+  double a = add_up(t1, t2);
+  double gt = inflate(std::expm1(a));
+  return std::min(gt, g);
+}
+
+// docs/bounds.md, P2: 2 c exp(-lambda^2 (1-u)^2 / 2) <= alpha.
+double lambda_for(double count, double u, double alpha) noexcept {
+  double r = 2 * count / alpha;
+  if (!(r > 1)) return 0.0;
+  double l = std::sqrt(2 * std::log(r)) / (1 - u);
+  return inflate(l);
+}
+
+// docs/bounds.md, B2.
+std::int64_t rounding_depth(const arithmetic_model& m, summation_order order, std::int64_t terms,
+                            bool bias_summand) noexcept {
+  const std::int64_t s = terms + (bias_summand ? 1 : 0);
+  if (s <= 0) return 0;
+  // A product's own rounding (a separate multiply, or the FMA that adds it) unless exact.
+  const std::int64_t pi = (terms > 0 && !m.exact_products) ? 1 : 0;
+  using k = summation_order::kind;
+  switch (order.k) {
+    case k::any:
+    case k::sequential:
+      return (s - 1) + pi;
+    case k::pairwise: {
+      std::int64_t d = 0;
+      while ((std::int64_t{1} << d) < s) ++d;
+      return d + pi;
+    }
+    case k::blocked: {
+      if (order.block <= 0) return (s - 1) + pi;
+      std::int64_t b = std::min(order.block, s);
+      std::int64_t nb = (s + order.block - 1) / order.block;
+      return (b - 1) + (nb - 1) + pi;
+    }
+    case k::block_fma: {
+      if (order.block <= 0) return (s - 1) + pi;
+      std::int64_t nb = (terms + order.block - 1) / order.block;
+      return nb + (bias_summand ? 1 : 0) + pi;
+    }
+  }
+  return (s - 1) + pi;
+}
+
+// docs/bounds.md, Theorem B.
+double dot_bound_any_order(const arithmetic_model& m, const element_input& e) noexcept {
+  return dot_bound(m, summation_order::any(), e);
+}
+
+double dot_bound(const arithmetic_model& m, summation_order order,
+                 const element_input& e) noexcept {
+  const double ua = unit_roundoff(m.accumulator);
+  return bound_impl(m, order, e, [&](std::int64_t l) { return gamma(l, ua); });
+}
+
+// docs/bounds.md, Theorem P.
+double dot_bound_probabilistic(const arithmetic_model& m, summation_order order,
+                               const element_input& e, double lambda) noexcept {
+  const double ua = unit_roundoff(m.accumulator);
+  return bound_impl(m, order, e, [&](std::int64_t l) { return gamma_tilde(l, ua, lambda); });
+}
+
+// docs/bounds.md, Theorem S.
+first_order_terms first_order(const arithmetic_model& m, const element_input& e) noexcept {
+  const double ua = unit_roundoff(m.accumulator);
+  const double uo = unit_roundoff(m.output);
+  const std::int64_t summands = e.terms + (e.has_bias ? 1 : 0);
+  const std::int64_t l = rounding_depth(m, summation_order::any(), e.terms, e.has_bias);
+  const double g = gamma(l, ua);
+  if (std::isinf(g)) return {inf, inf};
+  // Accumulator roundings: summands - 1 additions, plus one per product unless exact.
+  std::int64_t k = std::max<std::int64_t>(summands - 1, 0) + (m.exact_products ? 0 : e.terms);
+  const bool coarse = coarser_output(m);
+  int r_out = coarse ? ((e.has_bias && m.bias != bias_handling::in_accumulator) ? 2 : 1) : 0;
+
+  first_order_terms f;
+  double t2 = mul_up(e.magnitude, e.magnitude);
+  f.variance = mul_up(mul_up(mul_up(ua, ua), count_up(k)), t2);
+  if (r_out > 0) f.variance = add_up(f.variance, mul_up(mul_up(mul_up(uo, uo), r_out), t2));
+
+  // R_acc = (gamma_L - L u) T + underflow terms; gamma_L - L u = L^2 u^2 / (1 - L u).
+  double lu = mul_up(count_up(l), ua);
+  double second = div_up(mul_up(lu, lu), sub_down(1.0, lu));
+  double uf = mul_up(mul_up(add_up(1.0, g), underflow_count(m, e.terms, summands)), eta_acc(m));
+  double r_acc = add_up(mul_up(second, e.magnitude), uf);
+  double acc_err = add_up(mul_up(g, e.magnitude), uf);
+  f.remainder = r_acc;
+  if (r_out > 0) {
+    double per = add_up(mul_up(uo, acc_err), eta_out(m));
+    f.remainder = add_up(f.remainder, mul_up(per, r_out));
+    if (r_out == 2)
+      f.remainder = add_up(f.remainder, mul_up(mul_up(uo, uo), add_up(e.magnitude, acc_err)));
+  }
+  return f;
+}
+
+}  // namespace roundoff::bounds
