@@ -1,0 +1,325 @@
+// gemm_exact (fast, DGEMM slicing) against gemm_exact_simple (one accumulator per output) and,
+// on small problems, the MPFR oracle: the exact values must agree bit for bit. Randomized
+// (Arb's t-*.c habit): shapes, formats, distributions, strides, batches and bias are drawn per
+// iteration; every failure prints the replay seed.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "property.hpp"
+#include "roundoff/exact/gemm.hpp"
+#include "roundoff/exact/mpfr_oracle.hpp"
+#include "roundoff/formats/format.hpp"
+
+namespace {
+
+using roundoff::format_id;
+using namespace roundoff::exact;
+using i64 = std::int64_t;
+
+enum class dist { normal, uniform, wide, cancel, special, tiny };
+const char* dist_name(dist d) {
+  switch (d) {
+    case dist::normal:
+      return "normal";
+    case dist::uniform:
+      return "uniform";
+    case dist::wide:
+      return "wide";
+    case dist::cancel:
+      return "cancel";
+    case dist::special:
+      return "special";
+    case dist::tiny:
+      return "tiny";
+  }
+  return "?";
+}
+
+struct generator {
+  std::mt19937_64& g;
+  format_id f;
+  dist d;
+
+  double raw() {
+    std::normal_distribution<double> nd;
+    std::uniform_real_distribution<double> ud(-1, 1);
+    const auto& tr = roundoff::traits(f);
+    switch (d) {
+      case dist::normal:
+      case dist::cancel:
+        return nd(g);
+      case dist::uniform:
+        return ud(g);
+      case dist::wide: {
+        // Log-uniform over most of the format's range (f64: a span DGEMM slicing cannot hold).
+        const int lo = std::max(tr.emin - tr.precision, -1070), hi = std::min(tr.emax, 900);
+        std::uniform_int_distribution<int> e(lo, hi);
+        return std::ldexp(ud(g), e(g));
+      }
+      case dist::tiny: {
+        // Around the format's subnormal range, and (for f64) double's own subnormals.
+        std::uniform_int_distribution<int> e(tr.emin - tr.precision - 2, tr.emin + 4);
+        return std::ldexp(ud(g), e(g));
+      }
+      case dist::special: {
+        std::uniform_int_distribution<int> pick(0, 60);
+        switch (pick(g)) {
+          case 0:
+            return std::numeric_limits<double>::quiet_NaN();
+          case 1:
+            return std::numeric_limits<double>::infinity();
+          case 2:
+            return -std::numeric_limits<double>::infinity();
+          case 3:
+            return 0.0;
+          case 4:
+            return -0.0;
+          case 5:
+            return f == format_id::f64 ? std::ldexp(nd(g), 1000) : tr.max_finite;
+          default:
+            return nd(g);
+        }
+      }
+    }
+    return 0;
+  }
+  double operator()() {
+    const double x = roundoff::round_to(f, raw());
+    return std::isinf(x) && d != dist::special ? 0.0 : x;
+  }
+};
+
+struct layout {
+  std::vector<double> a, b, bias;
+  gemm_problem p;
+  i64 dest_size = 0;
+  std::string describe;
+};
+
+i64 pick(std::mt19937_64& g, std::initializer_list<i64> v) {
+  std::uniform_int_distribution<std::size_t> u(0, v.size() - 1);
+  return *(v.begin() + static_cast<std::ptrdiff_t>(u(g)));
+}
+
+// Draws a random problem. big_k: allow K up to ~20000 (with small M, N).
+layout make_problem(std::mt19937_64& g, bool allow_big) {
+  layout L;
+  const format_id formats[] = {format_id::f32, format_id::tf32, format_id::bf16, format_id::f16,
+                               format_id::f64};
+  const dist dists[] = {dist::normal, dist::uniform, dist::wide,
+                        dist::cancel, dist::special, dist::tiny};
+  std::uniform_int_distribution<int> fi(0, 4), di(0, 5), coin(0, 1);
+  const format_id f = formats[fi(g)];
+  const dist d = di(g) < 2 ? dist::normal : dists[di(g)];
+  i64 m, n, k;
+  const i64 size_class = pick(g, {0, 0, 1, 1, 2});
+  if (size_class == 0) {
+    m = pick(g, {0, 1, 2, 3, 5, 7, 13, 31});
+    n = pick(g, {0, 1, 2, 3, 7, 17, 33});
+    k = pick(g, {0, 1, 2, 3, 5, 61, 127, 257, 1031});
+  } else if (size_class == 1) {
+    m = pick(g, {1, 8, 32, 37});
+    n = pick(g, {64, 131, 257, 300});
+    k = pick(g, {31, 64, 509, 2048, 2053});
+  } else if (allow_big) {
+    m = pick(g, {1, 2, 3, 5});
+    n = pick(g, {1, 3, 7, 11});
+    k = pick(g, {4099, 8192, 12007, 20011});
+  } else {
+    m = 3, n = 5, k = 4099;
+  }
+  const i64 batch = pick(g, {1, 1, 1, 2, 3});
+  const i64 lda = k + pick(g, {0, 0, 1, 5}), ldb = k + pick(g, {0, 0, 3});
+  L.p.batch = batch, L.p.m = m, L.p.n = n, L.p.k = k;
+  L.p.lda = lda, L.p.ldb = ldb;
+  L.p.a_batch_stride = m * lda + pick(g, {0, 2});
+  L.p.b_batch_stride = pick(g, {0, 1}) && batch > 1 && coin(g) ? 0 : n * ldb + 1;  // 0: shared B
+  L.a.resize(static_cast<std::size_t>(std::max<i64>(1, batch * L.p.a_batch_stride + m * lda)));
+  L.b.resize(static_cast<std::size_t>(std::max<i64>(1, batch * L.p.b_batch_stride + n * ldb)));
+  generator ga{g, f, d};
+  // A: one shared format; B: same format, or f32 weights against f64 data now and then.
+  for (auto& x : L.a) x = ga();
+  generator gb{g, coin(g) ? f : format_id::f32, d == dist::cancel ? dist::normal : d};
+  for (auto& x : L.b) x = gb();
+  if (d == dist::cancel) {
+    // Massive cancellation: even/odd k pairs cancel up to a few low bits of one term.
+    for (i64 bt = 0; bt < batch; ++bt)
+      for (i64 i = 0; i < m; ++i) {
+        double* row = L.a.data() + bt * L.p.a_batch_stride + i * lda;
+        for (i64 t = 0; t + 1 < k; t += 2) row[t + 1] = row[t];
+      }
+    for (auto& x : L.b) x = gb();
+    for (i64 bt = 0; bt < batch; ++bt)
+      for (i64 j = 0; j < n; ++j) {
+        double* row = L.b.data() + bt * L.p.b_batch_stride + j * ldb;
+        for (i64 t = 0; t + 1 < k; t += 2)
+          row[t + 1] = roundoff::round_to(gb.f, -row[t] * (1 + std::ldexp(1.0, -20)));
+      }
+  }
+  L.p.a = L.a.data();
+  L.p.b = L.b.data();
+  const i64 bias_kind = pick(g, {0, 1, 2, 3});  // none, per column (linear), per element, scalar
+  if (bias_kind) {
+    generator gbias{g, f, d == dist::special ? dist::special : dist::normal};
+    L.bias.resize(static_cast<std::size_t>(std::max<i64>(1, batch * m * n)));
+    for (auto& x : L.bias) x = gbias();
+    L.p.bias = L.bias.data();
+    if (bias_kind == 1) L.p.bias_col_stride = 1;
+    if (bias_kind == 2)
+      L.p.bias_batch_stride = m * n, L.p.bias_row_stride = n, L.p.bias_col_stride = 1;
+  }
+  // Output layout: row-major, column-major (transposed) or padded, with an offset.
+  const i64 out_kind = pick(g, {0, 1, 2});
+  L.p.c_offset = pick(g, {0, 3});
+  if (out_kind == 0) L.p.c_row_stride = n, L.p.c_col_stride = 1, L.p.c_batch_stride = m * n;
+  if (out_kind == 1) L.p.c_row_stride = 1, L.p.c_col_stride = m, L.p.c_batch_stride = m * n;
+  if (out_kind == 2)
+    L.p.c_row_stride = n + 2, L.p.c_col_stride = 1, L.p.c_batch_stride = m * (n + 2) + 1;
+  L.dest_size = L.p.c_offset + batch * L.p.c_batch_stride + 4;
+  std::ostringstream os;
+  os << "format=" << roundoff::traits(f).name << " dist=" << dist_name(d) << " batch=" << batch
+     << " m=" << m << " n=" << n << " k=" << k << " lda=" << lda << " ldb=" << ldb
+     << " bias=" << bias_kind << " out=" << out_kind;
+  L.describe = os.str();
+  return L;
+}
+
+bool same_double(double x, double y) {
+  if (std::isnan(x) || std::isnan(y)) return std::isnan(x) && std::isnan(y);
+  return std::bit_cast<std::uint64_t>(x) == std::bit_cast<std::uint64_t>(y);
+}
+
+// Compares every output element: the rounding in all four directions of the loaded exact
+// values, and abs_diff for a few observed values (which sees every bit of the exact value).
+void expect_equal(const layout& L, const exact_tensor& fast, const exact_tensor& simple,
+                  std::int64_t iter, int* failures) {
+  const gemm_problem& p = L.p;
+  accumulator af, as;
+  for (i64 bt = 0; bt < p.batch; ++bt)
+    for (i64 i = 0; i < p.m; ++i)
+      for (i64 j = 0; j < p.n; ++j) {
+        const i64 c = p.c_offset + bt * p.c_batch_stride + i * p.c_row_stride + j * p.c_col_stride;
+        fast.load(c, af);
+        simple.load(c, as);
+        bool ok = same_double(fast.rounded(c), simple.rounded(c)) && af.kind() == as.kind();
+        for (auto r :
+             {rounding::nearest_even, rounding::upward, rounding::downward, rounding::toward_zero})
+          ok = ok && same_double(af.round(r), as.round(r));
+        const double y = simple.rounded(c);
+        for (double obs : {y, std::nextafter(y, 0.0), 0.0, 1.0, std::ldexp(y, -40)})
+          ok = ok && same_double(fast.abs_diff(c, obs), simple.abs_diff(c, obs)) &&
+               same_double(fast.abs_diff(c, obs, rounding::upward),
+                           simple.abs_diff(c, obs, rounding::upward));
+        if (!ok && (*failures)++ < 5)
+          ADD_FAILURE() << L.describe << " element (" << bt << "," << i << "," << j << "): fast "
+                        << fast.rounded(c) << " simple " << simple.rounded(c) << "; "
+                        << roundoff::test::replay(iter);
+      }
+}
+
+void run_property(std::uint64_t salt, i64 base_iters, bool allow_big, bool with_mpfr) {
+  auto g = roundoff::test::rng(salt);
+  const i64 iters = roundoff::test::iterations(base_iters);
+  int failures = 0;
+  for (i64 it = 0; it < iters && failures == 0; ++it) {
+    layout L = make_problem(g, allow_big);
+    engine_options opt;
+    opt.threads = static_cast<int>(pick(g, {1, 2, 3}));
+    exact_tensor fast({L.dest_size}), simple({L.dest_size});
+    gemm_exact(L.p, fast, opt);
+    gemm_exact_simple(L.p, simple);
+    expect_equal(L, fast, simple, it, &failures);
+    const i64 terms = L.p.batch * L.p.m * L.p.n * L.p.k;
+#ifndef GEMM_FAST_TEST_NO_MPFR_YET
+    if (with_mpfr && terms <= 40000 && failures == 0) {
+      mpfr_options mo;
+      mo.auto_raise = true;
+      const mpfr_result ref = gemm_mpfr(L.p, mo);
+      EXPECT_TRUE(ref.all_exact()) << L.describe << "; " << roundoff::test::replay(it);
+      const gemm_problem& p = L.p;
+      for (i64 bt = 0; bt < p.batch; ++bt)
+        for (i64 i = 0; i < p.m; ++i)
+          for (i64 j = 0; j < p.n; ++j) {
+            const i64 c =
+                p.c_offset + bt * p.c_batch_stride + i * p.c_row_stride + j * p.c_col_stride;
+            const double o = ref.rounded[static_cast<std::size_t>((bt * p.m + i) * p.n + j)];
+            if (!same_double(fast.rounded(c), o) && failures++ < 5)
+              ADD_FAILURE() << L.describe << " element (" << bt << "," << i << "," << j
+                            << "): fast " << fast.rounded(c) << " mpfr " << o << "; "
+                            << roundoff::test::replay(it);
+          }
+    }
+#else
+    (void)terms, (void)with_mpfr;
+#endif
+  }
+}
+
+TEST(GemmFast, EqualsSimpleRandomShapes) {
+  run_property(0x6a11, 150, true, false);
+}
+
+TEST(GemmFast, EqualsMpfrOnSmallProblems) {
+  run_property(0x6a12, 120, false, true);
+}
+
+// The seed shape's structure (fp32 normal, M=32, K=2048) with a linear-style bias, two threads.
+TEST(GemmFast, SeedShapeFp32Normal) {
+  auto g = roundoff::test::rng(0x6a13);
+  std::normal_distribution<double> nd;
+  const i64 m = 32, n = 96, k = 2048;
+  std::vector<double> a(m * k), b(n * k), bias(n);
+  for (auto& x : a) x = roundoff::round_to(format_id::f32, nd(g));
+  for (auto& x : b) x = roundoff::round_to(format_id::f32, nd(g));
+  for (auto& x : bias) x = roundoff::round_to(format_id::f32, nd(g));
+  gemm_problem p;
+  p.m = m, p.n = n, p.k = k, p.a = a.data(), p.lda = k, p.b = b.data(), p.ldb = k;
+  p.bias = bias.data(), p.bias_col_stride = 1, p.c_row_stride = n;
+  exact_tensor fast({m * n}), simple({m * n});
+  gemm_exact(p, fast, {2});
+  gemm_exact_simple(p, simple);
+  layout L;
+  L.p = p;
+  L.describe = "seed-like fp32 normal";
+  int failures = 0;
+  expect_equal(L, fast, simple, 0, &failures);
+}
+
+// Every element of a row below the slices' reach: the whole product goes through the sparse
+// remainder, and Inf/NaN rows through the simple path, in one problem.
+TEST(GemmFast, RemainderAndSpecialRows) {
+  const i64 m = 4, n = 3, k = 300;
+  std::vector<double> a(m * k), b(n * k);
+  for (i64 t = 0; t < k; ++t) {
+    a[t] = std::ldexp(1.0, 200) + std::ldexp(1.0, -300) * static_cast<double>(t % 7);  // wide row
+    a[k + t] = t == 0 ? 1.0 : std::ldexp(1.0 + std::ldexp(1.0, -52), -900);            // huge span
+    a[2 * k + t] = t == 5 ? std::numeric_limits<double>::infinity() : 1.0;
+    a[3 * k + t] = std::ldexp(static_cast<double>(t + 1), -1074);  // subnormals
+    b[t] = 1.0 + std::ldexp(1.0, -52) * static_cast<double>(t);
+    b[k + t] = t == 7 ? std::numeric_limits<double>::quiet_NaN() : -0.5;
+    b[2 * k + t] = std::ldexp(1.0, 900) * (t % 2 ? 1 : -1);
+  }
+  gemm_problem p;
+  p.m = m, p.n = n, p.k = k, p.a = a.data(), p.lda = k, p.b = b.data(), p.ldb = k;
+  p.c_row_stride = n;
+  exact_tensor fast({m * n}), simple({m * n});
+  gemm_exact(p, fast);
+  gemm_exact_simple(p, simple);
+  layout L;
+  L.p = p;
+  L.describe = "remainder/special rows";
+  int failures = 0;
+  expect_equal(L, fast, simple, 0, &failures);
+  EXPECT_TRUE(std::isnan(fast.rounded(1 * n + 1)));  // NaN in B row 1
+  EXPECT_TRUE(std::isinf(fast.rounded(2 * n + 0)));  // Inf * finite
+}
+
+}  // namespace
