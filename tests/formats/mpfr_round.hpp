@@ -67,10 +67,12 @@ class mpfr_rounder {
   explicit mpfr_rounder(format_id f) : f_(oracle_params(f)) {
     mpfr_init2(y_, f_.p);
     mpfr_init2(w_, f_.p);
+    mpfr_init2(d_, 53);
   }
   ~mpfr_rounder() {
     mpfr_clear(y_);
     mpfr_clear(w_);
+    mpfr_clear(d_);
   }
   mpfr_rounder(const mpfr_rounder&) = delete;
   mpfr_rounder& operator=(const mpfr_rounder&) = delete;
@@ -115,12 +117,8 @@ class mpfr_rounder {
   }
   double round_double_ftz(double x) {
     if (std::isnan(x)) return x;
-    mpfr_t v;
-    mpfr_init2(v, 53);
-    mpfr_set_d(v, x, MPFR_RNDN);
-    const double r = round_exact_ftz(v);
-    mpfr_clear(v);
-    return r;
+    mpfr_set_d(d_, x, MPFR_RNDN);  // exact: d_ has 53 bits
+    return round_exact_ftz(d_);
   }
 
  private:
@@ -133,7 +131,7 @@ class mpfr_rounder {
   }
 
   oracle_format f_;
-  mpfr_t y_, w_;
+  mpfr_t y_, w_, d_;
 };
 
 }  // namespace roundoff::test
