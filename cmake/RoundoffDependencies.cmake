@@ -29,6 +29,12 @@ if(ROUNDOFF_WITH_TORCH AND NOT ROUNDOFF_CORE_ONLY)
   if(ROUNDOFF_TORCH_PREFIX)
     list(APPEND CMAKE_PREFIX_PATH "${ROUNDOFF_TORCH_PREFIX}")
   endif()
+  # Without an explicit arch list, LibTorch's CUDA config try_run()s a GPU probe that fails to
+  # configure under CMake 3.25 ("CUDA20 dialect"). roundoff compiles no device code against
+  # LibTorch, so the list only has to be valid.
+  if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+    set(ENV{TORCH_CUDA_ARCH_LIST} "8.0;9.0")
+  endif()
   find_package(Torch QUIET)
   if(Torch_FOUND)
     set(ROUNDOFF_HAVE_TORCH ON)
