@@ -1,0 +1,235 @@
+// exact_tensor: store/load keeps the whole exact value (narrow, two-double, wide, beyond the
+// double range, below 2^-1074, special), concurrently for distinct elements, compared with the
+// accumulator it came from and with the MPFR oracle.
+#include "roundoff/exact/value.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cfloat>
+#include <iostream>
+#include <thread>
+
+#include "exact_testing.hpp"
+#include "property.hpp"
+#include "roundoff/exact/gemm.hpp"
+#include "roundoff/exact/mpfr_oracle.hpp"
+
+namespace roundoff::test {
+namespace {
+
+using exact::accumulator;
+using exact::exact_tensor;
+using exact::rounding;
+
+// A random dot product whose exact value has a chosen shape.
+struct case_terms {
+  std::vector<double> a, b;
+};
+
+case_terms random_case(std::mt19937_64& g, int shape) {
+  case_terms c;
+  auto push = [&](double x, double y) {
+    c.a.push_back(x);
+    c.b.push_back(y);
+  };
+  const int n = 1 + static_cast<int>(g() % 8);
+  for (int t = 0; t < n; ++t) {
+    switch (shape) {
+      case 0:  // one double
+        push(draw_format(g, format_id::f32, -20, 20), 1.0);
+        break;
+      case 1:  // f32 products: usually RN + one tail double
+        push(draw_format(g, format_id::f32, -20, 20), draw_format(g, format_id::f32, -20, 20));
+        break;
+      case 2:  // f64 products, wide spans
+        push(draw_format(g, format_id::f64, -300, 300), draw_format(g, format_id::f64, -300, 300));
+        break;
+      case 3:  // beyond the double range
+        push(draw_format(g, format_id::f64, 900, 1023), draw_format(g, format_id::f64, 900, 1023));
+        break;
+      case 4:  // bits below 2^-1074
+        push(draw_format(g, format_id::f64, -1074, -500),
+             draw_format(g, format_id::f64, -700, -300));
+        break;
+      default: {  // anything, specials included
+        const double sp[] = {std::numeric_limits<double>::infinity(),
+                             -std::numeric_limits<double>::infinity(),
+                             std::numeric_limits<double>::quiet_NaN(), 0.0, -0.0};
+        push(g() % 4 ? draw_format(g, format_id::f64, -1074, 1023) : sp[g() % 5],
+             g() % 4 ? draw_format(g, format_id::f64, -1074, 1023) : sp[g() % 5]);
+      }
+    }
+  }
+  return c;
+}
+
+// Element i of t agrees with acc and with the oracle's value ov.
+::testing::AssertionResult element_matches(const exact_tensor& t, std::int64_t i,
+                                           const accumulator& acc, const exact::mpfr_value& ov,
+                                           std::mt19937_64& g) {
+  if (!same_double(t.rounded(i), ov.round()))
+    return ::testing::AssertionFailure()
+           << "rounded " << hex(t.rounded(i)) << " vs oracle " << hex(ov.round());
+  accumulator back;
+  t.load(i, back);
+  auto r = same_exact_value(back, ov, g, acc.round(rounding::toward_zero));
+  if (!r) return r << " (loaded value)";
+  for (auto f : all_formats)
+    if (!same_double(t.round_to(i, f), ov.round_to(f)))
+      return ::testing::AssertionFailure() << "tensor round_to " << traits(f).name;
+  const double rn = ov.round();
+  for (double obs :
+       observed_values(g, rn, acc.round(rounding::upward), ov.round_to(format_id::f16)))
+    for (auto rr : all_roundings)
+      if (!same_double(t.abs_diff(i, obs, rr), ov.abs_diff(obs, rr)))
+        return ::testing::AssertionFailure() << "tensor abs_diff(" << hex(obs) << ", dir "
+                                             << int(rr) << "): " << hex(t.abs_diff(i, obs, rr))
+                                             << " vs oracle " << hex(ov.abs_diff(obs, rr));
+  return ::testing::AssertionSuccess();
+}
+
+TEST(ExactTensor, StoreLoadRoundtripAllShapes) {
+  auto g = rng(0x1000);
+  const std::int64_t iters = iterations(6000);
+  exact_tensor t({4, 16});
+  int side = 0, stores = 0;
+  for (std::int64_t it = 0; it < iters; ++it) {
+    const int shape = static_cast<int>(g() % 6);
+    const case_terms c = random_case(g, shape);
+    const auto n = static_cast<std::int64_t>(c.a.size());
+    accumulator acc;
+    exact::dot_exact(n, c.a.data(), c.b.data(), nullptr, acc);
+    const std::int64_t i = static_cast<std::int64_t>(g() % 64);
+    const auto before = t.side_count();
+    t.store(i, acc);
+    side += static_cast<int>(t.side_count() - before);
+    ++stores;
+    const auto ov = exact::dot_mpfr_value(n, c.a.data(), c.b.data(), nullptr, oracle_options());
+    ASSERT_TRUE(element_matches(t, i, acc, ov, g)) << "shape " << shape << ' ' << replay(it);
+  }
+  std::cerr << "[roundoff] " << side << " of " << stores << " stores went to the side store\n";
+}
+
+// Values of the kinds that need the side store, by construction.
+TEST(ExactTensor, WideValuesGoToSideStore) {
+  exact_tensor t({6});
+  accumulator acc;
+  acc.add_product(DBL_MAX, 4.0);  // beyond double: rounded is +Inf, value kept
+  t.store(0, acc);
+  acc.clear();
+  acc.add(1.0);
+  acc.add_product(1e-300, 1e-300);  // 1 + 1e-600: tail below 2^-1074
+  t.store(1, acc);
+  acc.clear();
+  acc.add(1.0);
+  acc.add(std::ldexp(1.0, -60));  // 1 + 2^-60: RN + one tail double
+  t.store(2, acc);
+  acc.clear();
+  acc.add(1.0);
+  acc.add(std::ldexp(1.0, -60));
+  acc.add(std::ldexp(1.0, -200));  // three doubles' worth of span
+  t.store(3, acc);
+  acc.clear();
+  acc.add_product(std::numeric_limits<double>::infinity(), -1.0);
+  t.store(4, acc);  // -Inf kind: no side entry
+  EXPECT_EQ(t.side_count(), 3);
+  EXPECT_EQ(t.rounded(0), std::numeric_limits<double>::infinity());
+  // 4*MAX - MAX = 3*MAX: beyond double, so +Inf in RN and DBL_MAX toward zero.
+  EXPECT_EQ(t.abs_diff(0, DBL_MAX), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(t.abs_diff(0, DBL_MAX, rounding::toward_zero), DBL_MAX);
+  EXPECT_EQ(t.abs_diff(0, -DBL_MAX, rounding::downward), DBL_MAX);  // 5*MAX, rounded down
+  EXPECT_EQ(t.rounded(1), 1.0);
+  EXPECT_EQ(t.abs_diff(1, 1.0, rounding::upward), std::ldexp(1.0, -1074));
+  EXPECT_EQ(t.abs_diff(1, 1.0), 0.0);
+  EXPECT_EQ(t.abs_diff(2, 1.0), std::ldexp(1.0, -60));
+  EXPECT_EQ(t.abs_diff(3, 1.0, rounding::downward), std::ldexp(1.0, -60));
+  EXPECT_EQ(t.abs_diff(3, 1.0, rounding::upward), std::nextafter(std::ldexp(1.0, -60), 1.0));
+  EXPECT_EQ(t.rounded(4), -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(t.abs_diff(4, -std::numeric_limits<double>::infinity()), 0.0);
+  EXPECT_EQ(t.rounded(5), 0.0);  // never stored: exact zero
+  accumulator z;
+  t.load(5, z);
+  EXPECT_EQ(z.sign(), 0);
+}
+
+// store() from several threads for distinct elements, with wide values that all lock the side
+// store; every element reads back exactly.
+TEST(ExactTensor, ConcurrentStoresToDistinctElements) {
+  const int threads = 4;
+  const std::int64_t per = iterations(4000);
+  exact_tensor t({threads * per});
+  std::vector<std::thread> pool;
+  const auto seed = base_seed();
+  for (int w = 0; w < threads; ++w)
+    pool.emplace_back([&, w] {
+      std::mt19937_64 g(seed + static_cast<std::uint64_t>(w));
+      accumulator acc;
+      for (std::int64_t k = 0; k < per; ++k) {
+        acc.clear();
+        const double x = draw_format(g, format_id::f64, -1074, 1023);
+        acc.add_product(x, 1.5);
+        acc.add_product(std::ldexp(1.0, -1074), std::ldexp(1.0, -static_cast<int>(k % 900)));
+        t.store(w * per + k, acc);
+      }
+    });
+  for (auto& th : pool) th.join();
+  for (int w = 0; w < threads; ++w) {
+    std::mt19937_64 g(seed + static_cast<std::uint64_t>(w));
+    accumulator acc, back;
+    for (std::int64_t k = 0; k < per; ++k) {
+      acc.clear();
+      const double x = draw_format(g, format_id::f64, -1074, 1023);
+      acc.add_product(x, 1.5);
+      acc.add_product(std::ldexp(1.0, -1074), std::ldexp(1.0, -static_cast<int>(k % 900)));
+      t.load(w * per + k, back);
+      // Equal exact values: their difference is an exact zero.
+      back.negate();
+      back.add(acc);
+      ASSERT_EQ(back.sign(), 0) << "thread " << w << " element " << k << ' ' << replay(k);
+    }
+  }
+}
+
+TEST(ExactTensor, CopyAndMoveKeepValues) {
+  exact_tensor t({3});
+  accumulator acc;
+  acc.add_product(DBL_MAX, DBL_MAX);
+  acc.add(1.0);
+  t.store(1, acc);
+  exact_tensor c(t);
+  exact_tensor m(std::move(t));
+  exact_tensor a;
+  a = c;
+  for (const exact_tensor* x : {&c, &m, &a}) {
+    accumulator back;
+    x->load(1, back);
+    back.negate();
+    back.add(acc);
+    EXPECT_EQ(back.sign(), 0);
+    EXPECT_EQ(x->shape(), std::vector<std::int64_t>{3});
+  }
+}
+
+// Per-element memory stays at 17 bytes for realistic data (f32 dot products of length 512),
+// with few side entries. Printed; asserted loosely.
+TEST(ExactTensor, CompactForF32Data) {
+  auto g = rng(0x1100);
+  const std::int64_t n = iterations(2000), k = 512;
+  exact_tensor t({n});
+  std::vector<double> a(static_cast<std::size_t>(k)), b(a.size());
+  accumulator acc;
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < a.size(); ++j) {
+      a[j] = draw_gaussian(g, format_id::f32);
+      b[j] = draw_gaussian(g, format_id::f32);
+    }
+    exact::dot_exact(k, a.data(), b.data(), nullptr, acc);
+    t.store(i, acc);
+  }
+  std::cerr << "[roundoff] f32 K=512: " << t.side_count() << " of " << n << " in the side store, "
+            << static_cast<double>(t.memory_bytes()) / static_cast<double>(n) << " bytes/element\n";
+  EXPECT_LT(static_cast<double>(t.memory_bytes()) / static_cast<double>(n), 40.0);
+}
+
+}  // namespace
+}  // namespace roundoff::test
