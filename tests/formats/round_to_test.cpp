@@ -75,6 +75,26 @@ bool check(format_id f, rt::mpfr_rounder& o, double x, const std::string& where)
   return true;
 }
 
+// The array overload must equal the scalar one bit for bit (NaN: both NaN), in both modes and in
+// place; the scalar one is checked against MPFR on the same inputs.
+void check_array(format_id f, const std::vector<double>& xs, const std::string& where) {
+  for (auto u : {underflow_mode::gradual, underflow_mode::flush_to_zero}) {
+    std::vector<double> ys(xs.size()), zs = xs;
+    round_to(f, xs, ys, u);
+    round_to(f, zs, zs, u);  // in place
+    std::int64_t failures = 0;
+    for (std::size_t i = 0; i < xs.size() && failures < 10; ++i) {
+      const double want = round_to(f, xs[i], u);
+      if (!same(ys[i], want) || !same(zs[i], want)) {
+        ++failures;
+        ADD_FAILURE() << roundoff::traits(f).name << " array round_to, mode " << static_cast<int>(u)
+                      << ": x=" << hex(xs[i]) << " got " << hex(ys[i]) << " / in place "
+                      << hex(zs[i]) << " want " << hex(want) << "; " << where << " element " << i;
+      }
+    }
+  }
+}
+
 // Interesting magnitudes of format f: boundaries of its ranges and of its rounding behaviour.
 std::vector<double> boundaries(format_id f) {
   const auto& t = roundoff::traits(f);
@@ -110,20 +130,31 @@ std::vector<double> boundaries(format_id f) {
 TEST(RoundTo, EdgeValuesAgainstMpfr) {
   for (format_id f : all_formats) {
     rt::mpfr_rounder o(f);
+    std::vector<double> xs;
     for (double b : boundaries(f)) {
       for (double x = b, k = 0; k < 5; ++k, x = std::nextafter(x, 0.0)) {
-        for (double s : {1.0, -1.0}) check(f, o, s * x, "edge below " + hex(b));
+        for (double s : {1.0, -1.0}) {
+          check(f, o, s * x, "edge below " + hex(b));
+          xs.push_back(s * x);
+        }
       }
       for (double x = b, k = 0; k < 5; ++k, x = std::nextafter(x, 1e308)) {
-        for (double s : {1.0, -1.0}) check(f, o, s * x, "edge above " + hex(b));
+        for (double s : {1.0, -1.0}) {
+          check(f, o, s * x, "edge above " + hex(b));
+          xs.push_back(s * x);
+        }
       }
     }
     const double inf = std::numeric_limits<double>::infinity();
-    for (double x : {0.0, -0.0, inf, -inf, std::numeric_limits<double>::quiet_NaN(),
-                     std::numeric_limits<double>::denorm_min(), -std::numeric_limits<double>::min(),
-                     std::numeric_limits<double>::max(), -std::numeric_limits<double>::max()}) {
+    for (double x :
+         {0.0, -0.0, inf, -inf, std::numeric_limits<double>::quiet_NaN(),
+          -std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::signaling_NaN(),
+          std::numeric_limits<double>::denorm_min(), -std::numeric_limits<double>::min(),
+          std::numeric_limits<double>::max(), -std::numeric_limits<double>::max()}) {
       check(f, o, x, "special");
+      xs.push_back(x);
     }
+    check_array(f, xs, "edge values");
   }
 }
 
@@ -193,6 +224,8 @@ TEST(RoundTo, RandomAgainstMpfr) {
     auto gen = rt::rng(0x70 + static_cast<std::uint64_t>(f));
     const auto bnd = boundaries(f);
     std::int64_t failures = 0;
+    std::vector<double> xs;
+    xs.reserve(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n && failures < 10; ++i) {
       const std::uint64_t r = gen();
       const std::uint64_t r2 = gen();
@@ -237,7 +270,9 @@ TEST(RoundTo, RandomAgainstMpfr) {
         }
       }
       if (!check(f, o, std::bit_cast<double>(xb), rt::replay(i))) ++failures;
+      xs.push_back(std::bit_cast<double>(xb));
     }
+    check_array(f, xs, "random inputs, " + rt::replay(0));
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 namespace roundoff {
@@ -54,6 +55,13 @@ enum class underflow_mode : std::uint8_t { gradual, flush_to_zero };
 /// Bit manipulation only: independent of the FP environment (rounding mode, FTZ/DAZ flags).
 /// Example: round_to(format_id::bf16, 1.00390625) == 1.0 (tie, to even).
 double round_to(format_id f, double x, underflow_mode u = underflow_mode::gradual) noexcept;
+
+/// Elementwise round_to: out[i] = round_to(f, in[i], u), bit for bit, including the NaN and
+/// signed-zero rules. Precondition: in.size() == out.size() (asserted in debug builds; release
+/// builds process the shorter length). in and out may be the same array (in place), but must not
+/// otherwise overlap. Branch-free and vectorizable: use it for tensors.
+void round_to(format_id f, std::span<const double> in, std::span<double> out,
+              underflow_mode u = underflow_mode::gradual) noexcept;
 
 /// True when x is exactly a finite value of format f (subnormals and +-0 included),
 /// i.e. round_to(f, x, gradual) == x. NaN and +-Inf give false.
