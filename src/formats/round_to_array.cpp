@@ -37,12 +37,14 @@ void kernel(const double* in, double* out, std::size_t n) noexcept {
     if constexpr (Ftz) {
       rs = a < ftz_threshold ? 0 : min_normal_bits;
     } else {
-      // Integer RNE of the 53-bit significand at the fixed quantum 2^qmin. The shift is
-      // >= 54 - P; clamping it to 63 sends everything at or below half the smallest
+      // Integer RNE of the 53-bit significand at the fixed quantum 2^qmin. Below min_normal the
+      // shift is >= 54 - P; clamping it to 63 sends everything at or below half the smallest
       // subnormal (including zeros and double subnormals) to 0, the tie at exactly half included.
+      // The lower clamp only keeps the (unused) computation defined for a >= min_normal.
       const auto e = static_cast<std::int64_t>(a >> 52) - 1023;
       std::int64_t sh = 52 + qmin - e;
       sh = sh > 63 ? 63 : sh;
+      sh = sh < 1 ? 1 : sh;
       const u64 m = (a & detail::frac_mask) | (u64{1} << 52);
       u64 r = m >> sh;
       const u64 rem = m & ((u64{1} << sh) - 1);
