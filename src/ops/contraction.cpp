@@ -47,6 +47,7 @@ void contraction_runner::run_one(const exact::gemm_problem& p, exact::exact_tens
   // gemm_mpfr returns a dense [batch, m, n] result; scatter it through the c_* strides.
   exact::mpfr_options mo;
   mo.precision_bits = opt_.precision_bits;
+  mo.auto_raise = opt_.mpfr_auto_raise;
   const exact::mpfr_result res = exact::gemm_mpfr(p, mo);
   exact::accumulator acc;
   std::size_t q = 0;

@@ -29,7 +29,7 @@ conv_plan plan_conv(int nd, const tensor& x, const tensor& w, const tensor* b,
   detail::check_data(w, "weight");
   if (b) detail::check_data(*b, "bias");
   if (x.dim() != nd + 1 && x.dim() != nd + 2) {
-    throw input_error(op + ": expected " + std::to_string(nd + 1) + "D (unbatched) or " +
+    throw input_error(op + ": Expected " + std::to_string(nd + 1) + "D (unbatched) or " +
                       std::to_string(nd + 2) + "D (batched) input to " + op +
                       ", but got input of size: " + shape_str(x.shape));
   }
@@ -106,7 +106,7 @@ conv_plan plan_conv(int nd, const tensor& x, const tensor& w, const tensor* b,
     if (padded[ud] < dk[ud]) too_small = true;
   }
   if (too_small) {
-    throw input_error(op + ": calculated padded input size per channel: " +
+    throw input_error(op + ": Calculated padded input size per channel: " +
                       detail::sizes_paren(padded) + ". Kernel size: " + detail::sizes_paren(dk) +
                       ". Kernel size can't be greater than actual input size");
   }
@@ -191,7 +191,8 @@ op_result conv(int dims, const tensor& x, const tensor& w, const tensor* b, cons
   op_result r;
   r.has_bias = b != nullptr;
   detail::contraction_runner run(r, plan.out_shape, opt);
-  detail::run_conv_lowering(run, plan.L, x.data.data(), b ? b->data.data() : nullptr);
+  detail::run_conv_lowering(run, plan.L, x.data.data(), b ? b->data.data() : nullptr,
+                            opt.tile_bytes > 0 ? opt.tile_bytes : detail::im2col_tile_bytes);
   run.finish();
   detail::conv_term_counts(plan.L, r.terms, r.data_terms);
   return r;

@@ -25,7 +25,7 @@ conv_plan plan_conv_transpose(int nd, const tensor& x, const tensor& w, const te
   detail::check_data(w, "weight");
   if (b) detail::check_data(*b, "bias");
   if (x.dim() != nd + 1 && x.dim() != nd + 2) {
-    throw input_error(op + ": expected " + std::to_string(nd + 1) + "D (unbatched) or " +
+    throw input_error(op + ": Expected " + std::to_string(nd + 1) + "D (unbatched) or " +
                       std::to_string(nd + 2) + "D (batched) input to " + op +
                       ", but got input of size: " + shape_str(x.shape));
   }
@@ -98,7 +98,7 @@ conv_plan plan_conv_transpose(int nd, const tensor& x, const tensor& w, const te
     if (outs[ud] <= 0) too_small = true;
   }
   if (too_small) {
-    throw input_error(op + ": given input size per channel: " + detail::sizes_paren(in) +
+    throw input_error(op + ": Given input size per channel: " + detail::sizes_paren(in) +
                       ". Calculated output size per channel: " + detail::sizes_paren(outs) +
                       ". Output size is too small");
   }
@@ -161,7 +161,8 @@ op_result conv_transpose(int dims, const tensor& x, const tensor& w, const tenso
   op_result r;
   r.has_bias = b != nullptr;
   detail::contraction_runner run(r, plan.out_shape, opt);
-  detail::run_conv_lowering(run, plan.L, x.data.data(), b ? b->data.data() : nullptr);
+  detail::run_conv_lowering(run, plan.L, x.data.data(), b ? b->data.data() : nullptr,
+                            opt.tile_bytes > 0 ? opt.tile_bytes : detail::im2col_tile_bytes);
   run.finish();
   detail::conv_term_counts(plan.L, r.terms, r.data_terms);
   return r;

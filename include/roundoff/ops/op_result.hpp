@@ -17,9 +17,15 @@ enum class method : std::uint8_t { fast, simple, mpfr };
 struct reference_options {
   method how = method::fast;
   long precision_bits = 256;  ///< for method::mpfr
+  /// For method::mpfr: recompute an element that rounds at precision_bits at a precision that
+  /// provably suffices (exact::mpfr_options::auto_raise) instead of flagging it inexact.
+  bool mpfr_auto_raise = false;
   int threads = 1;
   /// Compute `magnitude` (one more exact contraction on |x|, |w|, |b|). Off: magnitude is empty.
   bool want_magnitude = true;
+  /// Byte budget of one im2col tile for convs (0: the default, 64 MiB). Smaller tiles bound
+  /// memory; results do not depend on it.
+  std::int64_t tile_bytes = 0;
 };
 
 struct op_result {
