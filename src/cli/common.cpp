@@ -1,0 +1,102 @@
+#include "common.hpp"
+
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "roundoff/error.hpp"
+#include "roundoff/formats/format.hpp"
+#include "roundoff/io/npy.hpp"
+
+namespace roundoff::cli {
+
+void add_operand_flags(CLI::App& cmd, operand_flags& f) {
+  cmd.add_option("--input", f.input, "x: .npy file (f16, bf16 as |V2, f32, f64)")->required();
+  cmd.add_option("--weight", f.weight, "W: .npy file")->required();
+  cmd.add_option("--bias", f.bias, "b: .npy file (optional)");
+}
+
+namespace {
+std::string index_string(std::int64_t flat, const std::vector<std::int64_t>& shape) {
+  std::vector<std::int64_t> idx(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    idx[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return shape_string(idx);
+}
+}  // namespace
+
+tensor load_finite(const std::string& file) {
+  tensor t = io::read_npy(file);
+  for (std::size_t i = 0; i < t.data.size(); ++i) {
+    const double v = t.data[i];
+    if (!std::isfinite(v)) {
+      throw input_error(fmt::format(
+          "{}: element {} is {}; non-finite inputs are refused (the exact result would be "
+          "NaN or Inf)",
+          file, index_string(static_cast<std::int64_t>(i), t.shape),
+          std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf")));
+    }
+  }
+  return t;
+}
+
+operands load_operands(const operand_flags& f) {
+  operands o;
+  o.x = load_finite(f.input);
+  o.w = load_finite(f.weight);
+  if (!f.bias.empty()) o.b = load_finite(f.bias);
+  return o;
+}
+
+void add_engine_flags(CLI::App& cmd, engine_flags& f) {
+  cmd.add_option("--method", f.method,
+                 "exact engine: fast (exact by construction, default), simple (one exact "
+                 "accumulator per output, slow), mpfr (MPFR oracle at --precision-bits)")
+      ->check(CLI::IsMember({"fast", "simple", "mpfr"}));
+  cmd.add_option("--precision-bits", f.precision_bits,
+                 "MPFR precision for --method mpfr (default 256)")
+      ->check(CLI::Range(2L, 1L << 24));
+  cmd.add_option("--threads", f.threads, "threads for the exact engine (default 1)")
+      ->check(CLI::Range(1, 1024));
+}
+
+ops::reference_options to_reference_options(const engine_flags& f) {
+  ops::reference_options opt;
+  opt.how = f.method == "mpfr"     ? ops::method::mpfr
+            : f.method == "simple" ? ops::method::simple
+                                   : ops::method::fast;
+  if (f.precision_bits != 0) {
+    if (opt.how != ops::method::mpfr)
+      throw input_error("--precision-bits: applies to --method mpfr only");
+    opt.precision_bits = f.precision_bits;
+  }
+  opt.threads = f.threads;
+  return opt;
+}
+
+void check_writable(const std::string& file) {
+  namespace fs = std::filesystem;
+  const fs::path p(file);
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) throw input_error(file + ": cannot write: is a directory");
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir, ec))
+    throw input_error(file + ": cannot write: directory " + dir.string() + " does not exist");
+}
+
+std::string shape_string(const std::vector<std::int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
+
+std::string describe(const std::string& file, const tensor& t) {
+  return fmt::format("{} {} {}", file, shape_string(t.shape), traits(t.type).name);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace roundoff::cli

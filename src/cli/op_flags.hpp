@@ -1,0 +1,26 @@
+// The op a command evaluates: the <op> positional argument plus the op's own flags. Shared by
+// every command that takes an op (reference now; check, run and sweep later).
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "roundoff/ops/op.hpp"
+
+namespace roundoff::cli {
+
+struct op_flags {
+  std::string name;  ///< the <op> positional: linear, matmul, bmm, addmm, conv1d, ...
+  // Conv flags (--stride --padding --dilation --groups --output-padding --padding-mode) are
+  // added here by the ops layer's owner: bind them in add_op_flags, convert in make_op_spec.
+};
+
+/// Adds the <op> positional (and the op flags) to cmd.
+void add_op_flags(CLI::App& cmd, op_flags& f);
+
+/// The op_spec for ops::evaluate. Throws input_error for an unknown op name (listing the known
+/// ones) or a flag the op does not take.
+ops::op_spec make_op_spec(const op_flags& f);
+
+}  // namespace roundoff::cli
