@@ -459,6 +459,45 @@ TEST(AccumulatorState, CompositeOperations) {
   }
 }
 
+// Window growth: a value doubled repeatedly through add(accumulator) climbs out of the limbs
+// its terms touched, so carries and borrows leave the explicit window (extending it, or
+// flipping the sign fill), and -2^(64j) lands exactly on a limb boundary. Oracle at each step.
+TEST(AccumulatorState, WindowGrowthByDoubling) {
+  auto g = rng(0xa80);
+  const std::int64_t iters = iterations(300);
+  auto split = [](double s, int e, double& x, double& y) {  // s*2^e as x*y, both exact
+    x = std::ldexp(s, e / 2);
+    y = std::ldexp(1.0, e - e / 2);
+  };
+  for (std::int64_t it = 0; it < iters; ++it) {
+    // Top term s*2^e: a power of two or a random 53-bit significand, either sign.
+    const bool pow2 = g() % 2;
+    double s = pow2 ? 1.0 : 1.0 + static_cast<double>(g() >> 12) * 0x1p-52;
+    if (g() % 2) s = -s;
+    const int e = static_cast<int>(g() % 3000) - 1900;
+    // Optional low term u*2^f far below.
+    const bool low = g() % 2;
+    const double u = (g() % 2 ? 1.0 : -1.0) * (1.0 + static_cast<double>(g() >> 40) * 0x1p-24);
+    const int f = e - 60 - static_cast<int>(g() % 150);
+    accumulator acc;
+    acc.add_scaled(s, e);
+    if (low && f > -2100) acc.add_scaled(u, f);
+    const int steps = std::min(160, 2040 - e);
+    for (int k = 1; k <= steps; ++k) {
+      accumulator copy(acc);
+      acc.add(copy);  // doubling
+      std::vector<double> a(2), b(2);
+      split(s, e + k, a[0], b[0]);
+      const bool has_low = low && f > -2100;
+      if (has_low) split(u, f + k, a[1], b[1]);
+      const auto ov =
+          dot_mpfr_value(has_low ? 2 : 1, a.data(), b.data(), nullptr, oracle_options());
+      ASSERT_TRUE(same_exact_value(acc, ov, g, 0.0, false))
+          << "s=" << hex(s) << " e=" << e << " k=" << k << ' ' << replay(it);
+    }
+  }
+}
+
 // Carry room: 2^20 products near DBL_MAX^2 (sum ~2^2068, far beyond 2^2048) and back down.
 TEST(AccumulatorState, CarryRoomForHugeSums) {
   auto g = rng(0xb00);
