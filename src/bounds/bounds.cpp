@@ -243,7 +243,14 @@ first_order_terms first_order(const arithmetic_model& m, const element_input& e)
   first_order_terms f;
   double t2 = mul_up(e.magnitude, e.magnitude);
   f.variance = mul_up(mul_up(mul_up(ua, ua), count_up(k)), t2);
-  if (r_out > 0) f.variance = add_up(f.variance, mul_up(mul_up(mul_up(uo, uo), r_out), t2));
+  if (r_out > 0) {
+    // The final rounding's coefficient is the exact result y~ (|y~| <= T); with the bias added
+    // after a first output rounding, that first one's coefficient is y~ - b (|.| <= T).
+    double c = e.abs_exact >= 0 ? std::min(e.abs_exact, e.magnitude) : e.magnitude;
+    double c2 = mul_up(c, c);
+    if (r_out == 2) c2 = add_up(c2, t2);
+    f.variance = add_up(f.variance, mul_up(mul_up(uo, uo), c2));
+  }
 
   // R_acc = (gamma_L - L u) T + underflow terms; gamma_L - L u = L^2 u^2 / (1 - L u).
   double lu = mul_up(count_up(l), ua);

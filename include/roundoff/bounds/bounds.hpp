@@ -27,6 +27,9 @@ struct element_input {
   double magnitude = 0;    ///< T_i = sum |x||w| + |b| on the model's rounded inputs, rounded up
   bool has_bias = false;
   double abs_observed = 0;  ///< |y^_i|, the observed output (for the output-rounding term)
+  /// |y~_i| rounded up, when known (first_order uses it for the output rounding's coefficient);
+  /// negative = unknown (then magnitude is used).
+  double abs_exact = -1;
 };
 
 /// L: the largest number of accumulator roundings any one summand goes through, for the model's

@@ -72,6 +72,12 @@ struct candidate_report {
   std::string signature_of;     ///< the coarser model whose signature was found, if any
   double signature_score = 0;   ///< (S - offset) / threshold for that model (> 1: found)
   double signature_slope = 0;   ///< S / sum Delta^2: ~1 when the coarser model is used
+  /// True when rounding the inputs to this model's formats changes them; then the model is
+  /// consistent only if the errors (against the exact result on the original inputs) carry its
+  /// input-rounding signature: correlation >= max(0.3, 5/sqrt(m)) (docs/verdicts.md).
+  bool rounds_inputs = false;
+  double own_signature_correlation = 0;
+  bool own_signature_found = false;
   double max_ratio_deterministic = 0;
   double max_ratio_probabilistic = 0;
 };

@@ -1,0 +1,324 @@
+// Verdicts end to end (ops::evaluate as the exact reference): correct emulated implementations
+// are consistent with the declared model and identified as it; planted faults are flagged;
+// a lower precision than declared (tf32 for f32, incl. n = 16384) is reported as such.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <iostream>
+
+#include "emulate.hpp"
+#include "property.hpp"
+#include "roundoff/bounds/check.hpp"
+#include "roundoff/error.hpp"
+
+namespace {
+
+using namespace roundoff;
+using roundoff::test::algo;
+
+struct problem {
+  tensor x, w, b;
+  std::int64_t M = 0, N = 0, K = 0;
+};
+
+problem make(std::int64_t M, std::int64_t N, std::int64_t K, std::mt19937_64& g,
+             format_id f = format_id::f32, bool positive = false) {
+  problem p;
+  p.M = M, p.N = N, p.K = K;
+  std::normal_distribution<double> nd;
+  std::uniform_real_distribution<double> ud;
+  auto fill = [&](tensor& t, std::vector<std::int64_t> shape) {
+    t.shape = shape;
+    t.type = f;
+    t.data.resize(static_cast<std::size_t>(t.numel()));
+    for (auto& v : t.data) v = round_to(f, positive ? ud(g) : nd(g));
+  };
+  fill(p.x, {M, K});
+  fill(p.w, {N, K});
+  fill(p.b, {N});
+  return p;
+}
+
+// y = x W^T + b computed by the emulator, element by element (inputs rounded to the model's
+// input format first, as the implementation would).
+tensor run(const problem& p, const test::emulator& e, std::mt19937_64& g, bool bias = true) {
+  tensor y;
+  y.shape = {p.M, p.N};
+  y.type = e.m.output;
+  y.data.resize(static_cast<std::size_t>(p.M * p.N));
+  std::vector<double> xr(static_cast<std::size_t>(p.K)), wr(xr.size());
+  for (std::int64_t i = 0; i < p.M; ++i)
+    for (std::int64_t n = 0; n < p.N; ++n) {
+      for (std::int64_t k = 0; k < p.K; ++k) {
+        xr[static_cast<std::size_t>(k)] =
+            round_to(e.m.input, p.x.data[static_cast<std::size_t>(i * p.K + k)]);
+        wr[static_cast<std::size_t>(k)] =
+            round_to(e.m.input, p.w.data[static_cast<std::size_t>(n * p.K + k)]);
+      }
+      std::optional<double> b;
+      if (bias) b = round_to(e.m.bias_format, p.b.data[static_cast<std::size_t>(n)]);
+      y.data[static_cast<std::size_t>(i * p.N + n)] = e.run(xr, wr, b, g);
+    }
+  return y;
+}
+
+test::emulator emu(const std::string& model, algo a = algo::sequential, std::int64_t block = 8) {
+  test::emulator e;
+  e.m = bounds::parse_model(model);
+  e.alg = a;
+  e.block = block;
+  return e;
+}
+
+const ops::op_spec linear{};
+
+std::string describe(const bounds::verdict& v) {
+  std::string s = std::string(bounds::to_string(v.kind)) + ": " + v.explanation + " [consistent:";
+  for (auto& m : v.consistent_models) s += " " + m;
+  s += "]";
+  for (auto& c : v.candidates)
+    s += " {" + c.model + " det " + std::to_string(c.max_ratio_deterministic) + " prob " +
+         std::to_string(c.max_ratio_probabilistic) + " sig " + c.signature_of + " " +
+         std::to_string(c.signature_score) + " own " + std::to_string(c.own_signature_correlation) +
+         (c.own_signature_found ? "Y" : "N") + " " + std::to_string(c.signature_score) + "}";
+  return s;
+}
+
+TEST(BoundsVerdict, CorrectImplementationsAreConsistentAndIdentified) {
+  auto g = roundoff::test::rng(21);
+  const std::int64_t iters = roundoff::test::iterations(30);
+  for (std::int64_t it = 0; it < iters; ++it) {
+    const auto& ps = bounds::presets();
+    const auto& m = ps[g() % ps.size()];
+    const algo algs[] = {algo::sequential, algo::reversed, algo::random_order, algo::pairwise,
+                         algo::blocked,    algo::split_k,  algo::kahan,        algo::fma,
+                         algo::wider,      algo::block_fma};
+    auto e = emu(m.name, algs[g() % 10], 1 + static_cast<std::int64_t>(g() % 32));
+    e.bias = static_cast<test::bias_at>(g() % 3);
+    std::int64_t K = 1 + static_cast<std::int64_t>(g() % 300);
+    // The data arrive in the tensor dtype an implementation of this model takes.
+    format_id dtype = m.name == "bf16"                             ? format_id::bf16
+                      : (m.name == "f16" || m.name == "f16-acc16") ? format_id::f16
+                      : m.name == "f64"                            ? format_id::f64
+                                                                   : format_id::f32;
+    auto p = make(8, 24, K, g, dtype, g() % 4 == 0);
+    tensor y = run(p, e, g);
+    auto v = bounds::check(linear, p.x, p.w, &p.b, y, m.name);
+    EXPECT_EQ(v.kind, bounds::verdict_kind::consistent)
+        << m.name << " " << test::algo_name(e.alg) << " K=" << K << ": " << describe(v) << ' '
+        << roundoff::test::replay(it);
+    EXPECT_EQ(v.n_beyond_deterministic, 0);
+    EXPECT_NE(std::find(v.consistent_models.begin(), v.consistent_models.end(), m.name),
+              v.consistent_models.end())
+        << m.name << " " << test::algo_name(e.alg) << " K=" << K << ": " << describe(v);
+  }
+}
+
+struct fault_case {
+  const char* name;
+  std::function<void(problem&, tensor& y, std::mt19937_64&)> plant;
+};
+
+// Index of the product x[i,k] w[n,k] with the largest magnitude feeding output (i, n).
+std::int64_t largest_term(const problem& p, std::int64_t i, std::int64_t n) {
+  std::int64_t best = 0;
+  double bv = -1;
+  for (std::int64_t k = 0; k < p.K; ++k) {
+    double v = std::fabs(p.x.data[static_cast<std::size_t>(i * p.K + k)] *
+                         p.w.data[static_cast<std::size_t>(n * p.K + k)]);
+    if (v > bv) bv = v, best = k;
+  }
+  return best;
+}
+
+TEST(BoundsVerdict, PlantedFaultsAreViolations) {
+  auto g = roundoff::test::rng(22);
+  std::vector<fault_case> faults = {
+      {"dropped term",
+       [](problem& p, tensor& y, std::mt19937_64&) {
+         std::int64_t k = largest_term(p, 3, 5);
+         y.data[3 * static_cast<std::size_t>(p.N) + 5] -=
+             p.x.data[static_cast<std::size_t>(3 * p.K + k)] *
+             p.w.data[static_cast<std::size_t>(5 * p.K + k)];
+       }},
+      {"bias missing",
+       [](problem& p, tensor& y, std::mt19937_64&) {
+         for (std::int64_t i = 0; i < p.M; ++i)
+           for (std::int64_t n = 0; n < p.N; ++n)
+             y.data[static_cast<std::size_t>(i * p.N + n)] -= p.b.data[static_cast<std::size_t>(n)];
+       }},
+      {"bias doubled",
+       [](problem& p, tensor& y, std::mt19937_64&) {
+         for (std::int64_t i = 0; i < p.M; ++i)
+           for (std::int64_t n = 0; n < p.N; ++n)
+             y.data[static_cast<std::size_t>(i * p.N + n)] += p.b.data[static_cast<std::size_t>(n)];
+       }},
+      {"wrong weight row",
+       [](problem& p, tensor& y, std::mt19937_64& g) {
+         // Output column 7 computed with weight row 8.
+         problem q = p;
+         for (std::int64_t k = 0; k < p.K; ++k)
+           q.w.data[static_cast<std::size_t>(7 * p.K + k)] =
+               p.w.data[static_cast<std::size_t>(8 * p.K + k)];
+         tensor yq = run(q, emu("f32"), g);
+         for (std::int64_t i = 0; i < p.M; ++i)
+           y.data[static_cast<std::size_t>(i * p.N + 7)] =
+               yq.data[static_cast<std::size_t>(i * p.N + 7)];
+       }},
+      {"sign flip",
+       [](problem& p, tensor& y, std::mt19937_64&) {
+         std::int64_t k = largest_term(p, 2, 9);
+         y.data[2 * static_cast<std::size_t>(p.N) + 9] -=
+             2 * p.x.data[static_cast<std::size_t>(2 * p.K + k)] *
+             p.w.data[static_cast<std::size_t>(9 * p.K + k)];
+       }},
+      {"one element perturbed by 1e-3 relative",
+       [](problem&, tensor& y, std::mt19937_64&) {
+         std::size_t best = 0;
+         for (std::size_t i = 0; i < y.data.size(); ++i)
+           if (std::fabs(y.data[i]) > std::fabs(y.data[best])) best = i;
+         y.data[best] = static_cast<double>(static_cast<float>(y.data[best] * (1 + 1e-3)));
+       }},
+      {"zeroed tile",
+       [](problem& p, tensor& y, std::mt19937_64&) {
+         for (std::int64_t i = 4; i < 8; ++i)
+           for (std::int64_t n = 8; n < 16; ++n) y.data[static_cast<std::size_t>(i * p.N + n)] = 0;
+       }},
+      {"NaN", [](problem& p, tensor& y,
+                 std::mt19937_64&) { y.data[static_cast<std::size_t>(p.N + 1)] = std::nan(""); }},
+      {"Inf", [](problem&, tensor& y,
+                 std::mt19937_64&) { y.data[0] = std::numeric_limits<double>::infinity(); }},
+  };
+  const std::int64_t iters = roundoff::test::iterations(10);
+  for (std::int64_t it = 0; it < iters; ++it) {
+    std::int64_t K = 16 + static_cast<std::int64_t>(g() % 500);
+    auto p = make(16, 32, K, g);
+    auto e = emu("f32", g() % 2 ? algo::pairwise : algo::split_k);
+    tensor y0 = run(p, e, g);
+    ASSERT_EQ(bounds::check(linear, p.x, p.w, &p.b, y0, "f32").kind,
+              bounds::verdict_kind::consistent);
+    for (auto& f : faults) {
+      tensor y = y0;
+      f.plant(p, y, g);
+      auto v = bounds::check(linear, p.x, p.w, &p.b, y, "f32");
+      EXPECT_EQ(v.kind, bounds::verdict_kind::violation)
+          << f.name << " K=" << K << ": " << describe(v) << ' ' << roundoff::test::replay(it);
+      EXPECT_FALSE(v.explanation.empty());
+      ASSERT_FALSE(v.worst.empty());
+      if (it == 0) std::cout << "  [" << f.name << "] " << v.explanation << '\n';
+    }
+  }
+}
+
+// TF32 declared as f32: flagged, identified as tf32, for short and long dots (n = 16384, where
+// the worst-case f32 bound cannot tell).
+TEST(BoundsVerdict, Tf32DeclaredF32IsSuspiciousAndIdentified) {
+  auto g = roundoff::test::rng(23);
+  for (std::int64_t K : {64, 1024, 16384}) {
+    auto p = make(K >= 16384 ? 16 : 8, K >= 16384 ? 64 : 32, K, g);
+    auto e = emu("tf32", K >= 16384 ? algo::split_k : algo::sequential);
+    tensor y = run(p, e, g);
+    auto v = bounds::check(linear, p.x, p.w, &p.b, y, "f32");
+    EXPECT_NE(v.kind, bounds::verdict_kind::consistent) << K << ": " << describe(v);
+    EXPECT_EQ(v.effective_model, "tf32") << K << ": " << describe(v);
+    EXPECT_NE(v.explanation.find("TF32"), std::string::npos) << v.explanation;
+    std::cout << "  [tf32 as f32, K=" << K << "] " << to_string(v.kind) << ": " << v.explanation
+              << '\n';
+    // The worst-case f32 bound alone passes it at K = 16384.
+    if (K == 16384) EXPECT_EQ(v.n_beyond_deterministic, 0);
+    // And a real f32 implementation of the same problem is not flagged.
+    auto y32 = run(p, emu("f32", algo::split_k), g);
+    auto v32 = bounds::check(linear, p.x, p.w, &p.b, y32, "f32");
+    EXPECT_EQ(v32.kind, bounds::verdict_kind::consistent) << K << ": " << describe(v32);
+    EXPECT_EQ(v32.effective_model, "f32") << describe(v32);
+  }
+}
+
+TEST(BoundsVerdict, LowerPrecisionThanDeclared) {
+  auto g = roundoff::test::rng(24);
+  auto p = make(8, 32, 1024, g);
+  // bf16 arithmetic declared f32.
+  auto v1 = bounds::check(linear, p.x, p.w, &p.b, run(p, emu("bf16"), g), "f32");
+  EXPECT_EQ(v1.kind, bounds::verdict_kind::violation) << describe(v1);
+  EXPECT_EQ(v1.effective_model, "bf16") << describe(v1);
+  // f32 arithmetic declared f64.
+  auto v2 = bounds::check(linear, p.x, p.w, &p.b, run(p, emu("f32"), g), "f64");
+  EXPECT_EQ(v2.kind, bounds::verdict_kind::violation) << describe(v2);
+  EXPECT_EQ(v2.effective_model, "f32") << describe(v2);
+  // f16 accumulation declared f16 (f32 accumulation).
+  auto ph = make(8, 32, 1024, g, format_id::f16);
+  auto v3 = bounds::check(linear, ph.x, ph.w, &ph.b, run(ph, emu("f16-acc16"), g), "f16");
+  EXPECT_NE(v3.kind, bounds::verdict_kind::consistent) << describe(v3);
+  EXPECT_EQ(v3.effective_model, "f16-acc16") << describe(v3);
+  // A more precise implementation than declared is fine: f32 declared tf32, f64 declared f32.
+  auto v4 = bounds::check(linear, p.x, p.w, &p.b, run(p, emu("f32"), g), "tf32");
+  EXPECT_EQ(v4.kind, bounds::verdict_kind::consistent) << describe(v4);
+  auto v5 = bounds::check(linear, p.x, p.w, &p.b, run(p, emu("f64"), g), "f32");
+  EXPECT_EQ(v5.kind, bounds::verdict_kind::consistent) << describe(v5);
+}
+
+TEST(BoundsVerdict, SpecialValues) {
+  auto g = roundoff::test::rng(25);
+  auto p = make(2, 3, 4, g);
+  p.x.data[0] = std::numeric_limits<double>::infinity();  // row 0: +-Inf (sign of w)
+  p.x.data[4] = std::nan("");                             // row 1: NaN
+  tensor y = run(p, emu("f32"), g);
+  auto v = bounds::check(linear, p.x, p.w, &p.b, y, "f32");
+  EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << describe(v);
+  tensor y2 = y;
+  y2.data[0] = -y2.data[0];  // wrong infinity
+  EXPECT_EQ(bounds::check(linear, p.x, p.w, &p.b, y2, "f32").n_special_mismatch, 1);
+  tensor y3 = y;
+  y3.data[3] = 0.0;  // finite where NaN
+  EXPECT_EQ(bounds::check(linear, p.x, p.w, &p.b, y3, "f32").kind, bounds::verdict_kind::violation);
+  // Exact result overflows f16: a finite observed value is a violation, Inf is consistent.
+  problem q;
+  q.M = 1, q.N = 1, q.K = 2;
+  q.x = {{1, 2}, {60000.0, 60000.0}, format_id::f16};
+  q.w = {{1, 2}, {1.0, 1.0}, format_id::f16};
+  q.b = {{1}, {0.0}, format_id::f16};
+  tensor yi{{1, 1}, {std::numeric_limits<double>::infinity()}, format_id::f16};
+  EXPECT_EQ(bounds::check(linear, q.x, q.w, &q.b, yi, "f16").kind,
+            bounds::verdict_kind::consistent);
+  tensor yf{{1, 1}, {65504.0}, format_id::f16};
+  EXPECT_EQ(bounds::check(linear, q.x, q.w, &q.b, yf, "f16").kind, bounds::verdict_kind::violation);
+}
+
+TEST(BoundsVerdict, BadInput) {
+  auto g = roundoff::test::rng(26);
+  auto p = make(2, 3, 4, g);
+  tensor y = run(p, emu("f32"), g);
+  EXPECT_THROW(bounds::check(linear, p.x, p.w, &p.b, y, "f31"), input_error);
+  tensor bad = y;
+  bad.shape = {3, 2};
+  EXPECT_THROW(bounds::check(linear, p.x, p.w, &p.b, bad, "f32"), input_error);
+  bounds::check_options o;
+  o.confidence = 0;
+  EXPECT_THROW(bounds::check(linear, p.x, p.w, &p.b, y, "f32", o), input_error);
+}
+
+TEST(BoundsVerdict, PairwiseComparison) {
+  auto g = roundoff::test::rng(27);
+  auto p = make(8, 32, 512, g);
+  tensor cpu = run(p, emu("f32", algo::sequential), g);
+  tensor gpu = run(p, emu("tf32", algo::split_k), g);
+  auto c = bounds::compare(linear, p.x, p.w, &p.b, cpu, "f32", gpu, "tf32");
+  EXPECT_EQ(c.kind, bounds::verdict_kind::consistent) << c.explanation;
+  EXPECT_EQ(c.n_beyond, 0);
+  // Same outputs judged as f32 vs f32: the tf32 one is flagged and named.
+  auto c2 = bounds::compare(linear, p.x, p.w, &p.b, cpu, "f32", gpu, "f32");
+  EXPECT_NE(c2.b.kind, bounds::verdict_kind::consistent) << c2.b.explanation;
+  EXPECT_EQ(c2.a.kind, bounds::verdict_kind::consistent) << c2.a.explanation;
+  // A real bug in the second: beyond the sum of bounds, and attributed.
+  tensor bad = gpu;
+  bad.data[5] += 0.5;
+  auto c3 = bounds::compare(linear, p.x, p.w, &p.b, cpu, "f32", bad, "tf32");
+  EXPECT_EQ(c3.kind, bounds::verdict_kind::violation) << c3.explanation;
+  EXPECT_EQ(c3.n_beyond, 1);
+  EXPECT_EQ(c3.worst.front().index, 5);
+  EXPECT_NE(c3.explanation.find("second"), std::string::npos) << c3.explanation;
+  std::cout << "  [compare] " << c.explanation << "\n  [compare, bug] " << c3.explanation << '\n';
+}
+
+}  // namespace
