@@ -1,0 +1,80 @@
+// GoogleTest assertions that an output is explained by rounding in a declared arithmetic.
+//
+//   EXPECT_THAT(y, roundoff::testing::RoundingConsistent(op, x, w, b, "f32"));
+//   EXPECT_TRUE(roundoff::testing::IsRoundingConsistent(y, op, x, w, &b, "f32"));
+//   roundoff::testing::require_rounding_consistent(y, op, x, w, &b, "f32");  // throws
+//
+// A failure message carries the verdict sentence and the worst element. The check is
+// roundoff::bounds::check (docs/verdicts.md); "suspicious" fails unless allow_suspicious is set.
+// Link roundoff::testing (it needs GTest::gmock; with an installed roundoff, call
+// find_package(GTest) before linking it).
+#pragma once
+
+#include <gmock/gmock.h>
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "roundoff/bounds/check.hpp"
+
+namespace roundoff {
+
+/// Prints shape, format and the first few values (so that gtest does not dump raw bytes).
+void PrintTo(const tensor& t, std::ostream* os);
+
+namespace testing {
+
+struct consistency_options {
+  bounds::check_options check;
+  bool allow_suspicious = false;  ///< accept "suspicious" verdicts
+};
+
+/// The verdict sentence, the counts and the worst element, as one failure message.
+std::string failure_message(const bounds::verdict& v);
+
+/// Plain assertion form: success iff the verdict is consistent (or suspicious, if allowed).
+::testing::AssertionResult IsRoundingConsistent(const tensor& y, const ops::op_spec& op,
+                                                const tensor& x, const tensor& w, const tensor* b,
+                                                std::string_view model,
+                                                const consistency_options& opt = {});
+
+/// For harnesses without GoogleTest: throws std::runtime_error(failure_message) unless the
+/// verdict is consistent; returns the verdict otherwise.
+bounds::verdict require_rounding_consistent(const tensor& y, const ops::op_spec& op,
+                                            const tensor& x, const tensor& w, const tensor* b,
+                                            std::string_view model,
+                                            const consistency_options& opt = {});
+
+/// GoogleTest matcher over a roundoff::tensor output.
+class rounding_consistent_matcher {
+ public:
+  using is_gtest_matcher = void;
+
+  rounding_consistent_matcher(const ops::op_spec& op, tensor x, tensor w,
+                              std::shared_ptr<const tensor> b, std::string model,
+                              consistency_options opt);
+
+  bool MatchAndExplain(const tensor& y, std::ostream* os) const;
+  void DescribeTo(std::ostream* os) const;
+  void DescribeNegationTo(std::ostream* os) const;
+
+ private:
+  struct state;
+  std::shared_ptr<const state> s_;
+};
+
+/// Matches an output y of `op` on (x, w, b) that is explained by rounding in `model`.
+rounding_consistent_matcher RoundingConsistent(const ops::op_spec& op, const tensor& x,
+                                               const tensor& w, const tensor& b,
+                                               std::string_view model,
+                                               const consistency_options& opt = {});
+/// As above; b may be nullptr (no bias).
+rounding_consistent_matcher RoundingConsistent(const ops::op_spec& op, const tensor& x,
+                                               const tensor& w, const tensor* b,
+                                               std::string_view model,
+                                               const consistency_options& opt = {});
+
+}  // namespace testing
+}  // namespace roundoff

@@ -1,0 +1,79 @@
+// roundoff/testing.hpp: the matcher and the plain forms accept correct outputs and fail wrong
+// ones with the verdict sentence and the worst element in the message.
+#include <gmock/gmock.h>
+#include <gtest/gtest-spi.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "roundoff/testing.hpp"
+
+namespace {
+
+using namespace roundoff;
+
+struct case_ {
+  tensor x{{4, 8}, {}, format_id::f32}, w{{3, 8}, {}, format_id::f32}, b{{3}, {}, format_id::f32};
+  tensor y{{4, 3}, {}, format_id::f32};
+};
+
+// A float32 linear computed the obvious way (sequential f32 sums, bias last): independent of
+// roundoff's emulators.
+case_ make() {
+  case_ c;
+  std::mt19937_64 g(7);
+  std::normal_distribution<float> nd;
+  for (int i = 0; i < 32; ++i) c.x.data.push_back(nd(g));
+  for (int i = 0; i < 24; ++i) c.w.data.push_back(nd(g));
+  for (int i = 0; i < 3; ++i) c.b.data.push_back(nd(g));
+  for (int i = 0; i < 4; ++i)
+    for (int n = 0; n < 3; ++n) {
+      volatile float s = 0;
+      for (int k = 0; k < 8; ++k)
+        s = s + static_cast<float>(c.x.data[static_cast<std::size_t>(i * 8 + k)]) *
+                    static_cast<float>(c.w.data[static_cast<std::size_t>(n * 8 + k)]);
+      s = s + static_cast<float>(c.b.data[static_cast<std::size_t>(n)]);
+      c.y.data.push_back(s);
+    }
+  return c;
+}
+
+const ops::op_spec linear{};
+
+TEST(Testing, MatcherAcceptsFloat32Linear) {
+  auto c = make();
+  EXPECT_THAT(c.y, roundoff::testing::RoundingConsistent(linear, c.x, c.w, c.b, "f32"));
+  EXPECT_TRUE(roundoff::testing::IsRoundingConsistent(c.y, linear, c.x, c.w, &c.b, "f32"));
+  EXPECT_NO_THROW(
+      roundoff::testing::require_rounding_consistent(c.y, linear, c.x, c.w, &c.b, "f32"));
+}
+
+TEST(Testing, FailureMessageCarriesVerdictAndWorstElement) {
+  auto c = make();
+  c.y.data[4] += 0.01f;
+  EXPECT_NONFATAL_FAILURE(
+      EXPECT_THAT(c.y, roundoff::testing::RoundingConsistent(linear, c.x, c.w, c.b, "f32")),
+      "worst element: index 4");
+  EXPECT_NONFATAL_FAILURE(
+      EXPECT_THAT(c.y, roundoff::testing::RoundingConsistent(linear, c.x, c.w, c.b, "f32")),
+      "more than any f32 rounding allows");
+  auto r = roundoff::testing::IsRoundingConsistent(c.y, linear, c.x, c.w, &c.b, "f32");
+  EXPECT_FALSE(r);
+  EXPECT_NE(std::string(r.message()).find("violation"), std::string::npos) << r.message();
+  try {
+    roundoff::testing::require_rounding_consistent(c.y, linear, c.x, c.w, &c.b, "f32");
+    FAIL() << "no throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("index 4"), std::string::npos) << e.what();
+  }
+  // Negation works too.
+  EXPECT_THAT(c.y,
+              ::testing::Not(roundoff::testing::RoundingConsistent(linear, c.x, c.w, c.b, "f32")));
+  // Without the bias the output is wrong everywhere.
+  auto ok = make();
+  EXPECT_THAT(ok.y, ::testing::Not(
+                        roundoff::testing::RoundingConsistent(linear, ok.x, ok.w, nullptr, "f32")));
+}
+
+}  // namespace
