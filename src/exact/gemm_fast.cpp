@@ -11,7 +11,10 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <ctime>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -32,12 +35,16 @@ using i64 = std::int64_t;
 __extension__ typedef __int128 i128;  // GCC/Clang: exact 126-bit combinations
 __extension__ typedef unsigned __int128 u128;
 
-// Tiles bound the temporaries to O(threads * tile): per thread, blocks * (tile_m + tile_n) *
-// chunk_k doubles of slices plus blocks * tile_m * tile_n of DGEMM output.
+// Tiles bound the temporaries to O(threads * tile). Per thread: A slices for a tile's rows over
+// all of K (blocks_a * tile_m * K <= a_slice_cap doubles; tile_m shrinks for long K), B slices
+// for one K chunk (blocks_b * tile_n * chunk_k), and the DGEMM output (blocks * tile_m * tile_n,
+// plus an int64 copy when K is chunked).
 constexpr i64 tile_m = 256;
-constexpr i64 tile_n = 256;
+constexpr i64 tile_n = 128;  // measured: 64..512 within noise on the seed shape; 128 keeps a
+                             // tile's B slices (3 x 128 x 2048 doubles, 6 MiB) in L3
 constexpr i64 chunk_k = 2048;
-constexpr i64 max_chunks = 1024;  // chunk sums (< 2^53 each) stay below 2^63 in int64
+constexpr i64 a_slice_cap = i64{1} << 22;  // 32 MiB of A slices per thread
+constexpr i64 max_chunks = 512;            // chunk sums (each <= 2^53) stay <= 2^62 in int64
 
 // Cost model, in DGEMM multiply-adds: one sparse remainder term (an accumulator product plus
 // bookkeeping) and one simple-path term. Only speed depends on them, never exactness.
@@ -76,7 +83,7 @@ depth_stats sample_depths(const double* base, i64 batch, i64 rows, i64 k, i64 ld
   depth_stats st;
   std::vector<double> hist(depth_stats::size + 1, 0.0);
   const i64 all_rows = batch * rows;
-  const i64 want = std::min<i64>(all_rows, 48);
+  const i64 want = std::min<i64>(all_rows, std::max<i64>(4, 16384 / std::max<i64>(k, 1)));
   i64 sampled = 0;
   for (i64 t = 0; t < want; ++t) {
     const i64 r = (all_rows * t) / want;
@@ -156,6 +163,14 @@ plan choose_plan(const gemm_problem& p) {
   return best;
 }
 
+/// Exponent, simple-path flag and slicing constants of one row (lowest slice unit 2^u).
+row_info row_setup(const double* x, i64 k, int bits, int slices, int w, slicer& sl) {
+  row_info ri = detail::analyze_row(x, k);
+  ri.u = std::max(ri.e - bits, -1074);
+  if (!ri.bad) sl = slicer(ri.u, slices, w);
+  return ri;
+}
+
 struct rem_entry {
   std::int32_t row;  // row within the tile
   i64 k;
@@ -170,10 +185,50 @@ struct workspace {
   std::vector<slicer> sla, slb;
   std::vector<rem_entry> rem_a, rem_b, sorted_a, sorted_b;
   std::vector<i64> off_a, off_b;
+  std::vector<const double*> ap, bp;
+  bool a_valid = false, a_good = false;  // A slices of tile rows [a_i0, a_i1) of batch a_bt
+  i64 a_bt = 0, a_i0 = 0, a_i1 = 0;
   accumulator acc;
 };
 
-/// Adds v * 2^e exactly (v an integer of at most 126 bits).
+/// Workspaces outlive a call (their pages stay mapped: refaulting tens of MiB per call cost as
+/// much as a DGEMM); at most one per thread that ever ran concurrently.
+class workspace_pool {
+ public:
+  std::unique_ptr<workspace> acquire() {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (free_.empty()) return std::make_unique<workspace>();
+    auto w = std::move(free_.back());
+    free_.pop_back();
+    return w;
+  }
+  void release(std::unique_ptr<workspace> w) {
+    std::lock_guard<std::mutex> lk(mu_);
+    free_.push_back(std::move(w));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<workspace>> free_;
+};
+
+workspace_pool& pool() {
+  static workspace_pool p;
+  return p;
+}
+
+/// Adds d * 2^e exactly, for an integer 0 < |d| < 2^52 and e >= -2148 (every value used here
+/// is a multiple of 2^-2148, a product of two doubles). Very small values go through
+/// add_product: d * 2^-1074 is an exact subnormal and 2^(e+1074) a double.
+inline void add_int_scaled(accumulator& acc, double d, int e) {
+  if (e >= -2000) {
+    acc.add_scaled(d, e);
+  } else {
+    acc.add_product(d * detail::pow2(-1074), detail::pow2(e + 1074));
+  }
+}
+
+/// Adds v * 2^e exactly (v an integer of at most 126 bits, e >= -2148).
 inline void add_i128(accumulator& acc, i128 v, int e) {
   if (v == 0) return;
   const bool neg = v < 0;
@@ -183,8 +238,26 @@ inline void add_i128(accumulator& acc, i128 v, int e) {
     const auto piece = static_cast<std::uint64_t>(mag & mask);
     if (piece == 0) continue;
     const double d = static_cast<double>(piece);  // exact: < 2^52
-    acc.add_scaled(neg ? -d : d, e + 52 * l);
+    add_int_scaled(acc, neg ? -d : d, e + 52 * l);
   }
+}
+
+/// Folds a finite bias into v (value v * 2^e0) when it is an integer multiple of 2^e0 below
+/// 2^(e0 + 120); |v| < 2^125 by the plan's bounds, so the sum stays within 126 bits.
+inline bool fold_bias(i128& v, double bias, int e0) {
+  if (bias == 0) return true;
+  const std::uint64_t bits = std::bit_cast<std::uint64_t>(bias);
+  const int biased = static_cast<int>((bits >> 52) & 0x7ff);
+  if (biased == 0x7ff) return false;
+  std::uint64_t m = bits & 0xfffffffffffffULL;
+  int e = -1074;
+  if (biased != 0) m |= std::uint64_t{1} << 52, e = biased - 1075;
+  const int tz = std::countr_zero(m);
+  m >>= tz, e += tz;  // bias = +-m * 2^e, m odd
+  if (e < e0 || e - e0 + static_cast<int>(std::bit_width(m)) > 120) return false;
+  const i128 t = static_cast<i128>(m) << (e - e0);
+  v += (bits >> 63) ? -t : t;
+  return true;
 }
 
 /// Buckets tile remainders by row (counting sort), so each output visits only its own.
@@ -226,9 +299,11 @@ class fast_gemm {
     return c;
   }
 
-  void split_rows(const double* const* rows, i64 count, i64 k0, i64 kn, const row_info* info,
-                  const slicer* sl, int blocks, double* out, std::vector<double>& res,
-                  std::vector<rem_entry>& rem) const;
+  void analyze_rows(const double* const* rows, i64 count, int bits, int slices, int w,
+                    row_info* info, slicer* sl) const;
+  bool split_rows(const double* const* rows, i64 count, i64 k0, i64 kn, bool analyze, int bits,
+                  int slices, int w, row_info* info, slicer* sl, int blocks, double* out,
+                  std::vector<double>& res, std::vector<rem_entry>& rem) const;
 
   const gemm_problem& p_;
   exact_tensor& dest_;
@@ -236,38 +311,55 @@ class fast_gemm {
 };
 
 // Splits rows[r][k0 .. k0+kn) into `blocks` slice blocks of count x kn (row-major, block t at
-// out + t*count*kn); bad rows get zero slices. Karatsuba's third block is lo + hi (exact: both
-// are integers below 2^w in magnitude... see docs). Nonzero residuals become remainder entries.
-void fast_gemm::split_rows(const double* const* rows, i64 count, i64 k0, i64 kn,
-                           const row_info* info, const slicer* sl, int blocks, double* out,
-                           std::vector<double>& res, std::vector<rem_entry>& rem) const {
+// out + t*count*kn); bad rows get zero slices. Karatsuba's third block is lo + hi, exact: both
+// are integers, |lo| <= 2^(w-1), |hi| <= 2^w. Nonzero residuals become remainder entries.
+void fast_gemm::analyze_rows(const double* const* rows, i64 count, int bits, int slices, int w,
+                             row_info* info, slicer* sl) const {
+  for (i64 r = 0; r < count; ++r) info[r] = row_setup(rows[r], p_.k, bits, slices, w, sl[r]);
+}
+
+bool fast_gemm::split_rows(const double* const* rows, i64 count, i64 k0, i64 kn, bool analyze,
+                           int bits, int slices, int w, row_info* info, slicer* sl, int blocks,
+                           double* out, std::vector<double>& res,
+                           std::vector<rem_entry>& rem) const {
+  bool any_good = false;
   res.resize(static_cast<std::size_t>(kn));
   for (i64 r = 0; r < count; ++r) {
     double* dst[slicer::max_slices + 1];
     for (int t = 0; t < blocks; ++t) dst[t] = out + (t * count + r) * kn;
+    const double* x = rows[r] + k0;
+    slicer::result sr;
+    if (analyze) {
+      // One pass over the row: guess its exponent from a prefix (one bit of headroom), split,
+      // and check the guess against the row's true maximum; redo the rare misses exactly.
+      const i64 pre = std::min<i64>(kn, 64);
+      row_info g = detail::analyze_row(x, pre);
+      bool done = false;
+      if (!g.bad && g.e + 1 < detail::row_exp_limit) {
+        g.e = g.e + 1;
+        g.u = std::max(g.e - bits, -1074);
+        sl[r] = slicer(g.u, slices, w);
+        sr = sl[r].split(x, kn, dst, res.data(), pl_.karatsuba);
+        if (sr.max_abs < detail::exp_bound_bits(g.e)) info[r] = g, done = true;
+      }
+      if (!done) {
+        info[r] = row_setup(rows[r], p_.k, bits, slices, w, sl[r]);
+        if (!info[r].bad) sr = sl[r].split(x, kn, dst, res.data(), pl_.karatsuba);
+      }
+    } else if (!info[r].bad) {
+      sr = sl[r].split(x, kn, dst, res.data(), pl_.karatsuba);
+    }
     if (info[r].bad) {
       for (int t = 0; t < blocks; ++t) std::fill(dst[t], dst[t] + kn, 0.0);
       continue;
     }
-    const double* x = rows[r] + k0;
-    sl[r].split(x, kn, dst, res.data());
-    if (pl_.karatsuba) {
-      double* s = dst[2];
-      const double* lo = dst[0];
-      const double* hi = dst[1];
-      for (i64 k = 0; k < kn; ++k) s[k] = lo[k] + hi[k];
-    }
-    // Remainders are rare: test in blocks before scanning element by element.
-    for (i64 k = 0; k < kn; k += 64) {
-      const i64 e = std::min(kn, k + 64);
-      bool any = false;
-      for (i64 t = k; t < e; ++t) any |= res[static_cast<std::size_t>(t)] != 0.0;
-      if (!any) continue;
-      for (i64 t = k; t < e; ++t)
-        if (res[static_cast<std::size_t>(t)] != 0.0)
-          rem.push_back({static_cast<std::int32_t>(r), k0 + t, res[static_cast<std::size_t>(t)]});
-    }
+    any_good = true;
+    if (!sr.residual) continue;
+    for (i64 k = 0; k < kn; ++k)
+      if (res[static_cast<std::size_t>(k)] != 0.0)
+        rem.push_back({static_cast<std::int32_t>(r), k0 + k, res[static_cast<std::size_t>(k)]});
   }
+  return any_good;
 }
 
 void fast_gemm::run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) const {
@@ -275,66 +367,69 @@ void fast_gemm::run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) 
   const int ba = pl_.blocks_a(), bb = pl_.blocks_b();
   const int wa = pl_.wa, wb = pl_.wb;
 
-  ws.ra.resize(static_cast<std::size_t>(mt));
   ws.rb.resize(static_cast<std::size_t>(nt));
-  ws.sla.resize(static_cast<std::size_t>(mt));
   ws.slb.resize(static_cast<std::size_t>(nt));
-  std::vector<const double*> ap(static_cast<std::size_t>(mt)), bp(static_cast<std::size_t>(nt));
-  bool any_good_a = false, any_good_b = false;
-  for (i64 i = 0; i < mt; ++i) {
-    ap[static_cast<std::size_t>(i)] = arow(bt, i0 + i);
-    row_info ri = detail::analyze_row(ap[static_cast<std::size_t>(i)], K);
-    ri.u = std::max(ri.e - pl_.bits_a(), -1074);
-    ws.ra[static_cast<std::size_t>(i)] = ri;
-    if (!ri.bad) ws.sla[static_cast<std::size_t>(i)] = slicer(ri.u, pl_.sa, wa);
-    any_good_a |= !ri.bad;
+  ws.bp.resize(static_cast<std::size_t>(nt));
+  const auto& bp = ws.bp;
+  for (i64 j = 0; j < nt; ++j) ws.bp[static_cast<std::size_t>(j)] = brow(bt, j0 + j);
+  const bool multi = pl_.chunks > 1;
+
+  // A's slices cover all of K and are kept while a thread's consecutive tiles share rows
+  // (tile_m is sized so that blocks_a * tile_m * K stays bounded).
+  if (!(ws.a_valid && ws.a_bt == bt && ws.a_i0 == i0 && ws.a_i1 == i1)) {
+    ws.ra.resize(static_cast<std::size_t>(mt));
+    ws.sla.resize(static_cast<std::size_t>(mt));
+    ws.ap.resize(static_cast<std::size_t>(mt));
+    for (i64 i = 0; i < mt; ++i) ws.ap[static_cast<std::size_t>(i)] = arow(bt, i0 + i);
+    ws.as.resize(static_cast<std::size_t>(ba * mt * K));
+    ws.rem_a.clear();
+    if (multi)
+      analyze_rows(ws.ap.data(), mt, pl_.bits_a(), pl_.sa, wa, ws.ra.data(), ws.sla.data());
+    ws.a_good = false;
+    for (i64 k0 = 0; k0 < K; k0 += pl_.kc) {
+      const i64 kn = std::min(pl_.kc, K - k0);
+      ws.a_good |=
+          split_rows(ws.ap.data(), mt, k0, kn, !multi, pl_.bits_a(), pl_.sa, wa, ws.ra.data(),
+                     ws.sla.data(), ba, ws.as.data() + ba * mt * k0, ws.res, ws.rem_a);
+    }
+    bucket(ws.rem_a, mt, ws.off_a, ws.sorted_a);
+    ws.a_valid = true, ws.a_bt = bt, ws.a_i0 = i0, ws.a_i1 = i1;
   }
-  for (i64 j = 0; j < nt; ++j) {
-    bp[static_cast<std::size_t>(j)] = brow(bt, j0 + j);
-    row_info ri = detail::analyze_row(bp[static_cast<std::size_t>(j)], K);
-    ri.u = std::max(ri.e - pl_.bits_b(), -1074);
-    ws.rb[static_cast<std::size_t>(j)] = ri;
-    if (!ri.bad) ws.slb[static_cast<std::size_t>(j)] = slicer(ri.u, pl_.sb, wb);
-    any_good_b |= !ri.bad;
-  }
+  const auto& ap = ws.ap;
 
   const i64 cn = pl_.karatsuba ? nt : bb * nt;  // DGEMM output row length
   const i64 csize = pl_.karatsuba ? 3 * mt * nt : (ba * mt) * (bb * nt);
   ws.c.resize(static_cast<std::size_t>(csize));
-  const bool multi = pl_.chunks > 1;
   if (multi) ws.ci.assign(static_cast<std::size_t>(csize), 0);
-  ws.rem_a.clear();
   ws.rem_b.clear();
 
-  if (any_good_a && any_good_b) {
-    for (i64 k0 = 0; k0 < K; k0 += pl_.kc) {
-      const i64 kn = std::min(pl_.kc, K - k0);
-      ws.as.resize(static_cast<std::size_t>(ba * mt * kn));
-      ws.bs.resize(static_cast<std::size_t>(bb * nt * kn));
-      split_rows(ap.data(), mt, k0, kn, ws.ra.data(), ws.sla.data(), ba, ws.as.data(), ws.res,
-                 ws.rem_a);
-      split_rows(bp.data(), nt, k0, kn, ws.rb.data(), ws.slb.data(), bb, ws.bs.data(), ws.res,
-                 ws.rem_b);
-      const auto ik = static_cast<blasint>(kn);
-      if (pl_.karatsuba) {
-        for (int t = 0; t < 3; ++t)
-          cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(mt),
-                      static_cast<blasint>(nt), ik, 1.0, ws.as.data() + t * mt * kn, ik,
-                      ws.bs.data() + t * nt * kn, ik, 0.0, ws.c.data() + t * mt * nt,
-                      static_cast<blasint>(nt));
-      } else {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(ba * mt),
-                    static_cast<blasint>(bb * nt), ik, 1.0, ws.as.data(), ik, ws.bs.data(), ik, 0.0,
-                    ws.c.data(), static_cast<blasint>(bb * nt));
-      }
-      if (multi)
-        for (i64 t = 0; t < csize; ++t)
-          ws.ci[static_cast<std::size_t>(t)] += static_cast<i64>(ws.c[static_cast<std::size_t>(t)]);
+  // Row exponents span all of K (every chunk must share a row's slice units). With one chunk
+  // each row is analyzed right before it is split, while it is still in cache.
+  if (multi) analyze_rows(bp.data(), nt, pl_.bits_b(), pl_.sb, wb, ws.rb.data(), ws.slb.data());
+  bool good_b = true;
+  for (i64 k0 = 0; k0 < K; k0 += pl_.kc) {
+    const i64 kn = std::min(pl_.kc, K - k0);
+    ws.bs.resize(static_cast<std::size_t>(bb * nt * kn));
+    good_b = split_rows(bp.data(), nt, k0, kn, !multi, pl_.bits_b(), pl_.sb, wb, ws.rb.data(),
+                        ws.slb.data(), bb, ws.bs.data(), ws.res, ws.rem_b);
+    if (!ws.a_good || !good_b) break;  // every output of the tile goes to the simple path
+    const double* as = ws.as.data() + ba * mt * k0;
+    const auto ik = static_cast<blasint>(kn);
+    if (pl_.karatsuba) {
+      for (int t = 0; t < 3; ++t)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(mt),
+                    static_cast<blasint>(nt), ik, 1.0, as + t * mt * kn, ik,
+                    ws.bs.data() + t * nt * kn, ik, 0.0, ws.c.data() + t * mt * nt,
+                    static_cast<blasint>(nt));
+    } else {
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(ba * mt),
+                  static_cast<blasint>(bb * nt), ik, 1.0, as, ik, ws.bs.data(), ik, 0.0,
+                  ws.c.data(), static_cast<blasint>(bb * nt));
     }
-  } else {
-    std::fill(ws.c.begin(), ws.c.end(), 0.0);
+    if (multi)
+      for (i64 t = 0; t < csize; ++t)
+        ws.ci[static_cast<std::size_t>(t)] += static_cast<i64>(ws.c[static_cast<std::size_t>(t)]);
   }
-  bucket(ws.rem_a, mt, ws.off_a, ws.sorted_a);
   bucket(ws.rem_b, nt, ws.off_b, ws.sorted_b);
 
   // S(t, i, j): exact integer DGEMM result for block t (karatsuba) or slice pair (a, b).
@@ -342,9 +437,10 @@ void fast_gemm::run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) 
     return multi ? ws.ci[static_cast<std::size_t>(idx)]
                  : static_cast<i64>(ws.c[static_cast<std::size_t>(idx)]);
   };
+  // |v| < 2^125 (then fold_bias keeps it below 2^126). Karatsuba: |v| < 2^(2w + 53 + 10 + 3).
   const bool fits128 = pl_.karatsuba || (53 + ceil_log2(pl_.chunks) + (pl_.sa - 1) * wa +
-                                             (pl_.sb - 1) * wb + ceil_log2(pl_.sa * pl_.sb) + 1 <=
-                                         126);
+                                             (pl_.sb - 1) * wb + ceil_log2(pl_.sa * pl_.sb) <=
+                                         125);
 
   accumulator& acc = ws.acc;
   for (i64 i = 0; i < mt; ++i) {
@@ -364,13 +460,15 @@ void fast_gemm::run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) 
       if (pl_.karatsuba) {
         const i128 ll = S(i * nt + j), hh = S(mt * nt + i * nt + j),
                    ss = S(2 * mt * nt + i * nt + j);
-        const i128 v = (hh << (2 * wa)) + ((ss - hh - ll) << wa) + ll;
+        i128 v = (hh << (2 * wa)) + ((ss - hh - ll) << wa) + ll;
+        if (bs && fold_bias(v, *bs, e0)) bs = nullptr;
         add_i128(acc, v, e0);
       } else if (fits128) {
         i128 v = 0;
         for (int x = 0; x < pl_.sa; ++x)
           for (int y = 0; y < pl_.sb; ++y)
             v += static_cast<i128>(S((x * mt + i) * cn + y * nt + j)) << (x * wa + y * wb);
+        if (bs && fold_bias(v, *bs, e0)) bs = nullptr;
         add_i128(acc, v, e0);
       } else {
         for (int x = 0; x < pl_.sa; ++x)
@@ -437,6 +535,34 @@ void gemm_simple_parallel(const gemm_problem& p, exact_tensor& dest, int threads
 
 }  // namespace
 
+namespace detail::split_kernels {
+std::uint64_t max_abs_bits(const double* x, i64 n) noexcept {
+  // Signed compare is the integer order here: the sign bit is cleared.
+  std::int64_t mx = 0;
+  for (i64 k = 0; k < n; ++k) {
+    const auto b =
+        static_cast<std::int64_t>(std::bit_cast<std::uint64_t>(x[k]) & 0x7fffffffffffffffULL);
+    mx = b > mx ? b : mx;
+  }
+  return static_cast<std::uint64_t>(mx);
+}
+slicer::result split1(const slicer& sl, const double* x, i64 n, double* const* out, double* res) {
+  return body<1, false>(sl, x, n, out, res);
+}
+slicer::result split2(const slicer& sl, const double* x, i64 n, double* const* out, double* res) {
+  return body<2, false>(sl, x, n, out, res);
+}
+slicer::result split2k(const slicer& sl, const double* x, i64 n, double* const* out, double* res) {
+  return body<2, true>(sl, x, n, out, res);
+}
+slicer::result split3(const slicer& sl, const double* x, i64 n, double* const* out, double* res) {
+  return body<3, false>(sl, x, n, out, res);
+}
+slicer::result split4(const slicer& sl, const double* x, i64 n, double* const* out, double* res) {
+  return body<4, false>(sl, x, n, out, res);
+}
+}  // namespace detail::split_kernels
+
 void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options& opt) {
   if (p.batch < 0 || p.m < 0 || p.n < 0 || p.k < 0)
     throw std::invalid_argument("gemm_exact: negative dimension");
@@ -446,7 +572,9 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
   if (pl.how == plan::kind::simple) return gemm_simple_parallel(p, dest, threads);
 
   // Tiles: enough of them to keep every thread busy.
-  const i64 mtiles = (p.m + tile_m - 1) / tile_m;
+  // A's slices for a tile span all of K: cap them at a_slice_cap doubles per thread.
+  const i64 tm = std::clamp<i64>(a_slice_cap / (pl.blocks_a() * p.k), 8, tile_m);
+  const i64 mtiles = (p.m + tm - 1) / tm;
   i64 tn = std::min(p.n, tile_n);
   const i64 want = (threads + p.batch * mtiles - 1) / (p.batch * mtiles);
   if (want > 1) tn = std::max<i64>(1, std::min(tn, (p.n + want - 1) / want));
@@ -462,11 +590,16 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
   std::mutex err_mu;
   auto worker = [&] {
     try {
-      workspace ws;
+      struct lease {
+        std::unique_ptr<workspace> w = pool().acquire();
+        ~lease() { pool().release(std::move(w)); }
+      } held;
+      workspace& ws = *held.w;
+      ws.a_valid = false;  // slices of an earlier call's A
       for (i64 t; (t = next.fetch_add(1)) < tiles;) {
         const i64 bt = t / (mtiles * ntiles), rest = t % (mtiles * ntiles);
-        const i64 i0 = (rest / ntiles) * tile_m, j0 = (rest % ntiles) * tn;
-        g.run_tile(ws, bt, i0, std::min(p.m, i0 + tile_m), j0, std::min(p.n, j0 + tn));
+        const i64 i0 = (rest / ntiles) * tm, j0 = (rest % ntiles) * tn;
+        g.run_tile(ws, bt, i0, std::min(p.m, i0 + tm), j0, std::min(p.n, j0 + tn));
       }
     } catch (...) {
       std::lock_guard<std::mutex> lk(err_mu);

@@ -322,4 +322,26 @@ TEST(GemmFast, RemainderAndSpecialRows) {
   EXPECT_TRUE(std::isinf(fast.rounded(2 * n + 0)));  // Inf * finite
 }
 
+// Regression (found by EqualsSimpleRandomShapes, ROUNDOFF_TEST_SEED=1795926455226014973,
+// iteration 2: f64 "tiny", m=2 n=7 k=1): products of subnormals have combined slice unit
+// 2^-2148, and accumulator::add_scaled(x, e) with e that low wrote below its limb window (its
+// 53-bit significand reaches 2^(e-52)). gemm_fast now adds such pieces via add_product.
+TEST(GemmFast, SubnormalTimesSubnormalRegression) {
+  const double a[3] = {std::ldexp(3.0, -1074), std::ldexp(-5.0, -1070), std::ldexp(1.0, -1022)};
+  const double b[3] = {std::ldexp(7.0, -1073), std::ldexp(9.0, -1074), std::ldexp(-1.0, -1074)};
+  for (const double* bias : {static_cast<const double*>(nullptr), &a[2]}) {
+    gemm_problem p;
+    p.m = 3, p.n = 3, p.k = 1, p.a = a, p.lda = 1, p.b = b, p.ldb = 1, p.c_row_stride = 3;
+    p.bias = bias;
+    exact_tensor fast({9}), simple({9});
+    gemm_exact(p, fast);
+    gemm_exact_simple(p, simple);
+    layout L;
+    L.p = p;
+    L.describe = bias ? "subnormal products + bias" : "subnormal products";
+    int failures = 0;
+    expect_equal(L, fast, simple, 0, &failures);
+  }
+}
+
 }  // namespace

@@ -1,0 +1,175 @@
+// Speed of the fast exact contraction (issue 2, "Speed"): gemm_exact against OpenBLAS DGEMM on
+// the same shape and thread count, and against the MPFR-256 oracle loop. One run prints the
+// times and the ratios; benchmarks/README.md records them.
+//
+//   roundoff_bench_exact [--quick]     (--quick: skip the 1024x4096x4096 case)
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <random>
+#include <vector>
+
+#include "roundoff/exact/gemm.hpp"
+#include "roundoff/exact/mpfr_oracle.hpp"
+#include "roundoff/formats/format.hpp"
+
+namespace {
+
+using namespace roundoff::exact;
+using i64 = std::int64_t;
+using clk = std::chrono::steady_clock;
+
+struct problem_data {
+  i64 m, n, k;
+  std::vector<double> x, w, b;
+  gemm_problem p;
+};
+
+problem_data make(i64 m, i64 n, i64 k, roundoff::format_id f, std::uint64_t seed) {
+  problem_data d{m, n, k, {}, {}, {}, {}};
+  std::mt19937_64 g(seed);
+  std::normal_distribution<double> nd;
+  d.x.resize(static_cast<std::size_t>(m * k));
+  d.w.resize(static_cast<std::size_t>(n * k));
+  d.b.resize(static_cast<std::size_t>(n));
+  for (auto* v : {&d.x, &d.w, &d.b})
+    for (auto& e : *v) e = roundoff::round_to(f, nd(g));
+  // y = x W^T + b, as F.linear: bias broadcast over rows.
+  d.p.m = m, d.p.n = n, d.p.k = k;
+  d.p.a = d.x.data(), d.p.lda = k;
+  d.p.b = d.w.data(), d.p.ldb = k;
+  d.p.bias = d.b.data(), d.p.bias_col_stride = 1;
+  d.p.c_row_stride = n, d.p.c_col_stride = 1;
+  return d;
+}
+
+double cpu_now() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+struct timing {
+  double wall = 0, cpu = 0;  // medians over the repetitions, seconds
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+template <class F>
+timing measure(int reps, F&& f) {
+  std::vector<double> w, c;
+  for (int r = 0; r < reps; ++r) {
+    const double c0 = cpu_now();
+    const auto t0 = clk::now();
+    f();
+    w.push_back(std::chrono::duration<double>(clk::now() - t0).count());
+    c.push_back(cpu_now() - c0);
+  }
+  return {median(w), median(c)};
+}
+
+struct pair_timing {
+  timing dgemm, fast;
+};
+
+// DGEMM and gemm_exact alternate, so that both see the same (shared, noisy) machine.
+pair_timing time_pair(const problem_data& d, int threads, int reps) {
+  std::vector<double> c(static_cast<std::size_t>(d.m * d.n));
+  const auto m = static_cast<blasint>(d.m), n = static_cast<blasint>(d.n),
+             k = static_cast<blasint>(d.k);
+  exact_tensor out({d.m * d.n});
+  engine_options opt;
+  opt.threads = threads;
+  // Same work as F.linear in f64: C = X W^T, then + b (the bias pass is part of the baseline).
+  auto dgemm = [&] {
+    openblas_set_num_threads(threads);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, d.x.data(), k, d.w.data(), k,
+                0.0, c.data(), n);
+    for (i64 i = 0; i < d.m; ++i)
+      for (i64 j = 0; j < d.n; ++j) c[static_cast<std::size_t>(i * d.n + j)] += d.b[j];
+  };
+  auto fast = [&] { gemm_exact(d.p, out, opt); };
+  dgemm(), fast();  // warm-up: page faults, OpenBLAS buffers, gemm_exact workspaces
+  std::vector<double> dw, dc, fw, fc;
+  for (int r = 0; r < reps; ++r) {
+    const timing a = measure(1, dgemm), b = measure(1, fast);
+    dw.push_back(a.wall), dc.push_back(a.cpu), fw.push_back(b.wall), fc.push_back(b.cpu);
+  }
+  return {{median(dw), median(dc)}, {median(fw), median(fc)}};
+}
+
+// MPFR-256 on the first `rows` rows (all n outputs of each), scaled to m rows.
+double time_mpfr(const problem_data& d, i64 rows) {
+  gemm_problem sub = d.p;
+  sub.m = rows;
+  const double t = measure(1, [&] { (void)gemm_mpfr(sub); }).wall;
+  return t * static_cast<double>(d.m) / static_cast<double>(rows);
+}
+
+double time_simple(const problem_data& d, i64 rows) {
+  gemm_problem sub = d.p;
+  sub.m = rows;
+  exact_tensor out({rows * d.n});
+  const double t = measure(1, [&] { gemm_exact_simple(sub, out); }).wall;
+  return t * static_cast<double>(d.m) / static_cast<double>(rows);
+}
+
+void seed_case(const char* label, roundoff::format_id f, int reps) {
+  const problem_data d = make(32, 512, 2048, f, 2);
+  std::printf("\n== %s: x 32x2048, W 512x2048, b 512, random normal ==\n", label);
+  const i64 mpfr_rows = 2;
+  const double tm = time_mpfr(d, mpfr_rows);
+  const double ts = time_simple(d, 8);
+  std::printf(
+      "MPFR-256 loop (gemm_mpfr, 1 thread): %.3f s  [timed %lld of 32 rows, scaled x%lld]\n", tm,
+      static_cast<long long>(mpfr_rows), static_cast<long long>(32 / mpfr_rows));
+  std::printf("gemm_exact_simple (1 thread)       : %.2f ms  [timed 8 of 32 rows, scaled x4]\n",
+              ts * 1e3);
+  for (int t : {1, 2}) {
+    const pair_timing pt = time_pair(d, t, reps);
+    // The oracle runs on one thread; at t threads it is credited a perfect t-fold speed-up.
+    const double tmt = tm / t;
+    std::printf(
+        "threads=%d  DGEMM %.3f ms | gemm_exact %.3f ms | fast/DGEMM %.2fx (target <= 4) | "
+        "MPFR/fast %.0fx (target >= 200; MPFR time / %d)\n",
+        t, pt.dgemm.wall * 1e3, pt.fast.wall * 1e3, pt.fast.wall / pt.dgemm.wall,
+        tmt / pt.fast.wall, t);
+    std::printf("            CPU time: DGEMM %.3f ms | gemm_exact %.3f ms | fast/DGEMM %.2fx\n",
+                pt.dgemm.cpu * 1e3, pt.fast.cpu * 1e3, pt.fast.cpu / pt.dgemm.cpu);
+  }
+}
+
+void large_case(int reps) {
+  const problem_data d = make(1024, 4096, 4096, roundoff::format_id::f32, 3);
+  std::printf("\n== fp32 1024x4096 . (4096x4096)^T, random normal (DGEMM vs fast) ==\n");
+  for (int t : {1, 2}) {
+    const pair_timing pt = time_pair(d, t, reps);
+    std::printf(
+        "threads=%d  DGEMM %.3f s | gemm_exact %.3f s | fast/DGEMM %.2fx   "
+        "(CPU time: %.3f s | %.3f s | %.2fx)\n",
+        t, pt.dgemm.wall, pt.fast.wall, pt.fast.wall / pt.dgemm.wall, pt.dgemm.cpu, pt.fast.cpu,
+        pt.fast.cpu / pt.dgemm.cpu);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  std::printf(
+      "roundoff_bench_exact: medians of alternating runs (wall clock; CPU time = process "
+      "CPU seconds, all threads). DGEMM = OpenBLAS cblas_dgemm + bias pass, same shape "
+      "and threads.\n");
+  seed_case("seed shape, fp32 inputs", roundoff::format_id::f32, 15);
+  seed_case("seed shape, f64 inputs", roundoff::format_id::f64, 7);
+  if (!quick) large_case(2);
+  return 0;
+}
