@@ -58,7 +58,11 @@ run_result backend::run(const ops::op_spec& op, const tensor& x, const tensor& w
     throw input_error(who + ": does not support op " + std::string(detail::kind_name(op.kind)));
   if (auto a = available(); !a.available) throw input_error(who + ": unavailable: " + a.reason);
   if (opt.threads < 1) throw input_error(who + ": --threads must be at least 1");
-  auto out_shape = detail::output_shape(op, x, w, b);
+  // PyTorch's validation rules live in the ops layer; the lowering re-derives the shape and
+  // must agree (a disagreement is a roundoff bug, not a user error).
+  auto out_shape = ops::output_shape(op, x, w, b);
+  if (detail::output_shape(op, x, w, b) != out_shape)
+    throw std::logic_error(who + ": lowering and ops layer disagree on the output shape");
   tensor xs = x, ws = w, bs;
   std::int64_t changed = to_storage(xs, storage_) + to_storage(ws, storage_);
   if (b) {

@@ -332,7 +332,7 @@ conv_geometry resolve_conv(const ops::op_spec& op, const tensor& x, const tensor
                  std::to_string(g.output_padding[i]));
       i64 o = (g.in[i] - 1) * g.stride[i] - 2 * pad[i] + g.dilation[i] * (g.kernel[i] - 1) +
               g.output_padding[i] + 1;
-      if (o <= 0)
+      if (o < 0 || (o == 0 && g.batch != 0))
         fail(name, "the computed output size " + std::to_string(o) + " in dim " +
                        std::to_string(i) + " is not positive");
       g.out.push_back(o);
@@ -361,6 +361,7 @@ std::vector<std::int64_t> output_shape(const ops::op_spec& op, const tensor& x, 
     return out;
   }
   auto s = resolve_mm(op, x, w);
+  if (op.kind == ops::op_kind::addmm && !b) fail(name, "the bias (input) tensor is required");
   check_bias_for(op, b, s.out);
   return s.out;
 }
