@@ -95,7 +95,9 @@ conv_plan plan_conv_transpose(int nd, const tensor& x, const tensor& w, const te
     const auto ud = static_cast<std::size_t>(d);
     outs[ud] = (in[ud] - 1) * e.stride[ud] - 2 * e.padding[ud] + e.dilation[ud] * (k[ud] - 1) +
                e.output_padding[ud] + 1;
-    if (outs[ud] <= 0) too_small = true;
+    // PyTorch never reaches its output-size check for an empty batch and returns an empty
+    // tensor with a 0-size dim; a negative size is an error either way.
+    if (outs[ud] < 0 || (outs[ud] == 0 && N != 0)) too_small = true;
   }
   if (too_small) {
     throw input_error(op + ": Given input size per channel: " + detail::sizes_paren(in) +
