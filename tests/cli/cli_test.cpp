@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -258,4 +259,27 @@ TEST_F(cli, reads_bf16_and_big_endian_inputs) {
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("x.npy [1, 2] bf16"), std::string::npos) << r.out;
   EXPECT_EQ(load("y.npy").data, std::vector<double>{0.5});  // 1*2 - 3*0.5
+}
+
+TEST_F(cli, special_cases_empty_sums_and_overflow) {
+  // K = 0: each output is the bias alone, or +0 without a bias.
+  save("x0.npy", tensor{{3, 0}, {}});
+  save("w0.npy", tensor{{2, 0}, {}});
+  save("b.npy", tensor{{2}, {1.5, -2.0}});
+  ASSERT_EQ(run("reference linear --input x0.npy --weight w0.npy --bias b.npy --out y.npy").rc, 0);
+  EXPECT_EQ(load("y.npy").data, (std::vector<double>{1.5, -2.0, 1.5, -2.0, 1.5, -2.0}));
+  ASSERT_EQ(run("reference linear --input x0.npy --weight w0.npy --out y.npy").rc, 0);
+  const tensor z = load("y.npy");
+  ASSERT_EQ(z.shape, (std::vector<std::int64_t>{3, 2}));
+  for (double v : z.data) EXPECT_TRUE(v == 0 && !std::signbit(v));
+  // A zero-size batch gives a zero-size output.
+  save("xe.npy", tensor{{0, 4}, {}});
+  save("we.npy", tensor{{2, 4}, std::vector<double>(8, 1.0)});
+  ASSERT_EQ(run("reference linear --input xe.npy --weight we.npy --out y.npy").rc, 0);
+  EXPECT_EQ(load("y.npy").shape, (std::vector<std::int64_t>{0, 2}));
+  // Finite inputs whose exact result exceeds the double range: +Inf after the one rounding.
+  save("xb.npy", tensor{{1, 2}, {1e300, 1e300}});
+  save("wb.npy", tensor{{1, 2}, {1e300, -1.0}});
+  ASSERT_EQ(run("reference linear --input xb.npy --weight wb.npy --out y.npy").rc, 0);
+  EXPECT_EQ(load("y.npy").data[0], std::numeric_limits<double>::infinity());
 }
