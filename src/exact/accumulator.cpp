@@ -155,7 +155,8 @@ void accumulator::borrow_from(int j) noexcept {
   }
 }
 
-// Adds (neg ? -p : p) * 2^e with p = phi*2^64 + plo; p < 2^106, e >= -bias_bits, and p*2^e inside
+// Adds (neg ? -p : p) * 2^e with p = phi*2^64 + plo; any p < 2^128 (shifted by s <= 63 it
+// spans at most 191 bits, three limbs), e >= -bias_bits, and p*2^e inside
 // the range.
 inline void accumulator::add_magnitude(u64 plo, u64 phi, int e, bool neg) noexcept {
   const int pos = e + bias_bits;
@@ -207,6 +208,11 @@ void accumulator::add_scaled(double x, int e) noexcept {
   } else {
     add_magnitude(frac | hidden_bit, 0, static_cast<int>(ex) - 1075 + e, bits >> 63);
   }
+}
+
+void accumulator::add_integer(u64 lo, u64 hi, bool negative, int e) noexcept {
+  if ((lo | hi) == 0) return;
+  add_magnitude(lo, hi, e, negative);
 }
 
 void accumulator::add_product_slow(double a, double b, bool neg) noexcept {

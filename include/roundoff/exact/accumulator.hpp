@@ -40,6 +40,10 @@ class accumulator {
   /// Adds x * 2^e exactly, for finite x and any e with x*2^e inside the accumulator's range
   /// (|x*2^e| < 2^2100 and its lowest set bit >= 2^-2176). Inf/NaN x update kind() like add(x).
   void add_scaled(double x, int e) noexcept;
+  /// Adds (negative ? -1 : 1) * (hi * 2^64 + lo) * 2^e exactly: any 128-bit integer at any
+  /// scale with e >= -2176 and |value| < 2^2100 (e.g. a DGEMM slice result folded into an
+  /// integer, as in Ozaki-style splitting). One three-limb add, like add_product.
+  void add_integer(std::uint64_t lo, std::uint64_t hi, bool negative, int e) noexcept;
   /// Adds a*b exactly (the 106-bit product, never rounded, never overflowing or underflowing).
   void add_product(double a, double b) noexcept;
   /// Adds -a*b exactly.
