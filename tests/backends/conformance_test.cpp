@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -179,6 +180,17 @@ std::vector<std::string> device_backends() {
   return r;
 }
 
+// Backends whose real implementation computes in a coarser arithmetic than the preset its dtype
+// suggests: a roundoff finding, asserted by its own test below (known_findings). The suite still
+// runs them and requires no special-value mismatch, but not `consistent`.
+const std::map<std::string, std::string>& known_deviations() {
+  static const std::map<std::string, std::string> m = {
+      {"torch.cpu.conv_transpose1d.bf16", "sums kernel taps in bf16 (col2im into a bf16 output)"},
+      {"torch.cpu.conv_transpose2d.bf16", "sums kernel taps in bf16 (col2im into a bf16 output)"},
+      {"torch.cpu.conv_transpose3d.bf16", "sums kernel taps in bf16 (col2im into a bf16 output)"}};
+  return m;
+}
+
 class conformance : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(conformance, every_supported_op_is_consistent_with_the_declared_model) {
@@ -194,6 +206,13 @@ TEST_P(conformance, every_supported_op_is_consistent_with_the_declared_model) {
       EXPECT_EQ(r.info.inputs_rounded, 0);
       EXPECT_EQ(r.output.shape, ops::output_shape(c.op, in.x, in.w, in.bias()));
       auto v = bounds::check(c.op, in.x, in.w, in.bias(), r.output, be->model());
+      if (auto kd = known_deviations().find(GetParam()); kd != known_deviations().end()) {
+        EXPECT_EQ(v.n_special_mismatch, 0) << where << ": " << describe(v);
+        if (v.kind != bounds::verdict_kind::consistent)
+          std::cerr << "[known deviation: " << kd->second << "] " << where << ": " << describe(v)
+                    << '\n';
+        continue;
+      }
       EXPECT_EQ(v.kind, bounds::verdict_kind::consistent)
           << where << ": " << describe(v) << "; " << roundoff::test::replay(0);
     }
@@ -336,6 +355,56 @@ TEST(tf32_detection, tf32_outputs_declared_f32_are_not_consistent) {
     EXPECT_NE(as_f32.kind, bounds::verdict_kind::consistent) << describe(as_f32);
     EXPECT_EQ(as_f32.effective_model, "tf32") << describe(as_f32);
     EXPECT_EQ(as_tf32.kind, bounds::verdict_kind::consistent) << describe(as_tf32);
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Finding (torch 2.15, CPU): bf16 conv_transposeNd sums its kernel taps in bf16, so it exceeds the
+// deterministic bound of the bf16 preset (bf16 inputs, f32 accumulation, one bf16 rounding),
+// while the mathematically identical direct convolution (kernel flipped, padding k-1) on the
+// same data is consistent. One input and one output channel, stride 1: every output is a sum of
+// up to k^d single products.
+TEST(known_findings, torch_cpu_bf16_conv_transpose_accumulates_taps_in_bf16) {
+  for (int d = 1; d <= 3; ++d) {
+    SCOPED_TRACE(d);
+    const std::string sd = std::to_string(d);
+    const backend* tr =
+        backends::builtin_registry().find("torch.cpu.conv_transpose" + sd + "d.bf16");
+    const backend* cv = backends::builtin_registry().find("torch.cpu.conv" + sd + "d.bf16");
+    ASSERT_NE(tr, nullptr);
+    ASSERT_NE(cv, nullptr);
+    if (auto a = tr->available(); !a.available) GTEST_SKIP() << a.reason;
+    const std::int64_t n = d == 1 ? 64 : d == 2 ? 12 : 6, k = d == 1 ? 9 : d == 2 ? 5 : 3;
+    shape_t xs{1, 1}, ws{1, 1};
+    for (int i = 0; i < d; ++i) {
+      xs.push_back(n);
+      ws.push_back(k);
+    }
+    op_case c{"taps",
+              plain(d == 1   ? op_kind::conv_transpose1d
+                    : d == 2 ? op_kind::conv_transpose2d
+                             : op_kind::conv_transpose3d),
+              xs, ws, std::nullopt};
+    auto in = make_inputs(c, format_id::bf16, "bf16 taps " + sd);
+    auto rt = tr->run(c.op, in.x, in.w, nullptr);
+    auto vt = bounds::check(c.op, in.x, in.w, nullptr, rt.output, "bf16");
+    // The same sums as a direct convolution: flipped kernel, padding k - 1.
+    ops::op_spec direct = conv_spec(d == 1   ? op_kind::conv1d
+                                    : d == 2 ? op_kind::conv2d
+                                             : op_kind::conv3d,
+                                    {1}, {k - 1}, {1}, 1);
+    tensor wf = in.w;
+    std::reverse(wf.data.begin(), wf.data.end());
+    auto rc = cv->run(direct, in.x, wf, nullptr);
+    auto vc = bounds::check(direct, in.x, wf, nullptr, rc.output, "bf16");
+    std::cerr << "[finding] " << tr->full_name() << ": " << describe(vt) << "\n[finding] "
+              << cv->full_name() << " (same sums): " << describe(vc) << '\n';
+    EXPECT_EQ(vt.kind, bounds::verdict_kind::violation) << describe(vt);
+    EXPECT_GT(vt.n_beyond_deterministic, 0);
+    EXPECT_EQ(vc.kind, bounds::verdict_kind::consistent) << describe(vc);
   }
 }
 
