@@ -84,9 +84,9 @@ inline bool any_below(const u64* mag, int n, int pos) noexcept {
 
 }  // namespace
 
-accumulator::accumulator() noexcept {
-  std::memset(limbs_, 0, sizeof limbs_);
-}
+// Limbs outside [lo_, hi_] are never read, so they are left uninitialized: construction and
+// clear() are O(1) and a copy moves only the window. extend() initializes limbs as they join.
+accumulator::accumulator() noexcept {}
 
 accumulator::accumulator(const accumulator& o) noexcept
     : lo_(o.lo_),
@@ -95,14 +95,12 @@ accumulator::accumulator(const accumulator& o) noexcept
       saw_nan_(o.saw_nan_),
       saw_pos_inf_(o.saw_pos_inf_),
       saw_neg_inf_(o.saw_neg_inf_) {
-  std::memset(limbs_, 0, sizeof limbs_);
   if (lo_ <= hi_)
     std::memcpy(limbs_ + lo_, o.limbs_ + lo_, sizeof(u64) * static_cast<unsigned>(hi_ - lo_ + 1));
 }
 
 accumulator& accumulator::operator=(const accumulator& o) noexcept {
   if (this == &o) return *this;
-  clear();
   lo_ = o.lo_;
   hi_ = o.hi_;
   neg_fill_ = o.neg_fill_;
@@ -115,19 +113,28 @@ accumulator& accumulator::operator=(const accumulator& o) noexcept {
 }
 
 void accumulator::clear() noexcept {
-  if (lo_ <= hi_) std::memset(limbs_ + lo_, 0, sizeof(u64) * static_cast<unsigned>(hi_ - lo_ + 1));
   lo_ = limb_count;
   hi_ = -1;
   neg_fill_ = saw_nan_ = saw_pos_inf_ = saw_neg_inf_ = false;
 }
 
-// Grows the explicit window to cover [lo, hi]. New limbs above the old top take the sign fill
-// (they were implicit copies of it); new limbs below the old bottom are 0 (already stored so).
+// Grows the explicit window to cover [lo, hi]. New limbs below the old bottom are 0; new limbs
+// above the old top take the sign fill (they were implicit copies of it). An empty window
+// holds the value 0 with a zero fill.
 void accumulator::extend(int lo, int hi) noexcept {
-  if (lo < lo_) lo_ = lo;
+  if (lo_ > hi_) {
+    for (int j = lo; j <= hi; ++j) limbs_[j] = 0;
+    lo_ = lo;
+    hi_ = hi;
+    return;
+  }
+  if (lo < lo_) {
+    for (int j = lo; j < lo_; ++j) limbs_[j] = 0;
+    lo_ = lo;
+  }
   if (hi > hi_) {
-    if (neg_fill_)
-      for (int j = hi_ + 1; j <= hi; ++j) limbs_[j] = ~u64{0};
+    const u64 fill = neg_fill_ ? ~u64{0} : 0;
+    for (int j = hi_ + 1; j <= hi; ++j) limbs_[j] = fill;
     hi_ = hi;
   }
 }
@@ -353,8 +360,58 @@ void accumulator::set_magnitude(const u64* mag, int n, int lo, bool neg) noexcep
   if (neg) negate();
 }
 
-double accumulator::round_general(int p, int emin, int emax, double max_finite, bool has_inf,
-                                  rounding r, bool* inexact) const noexcept {
+namespace {
+
+// sig * 2^q as a double, for sig < 2^53 and a value inside the double range whose bits all lie
+// at or above 2^-1074 (the caller guarantees both), with the given sign.
+inline double make_double(bool neg, u64 sig, int q) noexcept {
+  if (sig == 0) return neg ? -0.0 : 0.0;
+  const int shift = std::countl_zero(sig) - 11;  // bring the leading bit to position 52
+  if (shift > 0) {
+    sig <<= shift;
+    q -= shift;
+  }
+  u64 bits;
+  if (q < -1074) {
+    bits = sig >> (-1074 - q);  // subnormal: the dropped bits are zero by the precondition
+  } else {
+    bits = (static_cast<u64>(q + 1075) << 52) | (sig & frac_mask);
+  }
+  return std::bit_cast<double>(bits | (static_cast<u64>(neg) << 63));
+}
+
+}  // namespace
+
+// |S| = mag * 2^base (n limbs, mag[top] != 0) split at the double quantum of its binade.
+struct accumulator::split_view {
+  u64 mag[limb_count + 1];
+  int n = 0, top = -1, base = 0, rq = 0, q = 0;
+  u64 sig = 0;
+  bool neg = false, round_bit = false, sticky = false;
+};
+
+// Fills v for a finite value; returns false for an exact zero.
+bool accumulator::split_double(split_view& v) const noexcept {
+  v.n = magnitude(v.mag);
+  v.top = v.n - 1;
+  while (v.top >= 0 && v.mag[v.top] == 0) --v.top;
+  if (v.top < 0) return false;
+  v.neg = neg_fill_;
+  // |S| in [2^E, 2^(E+1)); bit b of mag has weight 2^(b + base).
+  v.base = 64 * lo_ - bias_bits;
+  const int top_bit = 64 * v.top + 63 - std::countl_zero(v.mag[v.top]);
+  const int E = top_bit + v.base;
+  // Quantum: 53 bits below E, or the subnormal quantum 2^-1074 (gradual underflow).
+  v.q = std::max(E - 52, -1074);
+  const int count = E - v.q + 1;  // kept bits, <= 53 (<= 0 far below the subnormals)
+  v.rq = v.q - v.base;
+  v.sig = count > 0 ? bits64(v.mag, v.n, v.rq) & ((u64{1} << count) - 1) : 0;
+  v.round_bit = bit_at(v.mag, v.n, v.rq - 1);
+  v.sticky = any_below(v.mag, v.n, v.rq - 1);
+  return true;
+}
+
+double accumulator::round(rounding r, bool* inexact) const noexcept {
   if (inexact) *inexact = false;
   switch (kind()) {
     case value_kind::nan:
@@ -366,70 +423,103 @@ double accumulator::round_general(int p, int emin, int emax, double max_finite, 
     case value_kind::finite:
       break;
   }
-  u64 mag[limb_count + 1];
-  const int n = magnitude(mag);
-  int top = n - 1;
-  while (top >= 0 && mag[top] == 0) --top;
-  if (top < 0) return 0.0;  // exact zero: +0
-  const bool neg = neg_fill_;
-  // |x| in [2^E, 2^(E+1)); bit position b of mag has weight 2^(b + base).
-  const int base = 64 * lo_ - bias_bits;
-  const int top_bit = 64 * top + 63 - std::countl_zero(mag[top]);
-  const int E = top_bit + base;
-  // Exponent of the last kept bit: p bits below E, or the subnormal quantum 2^(emin-p+1).
-  const int q = std::max(E - p + 1, emin - p + 1);
-  const int count = E - q + 1;  // kept bits, <= p (may be <= 0 far below the subnormals)
-  const int rq = q - base;
-  u64 sig = count > 0 ? bits64(mag, n, rq) & (count >= 64 ? ~u64{0} : (u64{1} << count) - 1) : 0;
-  const bool round_bit = bit_at(mag, n, rq - 1);
-  const bool sticky = any_below(mag, n, rq - 1);
+  split_view v;
+  if (!split_double(v)) return 0.0;  // exact zero: +0
   bool up = false;
   switch (r) {
     case rounding::nearest_even:
-      up = round_bit && (sticky || (sig & 1));
+      up = v.round_bit && (v.sticky || (v.sig & 1));
       break;
     case rounding::upward:
-      up = (round_bit || sticky) && !neg;
+      up = (v.round_bit || v.sticky) && !v.neg;
       break;
     case rounding::downward:
-      up = (round_bit || sticky) && neg;
+      up = (v.round_bit || v.sticky) && v.neg;
       break;
     case rounding::toward_zero:
       up = false;
       break;
   }
-  if (inexact) *inexact = round_bit || sticky;
-  int qe = q;
-  if (up && ++sig == (u64{1} << p)) {
+  if (inexact) *inexact = v.round_bit || v.sticky;
+  u64 sig = v.sig;
+  int q = v.q;
+  if (up && ++sig == (u64{1} << 53)) {
     sig >>= 1;
-    ++qe;
+    ++q;
   }
-  // Overflow: the rounded value (unbounded exponent) exceeds the largest finite value.
-  bool overflow = qe + p - 1 > emax;
-  double v = 0;
-  if (!overflow) {
-    v = std::ldexp(static_cast<double>(sig), qe);
-    overflow = v > max_finite;
-  }
-  if (overflow) {
+  // Overflow: the rounded value (unbounded exponent) reaches 2^1024.
+  if (q + 52 > 1023) {
     if (inexact) *inexact = true;
-    const bool to_inf = r == rounding::nearest_even || (r == rounding::upward && !neg) ||
-                        (r == rounding::downward && neg);
-    if (to_inf)
-      v = has_inf ? std::numeric_limits<double>::infinity()
-                  : std::numeric_limits<double>::quiet_NaN();
-    else
-      v = max_finite;
+    const bool to_inf = r == rounding::nearest_even || (r == rounding::upward && !v.neg) ||
+                        (r == rounding::downward && v.neg);
+    const double m = to_inf ? std::numeric_limits<double>::infinity() : DBL_MAX;
+    return v.neg ? -m : m;
   }
-  return neg ? -v : v;
+  return make_double(v.neg, sig, q);
 }
 
 double accumulator::round(rounding r) const noexcept {
-  return round_general(53, -1022, 1023, DBL_MAX, true, r, nullptr);
+  return round(r, nullptr);
 }
 
-double accumulator::round(rounding r, bool* inexact) const noexcept {
-  return round_general(53, -1022, 1023, DBL_MAX, true, r, inexact);
+bool accumulator::round_split(double* rn, double* tail) const noexcept {
+  *tail = 0.0;
+  switch (kind()) {
+    case value_kind::nan:
+      *rn = std::numeric_limits<double>::quiet_NaN();
+      return true;
+    case value_kind::pos_inf:
+      *rn = std::numeric_limits<double>::infinity();
+      return true;
+    case value_kind::neg_inf:
+      *rn = -std::numeric_limits<double>::infinity();
+      return true;
+    case value_kind::finite:
+      break;
+  }
+  split_view v;
+  if (!split_double(v)) {
+    *rn = 0.0;
+    return true;
+  }
+  const bool up = v.round_bit && (v.sticky || (v.sig & 1));
+  u64 sig = v.sig;
+  int q = v.q;
+  if (up && ++sig == (u64{1} << 53)) {
+    sig >>= 1;
+    ++q;
+  }
+  if (q + 52 > 1023) {  // beyond double: RN is +-Inf, the value needs the side store
+    *rn =
+        v.neg ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+    return false;
+  }
+  *rn = make_double(v.neg, sig, q);
+  if (!v.round_bit && !v.sticky) return true;
+  // Remainder from the bits of |S| below the quantum (rq >= 1 here): L = |S| mod 2^rq, and
+  // |S| - |RN| is L, or L - 2^rq when RN rounded up. Computed in place on the magnitude.
+  u64* m = v.mag;
+  const int nl = std::min(v.n, (v.rq + 63) >> 6);
+  if ((v.rq & 63) && (v.rq >> 6) < v.n) m[v.rq >> 6] &= (u64{1} << (v.rq & 63)) - 1;
+  if (up) {  // 2^rq - L: the two's complement of L within rq bits
+    unsigned carry = 1;
+    for (int t = 0; t < nl; ++t) {
+      const u64 x = ~m[t] + carry;
+      carry = carry && x == 0;
+      m[t] = x;
+    }
+    if ((v.rq & 63) && nl == ((v.rq + 63) >> 6)) m[nl - 1] &= (u64{1} << (v.rq & 63)) - 1;
+  }
+  int lo_limb = 0, hi_limb = nl - 1;
+  while (lo_limb < nl && m[lo_limb] == 0) ++lo_limb;
+  while (hi_limb >= lo_limb && m[hi_limb] == 0) --hi_limb;
+  if (lo_limb > hi_limb) return false;  // unreachable (round or sticky bit is set); be safe
+  const int low_bit = 64 * lo_limb + std::countr_zero(m[lo_limb]);
+  const int high_bit = 64 * hi_limb + 63 - std::countl_zero(m[hi_limb]);
+  if (high_bit - low_bit >= 53 || low_bit + v.base < -1074) return false;
+  const u64 r = bits64(m, nl, low_bit) & ((u64{1} << (high_bit - low_bit + 1)) - 1);
+  *tail = make_double(v.neg != up, r, low_bit + v.base);
+  return true;
 }
 
 double accumulator::round_to(format_id f, underflow_mode u) const noexcept {

@@ -57,24 +57,13 @@ exact_tensor& exact_tensor::operator=(const exact_tensor& o) {
 
 void exact_tensor::store(std::int64_t i, const accumulator& acc) {
   const auto ui = static_cast<std::size_t>(i);
-  bool inexact = false;
-  const double rn = acc.round(rounding::nearest_even, &inexact);
+  double rn, tail;
+  const bool fits = acc.round_split(&rn, &tail);
   rounded_[ui] = rn;
-  if (acc.kind() != value_kind::finite || !inexact) {
-    state_[ui] = state_rounded;
-    tail_[ui] = 0;
+  if (fits) {
+    tail_[ui] = std::bit_cast<std::uint64_t>(tail);
+    state_[ui] = tail == 0 ? state_rounded : state_tail;
     return;
-  }
-  if (std::isfinite(rn)) {
-    accumulator d(acc);
-    d.add(-rn);
-    bool tail_inexact = false;
-    const double tail = d.round(rounding::nearest_even, &tail_inexact);
-    if (!tail_inexact) {
-      tail_[ui] = std::bit_cast<std::uint64_t>(tail);
-      state_[ui] = state_tail;
-      return;
-    }
   }
   // Wide value: keep all its limbs.
   std::uint64_t mag[accumulator::limb_count + 1];

@@ -33,7 +33,7 @@ class accumulator {
   accumulator(const accumulator& other) noexcept;
   accumulator& operator=(const accumulator& other) noexcept;
 
-  /// Resets to exact zero, kind finite. Costs O(limbs touched since the last clear).
+  /// Resets to exact zero, kind finite. O(1).
   void clear() noexcept;
   /// Adds x exactly. Inf/NaN update kind() per IEEE sum semantics.
   void add(double x) noexcept;
@@ -92,11 +92,15 @@ class accumulator {
   int magnitude(std::uint64_t* out) const noexcept;
   /// Sets the value to (neg ? -1 : 1) * sum mag[t] * 2^(64*(lo+t) - bias_bits); kind finite.
   void set_magnitude(const std::uint64_t* mag, int n, int lo, bool neg) noexcept;
-  double round_general(int precision, int emin, int emax, double max_finite, bool has_inf,
-                       rounding r, bool* inexact) const noexcept;
+  struct split_view;
+  bool split_double(split_view& v) const noexcept;
+  /// RN(S) in *rn and, when S - RN(S) is exactly a double, that double in *tail (0 when S is a
+  /// double or special); returns false when S - RN(S) is not a double or S is beyond double.
+  bool round_split(double* rn, double* tail) const noexcept;
 
   // Infinite two's complement: limbs_[lo_..hi_] explicit, every bit above hi_ equals
-  // neg_fill_, every limb outside [lo_, hi_] is stored as 0. See docs/exact.md.
+  // neg_fill_, every bit below lo_ is 0; limbs outside [lo_, hi_] are not stored (left
+  // uninitialized, never read). See docs/exact.md.
   std::uint64_t limbs_[limb_count];
   int lo_ = limb_count, hi_ = -1;
   bool neg_fill_ = false;
