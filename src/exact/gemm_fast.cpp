@@ -48,8 +48,8 @@ constexpr i64 max_chunks = 512;            // chunk sums (each <= 2^53) stay <= 
 
 // Cost model, in DGEMM multiply-adds: one sparse remainder term (an accumulator product plus
 // bookkeeping) and one simple-path term. Only speed depends on them, never exactness.
-constexpr double sparse_term_cost = 150.0;
-constexpr double simple_term_cost = 150.0;
+constexpr double sparse_term_cost = 500.0;  // ~30 ns measured (add_product + lookup)
+constexpr double simple_term_cost = 500.0;
 
 int ceil_log2(i64 x) {
   int b = 0;
@@ -120,45 +120,51 @@ plan choose_plan(const gemm_problem& p) {
   double best_cost = mnk * simple_term_cost;
   if (p.k == 0) return best;
 
-  i64 kc = std::min(p.k, chunk_k);
-  if ((p.k + kc - 1) / kc > max_chunks) kc = (p.k + max_chunks - 1) / max_chunks;
-  const i64 chunks = (p.k + kc - 1) / kc;
   const depth_stats da = sample_depths(p.a, p.batch, p.m, p.k, p.lda, p.a_batch_stride);
   const depth_stats db = sample_depths(p.b, p.batch, p.n, p.k, p.ldb, p.b_batch_stride);
   const double m = static_cast<double>(p.m), n = static_cast<double>(p.n);
-  auto cost = [&](int units, int bits_a, int bits_b) {
-    return mnk * units +
-           sparse_term_cost * (remainders(da, bits_a) * n + remainders(db, bits_b) * m);
-  };
-  auto consider = [&](plan c, int units) {
-    c.how = plan::kind::fast;
-    c.kc = kc;
-    c.chunks = chunks;
-    const double v = cost(units, c.bits_a(), c.bits_b());
-    if (v < best_cost) best_cost = v, best = c;
-  };
+  const double bt = static_cast<double>(p.batch), kk = static_cast<double>(p.k);
 
-  // Plain: |slice| <= 2^w (top slice, rounded to nearest) so |sum over kc| <= kc 2^(wa+wb).
-  const int budget = 53 - ceil_log2(kc);
-  for (int sa = 1; sa <= 6; ++sa) {
-    for (int sb = 1; sb <= 6; ++sb) {
-      for (int wa = std::max(1, budget - 51); wa <= std::min(51, budget - 1); ++wa) {
-        const int wb = budget - wa;
-        if (sa * wa > 120 || sb * wb > 120) continue;
-        plan c;
-        c.sa = sa, c.sb = sb, c.wa = wa, c.wb = wb;
-        consider(c, sa * sb);
+  // Shorter K chunks allow wider slices (fewer remainders) at the price of a separate pass
+  // over the rows for their exponents and an int64 sum of the chunk results.
+  for (const i64 kc_try : {std::min(p.k, chunk_k), i64{512}}) {
+    i64 kc = std::min(p.k, kc_try);
+    if ((p.k + kc - 1) / kc > max_chunks) kc = (p.k + max_chunks - 1) / max_chunks;
+    if (kc_try != chunk_k && kc == std::min(p.k, chunk_k)) continue;  // same as the first
+    const i64 chunks = (p.k + kc - 1) / kc;
+    auto consider = [&](plan c, int units) {
+      c.how = plan::kind::fast;
+      c.kc = kc;
+      c.chunks = chunks;
+      double v = mnk * units + sparse_term_cost * (remainders(da, c.bits_a()) * n +
+                                                   remainders(db, c.bits_b()) * m);
+      if (chunks > 1)
+        v += 2 * bt * (m + n) * kk + 2 * static_cast<double>(chunks) * units * bt * m * n;
+      if (v < best_cost) best_cost = v, best = c;
+    };
+
+    // Plain: |slice| <= 2^w (top slice, rounded to nearest) so |sum over kc| <= kc 2^(wa+wb).
+    const int budget = 53 - ceil_log2(kc);
+    for (int sa = 1; sa <= 6; ++sa) {
+      for (int sb = 1; sb <= 6; ++sb) {
+        for (int wa = std::max(1, budget - 51); wa <= std::min(51, budget - 1); ++wa) {
+          const int wb = budget - wa;
+          if (sa * wa > 120 || sb * wb > 120) continue;
+          plan c;
+          c.sa = sa, c.sb = sb, c.wa = wa, c.wb = wb;
+          consider(c, sa * sb);
+        }
       }
     }
-  }
-  // Karatsuba: |lo + hi| <= 2^w + 2^(w-1), so |sum over kc| <= 9 kc 2^(2w-2) <= 2^53.
-  int w = 0;
-  while (w + 1 <= 51 && 9.0 * static_cast<double>(kc) <= std::ldexp(1.0, 55 - 2 * (w + 1))) ++w;
-  if (w >= 1) {
-    plan c;
-    c.karatsuba = true;
-    c.sa = c.sb = 2, c.wa = c.wb = w;
-    consider(c, 3);
+    // Karatsuba: |lo + hi| <= 2^w + 2^(w-1), so |sum over kc| <= 9 kc 2^(2w-2) <= 2^53.
+    int w = 0;
+    while (w + 1 <= 51 && 9.0 * static_cast<double>(kc) <= std::ldexp(1.0, 55 - 2 * (w + 1))) ++w;
+    if (w >= 1) {
+      plan c;
+      c.karatsuba = true;
+      c.sa = c.sb = 2, c.wa = c.wb = w;
+      consider(c, 3);
+    }
   }
   return best;
 }

@@ -344,4 +344,35 @@ TEST(GemmFast, SubnormalTimesSubnormalRegression) {
   }
 }
 
+// Several M- and N-tiles per problem: A's slices are cached per M-tile (and tile_m shrinks for
+// long K), B's are made per tile; both orders of tile visits by 1-3 threads.
+TEST(GemmFast, ManyTiles) {
+  auto g = roundoff::test::rng(0x6a14);
+  std::normal_distribution<double> nd;
+  struct shape {
+    i64 m, n, k;
+    format_id f;
+  };
+  for (const shape s : {shape{300, 290, 64, format_id::f32}, shape{150, 7, 20011, format_id::f32},
+                        shape{260, 140, 700, format_id::f64}, shape{520, 3, 33, format_id::bf16}}) {
+    std::vector<double> a(s.m * s.k), b(s.n * s.k);
+    for (auto& x : a) x = roundoff::round_to(s.f, nd(g));
+    for (auto& x : b) x = roundoff::round_to(s.f, nd(g));
+    gemm_problem p;
+    p.m = s.m, p.n = s.n, p.k = s.k, p.a = a.data(), p.lda = s.k, p.b = b.data(), p.ldb = s.k;
+    p.c_row_stride = s.n;
+    for (int threads : {1, 3}) {
+      exact_tensor fast({s.m * s.n}), simple({s.m * s.n});
+      gemm_exact(p, fast, {threads});
+      gemm_exact_simple(p, simple);
+      layout L;
+      L.p = p;
+      L.describe = "many tiles m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) +
+                   " k=" + std::to_string(s.k) + " threads=" + std::to_string(threads);
+      int failures = 0;
+      expect_equal(L, fast, simple, 0, &failures);
+    }
+  }
+}
+
 }  // namespace
