@@ -1,7 +1,13 @@
 // The ops layer's single path into the exact engine. See docs/ops.md, "Lowering".
 #include "detail/contraction.hpp"
 
+#include <cblas.h>
+#include <xmmintrin.h>
+
+#include <algorithm>
+#include <climits>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "roundoff/error.hpp"
@@ -18,6 +24,16 @@ std::string shape_str(const std::vector<std::int64_t>& s) {
   return out + "]";
 }
 
+double magnitude_bound(double s_hat, std::int64_t leaves) {
+  if (leaves == 0 || !(s_hat < std::numeric_limits<double>::infinity())) return s_hat;
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  // Each RN step below is followed by one step up (down for the divisor): |RN(v) - v| is at
+  // most half an ulp, so nextafter(RN(v), +inf) >= v. ldexp of an integer < 2^53 is exact.
+  const double num = std::nextafter(s_hat + std::ldexp(static_cast<double>(leaves), -1074), inf);
+  const double den = std::nextafter(1.0 - std::ldexp(static_cast<double>(leaves), -53), 0.0);
+  return std::nextafter(num / den, inf);
+}
+
 std::vector<double> abs_copy(const double* v, std::int64_t n) {
   std::vector<double> out(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = std::fabs(v[i]);
@@ -29,7 +45,14 @@ contraction_runner::contraction_runner(op_result& r, const std::vector<std::int6
     : r_(r), opt_(opt) {
   r_.exact = exact::exact_tensor(out_shape);
   const auto n = static_cast<std::size_t>(r_.exact.size());
-  if (opt_.want_magnitude) mag_ = exact::exact_tensor(out_shape);
+  // The BLAS bound assumes IEEE gradual underflow: with flush-to-zero or denormals-are-zero
+  // set in this thread, fall back to the exact magnitude. It also needs k * u small.
+  const unsigned csr = _mm_getcsr();
+  const bool ieee_underflow = (csr & 0x8040u) == 0;  // FTZ bit 15, DAZ bit 6
+  blas_bound_ =
+      opt_.want_magnitude && opt_.magnitude_how == magnitude_method::blas_bound && ieee_underflow;
+  if (opt_.want_magnitude && !blas_bound_) mag_ = exact::exact_tensor(out_shape);
+  if (blas_bound_) r_.magnitude.assign(n, 0.0);
   if (opt_.how == method::mpfr) r_.oracle_exact.assign(n, 1);
 }
 
@@ -69,11 +92,56 @@ void contraction_runner::run(const exact::gemm_problem& p, const exact::gemm_pro
   run_one(p, r_.exact, opt_.how == method::mpfr);
   // The magnitude is a property of the inputs, not of the method: always exact accumulation
   // (the oracle only returns round-to-nearest doubles, which could lie below the sum).
-  if (opt_.want_magnitude) run_one(p_abs, mag_, false);
+  if (!opt_.want_magnitude) return;
+  const bool fits = p_abs.m <= INT_MAX && p_abs.n <= INT_MAX && p_abs.k <= INT_MAX &&
+                    p_abs.lda <= INT_MAX && p_abs.ldb <= INT_MAX;
+  if (blas_bound_ && fits) {
+    run_blas_bound(p_abs);
+  } else if (blas_bound_) {
+    throw input_error(
+        "magnitude: a contraction dimension exceeds the BLAS int range; use "
+        "magnitude_method::exact");
+  } else {
+    run_one(p_abs, mag_, false);
+  }
+}
+
+void contraction_runner::run_blas_bound(const exact::gemm_problem& p) {
+  if (p.batch == 0 || p.m == 0 || p.n == 0) return;
+  // s_hat = RN-evaluated |A| |B|^T (+ |bias| as one more leaf), then the a-posteriori bound.
+  const std::int64_t leaves = p.k + (p.bias ? 1 : 0);
+  std::vector<double> c(static_cast<std::size_t>(p.m * p.n));
+  const int saved = openblas_get_num_threads();
+  openblas_set_num_threads(std::max(1, opt_.threads));
+  for (std::int64_t bb = 0; bb < p.batch; ++bb) {
+    for (std::int64_t i = 0; i < p.m; ++i) {
+      for (std::int64_t j = 0; j < p.n; ++j) {
+        c[static_cast<std::size_t>(i * p.n + j)] =
+            p.bias
+                ? p.bias[bb * p.bias_batch_stride + i * p.bias_row_stride + j * p.bias_col_stride]
+                : 0.0;
+      }
+    }
+    if (p.k > 0) {
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(p.m),
+                  static_cast<int>(p.n), static_cast<int>(p.k), 1.0, p.a + bb * p.a_batch_stride,
+                  static_cast<int>(p.lda), p.b + bb * p.b_batch_stride, static_cast<int>(p.ldb),
+                  1.0, c.data(), static_cast<int>(p.n));
+    }
+    for (std::int64_t i = 0; i < p.m; ++i) {
+      for (std::int64_t j = 0; j < p.n; ++j) {
+        const std::int64_t dst =
+            p.c_offset + bb * p.c_batch_stride + i * p.c_row_stride + j * p.c_col_stride;
+        r_.magnitude[static_cast<std::size_t>(dst)] =
+            magnitude_bound(c[static_cast<std::size_t>(i * p.n + j)], leaves);
+      }
+    }
+  }
+  openblas_set_num_threads(saved);
 }
 
 void contraction_runner::finish() {
-  if (!opt_.want_magnitude) return;
+  if (!opt_.want_magnitude || blas_bound_) return;
   const std::int64_t n = mag_.size();
   r_.magnitude.resize(static_cast<std::size_t>(n));
   exact::accumulator acc;

@@ -135,5 +135,61 @@ TEST(ops_methods, conv_tiling_does_not_change_results) {
   }
 }
 
+TEST(ops_methods, blas_bound_magnitude_is_above_the_exact_one_and_close) {
+  // magnitude_method::blas_bound >= RU(exact sum) always; and not far above it:
+  // <= RU * (1 + (2n + 12)u) + (n+1) 2^-1073 (the DGEMM's own error up to (1+u)^n, the divisor
+  // 1/(1 - nu), and a few roundings of the bound's own arithmetic). Values include products that
+  // underflow to subnormals or to zero in double, where the absolute slack matters.
+  auto rng = test::rng(0xB0B);
+  const std::int64_t iters = test::iterations(300);
+  std::normal_distribution<double> normal;
+  for (std::int64_t it = 0; it < iters; ++it) {
+    ops::op_spec op;
+    tensor x, w, b;
+    const bool conv = it % 2;
+    if (conv) {
+      op.kind = ops::op_kind::conv2d;
+      op.conv.padding = {1};
+      x.shape = {2, 3, 5, 4};
+      w.shape = {4, 3, 3, 3};
+    } else {
+      op.kind = ops::op_kind::linear;
+      x.shape = {3, static_cast<std::int64_t>(rng() % 50)};
+      w.shape = {4, x.shape[1]};
+    }
+    b.shape = {4};
+    const int scale = static_cast<int>(rng() % 3);  // 0: ordinary, 1: underflowing, 2: huge
+    for (auto* t : {&x, &w, &b}) {
+      t->data.resize(static_cast<std::size_t>(t->numel()));
+      for (auto& v : t->data) {
+        const int e = scale == 0   ? static_cast<int>(rng() % 20) - 10
+                      : scale == 1 ? -520 - static_cast<int>(rng() % 40)
+                                   : 480 + static_cast<int>(rng() % 30);
+        v = std::ldexp(normal(rng), e);
+      }
+    }
+    const bool with_bias = rng() % 2;
+    ops::reference_options ex, bl;
+    ex.magnitude_how = ops::magnitude_method::exact;
+    bl.magnitude_how = ops::magnitude_method::blas_bound;
+    const auto re = ops::evaluate(op, x, w, with_bias ? &b : nullptr, ex);
+    const auto rb = ops::evaluate(op, x, w, with_bias ? &b : nullptr, bl);
+    ASSERT_EQ(re.magnitude.size(), rb.magnitude.size());
+    for (std::size_t i = 0; i < re.magnitude.size(); ++i) {
+      const double lo = re.magnitude[i], got = rb.magnitude[i];
+      const auto n = static_cast<double>(re.terms[i] + 1);
+      ASSERT_GE(got, lo) << "element " << i << " scale " << scale << " " << test::replay(it);
+      if (std::isfinite(lo)) {
+        const double hi = lo * (1 + (2 * n + 12) * 0x1p-53) + (n + 1) * 0x1p-1073;
+        ASSERT_LE(got, hi) << "element " << i << " scale " << scale << " " << test::replay(it);
+      }
+    }
+    // The exact results do not depend on the magnitude method.
+    for (std::int64_t i = 0; i < re.exact.size(); ++i) {
+      ASSERT_TRUE(test::same_bits(re.exact.rounded(i), rb.exact.rounded(i)));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace roundoff

@@ -14,6 +14,13 @@ namespace roundoff::ops {
 /// Which exact engine computes the reference.
 enum class method : std::uint8_t { fast, simple, mpfr };
 
+/// How `magnitude` is computed. Both never underestimate (proofs: docs/ops.md, "Magnitude").
+enum class magnitude_method : std::uint8_t {
+  exact,       ///< exact contraction over |x|, |w|, |b|, rounded upward once: RU(sum)
+  blas_bound,  ///< one DGEMM over |x|, |w|, |b| and an a-posteriori bound: >= RU(sum), at most
+               ///< a relative ~2(n+1)u above it; ~5x cheaper for large convs
+};
+
 struct reference_options {
   method how = method::fast;
   long precision_bits = 256;  ///< for method::mpfr
@@ -23,6 +30,7 @@ struct reference_options {
   int threads = 1;
   /// Compute `magnitude` (one more exact contraction on |x|, |w|, |b|). Off: magnitude is empty.
   bool want_magnitude = true;
+  magnitude_method magnitude_how = magnitude_method::exact;
   /// Byte budget of one im2col tile for convs (0: the default, 64 MiB). Smaller tiles bound
   /// memory; results do not depend on it.
   std::int64_t tile_bytes = 0;
@@ -39,7 +47,8 @@ struct op_result {
   /// Products whose x operand is real input data (padding and inserted zeros excluded);
   /// data_terms[i] <= terms[i]. gamma_{data_terms} is also a valid bound (docs/ops.md).
   std::vector<std::int64_t> data_terms;
-  /// sum |x||w| + |b| for output i: the exact sum rounded upward once (never below it).
+  /// sum |x||w| + |b| for output i, never below it: the exact sum rounded upward once
+  /// (magnitude_method::exact) or a certified upper bound (magnitude_method::blas_bound).
   std::vector<double> magnitude;
   bool has_bias = false;
   /// For method::mpfr: 1 where the oracle was exact at the requested precision.

@@ -15,6 +15,11 @@ namespace roundoff::ops::detail {
 /// "[2, 3, 4]", as PyTorch prints sizes.
 std::string shape_str(const std::vector<std::int64_t>& s);
 
+/// Upper bound of a sum s of `leaves` nonnegative terms (products or plain values) from s_hat,
+/// the same sum evaluated in IEEE double round-to-nearest in any order, fused or not, with
+/// gradual underflow: s <= (s_hat + leaves * 2^-1074) / (1 - leaves * u). Rounded upward.
+double magnitude_bound(double s_hat, std::int64_t leaves);
+
 /// Elementwise |v| (sign bit cleared; NaN stays NaN).
 std::vector<double> abs_copy(const double* v, std::int64_t n);
 
@@ -35,6 +40,8 @@ class contraction_runner {
 
  private:
   void run_one(const exact::gemm_problem& p, exact::exact_tensor& dest, bool oracle);
+  void run_blas_bound(const exact::gemm_problem& p_abs);
+  bool blas_bound_ = false;
   op_result& r_;
   reference_options opt_;
   exact::exact_tensor mag_;
