@@ -228,15 +228,18 @@ double dot_bound_probabilistic(const arithmetic_model& m, summation_order order,
 }
 
 // docs/bounds.md, Theorem S.
-first_order_terms first_order(const arithmetic_model& m, const element_input& e) noexcept {
+first_order_terms first_order(const arithmetic_model& m, const element_input& e,
+                              double lambda) noexcept {
   const double ua = unit_roundoff(m.accumulator);
   const double uo = unit_roundoff(m.output);
   const std::int64_t summands = e.terms + (e.has_bias ? 1 : 0);
   const std::int64_t l = rounding_depth(m, summation_order::any(), e.terms, e.has_bias);
   const double g = gamma(l, ua);
   if (std::isinf(g)) return {inf, inf};
-  // Accumulator roundings: summands - 1 additions, plus one per product unless exact.
-  std::int64_t k = std::max<std::int64_t>(summands - 1, 0) + (m.exact_products ? 0 : e.terms);
+  // Sum of squared coefficients of the accumulator roundings, over T^2: the additions' (or
+  // FMAs') coefficients are partial sums S_k with sum_k S_k^2 <= max_k |S_k| sum_k |S_k| <= T * L
+  // T; separate product roundings add sum_j p_j^2 <= T^2 (Theorem S, step 2).
+  std::int64_t k = l + (m.exact_products || m.fma ? 0 : 1);
   const bool coarse = coarser_output(m);
   int r_out = coarse ? ((e.has_bias && m.bias != bias_handling::in_accumulator) ? 2 : 1) : 0;
 
@@ -255,6 +258,17 @@ first_order_terms first_order(const arithmetic_model& m, const element_input& e)
   // R_acc = (gamma_L - L u) T + underflow terms; gamma_L - L u = L^2 u^2 / (1 - L u).
   double lu = mul_up(count_up(l), ua);
   double second = div_up(mul_up(lu, lu), sub_down(1.0, lu));
+  if (lambda > 0) {
+    // With |sum of a path's deltas| <= lambda sqrt(L) u (Hoeffding, each path), the remainder
+    // per unit of |p_j| is <= a^2 e^a / 2 + L u^2/(1-u), a = lambda sqrt(L) u + L u^2/(1-u)
+    // (Theorem S, step 3).
+    double c = div_up(mul_up(mul_up(count_up(l), ua), ua), sub_down(1.0, ua));
+    double sq = std::nextafter(std::sqrt(count_up(l)), inf);
+    double a = add_up(mul_up(mul_up(lambda, sq), ua), c);
+    double ea = inflate(std::exp(a));
+    double pr = add_up(div_up(mul_up(mul_up(a, a), ea), 2.0), c);
+    second = std::min(second, pr);
+  }
   double uf = mul_up(mul_up(add_up(1.0, g), underflow_count(m, e.terms, summands)), eta_acc(m));
   double r_acc = add_up(mul_up(second, e.magnitude), uf);
   double acc_err = add_up(mul_up(g, e.magnitude), uf);

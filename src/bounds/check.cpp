@@ -231,6 +231,10 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
   signature_result s;
   const std::int64_t n = rc.exact.size();
   exact::accumulator acc, tmp;
+  // Half of alpha for the per-path events behind the remainder bound, half for Hoeffding.
+  const double lambda_r =
+      lambda_for(static_cast<double>(summand_count(rc)), unit_roundoff(c.accumulator), alpha / 2);
+  alpha /= 2;
   double S = 0, S_abs = 0, off = 0, V = 0, D2 = 0, E2 = 0;
   std::int64_t used = 0;
   for (std::int64_t i = 0; i < n; ++i) {
@@ -249,7 +253,7 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
     element_input in = input_of(rc, i, obs);
     rc.exact.load(i, acc);
     in.abs_exact = acc.abs_diff(0.0, exact::rounding::upward);
-    first_order_terms f = first_order(c, in);
+    first_order_terms f = first_order(c, in, lambda_r);
     if (!std::isfinite(f.variance) || !std::isfinite(f.remainder)) return s;  // no information
     S += delta * e;
     S_abs += std::fabs(delta * e);

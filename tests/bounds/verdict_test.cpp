@@ -155,13 +155,13 @@ TEST(BoundsVerdict, PlantedFaultsAreViolations) {
              y.data[static_cast<std::size_t>(i * p.N + n)] += p.b.data[static_cast<std::size_t>(n)];
        }},
       {"wrong weight row",
-       [](problem& p, tensor& y, std::mt19937_64& g) {
+       [](problem& p, tensor& y, std::mt19937_64& gen) {
          // Output column 7 computed with weight row 8.
          problem q = p;
          for (std::int64_t k = 0; k < p.K; ++k)
            q.w.data[static_cast<std::size_t>(7 * p.K + k)] =
                p.w.data[static_cast<std::size_t>(8 * p.K + k)];
-         tensor yq = run(q, emu("f32"), g);
+         tensor yq = run(q, emu("f32"), gen);
          for (std::int64_t i = 0; i < p.M; ++i)
            y.data[static_cast<std::size_t>(i * p.N + 7)] =
                yq.data[static_cast<std::size_t>(i * p.N + 7)];
@@ -226,12 +226,33 @@ TEST(BoundsVerdict, Tf32DeclaredF32IsSuspiciousAndIdentified) {
     std::cout << "  [tf32 as f32, K=" << K << "] " << to_string(v.kind) << ": " << v.explanation
               << '\n';
     // The worst-case f32 bound alone passes it at K = 16384.
-    if (K == 16384) EXPECT_EQ(v.n_beyond_deterministic, 0);
+    if (K == 16384) {
+      EXPECT_EQ(v.n_beyond_deterministic, 0);
+    }
     // And a real f32 implementation of the same problem is not flagged.
     auto y32 = run(p, emu("f32", algo::split_k), g);
     auto v32 = bounds::check(linear, p.x, p.w, &p.b, y32, "f32");
     EXPECT_EQ(v32.kind, bounds::verdict_kind::consistent) << K << ": " << describe(v32);
     EXPECT_EQ(v32.effective_model, "f32") << describe(v32);
+  }
+}
+
+// How many output elements the signature test needs at n = 16384 (printed, for docs/verdicts.md).
+TEST(BoundsVerdict, Tf32SignatureScoreBySize) {
+  auto g = roundoff::test::rng(28);
+  for (std::int64_t mn : {16, 64, 128, 256}) {
+    auto p = make(mn / 16, 16, 16384, g);
+    tensor y = run(p, emu("tf32", algo::split_k), g);
+    auto v = bounds::check(linear, p.x, p.w, &p.b, y, "f32");
+    double score = 0;
+    for (auto& c : v.candidates)
+      if (c.model == "f32") score = c.signature_score;
+    std::cout << "  [tf32 as f32, K=16384, " << mn << " outputs] " << to_string(v.kind)
+              << ", f32 signature score " << score << " (> 1 detects), effective '"
+              << v.effective_model << "'\n";
+    if (mn >= 256) {
+      EXPECT_NE(v.kind, bounds::verdict_kind::consistent) << describe(v);
+    }
   }
 }
 

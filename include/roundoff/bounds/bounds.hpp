@@ -60,7 +60,10 @@ struct first_order_terms {
   double variance = 0;   ///< upper bound on sum_k c_k^2 (rounded up)
   double remainder = 0;  ///< deterministic bound on |R| (rounded up)
 };
-first_order_terms first_order(const arithmetic_model& m, const element_input& e) noexcept;
+/// With lambda > 0 the remainder bound also assumes every path's rounding errors satisfy
+/// |sum delta| <= lambda sqrt(L) u (probability >= 1 - 2 exp(-lambda^2/2) per summand).
+first_order_terms first_order(const arithmetic_model& m, const element_input& e,
+                              double lambda = 0) noexcept;
 
 namespace detail {
 // Upward-rounded arithmetic by one ulp step after a round-to-nearest operation (docs/bounds.md,
