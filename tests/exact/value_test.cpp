@@ -152,6 +152,53 @@ TEST(ExactTensor, WideValuesGoToSideStore) {
   EXPECT_EQ(z.sign(), 0);
 }
 
+// The tail boundary: a remainder of exactly 53 bits is one double, 54 bits are not; both for
+// a remainder added (RN rounded down) and for one subtracted (RN rounded up, tail negative).
+TEST(ExactTensor, TailBoundary) {
+  exact_tensor t({4});
+  accumulator acc;
+  const double r53 = 0x1p-58 + 0x1p-110;  // 53 bits: a double
+  acc.add(1.0);
+  acc.add(r53);  // RN 1, tail r53
+  t.store(0, acc);
+  EXPECT_EQ(t.side_count(), 0);
+  acc.clear();
+  acc.add(1.0);
+  acc.add(0x1p-58);
+  acc.add(0x1p-111);  // remainder 2^-58 + 2^-111, 54 bits: side store
+  t.store(1, acc);
+  EXPECT_EQ(t.side_count(), 1);
+  // 1 + 2^-53 + 2^-60: RN rounds up to 1 + 2^-52; the remainder -(2^-53 - 2^-60) =
+  // -2^-60 * (2^7 - 1) has 7 bits: a double.
+  acc.clear();
+  acc.add(1.0);
+  acc.add(0x1p-53);
+  acc.add(0x1p-60);
+  t.store(2, acc);
+  EXPECT_EQ(t.side_count(), 1);
+  EXPECT_EQ(t.rounded(2), 1.0 + 0x1p-52);
+  EXPECT_EQ(t.abs_diff(2, 1.0 + 0x1p-52), 0x1p-53 - 0x1p-60);
+  // Rounded up with a remainder 2^-53 - 2^-140 (87 bits): side store.
+  acc.clear();
+  acc.add(1.0);
+  acc.add(0x1p-53);
+  acc.add_product(0x1p-70, 0x1p-70);
+  t.store(3, acc);
+  EXPECT_EQ(t.side_count(), 2);
+  EXPECT_EQ(t.rounded(3), 1.0 + 0x1p-52);
+  EXPECT_EQ(t.abs_diff(3, 1.0 + 0x1p-52, rounding::upward), 0x1p-53);
+  EXPECT_EQ(t.abs_diff(3, 1.0 + 0x1p-52, rounding::downward), std::nextafter(0x1p-53, 0.0));
+  for (std::int64_t i = 0; i < 4; ++i) {
+    accumulator back;
+    t.load(i, back);
+    EXPECT_EQ(back.round(), t.rounded(i));
+  }
+  EXPECT_EQ(t.abs_diff(0, 1.0), r53);
+  EXPECT_EQ(t.abs_diff(1, 1.0, rounding::toward_zero), 0x1p-58);
+  EXPECT_EQ(t.abs_diff(1, 1.0, rounding::upward), 0x1p-58 + 0x1p-110);
+  EXPECT_EQ(t.abs_diff(1, 1.0), 0x1p-58);  // tie between 2^-58 and 2^-58 + 2^-110: even
+}
+
 // store() from several threads for distinct elements, with wide values that all lock the side
 // store; every element reads back exactly.
 TEST(ExactTensor, ConcurrentStoresToDistinctElements) {
