@@ -12,8 +12,9 @@ namespace roundoff::cli {
 
 struct op_flags {
   std::string name;  ///< the <op> positional: linear, matmul, bmm, addmm, conv1d, ...
-  // Conv flags (--stride --padding --dilation --groups --output-padding --padding-mode) are
-  // added here by the ops layer's owner: bind them in add_op_flags, convert in make_op_spec.
+  /// Conv flags (--stride --padding --dilation --groups --output-padding --padding-mode),
+  /// unparsed; ops::parse_op_spec parses and checks them against the op.
+  ops::conv_flags conv;
 };
 
 /// Adds the <op> positional (and the op flags) to cmd.
