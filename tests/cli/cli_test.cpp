@@ -283,3 +283,41 @@ TEST_F(cli, special_cases_empty_sums_and_overflow) {
   ASSERT_EQ(run("reference linear --input xb.npy --weight wb.npy --out y.npy").rc, 0);
   EXPECT_EQ(load("y.npy").data[0], std::numeric_limits<double>::infinity());
 }
+
+// Added by the ops layer's owner (issue 3): conv flags through `reference <op>`.
+TEST_F(cli, reference_conv_flags) {
+  // x = [[1 2 3][4 5 6][7 8 9]], w = ones(1x2), stride (2,1), padding (0,1): rows 0 and 2, width
+  // padded to [0 a b c 0], windows of 2 -> [1 3 5 3] and [7 15 17 9] (hand-computed).
+  save("x.npy", tensor{{1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9}});
+  save("w.npy", tensor{{1, 1, 1, 2}, {1, 1}});
+  const result r =
+      run("reference conv2d --input x.npy --weight w.npy --out y.npy --stride 2,1 --padding 0,1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const tensor y = load("y.npy");
+  ASSERT_EQ(y.shape, (std::vector<std::int64_t>{1, 1, 2, 4}));
+  EXPECT_EQ(y.data, (std::vector<double>{1, 3, 5, 3, 7, 15, 17, 9}));
+  // conv_transpose1d, stride 2, output_padding 1: y[2i + t] += x[i] w[t] = [1 10 2 20 0].
+  save("xt.npy", tensor{{1, 1, 2}, {1, 2}});
+  save("wt.npy", tensor{{1, 1, 2}, {1, 10}});
+  const result t = run(
+      "reference conv_transpose1d --input xt.npy --weight wt.npy --out yt.npy --stride 2 "
+      "--output-padding 1");
+  ASSERT_EQ(t.rc, 0) << t.err;
+  EXPECT_EQ(load("yt.npy").data, (std::vector<double>{1, 10, 2, 20, 0}));
+
+  expect_usage_error("reference linear --input x.npy --weight w.npy --out y.npy --stride 2",
+                     "--stride: not an option of linear");
+  expect_usage_error(
+      "reference conv2d --input x.npy --weight w.npy --out y.npy --stride 2 --padding same",
+      "padding='same' is not supported for strided convolutions");
+  expect_usage_error(
+      "reference conv2d --input x.npy --weight w.npy --out y.npy --output-padding 1",
+      "--output-padding: applies only to conv_transpose ops");
+  expect_usage_error("reference conv2d --input x.npy --weight w.npy --out y.npy --padding 1,x",
+                     "--padding: expected same, valid, an integer");
+  expect_usage_error("reference conv2d --input x.npy --weight w.npy --out y.npy --groups 2",
+                     "expected weight to be at least 2 at dimension 0");
+  expect_usage_error(
+      "reference conv_transpose1d --input xt.npy --weight wt.npy --out yt.npy --output-padding 1",
+      "output padding must be smaller than either stride or dilation");
+}
