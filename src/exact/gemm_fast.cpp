@@ -23,6 +23,10 @@
 
 #include "roundoff/exact/gemm.hpp"
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 #define ROUNDOFF_EXACT_INTERNAL 1
 #include "detail/gemm_fast_split.hpp"
 
@@ -195,6 +199,24 @@ struct workspace {
   bool a_valid = false, a_good = false;  // A slices of tile rows [a_i0, a_i1) of batch a_bt
   i64 a_bt = 0, a_i0 = 0, a_i1 = 0;
   accumulator acc;
+};
+
+/// Turns off flush-to-zero and denormals-are-zero in the current thread while alive, restoring
+/// the caller's mode after: the slicing (and the accumulator's rounding) need IEEE gradual
+/// underflow. New threads inherit the creating thread's mode, so each worker sets its own.
+class ieee_underflow_guard {
+ public:
+#if defined(__SSE2__)
+  ieee_underflow_guard() noexcept : saved_(_mm_getcsr()) {
+    _mm_setcsr(saved_ & ~0x8040u);
+  }
+  ~ieee_underflow_guard() {
+    _mm_setcsr(saved_);
+  }
+
+ private:
+  unsigned saved_;
+#endif
 };
 
 /// Workspaces outlive a call (their pages stay mapped: refaulting tens of MiB per call cost as
@@ -508,6 +530,7 @@ void gemm_simple_parallel(const gemm_problem& p, exact_tensor& dest, int threads
   std::exception_ptr err;
   std::mutex err_mu;
   auto worker = [&] {
+    const ieee_underflow_guard ieee;
     try {
       accumulator acc;
       for (i64 r; (r = next.fetch_add(1)) < rows;) {
@@ -595,6 +618,7 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
   std::exception_ptr err;
   std::mutex err_mu;
   auto worker = [&] {
+    const ieee_underflow_guard ieee;
     try {
       struct lease {
         std::unique_ptr<workspace> w = pool().acquire();

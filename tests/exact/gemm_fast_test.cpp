@@ -14,6 +14,10 @@
 #include <vector>
 
 #include "property.hpp"
+
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 #include "roundoff/exact/gemm.hpp"
 #include "roundoff/exact/mpfr_oracle.hpp"
 #include "roundoff/formats/format.hpp"
@@ -374,5 +378,41 @@ TEST(GemmFast, ManyTiles) {
     }
   }
 }
+
+#if defined(__SSE2__)
+// With flush-to-zero and denormals-are-zero set by the caller (as some ML runtimes do), the
+// slicing would silently drop subnormal bits; gemm_exact runs its threads in IEEE mode instead
+// and restores the caller's mode.
+TEST(GemmFast, IgnoresCallerFlushToZero) {
+  const unsigned saved = _mm_getcsr();
+  auto g = roundoff::test::rng(0x6a15);
+  std::uniform_real_distribution<double> u(-1, 1);
+  std::normal_distribution<double> nd;
+  const i64 m = 5, n = 9, k = 70;
+  std::vector<double> a(m * k), b(n * k);
+  // A: subnormals with 20-bit significands (the fast path covers them, DAZ would zero them);
+  // B: fp32 normals, so the products are subnormal or tiny.
+  for (auto& x : a) x = std::ldexp(std::round(u(g) * 1e6), -1074);
+  for (auto& x : b) x = roundoff::round_to(format_id::f32, nd(g));
+  gemm_problem p;
+  p.m = m, p.n = n, p.k = k, p.a = a.data(), p.lda = k, p.b = b.data(), p.ldb = k;
+  p.c_row_stride = n;
+  exact_tensor simple({m * n});
+  gemm_exact_simple(p, simple);
+  for (int threads : {1, 2}) {
+    exact_tensor fast({m * n});
+    _mm_setcsr(saved | 0x8040u);  // FTZ | DAZ
+    gemm_exact(p, fast, {threads});
+    const unsigned after = _mm_getcsr();
+    _mm_setcsr(saved);
+    EXPECT_EQ(after & 0x8040u, 0x8040u) << "caller's FP mode not restored";
+    layout L;
+    L.p = p;
+    L.describe = "FTZ/DAZ caller, threads=" + std::to_string(threads);
+    int failures = 0;
+    expect_equal(L, fast, simple, 0, &failures);
+  }
+}
+#endif
 
 }  // namespace
