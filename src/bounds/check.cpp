@@ -102,7 +102,10 @@ exact_class classify(const ops::op_result& r, std::int64_t i, exact::accumulator
 
 element_input input_of(const ops::op_result& r, std::int64_t i, double observed) {
   element_input e;
-  e.terms = r.terms[static_cast<std::size_t>(i)];
+  // Products with padding zeros are exact zeros and adding them is exact (no rounding, no
+  // underflow), so the count of data products is a valid n_i (docs/ops.md, "Term counts").
+  e.terms = r.data_terms.size() == r.terms.size() ? r.data_terms[static_cast<std::size_t>(i)]
+                                                  : r.terms[static_cast<std::size_t>(i)];
   e.magnitude = r.magnitude[static_cast<std::size_t>(i)];
   e.has_bias = r.has_bias;
   e.abs_observed = std::fabs(observed);

@@ -343,3 +343,43 @@ TEST(BoundsVerdict, PairwiseComparison) {
 }
 
 }  // namespace
+
+namespace {
+
+// A conv1d (padding 1) computed in float32 by direct loops: consistent; one wrong tap: violation.
+TEST(BoundsVerdict, Conv1dThroughTheGenericOp) {
+  auto g = roundoff::test::rng(29);
+  std::normal_distribution<float> nd;
+  const std::int64_t C = 6, L = 40, O = 5, Kw = 3;
+  tensor x{{1, C, L}, {}, format_id::f32}, w{{O, C, Kw}, {}, format_id::f32},
+      b{{O}, {}, format_id::f32};
+  for (std::int64_t i = 0; i < C * L; ++i) x.data.push_back(nd(g));
+  for (std::int64_t i = 0; i < O * C * Kw; ++i) w.data.push_back(nd(g));
+  for (std::int64_t i = 0; i < O; ++i) b.data.push_back(nd(g));
+  ops::op_spec op;
+  op.kind = ops::op_kind::conv1d;
+  op.conv.padding = {1};
+  tensor y{{1, O, L}, {}, format_id::f32};
+  for (std::int64_t o = 0; o < O; ++o)
+    for (std::int64_t t = 0; t < L; ++t) {
+      float s = static_cast<float>(b.data[static_cast<std::size_t>(o)]);
+      for (std::int64_t c = 0; c < C; ++c)
+        for (std::int64_t k = 0; k < Kw; ++k) {
+          std::int64_t pos = t + k - 1;
+          if (pos < 0 || pos >= L) continue;
+          s = static_cast<float>(
+              s + static_cast<float>(x.data[static_cast<std::size_t>(c * L + pos)] *
+                                     w.data[static_cast<std::size_t>((o * C + c) * Kw + k)]));
+        }
+      y.data.push_back(s);
+    }
+  auto v = bounds::check(op, x, w, &b, y, "f32");
+  EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << describe(v);
+  tensor bad = y;
+  bad.data[17] += static_cast<double>(x.data[17]) * w.data[1];  // a tap counted twice
+  auto vb = bounds::check(op, x, w, &b, bad, "f32");
+  EXPECT_EQ(vb.kind, bounds::verdict_kind::violation) << describe(vb);
+  EXPECT_EQ(vb.worst.front().index, 17);
+}
+
+}  // namespace
