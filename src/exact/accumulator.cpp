@@ -46,7 +46,8 @@ inline bool add3_signed(u64* L, u64 w0, u64 w1, u64 w2, bool neg) noexcept {
   w0 ^= mask;
   w1 ^= mask;
   w2 ^= mask;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(ROUNDOFF_EXACT_PORTABLE)
   // Read-modify-write on memory, so the compiler cannot merge the limb stores into a vector
   // store (which defeats store-to-load forwarding on the next term).
   u64 n = static_cast<u64>(neg);
