@@ -11,8 +11,6 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <ctime>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -220,7 +218,8 @@ class ieee_underflow_guard {
 };
 
 /// Workspaces outlive a call (their pages stay mapped: refaulting tens of MiB per call cost as
-/// much as a DGEMM); at most one per thread that ever ran concurrently.
+/// much as a DGEMM); at most one per thread that ever ran concurrently, each at most the
+/// O(tile) sizes above. They are kept until the process exits.
 class workspace_pool {
  public:
   std::unique_ptr<workspace> acquire() {
