@@ -244,29 +244,13 @@ workspace_pool& pool() {
   return p;
 }
 
-/// Adds d * 2^e exactly, for an integer 0 < |d| < 2^52 and e >= -2148 (every value used here
-/// is a multiple of 2^-2148, a product of two doubles). Very small values go through
-/// add_product: d * 2^-1074 is an exact subnormal and 2^(e+1074) a double.
-inline void add_int_scaled(accumulator& acc, double d, int e) {
-  if (e >= -2000) {
-    acc.add_scaled(d, e);
-  } else {
-    acc.add_product(d * detail::pow2(-1074), detail::pow2(e + 1074));
-  }
-}
-
-/// Adds v * 2^e exactly (v an integer of at most 126 bits, e >= -2148).
+/// Adds v * 2^e exactly (|v| < 2^126, e >= -2148: every value here is a multiple of 2^-2148,
+/// and below 2^2000). One three-limb add.
 inline void add_i128(accumulator& acc, i128 v, int e) {
   if (v == 0) return;
   const bool neg = v < 0;
-  u128 mag = neg ? static_cast<u128>(-v) : static_cast<u128>(v);
-  constexpr u128 mask = (u128{1} << 52) - 1;
-  for (int l = 0; mag != 0; ++l, mag >>= 52) {
-    const auto piece = static_cast<std::uint64_t>(mag & mask);
-    if (piece == 0) continue;
-    const double d = static_cast<double>(piece);  // exact: < 2^52
-    add_int_scaled(acc, neg ? -d : d, e + 52 * l);
-  }
+  const u128 mag = neg ? static_cast<u128>(-v) : static_cast<u128>(v);
+  acc.add_integer(static_cast<std::uint64_t>(mag), static_cast<std::uint64_t>(mag >> 64), neg, e);
 }
 
 /// Folds a finite bias into v (value v * 2^e0) when it is an integer multiple of 2^e0 below
