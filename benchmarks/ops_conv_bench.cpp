@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -23,16 +24,29 @@ namespace {
 using i64 = std::int64_t;
 using clk = std::chrono::steady_clock;
 
+double cpu_now() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+struct timing {
+  double wall = 0, cpu = 0;  // medians, seconds (cpu: summed over the process's threads)
+};
+
 template <class F>
-double median_seconds(int reps, F&& f) {
-  std::vector<double> t;
+timing median_seconds(int reps, F&& f) {
+  std::vector<double> w, c;
   for (int r = 0; r < reps; ++r) {
+    const double c0 = cpu_now();
     const auto t0 = clk::now();
     f();
-    t.push_back(std::chrono::duration<double>(clk::now() - t0).count());
+    w.push_back(std::chrono::duration<double>(clk::now() - t0).count());
+    c.push_back(cpu_now() - c0);
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  std::sort(w.begin(), w.end());
+  std::sort(c.begin(), c.end());
+  return {w[w.size() / 2], c[c.size() / 2]};
 }
 
 // The baseline a user would write: per sample, im2col [C*kh*kw, P] then one DGEMM.
@@ -102,27 +116,30 @@ int main(int argc, char** argv) {
   std::vector<double> y, col;
   for (int t = 1; t <= threads_max; ++t) {
     openblas_set_num_threads(t);
-    const double base = median_seconds(reps, [&] { im2col_dgemm(x, w, b, y, col); });
+    const timing base = median_seconds(reps, [&] { im2col_dgemm(x, w, b, y, col); });
     roundoff::ops::reference_options o;
     o.threads = t;
     o.want_magnitude = false;
     roundoff::ops::op_result r;
-    const double exact_only =
+    const timing exact_only =
         median_seconds(reps, [&] { r = roundoff::ops::conv2d(x, w, &b, p, o); });
-    // Sanity: the DGEMM result is within the f64 bound of the exact one (first element).
+    // Sanity: the DGEMM result is close to the exact one (first element).
     const double d0 = std::fabs(r.exact.rounded(0) - y[0]);
     o.want_magnitude = true;
-    const double with_mag =
+    const timing with_mag =
         median_seconds(reps, [&] { r = roundoff::ops::conv2d(x, w, &b, p, o); });
     o.magnitude_how = roundoff::ops::magnitude_method::blas_bound;
-    const double with_bound =
+    const timing with_bound =
         median_seconds(reps, [&] { r = roundoff::ops::conv2d(x, w, &b, p, o); });
-    std::printf(
-        "threads %d: im2col+DGEMM %.3f s | exact result %.3f s (%.1fx) | + exact "
-        "magnitude %.3f s (%.1fx) | + BLAS-bound magnitude %.3f s (%.1fx) | "
-        "|y0 dgemm - exact| = %.3g\n",
-        t, base, exact_only, exact_only / base, with_mag, with_mag / base, with_bound,
-        with_bound / base, d0);
+    for (const bool cpu : {false, true}) {
+      auto v = [cpu](const timing& tm) { return cpu ? tm.cpu : tm.wall; };
+      std::printf(
+          "threads %d, %s: im2col+DGEMM %.3f s | exact result %.3f s (%.1fx) | + exact "
+          "magnitude %.3f s (%.1fx) | + BLAS-bound magnitude %.3f s (%.1fx)\n",
+          t, cpu ? "CPU " : "wall", v(base), v(exact_only), v(exact_only) / v(base), v(with_mag),
+          v(with_mag) / v(base), v(with_bound), v(with_bound) / v(base));
+    }
+    std::printf("  |y0 dgemm - exact| = %.3g\n", d0);
   }
   return 0;
 }
