@@ -141,6 +141,11 @@ double bound_impl(const arithmetic_model& m, summation_order order, const elemen
   std::int64_t l_af = rounding_depth(m, order, e.terms, false);
   double a = accumulation(m, rel(l_af), gamma(l_af, ua), e.terms, e.terms, e.magnitude);
   double first = add_up(div_up(mul_up(uo, add_up(e.magnitude, a)), sub_down(1.0, uo)), eta_out(m));
+  if (e.abs_bias >= 0) {
+    // |y1| <= (1 + u_o)|y^| + eta_o + |b| since y^ = RN(y1 + b).
+    double y1 = add_up(add_up(mul_up(add_up(1.0, uo), e.abs_observed), eta_out(m)), e.abs_bias);
+    first = std::min(first, add_up(mul_up(uo, y1), eta_out(m)));
+  }
   double b_after = add_up(add_up(a, first), out_term);
   if (m.bias == bias_handling::after_output) return b_after;
   return std::max(b_in, b_after);
@@ -251,7 +256,12 @@ first_order_terms first_order(const arithmetic_model& m, const element_input& e,
     // after a first output rounding, that first one's coefficient is y~ - b (|.| <= T).
     double c = e.abs_exact >= 0 ? std::min(e.abs_exact, e.magnitude) : e.magnitude;
     double c2 = mul_up(c, c);
-    if (r_out == 2) c2 = add_up(c2, t2);
+    if (r_out == 2) {
+      // First rounding's coefficient: y~ - b, |.| <= min(T, |y~| + |b|).
+      double c1 = e.magnitude;
+      if (e.abs_exact >= 0 && e.abs_bias >= 0) c1 = std::min(c1, add_up(e.abs_exact, e.abs_bias));
+      c2 = add_up(c2, mul_up(c1, c1));
+    }
     f.variance = add_up(f.variance, mul_up(mul_up(uo, uo), c2));
   }
 

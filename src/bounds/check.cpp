@@ -81,6 +81,15 @@ class reference_cache {
   std::vector<entry> entries_;
 };
 
+// An upper bound on |b_i| for every element and every rounding of b to nearest in any supported
+// format (|RN(b)| <= (1 + 2^-8)|b| for bf16, the coarsest; 2^-7 leaves room). 0 without bias.
+double bias_max(const tensor* b) {
+  if (!b) return 0.0;
+  double m = 0;
+  for (double v : b->data) m = std::max(m, std::fabs(v));  // NaN bias: exact result is NaN
+  return detail::mul_up(m, 1 + 0x1p-7);
+}
+
 enum class exact_class : std::uint8_t { finite, nan, pos_inf, neg_inf };
 
 exact_class classify(const ops::op_result& r, std::int64_t i, exact::accumulator& acc) {
@@ -100,8 +109,10 @@ exact_class classify(const ops::op_result& r, std::int64_t i, exact::accumulator
   }
 }
 
-element_input input_of(const ops::op_result& r, std::int64_t i, double observed) {
+element_input input_of(const ops::op_result& r, std::int64_t i, double observed,
+                       double abs_bias = -1) {
   element_input e;
+  e.abs_bias = r.has_bias ? abs_bias : 0.0;
   // Products with padding zeros are exact zeros and adding them is exact (no rounding, no
   // underflow), so the count of data products is a valid n_i (docs/ops.md, "Term counts").
   e.terms = r.data_terms.size() == r.terms.size() ? r.data_terms[static_cast<std::size_t>(i)]
@@ -132,11 +143,11 @@ struct one {
 };
 
 one judge_element(const arithmetic_model& m, summation_order order, const ops::op_result& r,
-                  std::int64_t i, double obs, double lambda, exact::accumulator& acc) {
+                  std::int64_t i, double obs, double lambda, double bmax, exact::accumulator& acc) {
   one o;
   o.exact = r.exact.rounded(i);
   exact_class k = classify(r, i, acc);
-  element_input e = input_of(r, i, obs);
+  element_input e = input_of(r, i, obs, bmax);
   if (k == exact_class::nan) {
     if (!std::isnan(obs)) o.cat = element_category::special_mismatch;
     o.err = std::isnan(obs) ? 0 : inf;
@@ -188,7 +199,8 @@ double ratio(double err, double bound) {
 // Judges every element against `primary` (the model's rounded-input reference) and, where given,
 // `more_precise` (the original inputs): an implementation may keep inputs exact (docs/verdicts.md).
 judged judge_all(const arithmetic_model& m, summation_order order, const ops::op_result& primary,
-                 const ops::op_result* more_precise, const tensor& observed, double alpha) {
+                 const ops::op_result* more_precise, const tensor& observed, double alpha,
+                 double bmax) {
   judged j;
   const std::int64_t n = primary.exact.size();
   j.el.resize(static_cast<std::size_t>(n));
@@ -197,9 +209,9 @@ judged judge_all(const arithmetic_model& m, summation_order order, const ops::op
   exact::accumulator acc;
   for (std::int64_t i = 0; i < n; ++i) {
     double obs = observed.data[static_cast<std::size_t>(i)];
-    one a = judge_element(m, order, primary, i, obs, lambda, acc);
+    one a = judge_element(m, order, primary, i, obs, lambda, bmax, acc);
     if (more_precise && a.cat != element_category::consistent) {
-      one b = judge_element(m, order, *more_precise, i, obs, lambda, acc);
+      one b = judge_element(m, order, *more_precise, i, obs, lambda, bmax, acc);
       if (static_cast<int>(b.cat) < static_cast<int>(a.cat)) a = b;
     }
     auto& r = j.el[static_cast<std::size_t>(i)];
@@ -230,7 +242,8 @@ struct signature_result {
 };
 
 signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
-                           const ops::op_result& ra, const tensor& observed, double alpha) {
+                           const ops::op_result& ra, const tensor& observed, double alpha,
+                           double bmax) {
   signature_result s;
   const std::int64_t n = rc.exact.size();
   exact::accumulator acc, tmp;
@@ -253,7 +266,7 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
     tmp.add(obs);
     double e = tmp.round();
     if (!std::isfinite(delta) || !std::isfinite(e)) continue;
-    element_input in = input_of(rc, i, obs);
+    element_input in = input_of(rc, i, obs, bmax);
     rc.exact.load(i, acc);
     in.abs_exact = acc.abs_diff(0.0, exact::rounding::upward);
     first_order_terms f = first_order(c, in, lambda_r);
@@ -359,7 +372,8 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
 
   const ops::op_result& ref_decl = refs.rounded(declared);
   const ops::op_result* ref_orig = refs.same_as_original(declared) ? nullptr : &refs.original();
-  judged j = judge_all(declared, order, ref_decl, ref_orig, observed, alpha_elem);
+  const double bmax = bias_max(b);
+  judged j = judge_all(declared, order, ref_decl, ref_orig, observed, alpha_elem, bmax);
   v.elements = static_cast<std::int64_t>(j.el.size());
   v.n_consistent = j.n_cat[0];
   v.n_beyond_probabilistic = j.n_cat[1];
@@ -406,7 +420,7 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
       candidate_report cr;
       cr.model = c.name;
       const ops::op_result& rc = refs.rounded(c);
-      judged jc = judge_all(c, c.order, rc, nullptr, observed, alpha_id_elem);
+      judged jc = judge_all(c, c.order, rc, nullptr, observed, alpha_id_elem, bmax);
       cr.within_deterministic = jc.n_cat[2] == 0 && jc.n_cat[3] == 0;
       cr.within_probabilistic = cr.within_deterministic && jc.n_cat[1] == 0;
       cr.max_ratio_deterministic = jc.max_det;
@@ -416,7 +430,7 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
           if (traits(a.input).precision >= traits(c.input).precision) continue;
           const ops::op_result& ra = refs.rounded(a);
           if (&ra == &rc) continue;
-          signature_result s = signature(c, rc, ra, observed, alpha_sig);
+          signature_result s = signature(c, rc, ra, observed, alpha_sig, bmax);
           if (s.applicable && (s.found || s.score > cr.signature_score) && cr.signature_clean) {
             cr.signature_score = s.score;
             cr.signature_slope = s.slope;
@@ -432,7 +446,7 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
       const ops::op_result& r0 = refs.original();
       cr.rounds_inputs = &rc != &r0;
       if (cr.rounds_inputs && cr.within_probabilistic) {
-        signature_result own = signature(c, r0, rc, observed, alpha_sig);
+        signature_result own = signature(c, r0, rc, observed, alpha_sig, bmax);
         cr.own_signature_correlation = own.correlation;
         // Under "not this model" (a bug, or another arithmetic) the sample correlation with the
         // data-determined Delta is ~0 +- 1/sqrt(m); 5/sqrt(m) is a five-sigma threshold.
@@ -549,6 +563,7 @@ comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, con
   const summation_order oa = opt.override_order ? opt.order : ma.order;
   const summation_order ob = opt.override_order ? opt.order : mb.order;
   exact::accumulator acc, tmp;
+  const double bmax = bias_max(b);
   c.elements = ra.exact.size();
   std::vector<comparison::element> all;
   for (std::int64_t i = 0; i < c.elements; ++i) {
@@ -575,8 +590,8 @@ comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, con
     tmp.negate();
     acc.add(tmp);
     double refdiff = acc.abs_diff(0.0, exact::rounding::upward);
-    double da = dot_bound(ma, oa, input_of(ra, i, ya));
-    double db = dot_bound(mb, ob, input_of(rb, i, yb));
+    double da = dot_bound(ma, oa, input_of(ra, i, ya, bmax));
+    double db = dot_bound(mb, ob, input_of(rb, i, yb, bmax));
     e.allowed = detail::add_up(detail::add_up(da, db), std::isfinite(refdiff) ? refdiff : inf);
     double rr = ratio(e.difference, e.allowed);
     c.max_ratio = std::max(c.max_ratio, rr);

@@ -30,6 +30,9 @@ struct element_input {
   /// |y~_i| rounded up, when known (first_order uses it for the output rounding's coefficient);
   /// negative = unknown (then magnitude is used).
   double abs_exact = -1;
+  /// An upper bound on |b_i| (e.g. max |b| over the bias tensor); negative = unknown. Sharpens
+  /// the bias-after-output term (docs/bounds.md, Theorem B, step 5).
+  double abs_bias = -1;
 };
 
 /// L: the largest number of accumulator roundings any one summand goes through, for the model's
