@@ -383,3 +383,28 @@ TEST(BoundsVerdict, Conv1dThroughTheGenericOp) {
 }
 
 }  // namespace
+
+namespace {
+
+// n = 0 (K = 0): the result is exactly the bias (or 0); an empty batch has nothing to judge.
+TEST(BoundsVerdict, EmptySumsAndEmptyBatch) {
+  tensor x{{2, 0}, {}, format_id::f32}, w{{3, 0}, {}, format_id::f32};
+  tensor b{{3}, {0.5, -1.25, 3.0}, format_id::f32};
+  tensor y{{2, 3}, {0.5, -1.25, 3.0, 0.5, -1.25, 3.0}, format_id::f32};
+  auto v = bounds::check(linear, x, w, &b, y, "f32");
+  EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << describe(v);
+  EXPECT_EQ(v.worst.front().bound, 0.0);
+  tensor y2 = y;
+  y2.data[4] = std::nextafter(-1.25, 0.0);  // any change of an exact sum is a violation
+  EXPECT_EQ(bounds::check(linear, x, w, &b, y2, "f32").kind, bounds::verdict_kind::violation);
+  tensor z{{2, 3}, {0, 0, 0, 0, 0, 0}, format_id::f32};
+  EXPECT_EQ(bounds::check(linear, x, w, nullptr, z, "f32").kind,
+            bounds::verdict_kind::consistent);
+  tensor x0{{0, 4}, {}, format_id::f32}, w0{{3, 4}, std::vector<double>(12, 1.0), format_id::f32};
+  tensor y0{{0, 3}, {}, format_id::f32};
+  auto v0 = bounds::check(linear, x0, w0, &b, y0, "f32");
+  EXPECT_EQ(v0.kind, bounds::verdict_kind::consistent);
+  EXPECT_EQ(v0.elements, 0);
+}
+
+}  // namespace
