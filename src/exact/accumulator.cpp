@@ -205,22 +205,43 @@ void accumulator::add(double x) noexcept {
   }
 }
 
+// +-(hi*2^64 + lo) * 2^e for add_scaled and add_integer, whose callers choose e freely. The
+// trailing zero bits are dropped first (a significand's LSB may lie below 2^-2176 while its
+// lowest set bit does not); then the value must fit: lowest set bit >= 2^-2176 and top bit
+// below 2^2176, so its three limbs end at index <= 69 (docs/exact.md). Outside that the
+// accumulator cannot hold it exactly, and the kind becomes NaN rather than silently rounding
+// (or writing outside the limbs).
+void accumulator::add_checked(u64 lo, u64 hi, int e, bool neg) noexcept {
+  if ((lo | hi) == 0) return;
+  if (lo == 0) {
+    lo = hi;
+    hi = 0;
+    e += 64;
+  }
+  if (const int tz = std::countr_zero(lo); tz > 0) {
+    lo = (lo >> tz) | (hi << (64 - tz));
+    hi >>= tz;
+    e += tz;
+  }
+  const int width = hi ? 128 - std::countl_zero(hi) : 64 - std::countl_zero(lo);
+  if (e < -bias_bits || e + width > bias_bits) {
+    saw_nan_ = true;
+    return;
+  }
+  add_magnitude(lo, hi, e, neg);
+}
+
 void accumulator::add_scaled(double x, int e) noexcept {
   const u64 bits = std::bit_cast<u64>(x);
   const unsigned ex = static_cast<unsigned>(bits >> 52) & 0x7ff;
   const u64 frac = bits & frac_mask;
   if (ex == 0x7ff) return add_special(x);
-  if (ex == 0) {
-    if (frac == 0) return;
-    add_magnitude(frac, 0, -1074 + e, bits >> 63);
-  } else {
-    add_magnitude(frac | hidden_bit, 0, static_cast<int>(ex) - 1075 + e, bits >> 63);
-  }
+  if (ex == 0) return add_checked(frac, 0, -1074 + e, bits >> 63);
+  add_checked(frac | hidden_bit, 0, static_cast<int>(ex) - 1075 + e, bits >> 63);
 }
 
 void accumulator::add_integer(u64 lo, u64 hi, bool negative, int e) noexcept {
-  if ((lo | hi) == 0) return;
-  add_magnitude(lo, hi, e, negative);
+  add_checked(lo, hi, e, negative);
 }
 
 void accumulator::add_product_slow(double a, double b, bool neg) noexcept {

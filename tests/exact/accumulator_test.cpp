@@ -540,6 +540,58 @@ TEST(AccumulatorState, AddInteger) {
   }
 }
 
+// Regression (gemm_fast's SubnormalTimesSubnormalRegression, ROUNDOFF_TEST_SEED=
+// 1795926455226014973): add_scaled(d, e) with an integer d and e near -2148 put d's significand
+// LSB (2^-52 below its leading bit) under limb 0 and wrote outside the limbs. The value's
+// lowest set bit is what must be >= 2^-2176; trailing zeros are now dropped first. Values that
+// cannot be held exactly (lowest bit below 2^-2176, or >= 2^2176) make the kind NaN.
+TEST(AccumulatorState, ScaledRangeEdges) {
+  auto g = rng(0xaa0);
+  accumulator acc;
+  acc.add_scaled(1.0, -2148);  // significand LSB at 2^-2200, value 2^-2148
+  acc.add_scaled(3.0, -2176);  // lowest set bit exactly 2^-2176
+  acc.add_integer(std::uint64_t{1} << 40, 0, true, -2200);   // -2^-2160
+  acc.add_integer(0, std::uint64_t{1} << 63, false, -2303);  // 2^-2176
+  EXPECT_EQ(acc.kind(), value_kind::finite);
+  // 2^-2148 + 3*2^-2176 - 2^-2160 + 2^-2176 = 2^-2148 - 2^-2160 + 2^-2174: no product of
+  // doubles reaches below 2^-2148, so scale by 2^1200 (exact doublings) before the oracle.
+  for (int k = 0; k < 1200; ++k) {
+    const accumulator copy(acc);
+    acc.add(copy);
+  }
+  const double a[] = {0x1p-474, -0x1p-480, 0x1p-487}, b[] = {0x1p-474, 0x1p-480, 0x1p-487};
+  EXPECT_TRUE(same_exact_value(acc, dot_mpfr_value(3, a, b, nullptr), g));
+  EXPECT_EQ(acc.round(), 0x1p-948 - 0x1p-960 + 0x1p-974);
+  // Largest allowed: 2^2175 (top bit 2175), as a double and as a 128-bit integer.
+  accumulator big;
+  big.add_scaled(1.0, 2175);
+  big.add_integer(~std::uint64_t{0}, ~std::uint64_t{0}, true, 2175 - 127);
+  EXPECT_EQ(big.kind(), value_kind::finite);
+  // 2^2175 - (2^128 - 1) * 2^2048 = -2^2175 + 2^2048: beyond double, negative.
+  EXPECT_EQ(big.sign(), -1);
+  EXPECT_EQ(big.round(rounding::toward_zero), -DBL_MAX);
+  EXPECT_EQ(big.round(), -std::numeric_limits<double>::infinity());
+  big.add_scaled(-1.0, 2175);
+  big.add_integer(~std::uint64_t{0}, ~std::uint64_t{0}, false, 2175 - 127);
+  EXPECT_EQ(big.sign(), 0);
+  // Out of range: NaN, never memory corruption.
+  for (auto add : {+[](accumulator& x) { x.add_scaled(1.0, 2176); },
+                   +[](accumulator& x) { x.add_scaled(1.5, -2177); },
+                   +[](accumulator& x) { x.add_integer(3, 0, false, -2177); },
+                   +[](accumulator& x) { x.add_integer(0, 1, false, 2112); },
+                   +[](accumulator& x) { x.add_scaled(0x1p-1074, -1200); }}) {
+    accumulator x;
+    x.add(1.0);
+    add(x);
+    EXPECT_EQ(x.kind(), value_kind::nan);
+  }
+  accumulator zero;
+  zero.add_integer(0, 0, true, -5000);  // zero at any scale is fine
+  zero.add_scaled(0.0, 99999);
+  EXPECT_EQ(zero.kind(), value_kind::finite);
+  EXPECT_EQ(zero.sign(), 0);
+}
+
 // Carry room: 2^20 products near DBL_MAX^2 (sum ~2^2068, far beyond 2^2048) and back down.
 TEST(AccumulatorState, CarryRoomForHugeSums) {
   auto g = rng(0xb00);

@@ -37,12 +37,14 @@ class accumulator {
   void clear() noexcept;
   /// Adds x exactly. Inf/NaN update kind() per IEEE sum semantics.
   void add(double x) noexcept;
-  /// Adds x * 2^e exactly, for finite x and any e with x*2^e inside the accumulator's range
-  /// (|x*2^e| < 2^2100 and its lowest set bit >= 2^-2176). Inf/NaN x update kind() like add(x).
+  /// Adds x * 2^e exactly, for any e such that the value's lowest set bit is >= 2^-2176 and
+  /// |x*2^e| < 2^2176. A value outside that range cannot be held exactly: kind() becomes NaN.
+  /// Inf/NaN x update kind() like add(x).
   void add_scaled(double x, int e) noexcept;
   /// Adds (negative ? -1 : 1) * (hi * 2^64 + lo) * 2^e exactly: any 128-bit integer at any
-  /// scale with e >= -2176 and |value| < 2^2100 (e.g. a DGEMM slice result folded into an
-  /// integer, as in Ozaki-style splitting). One three-limb add, like add_product.
+  /// scale whose lowest set bit is >= 2^-2176 and whose magnitude is < 2^2176 (outside that,
+  /// kind() becomes NaN), e.g. a DGEMM slice sum folded into an integer as in Ozaki-style
+  /// splitting. One three-limb add, like add_product.
   void add_integer(std::uint64_t lo, std::uint64_t hi, bool negative, int e) noexcept;
   /// Adds a*b exactly (the 106-bit product, never rounded, never overflowing or underflowing).
   void add_product(double a, double b) noexcept;
@@ -83,6 +85,7 @@ class accumulator {
 
   void add_magnitude(std::uint64_t plo, std::uint64_t phi, int e, bool neg) noexcept;
   void add_special(double x) noexcept;
+  void add_checked(std::uint64_t lo, std::uint64_t hi, int e, bool neg) noexcept;
   void add_product_slow(double a, double b, bool neg) noexcept;
   void add_product_inline(double a, double b) noexcept;
   void extend(int lo, int hi) noexcept;
