@@ -31,6 +31,13 @@ inline constexpr exact::rounding all_roundings[] = {
     exact::rounding::nearest_even, exact::rounding::upward, exact::rounding::downward,
     exact::rounding::toward_zero};
 
+/// Oracle options for tests: 256 bits, raised automatically when a sum needs more.
+inline exact::mpfr_options oracle_options() {
+  exact::mpfr_options o;
+  o.auto_raise = true;
+  return o;
+}
+
 /// Bit-identical doubles, except that any NaN equals any NaN.
 inline bool same_double(double x, double y) {
   if (std::isnan(x) || std::isnan(y)) return std::isnan(x) && std::isnan(y);
@@ -147,18 +154,43 @@ inline ::testing::AssertionResult same_exact_value(const exact::accumulator& acc
   return ::testing::AssertionSuccess();
 }
 
+/// Exact equality of the whole value, not only of its roundings: peel acc into a
+/// nonoverlapping expansion x0 = RN(S), x1 = RN(S - x0), ... (exact in the accumulator) until
+/// the remainder is zero, then ask the oracle for  terms - x0 - x1 - ...,  which must be an exact
+/// zero. Values whose remainder never reaches zero (bits below 2^-1074, or beyond double) are
+/// checked by roundings only; the function then reports success without this extra check.
+inline ::testing::AssertionResult same_value_by_peeling(const exact::accumulator& acc,
+                                                        std::int64_t n, const double* a,
+                                                        const double* b, const double* bias) {
+  if (acc.kind() != exact::value_kind::finite) return ::testing::AssertionSuccess();
+  std::vector<double> ta(a, a + n), tb(b, b + n);
+  if (bias) {
+    ta.push_back(*bias);
+    tb.push_back(1.0);
+  }
+  exact::accumulator rest(acc);
+  for (int step = 0; rest.sign() != 0; ++step) {
+    const double x = rest.round();
+    if (step == 80 || x == 0 || !std::isfinite(x)) return ::testing::AssertionSuccess();
+    rest.add(-x);
+    ta.push_back(-x);
+    tb.push_back(1.0);
+  }
+  const auto ov = exact::dot_mpfr_value(static_cast<std::int64_t>(ta.size()), ta.data(), tb.data(),
+                                        nullptr, oracle_options());
+  if (!ov.exact()) return ::testing::AssertionFailure() << "the MPFR oracle rounded while peeling";
+  if (ov.kind() != exact::value_kind::finite || ov.sign() != 0)
+    return ::testing::AssertionFailure()
+           << "exact values differ: oracle(terms - expansion of the accumulator) = "
+           << hex(ov.round()) << " (RN), sign " << ov.sign();
+  return ::testing::AssertionSuccess();
+}
+
 /// Naive recursive double evaluation of the dot product (an "observed" implementation).
 inline double naive_dot(std::int64_t n, const double* a, const double* b, const double* bias) {
   double s = bias ? *bias : 0.0;
   for (std::int64_t t = 0; t < n; ++t) s += a[t] * b[t];
   return s;
-}
-
-/// Oracle options for tests: 256 bits, raised automatically when a sum needs more.
-inline exact::mpfr_options oracle_options() {
-  exact::mpfr_options o;
-  o.auto_raise = true;
-  return o;
 }
 
 }  // namespace roundoff::test

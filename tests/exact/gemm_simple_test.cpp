@@ -131,6 +131,9 @@ TEST(GemmExactSimple, MatchesOracleElementwise) {
           ASSERT_TRUE(same_exact_value(back, ov, g, naive_dot(p.k, arow, brow, bias), dense == 0))
               << traits(f).name << " element (" << bb << ',' << i << ',' << j << ") k=" << p.k
               << ' ' << replay(it);
+          ASSERT_TRUE(same_value_by_peeling(back, p.k, arow, brow, bias))
+              << traits(f).name << " element (" << bb << ',' << i << ',' << j << ") k=" << p.k
+              << ' ' << replay(it);
         }
     // Elements outside the output pattern are untouched (exact zero).
     for (std::int64_t c = 0; c < rp.dest_size; ++c)

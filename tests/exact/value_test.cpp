@@ -106,6 +106,10 @@ TEST(ExactTensor, StoreLoadRoundtripAllShapes) {
     ++stores;
     const auto ov = exact::dot_mpfr_value(n, c.a.data(), c.b.data(), nullptr, oracle_options());
     ASSERT_TRUE(element_matches(t, i, acc, ov, g)) << "shape " << shape << ' ' << replay(it);
+    accumulator back;
+    t.load(i, back);
+    ASSERT_TRUE(same_value_by_peeling(back, n, c.a.data(), c.b.data(), nullptr))
+        << "shape " << shape << ' ' << replay(it);
   }
   std::cerr << "[roundoff] " << side << " of " << stores << " stores went to the side store\n";
 }
