@@ -39,6 +39,7 @@ class cpu_gemm_backend final : public gemm_backend {
     std::vector<T> A(L.a_data.begin(), L.a_data.end()), B(L.b_data.begin(), L.b_data.end());
     std::vector<T> C(static_cast<std::size_t>(L.m * L.n));
     const bool bias = !L.bias.empty();
+    int saved_threads = 0;
     auto oi = [&](i64 p, i64 i, i64 j) {
       return static_cast<std::size_t>(
           L.out_index[static_cast<std::size_t>((p * L.m + i) * L.n + j)]);
@@ -55,6 +56,9 @@ class cpu_gemm_backend final : public gemm_backend {
         info.threads = Eigen::nbThreads();
         break;
       case family::blas:
+        // Set explicitly for this run (restored below): OpenBLAS's pool is separate from
+        // LibTorch's, and the exact engine also calls OpenBLAS.
+        saved_threads = openblas_get_num_threads();
         openblas_set_num_threads(opt.threads);
         info.thread_library = "openblas";
         info.threads = openblas_get_num_threads();
@@ -119,7 +123,10 @@ class cpu_gemm_backend final : public gemm_backend {
           out[oi(p, i, j)] = static_cast<double>(C[static_cast<std::size_t>(i * L.n + j)]);
     }
     info.seconds = seconds_since(t0);
-    if (f_ == family::blas) info.notes = std::string("OpenBLAS ") + openblas_get_config();
+    if (f_ == family::blas) {
+      info.notes = std::string("OpenBLAS ") + openblas_get_config();
+      openblas_set_num_threads(saved_threads);
+    }
   }
 
  private:

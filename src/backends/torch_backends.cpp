@@ -171,6 +171,11 @@ class torch_backend final : public backend {
               run_result& r) const override {
     const at::Device dev = cuda_ ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
     const auto st = dtype_of(storage_format());
+    // LibTorch's intra-op pool (OpenMP/MKL) is set explicitly for this run and restored after.
+    struct thread_guard {
+      int saved = at::get_num_threads();
+      ~thread_guard() { at::set_num_threads(saved); }
+    } threads_restore;
     at::set_num_threads(opt.threads);
     r.info.thread_library = "libtorch";
     r.info.threads = at::get_num_threads();
