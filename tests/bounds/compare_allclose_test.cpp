@@ -117,6 +117,7 @@ std::pair<double, double> torch_tol(format_id out) {
 
 struct row {
   std::int64_t cases = 0, roundoff = 0, roundoff_violation = 0, torch = 0, numpy = 0;
+  std::map<std::int64_t, std::int64_t> unflagged_by_k;  // cases roundoff did not flag, by K
 };
 
 TEST(BoundsCompareAllclose, Table) {
@@ -136,6 +137,7 @@ TEST(BoundsCompareAllclose, Table) {
                                                        : bounds::parse_model(declared).output);
     ++r.cases;
     r.roundoff += v.kind != bounds::verdict_kind::consistent;
+    if (v.kind == bounds::verdict_kind::consistent) r.unflagged_by_k[p.K]++;
     r.roundoff_violation += v.kind == bounds::verdict_kind::violation;
     r.torch += !allclose(y, ref.exact.rounded(), rt, at);
     r.numpy += !allclose(y, ref.exact.rounded(), 1e-5, 1e-8);
@@ -248,11 +250,14 @@ TEST(BoundsCompareAllclose, Table) {
   }
 
   std::ostringstream t;
-  t << "| case | cases | roundoff flags (violation) | torch.testing.assert_close | np.allclose |\n"
-    << "|---|---:|---:|---:|---:|\n";
+  t << "| case | cases | roundoff flags (violation) | torch.testing.assert_close | np.allclose "
+       "| roundoff: not flagged, by K |\n"
+    << "|---|---:|---:|---:|---:|---|\n";
   auto line = [&](const std::string& k, const row& r) {
     t << "| " << k << " | " << r.cases << " | " << r.roundoff << " (" << r.roundoff_violation
-      << ") | " << r.torch << " | " << r.numpy << " |\n";
+      << ") | " << r.torch << " | " << r.numpy << " | ";
+    for (auto& [kk, c] : r.unflagged_by_k) t << "K=" << kk << ": " << c << " ";
+    t << "|\n";
   };
   row fa_tot, det_tot;
   for (auto& k : correct_order) {
