@@ -325,8 +325,16 @@ std::vector<selected_run> run_selected(const ops::op_spec& op, const tensor& x, 
     } else if (auto a = be->available(); !a.available) {
       s.skipped_reason = "unavailable: " + a.reason;
     } else {
-      s.result = be->run(op, x, w, b, opt);
-      s.ran = true;
+      // Bad input is the caller's and the same for every backend: let it through. A library
+      // failure (CUDA error, LibTorch rejecting a case) is this backend's: report it, go on.
+      try {
+        s.result = be->run(op, x, w, b, opt);
+        s.ran = true;
+      } catch (const input_error&) {
+        throw;
+      } catch (const std::exception& e) {
+        s.skipped_reason = std::string("failed: ") + e.what();
+      }
     }
     r.push_back(std::move(s));
   }

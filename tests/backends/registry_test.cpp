@@ -193,6 +193,35 @@ TEST(run_selected, skips_unavailable_and_unsupported_backends_with_reasons) {
   }
 }
 
+// A backend whose library fails at run time (as a CUDA error would).
+class failing_backend final : public backend {
+ public:
+  failing_backend()
+      : backend({"test", "cpu", "failing", "f32"}, "f32", format_id::f32, {op_kind::linear}) {}
+  backends::availability available() const override { return {true, {}}; }
+
+ protected:
+  void do_run(const ops::op_spec&, const tensor&, const tensor&, const tensor*, const shape_t&,
+              const backends::run_options&, backends::run_result&) const override {
+    throw std::runtime_error("simulated library failure");
+  }
+};
+
+TEST(run_selected, reports_a_failing_library_and_still_runs_the_others_but_propagates_bad_input) {
+  backends::registry reg;
+  reg.add(std::make_unique<failing_backend>());
+  ops::op_spec lin;
+  lin.kind = op_kind::linear;
+  auto x = make({1, 2}, {1, 2}), w = make({1, 2}, {3, 4});
+  auto runs = backends::run_selected(lin, x, w, nullptr, {"test.*"}, {}, reg);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_FALSE(runs[0].ran);
+  EXPECT_EQ(runs[0].skipped_reason, "failed: simulated library failure");
+  auto bad_w = make({1, 3}, {1, 2, 3});
+  EXPECT_THROW(backends::run_selected(lin, x, bad_w, nullptr, {"test.*"}, {}, reg), input_error);
+  EXPECT_THROW(reg.add(std::make_unique<failing_backend>()), std::logic_error);  // duplicate
+}
+
 // ---- Lowering vs the ops layer on integer data (exact in f64) ------------------------------
 
 struct drawn {

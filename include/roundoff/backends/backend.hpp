@@ -143,7 +143,9 @@ struct backend_info {
 std::vector<backend_info> list_backends(const registry& reg = builtin_registry());
 
 /// Runs every backend selected by globs on the same inputs. Unavailable or non-supporting
-/// backends are reported, not run.
+/// backends are reported, not run; a backend whose library fails (a CUDA error, an exception from
+/// LibTorch) is reported as "failed: ..." and the others still run. Invalid input (input_error)
+/// propagates.
 struct selected_run {
   std::string backend;
   bool ran = false;
