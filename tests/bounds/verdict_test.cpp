@@ -398,13 +398,38 @@ TEST(BoundsVerdict, EmptySumsAndEmptyBatch) {
   y2.data[4] = std::nextafter(-1.25, 0.0);  // any change of an exact sum is a violation
   EXPECT_EQ(bounds::check(linear, x, w, &b, y2, "f32").kind, bounds::verdict_kind::violation);
   tensor z{{2, 3}, {0, 0, 0, 0, 0, 0}, format_id::f32};
-  EXPECT_EQ(bounds::check(linear, x, w, nullptr, z, "f32").kind,
-            bounds::verdict_kind::consistent);
+  EXPECT_EQ(bounds::check(linear, x, w, nullptr, z, "f32").kind, bounds::verdict_kind::consistent);
   tensor x0{{0, 4}, {}, format_id::f32}, w0{{3, 4}, std::vector<double>(12, 1.0), format_id::f32};
   tensor y0{{0, 3}, {}, format_id::f32};
   auto v0 = bounds::check(linear, x0, w0, &b, y0, "f32");
   EXPECT_EQ(v0.kind, bounds::verdict_kind::consistent);
   EXPECT_EQ(v0.elements, 0);
+}
+
+}  // namespace
+
+namespace {
+
+// A known order gives a sharper bound (larger error/bound ratio) and stays consistent.
+TEST(BoundsVerdict, KnownOrderOverride) {
+  auto g = roundoff::test::rng(30);
+  auto p = make(8, 32, 2048, g);
+  tensor y = run(p, emu("f32", algo::pairwise), g);
+  auto any = bounds::check(linear, p.x, p.w, &p.b, y, "f32");
+  bounds::check_options o;
+  o.override_order = true;
+  o.order = bounds::summation_order::pairwise();
+  auto pw = bounds::check(linear, p.x, p.w, &p.b, y, "f32", o);
+  EXPECT_EQ(any.kind, bounds::verdict_kind::consistent) << describe(any);
+  EXPECT_EQ(pw.kind, bounds::verdict_kind::consistent) << describe(pw);
+  EXPECT_EQ(pw.order, "pairwise");
+  EXPECT_GT(pw.max_ratio_deterministic, 50 * any.max_ratio_deterministic);
+  // A bf16 implementation compared with an f32 one: the references differ, and the difference
+  // of the exact references is part of what is allowed.
+  auto pb = make(8, 32, 256, g, format_id::bf16);
+  auto c = bounds::compare(linear, pb.x, pb.w, &pb.b, run(pb, emu("f32"), g), "f32",
+                           run(pb, emu("bf16", algo::split_k), g), "bf16");
+  EXPECT_EQ(c.kind, bounds::verdict_kind::consistent) << c.explanation;
 }
 
 }  // namespace
