@@ -94,6 +94,22 @@ TEST(conv_transpose2d, batch_zero_gives_empty_output) {
   EXPECT_EQ(r.exact.size(), 0);
 }
 
+TEST(conv_transpose2d, empty_batch_rules) {
+  // As PyTorch: with an empty batch a 0-size output is accepted (x [0,2,2], k 3, padding 2:
+  // (2-1) - 4 + 2 + 1 = 0) and a negative one is not. Unlike PyTorch (docs/ops.md), an
+  // output_padding >= stride and >= dilation is rejected whatever the batch.
+  const tensor w = T({2, 1, 3}, std::vector<double>(6, 1));
+  conv_params p = P({1}, {2}, {}, {}, 2);
+  EXPECT_EQ(ops::conv_transpose1d(T({0, 2, 2}, {}), w, nullptr, p).exact.shape(),
+            (std::vector<std::int64_t>{0, 2, 0}));
+  EXPECT_THROW((void)ops::conv_transpose1d(T({1, 2, 2}, {1, 2, 3, 4}), w, nullptr, p), input_error);
+  p.padding = {3};
+  EXPECT_THROW((void)ops::conv_transpose1d(T({0, 2, 2}, {}), w, nullptr, p), input_error);
+  p.padding = {0};
+  p.output_padding = {1};
+  EXPECT_THROW((void)ops::conv_transpose1d(T({0, 2, 2}, {}), w, nullptr, p), input_error);
+}
+
 void expect_error(const std::function<void()>& f, const std::string& needle) {
   try {
     f();
