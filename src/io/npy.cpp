@@ -382,7 +382,17 @@ format_id format_of(element e) {
 
 }  // namespace
 
-tensor parse_npy(std::span<const std::byte> bytes, std::string_view name) {
+namespace {
+
+// The preamble and header of a .npy file, checked, and the sizes they imply.
+struct parsed_header {
+  header h;
+  std::size_t offset = 0;        // first data byte
+  std::uint64_t numel = 0;       // elements
+  std::uint64_t data_bytes = 0;  // numel * element size, no overflow
+};
+
+parsed_header parse_header(std::span<const std::byte> bytes, std::string_view name) {
   static constexpr unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   const std::size_t size = bytes.size();
   if (size < 6 || std::memcmp(bytes.data(), magic, 6) != 0)
@@ -406,7 +416,9 @@ tensor parse_npy(std::span<const std::byte> bytes, std::string_view name) {
                    " header bytes, found " + std::to_string(size - preamble));
   const std::string_view text(reinterpret_cast<const char*>(bytes.data() + preamble),
                               static_cast<std::size_t>(header_len));
-  const header h = interpret(literal_parser(text, name).parse_all(), name);
+  parsed_header p;
+  p.h = interpret(literal_parser(text, name).parse_all(), name);
+  const header& h = p.h;
 
   // Element count and byte count, refusing overflow before anything is allocated.
   const std::size_t esize = element_bytes(h.type);
@@ -419,7 +431,29 @@ tensor parse_npy(std::span<const std::byte> bytes, std::string_view name) {
   if (numel > static_cast<std::uint64_t>(INT64_MAX) ||
       __builtin_mul_overflow(numel, static_cast<std::uint64_t>(esize), &data_bytes))
     fail(name, "shape " + shape_text(h.shape) + " overflows: too many elements");
-  const std::size_t offset = preamble + static_cast<std::size_t>(header_len);
+  p.offset = preamble + static_cast<std::size_t>(header_len);
+  if (data_bytes > UINT64_MAX - p.offset)
+    fail(name, "shape " + shape_text(h.shape) + " overflows: too many elements");
+  p.numel = numel;
+  p.data_bytes = data_bytes;
+  return p;
+}
+
+}  // namespace
+
+std::uint64_t npy_file_size(std::span<const std::byte> head, std::string_view name) {
+  const parsed_header p = parse_header(head, name);
+  return p.offset + p.data_bytes;
+}
+
+tensor parse_npy(std::span<const std::byte> bytes, std::string_view name) {
+  const std::size_t size = bytes.size();
+  const parsed_header p = parse_header(bytes, name);
+  const header& h = p.h;
+  const std::size_t esize = element_bytes(h.type);
+  const std::uint64_t numel = p.numel;
+  const std::uint64_t data_bytes = p.data_bytes;
+  const std::size_t offset = p.offset;
   const std::uint64_t found = size - offset;
   if (found < data_bytes)
     fail(name, "truncated data: shape " + shape_text(h.shape) + " needs " +
@@ -442,8 +476,8 @@ tensor parse_npy(std::span<const std::byte> bytes, std::string_view name) {
   // a multi-index and the row-major strides of the destination.
   const std::size_t rank = h.shape.size();
   std::vector<std::size_t> stride(rank, 1), idx(rank, 0);
-  for (std::size_t d = rank - 1; d > 0; --d)
-    stride[d - 1] = stride[d] * static_cast<std::size_t>(h.shape[d]);
+  for (std::size_t d = rank - 1; d-- > 0;)
+    stride[d] = stride[d + 1] * static_cast<std::size_t>(h.shape[d + 1]);
   std::size_t dst = 0;
   for (std::size_t i = 0; i < n; ++i) {
     t.data[dst] = decode(src + i * esize, h.type, h.big_endian);

@@ -9,6 +9,9 @@
 
 #include "roundoff/error.hpp"
 #include "roundoff/io/npy.hpp"
+#include "roundoff/io/npz.hpp"
+#include "roundoff/io/safetensors.hpp"
+#include "roundoff/io/torch_pickle.hpp"
 
 namespace roundoff::io {
 
@@ -94,12 +97,13 @@ tensor read_tensor(const tensor_spec& spec) {
     case tensor_file_kind::npy:
       return read_npy(spec.file);
     case tensor_file_kind::npz:
+      return read_npz(spec.file, spec.member);
     case tensor_file_kind::safetensors:
+      return read_safetensors(spec.file, spec.member);
     case tensor_file_kind::torch:
-      break;
+      return read_pt(spec.file, spec.member);
   }
-  // Temporary: the .npz, .safetensors and .pt readers land in the next commits.
-  fail(spec.display(), "reading this file type is not implemented yet");
+  fail(spec.display(), "unknown tensor file type");
 }
 
 }  // namespace roundoff::io

@@ -31,6 +31,12 @@ tensor read_npy(const std::filesystem::path& file);
 /// Same as read_npy, from bytes in memory; `name` is used in error messages.
 tensor parse_npy(std::span<const std::byte> bytes, std::string_view name);
 
+/// Total size in bytes (preamble + header + data) of the .npy file whose first bytes are `head`,
+/// from its header alone: `head` needs only the preamble and the header, not the data. Throws
+/// input_error as parse_npy does for a bad or truncated header. Lets a reader of .npy files
+/// inside archives (.npz) cap decompression at the size the header declares.
+std::uint64_t npy_file_size(std::span<const std::byte> head, std::string_view name);
+
 /// Encodes t as a format 1.0 .npy file (2.0 only if the header needs it), little-endian,
 /// C order. `as` is format_id::f64 ('<f8') or format_id::f32 ('<f4'). Writing f32 never rounds:
 /// a value that is not exactly an f32 throws std::invalid_argument (round first with round_to).
