@@ -221,7 +221,9 @@ class torch_backend final : public backend {
           const i64 K = W.size(1);
           auto lead = X.sizes().vec();
           lead.back() = W.size(0);
-          auto X2 = X.reshape({-1, K});
+          i64 M = 1;  // not reshape({-1, K}): ambiguous when K == 0
+          for (i64 i = 0; i + 1 < X.dim(); ++i) M *= X.size(i);
+          auto X2 = X.reshape({M, K});
           auto Y2 = B ? at::addmm(*B, X2, W.t()) : at::mm(X2, W.t());
           return Y2.reshape(lead);
         }

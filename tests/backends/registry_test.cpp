@@ -1,6 +1,6 @@
 // Registry, naming, globbing, the run front end (validation, conversion, threads), and the
-// im2col lowering checked against the ops layer's exact results on integer data (where every
-// f64 GEMM is exact, so the naive f64 backend must agree bit for bit).
+// im2col lowering and the LibTorch adapters checked against the ops layer's exact results on
+// integer data (where every f64 GEMM is exact, so the naive f64 backend must agree bit for bit).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -326,7 +326,7 @@ drawn draw_mm(std::mt19937_64& g, op_kind k) {
   return c;
 }
 
-TEST(lowering, naive_f64_equals_the_exact_result_on_integer_data_for_random_configurations) {
+TEST(lowering, f64_backends_equal_the_exact_result_on_integer_data_for_random_configurations) {
   const auto& reg = backends::builtin_registry();
   const backend* seq = reg.find("naive.cpu.sequential.f64");
   const backend* blas = reg.find("blas.cpu.dgemm.f64");
@@ -356,7 +356,12 @@ TEST(lowering, naive_f64_equals_the_exact_result_on_integer_data_for_random_conf
         continue;
       }
       auto exact = ops::evaluate(c.op, c.x, c.w, b);
-      for (const backend* be : {seq, blas, eig}) {
+      // The GEMM backends (through the lowering) and every LibTorch f64 formulation of the op
+      // (checks the adapter's argument plumbing: stride, padding modes, groups, ...).
+      std::vector<const backend*> runners{seq, blas, eig};
+      for (const backend* t : reg.select({"torch.cpu.*.f64"}))
+        if (t->supports(k) && t->available().available) runners.push_back(t);
+      for (const backend* be : runners) {
         auto r = be->run(c.op, c.x, c.w, b);
         ASSERT_EQ(r.output.shape, want)
             << be->full_name() << " " << ops::op_name(k) << " " << roundoff::test::replay(it);
