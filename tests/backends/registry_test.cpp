@@ -1,6 +1,6 @@
 // Registry, naming, globbing, the run front end (validation, conversion, threads), and the
-// im2col lowering and the LibTorch adapters checked against the ops layer's exact results on
-// integer data (where every f64 GEMM is exact, so the naive f64 backend must agree bit for bit).
+// im2col lowering plus the LibTorch adapters checked against the ops layer's exact results on
+// integer data, where every f64 GEMM is exact, so f64 backends must agree bit for bit.
 #include <gtest/gtest.h>
 
 #include <algorithm>
