@@ -1,0 +1,586 @@
+// The dimension sweep (include/roundoff/bounds/sweep.hpp): sizes per point, seeded inputs, and
+// the per-point measurement of errors, bounds and pairwise differences. The bounds are those of
+// check() (docs/bounds.md, Theorems B and P); definitions of the columns: docs/cli.md.
+#include "roundoff/bounds/sweep.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <numbers>
+#include <set>
+#include <stdexcept>
+
+#include "roundoff/bounds/bounds.hpp"
+#include "roundoff/bounds/check.hpp"
+#include "roundoff/bounds/models.hpp"
+#include "roundoff/error.hpp"
+#include "roundoff/exact/accumulator.hpp"
+
+namespace roundoff::bounds {
+
+namespace {
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+// One operand of one point may hold at most this many elements (2 GiB as doubles).
+constexpr std::int64_t max_operand_elements = std::int64_t{1} << 28;
+
+bool is_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || c == '_')) return false;
+  return true;
+}
+
+// A positive decimal integer, the whole of s; nullopt otherwise (sign, junk, overflow).
+std::optional<std::int64_t> parse_size(std::string_view s) {
+  if (s.empty() || s.front() < '0' || s.front() > '9') return std::nullopt;
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::string join_names(const std::vector<std::pair<std::string, dim_setting>>& d) {
+  std::string r;
+  for (const auto& [n, v] : d) r += (r.empty() ? "" : ", ") + n;
+  return r;
+}
+
+std::string shape_str(const std::vector<std::int64_t>& s) {
+  std::string r = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+std::int64_t numel(const std::vector<std::int64_t>& s) {
+  std::int64_t n = 1;
+  for (auto d : s) n *= d;
+  return n;
+}
+
+// splitmix64 (Steele, Lea & Flood 2014): the seeding and the stream of the input generator.
+// Integer arithmetic only, so the uniforms are the same on every platform.
+std::uint64_t splitmix(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// N(0, 1) by Box-Muller from 53-bit uniforms. Portable up to the libm's log/cos/sin.
+class normal_stream {
+ public:
+  explicit normal_stream(std::uint64_t seed) : state_(seed) {}
+  double next() {
+    if (have_spare_) {
+      have_spare_ = false;
+      return spare_;
+    }
+    const double u1 = (static_cast<double>(splitmix(state_) >> 11) + 1) * 0x1p-53;  // (0, 1]
+    const double u2 = static_cast<double>(splitmix(state_) >> 11) * 0x1p-53;        // [0, 1)
+    const double r = std::sqrt(-2 * std::log(u1));
+    const double t = 2 * std::numbers::pi * u2;
+    spare_ = r * std::sin(t);
+    have_spare_ = true;
+    return r * std::cos(t);
+  }
+
+ private:
+  std::uint64_t state_;
+  double spare_ = 0;
+  bool have_spare_ = false;
+};
+
+// An upper bound on |b_i| under any rounding of b to a supported format, as check() uses
+// (|RN(b)| <= (1 + 2^-8)|b| for bf16, the coarsest). 0 without bias.
+double bias_max(const tensor* b) {
+  if (!b) return 0.0;
+  double m = 0;
+  for (double v : b->data) m = std::max(m, std::fabs(v));
+  return detail::mul_up(m, 1 + 0x1p-7);
+}
+
+element_input input_of(const ops::op_result& r, std::int64_t i, double observed, double bmax) {
+  element_input e;
+  const auto k = static_cast<std::size_t>(i);
+  e.abs_bias = r.has_bias ? bmax : 0.0;
+  // Padding products are exact zeros: data_terms is a valid n_i (docs/ops.md, "Term counts").
+  e.terms = r.data_terms.size() == r.terms.size() ? r.data_terms[k] : r.terms[k];
+  e.magnitude = r.magnitude[k];
+  e.has_bias = r.has_bias;
+  e.abs_observed = std::fabs(observed);
+  return e;
+}
+
+std::int64_t summand_count(const ops::op_result& r) {
+  std::int64_t c = 0;
+  for (auto t : r.terms) c += t + (r.has_bias ? 1 : 0);
+  return std::max<std::int64_t>(c, 1);
+}
+
+double ratio(double err, double bound) {
+  if (err == 0) return 0;
+  if (bound == 0) return inf;
+  return err / bound;
+}
+
+// Exact references of one point, one per distinct rounded input set (models that keep the
+// inputs share the reference on the original inputs).
+class references {
+ public:
+  references(const ops::op_spec& op, const sweep_inputs& in, const ops::reference_options& ro)
+      : op_(op), in_(in), ro_(ro) {}
+
+  const ops::op_result& for_model(const arithmetic_model& m) {
+    tensor xr = round_tensor(in_.x, m.input, m.underflow);
+    tensor wr = round_tensor(in_.w, m.input, m.underflow);
+    std::optional<tensor> br;
+    if (in_.b) br = round_tensor(*in_.b, m.bias_format, m.underflow);
+    static const std::vector<double> none;
+    const auto& bd = br ? br->data : none;
+    for (auto& e : entries_)
+      if (e.x == xr.data && e.w == wr.data && e.b == bd) return *e.r;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = std::make_unique<ops::op_result>(ops::evaluate(op_, xr, wr, br ? &*br : nullptr, ro_));
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    entries_.push_back({std::move(xr.data), std::move(wr.data), bd, std::move(r)});
+    return *entries_.back().r;
+  }
+
+  double seconds = 0;
+
+ private:
+  struct entry {
+    std::vector<double> x, w, b;
+    std::unique_ptr<ops::op_result> r;
+  };
+  const ops::op_spec& op_;
+  const sweep_inputs& in_;
+  ops::reference_options ro_;
+  std::vector<entry> entries_;
+};
+
+// Per-element data of one implementation at one point, kept for the pairwise comparison.
+struct measured {
+  tensor y;
+  std::vector<double> det;
+  const ops::op_result* ref = nullptr;
+};
+
+}  // namespace
+
+std::vector<std::pair<std::string, dim_setting>> sweep_dim_defaults(ops::op_kind k) {
+  using ops::op_kind;
+  switch (k) {
+    case op_kind::linear:
+    case op_kind::matmul:
+    case op_kind::addmm:
+      return {{"batch", {32, {}}}, {"in", {512, {}}}, {"out", {0, "in"}}};
+    case op_kind::bmm:
+      return {{"mats", {4, {}}}, {"batch", {32, {}}}, {"in", {512, {}}}, {"out", {0, "in"}}};
+    default:
+      break;
+  }
+  // Convolutions: the spatial size shrinks with the dimension count so that the default sweep
+  // stays about as costly as the linear one.
+  const int nd = ops::spatial_dims(k);
+  const std::int64_t length = nd == 1 ? 32 : nd == 2 ? 16 : 8;
+  return {{"batch", {1, {}}},
+          {"in", {16, {}}},
+          {"out", {0, "in"}},
+          {"length", {length, {}}},
+          {"kernel", {3, {}}}};
+}
+
+vary_range parse_vary(std::string_view text) {
+  const std::string t(text);
+  const auto fail = [&](const std::string& why) -> vary_range {
+    throw input_error("--vary " + t + ": " + why);
+  };
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos)
+    return fail("expected NAME=START:STOP[:STEP], e.g. in=1:2048:64");
+  vary_range r;
+  r.dim = std::string(text.substr(0, eq));
+  if (!is_name(r.dim)) return fail("'" + r.dim + "' is not a dimension name (e.g. in, out, batch)");
+  std::vector<std::string_view> parts;
+  std::string_view rest = text.substr(eq + 1);
+  for (;;) {
+    const auto c = rest.find(':');
+    parts.push_back(rest.substr(0, c));
+    if (c == std::string_view::npos) break;
+    rest = rest.substr(c + 1);
+  }
+  if (parts.size() < 2 || parts.size() > 3)
+    return fail("expected NAME=START:STOP[:STEP], e.g. in=1:2048:64");
+  const auto start = parse_size(parts[0]), stop = parse_size(parts[1]);
+  if (!start) return fail("START '" + std::string(parts[0]) + "' is not a positive integer");
+  if (!stop) return fail("STOP '" + std::string(parts[1]) + "' is not a positive integer");
+  r.start = *start;
+  r.stop = *stop;
+  r.step = 1;
+  if (parts.size() == 3) {
+    std::string_view st = parts[2];
+    if (!st.empty() && (st.front() == 'x' || st.front() == '*')) {
+      r.geometric = true;
+      st.remove_prefix(1);
+    }
+    const auto step = parse_size(st);
+    if (!step)
+      return fail("STEP '" + std::string(parts[2]) + "' is not a positive integer (or xF)");
+    r.step = *step;
+    if (r.geometric && r.step < 2) return fail("a geometric step needs a factor >= 2");
+  }
+  if (r.start < 1) return fail("sizes start at 1");
+  if (r.stop < r.start) return fail("STOP is below START (the range is empty)");
+  if (r.step < 1) return fail("STEP must be at least 1");
+  return r;
+}
+
+std::vector<std::int64_t> vary_values(const vary_range& r, std::int64_t max_points) {
+  const std::string name = "--vary " + r.dim + "=" + std::to_string(r.start) + ":" +
+                           std::to_string(r.stop) + ":" + (r.geometric ? "x" : "") +
+                           std::to_string(r.step);
+  if (r.start < 1 || r.stop < r.start || r.step < 1 || (r.geometric && r.step < 2))
+    throw input_error(name + ": empty or invalid range");
+  std::int64_t count = 0;
+  if (r.geometric) {
+    for (std::int64_t v = r.start;; v *= r.step) {
+      ++count;
+      if (v > r.stop / r.step) break;  // next value would exceed stop (no overflow)
+    }
+  } else {
+    count = (r.stop - r.start) / r.step + 1;
+  }
+  if (count > max_points)
+    throw input_error(name + ": " + std::to_string(count) + " points, more than the limit of " +
+                      std::to_string(max_points) + " (use a larger step)");
+  std::vector<std::int64_t> v;
+  v.reserve(static_cast<std::size_t>(count));
+  std::int64_t x = r.start;
+  for (std::int64_t i = 0; i < count; ++i) {
+    v.push_back(x);
+    if (i + 1 < count) x = r.geometric ? x * r.step : x + r.step;
+  }
+  return v;
+}
+
+std::pair<std::string, dim_setting> parse_dim(std::string_view text) {
+  const std::string t(text);
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos)
+    throw input_error("--dim " + t + ": expected NAME=SIZE or NAME=OTHER, e.g. batch=32, out=in");
+  std::string name(text.substr(0, eq));
+  std::string_view v = text.substr(eq + 1);
+  if (!is_name(name)) throw input_error("--dim " + t + ": '" + name + "' is not a dimension name");
+  dim_setting d;
+  if (auto n = parse_size(v)) {
+    if (*n < 1) throw input_error("--dim " + t + ": sizes start at 1");
+    d.value = *n;
+  } else if (is_name(v)) {
+    d.tied_to = std::string(v);
+  } else {
+    throw input_error("--dim " + t + ": '" + std::string(v) +
+                      "' is neither a positive integer nor a dimension name");
+  }
+  return {std::move(name), d};
+}
+
+std::vector<sweep_shape> sweep_shapes(const sweep_spec& s) {
+  const ops::op_kind k = s.op.kind;
+  const std::string op(ops::op_name(k));
+  auto defs = sweep_dim_defaults(k);
+  auto known = [&](const std::string& n) {
+    return std::any_of(defs.begin(), defs.end(), [&](const auto& d) { return d.first == n; });
+  };
+  if (!known(s.vary.dim))
+    throw input_error("--vary: " + op + " has no dimension '" + s.vary.dim +
+                      "' (its dimensions: " + join_names(defs) + ")");
+  for (const auto& [n, d] : s.dims) {
+    if (!known(n))
+      throw input_error("--dim " + n + ": " + op + " has no dimension '" + n +
+                        "' (its dimensions: " + join_names(defs) + ")");
+    if (n == s.vary.dim)
+      throw input_error("--dim " + n + ": " + n + " is the dimension --vary varies");
+    if (!d.tied_to.empty() && !known(d.tied_to))
+      throw input_error("--dim " + n + "=" + d.tied_to + ": " + op + " has no dimension '" +
+                        d.tied_to + "' (its dimensions: " + join_names(defs) + ")");
+  }
+  for (auto& [n, d] : defs)
+    if (auto it = s.dims.find(n); it != s.dims.end()) d = it->second;
+  if (k == ops::op_kind::addmm && !s.bias)
+    throw input_error("--no-bias: addmm needs its bias (input) operand");
+
+  const std::vector<std::int64_t> values = vary_values(s.vary, s.max_points);
+  const std::int64_t groups = s.op.conv.groups;
+  const int nd = ops::spatial_dims(k);
+  std::vector<sweep_shape> out;
+  out.reserve(values.size());
+  for (std::int64_t value : values) {
+    sweep_shape p;
+    p.value = value;
+    std::map<std::string, std::int64_t> size;
+    for (const auto& [n, d] : defs) {
+      std::string cur = n;
+      std::int64_t v = 0;
+      for (std::size_t hops = 0;; ++hops) {
+        if (hops > defs.size())
+          throw input_error("--dim " + n + ": the ties form a cycle (" + n + " -> ... -> " + n +
+                            ")");
+        if (cur == s.vary.dim) {
+          v = value;
+          break;
+        }
+        const auto& dc = std::find_if(defs.begin(), defs.end(), [&](const auto& e) {
+                           return e.first == cur;
+                         })->second;
+        if (dc.tied_to.empty()) {
+          v = dc.value;
+          break;
+        }
+        cur = dc.tied_to;
+      }
+      size[n] = v;
+      p.dims.emplace_back(n, v);
+    }
+    const std::string at = "--vary " + s.vary.dim + "=" + std::to_string(value) + ": ";
+    const std::int64_t batch = size["batch"], in = size["in"], outc = size["out"];
+    switch (k) {
+      case ops::op_kind::linear:
+        p.x = {batch, in};
+        p.w = {outc, in};
+        break;
+      case ops::op_kind::matmul:
+      case ops::op_kind::addmm:
+        p.x = {batch, in};
+        p.w = {in, outc};
+        break;
+      case ops::op_kind::bmm:
+        p.x = {size["mats"], batch, in};
+        p.w = {size["mats"], in, outc};
+        break;
+      default: {
+        const bool tr = ops::is_transposed(k);
+        if (groups < 1) throw input_error("--groups: must be at least 1");
+        if (in % groups != 0 || outc % groups != 0)
+          throw input_error(at + "--groups " + std::to_string(groups) + " must divide in (" +
+                            std::to_string(in) + ") and out (" + std::to_string(outc) + ")");
+        p.x = {batch, in};
+        p.w = tr ? std::vector<std::int64_t>{in, outc / groups}
+                 : std::vector<std::int64_t>{outc, in / groups};
+        for (int d = 0; d < nd; ++d) {
+          p.x.push_back(size["length"]);
+          p.w.push_back(size["kernel"]);
+        }
+      }
+    }
+    if (s.bias) p.b = {outc};
+    for (const auto* shape : {&p.x, &p.w}) {
+      // Overflow-safe: every factor is >= 1, so checking before each multiply suffices.
+      std::int64_t n = 1;
+      for (auto d : *shape) {
+        if (d > max_operand_elements / n)
+          throw input_error(at + "an operand of shape " + shape_str(*shape) +
+                            " exceeds the limit of 2^28 elements per operand");
+        n *= d;
+      }
+    }
+    // The ops layer validates like PyTorch and gives the output shape (it reads the data's size,
+    // so the operands are allocated, as zeros, one point at a time).
+    tensor x, w, b;
+    x.shape = p.x;
+    w.shape = p.w;
+    b.shape = p.b;
+    x.data.assign(static_cast<std::size_t>(numel(p.x)), 0.0);
+    w.data.assign(static_cast<std::size_t>(numel(p.w)), 0.0);
+    b.data.assign(s.bias ? static_cast<std::size_t>(outc) : 0, 0.0);
+    try {
+      p.y = ops::output_shape(s.op, x, w, s.bias ? &b : nullptr);
+    } catch (const input_error& e) {
+      throw input_error(at + e.what());
+    }
+    if (numel(p.y) > max_operand_elements)
+      throw input_error(at + "the output of shape " + shape_str(p.y) +
+                        " exceeds the limit of 2^28 elements");
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+sweep_inputs sweep_point_inputs(const sweep_shape& p, std::uint64_t seed,
+                                const std::vector<format_id>& formats) {
+  // The point's seed depends on the seed and the point's sizes only.
+  std::uint64_t h = seed;
+  std::uint64_t point = splitmix(h);
+  for (const auto& [n, v] : p.dims) {
+    std::uint64_t t = point ^ static_cast<std::uint64_t>(v);
+    point = splitmix(t);
+  }
+  // The least precise format is the tensor's recorded type.
+  format_id type = format_id::f64;
+  for (format_id f : formats)
+    if (traits(f).precision < traits(type).precision) type = f;
+  auto draw = [&](const std::vector<std::int64_t>& shape, std::uint64_t id) {
+    std::uint64_t t = point + id * 0x632be59bd9b4e019ULL;
+    normal_stream g(splitmix(t));
+    tensor r;
+    r.shape = shape;
+    r.type = type;
+    r.data.resize(static_cast<std::size_t>(numel(shape)));
+    for (auto& v : r.data) {
+      v = g.next();
+      // Rounding to one format can leave a value another format cannot hold (bf16 then f16
+      // below f16's normal range): repeat until every format holds it (at most a few passes:
+      // each changes the value only by shortening it).
+      for (int pass = 0; pass < 8; ++pass) {
+        bool changed = false;
+        for (format_id f : formats) {
+          const double q = round_to(f, v);
+          if (q != v) {
+            v = q;
+            changed = true;
+          }
+        }
+        if (!changed) break;
+      }
+    }
+    return r;
+  };
+  sweep_inputs in;
+  in.x = draw(p.x, 1);
+  in.w = draw(p.w, 2);
+  if (!p.b.empty()) in.b = draw(p.b, 3);
+  return in;
+}
+
+sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls,
+                       const sweep_progress& progress) {
+  if (impls.empty()) throw input_error("sweep: no implementation to run");
+  if (!(s.confidence > 0 && s.confidence < 1))
+    throw input_error("--confidence: must be in (0, 1), got " + std::to_string(s.confidence));
+  const std::vector<sweep_shape> shapes = sweep_shapes(s);
+  std::vector<arithmetic_model> models;
+  std::vector<format_id> formats;
+  for (const auto& im : impls) {
+    models.push_back(parse_model(im.model));
+    if (std::find(formats.begin(), formats.end(), im.storage) == formats.end())
+      formats.push_back(im.storage);
+  }
+
+  sweep_result res;
+  res.op = std::string(ops::op_name(s.op.kind));
+  res.dim = s.vary.dim;
+  res.seed = s.seed;
+  res.confidence = s.confidence;
+  res.bias = s.bias;
+  res.input_formats = formats;
+
+  ops::reference_options ro;
+  ro.want_magnitude = true;
+  ro.threads = s.threads;
+  // check() spends half its false-alarm budget on the per-element probabilistic bounds.
+  const double alpha = s.confidence / 2;
+
+  for (std::size_t pi = 0; pi < shapes.size(); ++pi) {
+    const sweep_shape& shape = shapes[pi];
+    const sweep_inputs in = sweep_point_inputs(shape, s.seed, formats);
+    references refs(s.op, in, ro);
+    const double bmax = bias_max(in.bias());
+    sweep_point pt;
+    pt.shape = shape;
+    std::vector<measured> ms;
+    exact::accumulator acc, tmp;
+    for (std::size_t ii = 0; ii < impls.size(); ++ii) {
+      const sweep_impl& im = impls[ii];
+      const arithmetic_model& m = models[ii];
+      measured me;
+      me.ref = &refs.for_model(m);
+      const ops::op_result& r = *me.ref;
+      const auto t0 = std::chrono::steady_clock::now();
+      me.y = im.run(s.op, in.x, in.w, in.bias());
+      sweep_impl_result ir;
+      ir.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ir.name = im.name;
+      ir.model = m.name;
+      const std::int64_t n = r.exact.size();
+      if (static_cast<std::int64_t>(me.y.data.size()) != n)
+        throw std::runtime_error("sweep: " + im.name + " returned " +
+                                 std::to_string(me.y.data.size()) + " values for an output of " +
+                                 std::to_string(n));
+      ir.elements = n;
+      const double lambda =
+          lambda_for(static_cast<double>(summand_count(r)), unit_roundoff(m.accumulator), alpha);
+      me.det.resize(static_cast<std::size_t>(n));
+      for (std::int64_t i = 0; i < n; ++i) {
+        const double obs = me.y.data[static_cast<std::size_t>(i)];
+        const bool finite = std::isfinite(obs);
+        // A non-finite output of finite inputs is an error of its own; its bounds are taken at
+        // |exact| (the output-rounding term needs a finite value).
+        element_input e = input_of(r, i, finite ? obs : r.exact.rounded(i), bmax);
+        const double det = dot_bound(m, m.order, e);
+        const double prob = std::min(det, dot_bound_probabilistic(m, m.order, e, lambda));
+        const double err = finite ? r.exact.abs_diff(i, obs, exact::rounding::downward) : inf;
+        me.det[static_cast<std::size_t>(i)] = det;
+        ir.max_abs_error = std::max(ir.max_abs_error, err);
+        ir.sum_abs_error += err;
+        ir.max_deterministic_bound = std::max(ir.max_deterministic_bound, det);
+        ir.sum_deterministic_bound = detail::add_up(ir.sum_deterministic_bound, det);
+        ir.max_probabilistic_bound = std::max(ir.max_probabilistic_bound, prob);
+        ir.sum_probabilistic_bound = detail::add_up(ir.sum_probabilistic_bound, prob);
+        ir.max_ratio_deterministic = std::max(ir.max_ratio_deterministic, ratio(err, det));
+        ir.max_ratio_probabilistic = std::max(ir.max_ratio_probabilistic, ratio(err, prob));
+        if (err > det)
+          ++ir.beyond_deterministic;
+        else if (err > prob)
+          ++ir.beyond_probabilistic;
+      }
+      pt.impls.push_back(std::move(ir));
+      ms.push_back(std::move(me));
+    }
+    for (std::size_t a = 0; a < ms.size(); ++a)
+      for (std::size_t b = a + 1; b < ms.size(); ++b) {
+        sweep_pair_result pr;
+        pr.a = impls[a].name;
+        pr.b = impls[b].name;
+        const measured &ma = ms[a], &mb = ms[b];
+        const bool same_ref = ma.ref == mb.ref;
+        for (std::size_t i = 0; i < ma.y.data.size(); ++i) {
+          const double ya = ma.y.data[i], yb = mb.y.data[i];
+          if (!(ya == yb || (std::isnan(ya) && std::isnan(yb)))) ++pr.differing;
+          double d, allowed;
+          if (!std::isfinite(ya) || !std::isfinite(yb)) {
+            d = ya == yb || (std::isnan(ya) && std::isnan(yb)) ? 0.0 : inf;
+            allowed = 0;
+          } else {
+            acc.clear();  // |a - b| formed exactly, rounded down
+            acc.add(ya);
+            acc.add(-yb);
+            d = acc.abs_diff(0.0, exact::rounding::downward);
+            allowed = detail::add_up(ma.det[i], mb.det[i]);
+            if (!same_ref) {
+              ma.ref->exact.load(static_cast<std::int64_t>(i), acc);
+              mb.ref->exact.load(static_cast<std::int64_t>(i), tmp);
+              tmp.negate();
+              acc.add(tmp);
+              allowed = detail::add_up(allowed, acc.abs_diff(0.0, exact::rounding::upward));
+            }
+          }
+          pr.max_abs_difference = std::max(pr.max_abs_difference, d);
+          pr.sum_abs_difference += d;
+          pr.sum_allowed_difference = detail::add_up(pr.sum_allowed_difference, allowed);
+          pr.max_ratio = std::max(pr.max_ratio, ratio(d, allowed));
+          if (d > allowed) ++pr.beyond;
+        }
+        pt.pairs.push_back(std::move(pr));
+      }
+    pt.reference_seconds = refs.seconds;
+    res.points.push_back(std::move(pt));
+    if (progress) progress(pi + 1, shapes.size(), shape.value);
+  }
+  return res;
+}
+
+}  // namespace roundoff::bounds
