@@ -61,7 +61,11 @@ file_bytes::file_bytes(const std::filesystem::path& file, std::string_view name)
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(name, std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);  // a pipe or device could stream without end; archives need a real file anyway
+    fail(name, "is not a regular file");
+  }
+  if (st.st_size > 0) {
     void* p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
     if (p != MAP_FAILED) {
       map_ = p;
@@ -71,7 +75,7 @@ file_bytes::file_bytes(const std::filesystem::path& file, std::string_view name)
       return;
     }
   }
-  // Not mappable (a pipe, an empty file, a special file): read it.
+  // Empty, or not mappable: read it.
   std::byte buf[1 << 16];
   while (true) {
     const ssize_t got = ::read(fd, buf, sizeof buf);

@@ -134,6 +134,7 @@ TEST(npz, file_errors) {
             (dir / "missing.npz").string() + ": cannot open: No such file or directory");
   EXPECT_EQ(error_of([&] { read_npz(dir.path(), "a"); }),
             dir.path().string() + ": is a directory, not a file");
+  EXPECT_EQ(error_of([&] { read_npz("/dev/zero"); }), "/dev/zero: is not a regular file");
   write_file(dir / "empty.npz", {});
   EXPECT_EQ(error_of([&] { read_npz(dir / "empty.npz"); }),
             (dir / "empty.npz").string() + ": not a .npz file (not a zip archive)");
