@@ -25,5 +25,13 @@ struct command {
 command add_version_command(CLI::App& root);
 /// `roundoff reference <op> --input X --weight W [--bias B] --out Y [...]`
 command add_reference_command(CLI::App& root);
+/// `roundoff check <op> --input X --weight W [--bias B] --output NAME=FILE ... --declared P`
+command add_check_command(CLI::App& root);
+/// `roundoff run <op> [sizes] [--impl GLOB ...]`
+command add_run_command(CLI::App& root);
+/// `roundoff backends`
+command add_backends_command(CLI::App& root);
+/// `roundoff sweep <op> --vary NAME=START:STOP[:STEP] [...]`
+command add_sweep_command(CLI::App& root);
 
 }  // namespace roundoff::cli

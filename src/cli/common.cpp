@@ -8,6 +8,8 @@
 #include "roundoff/error.hpp"
 #include "roundoff/formats/format.hpp"
 #include "roundoff/io/npy.hpp"
+#include "roundoff/io/read_tensor.hpp"
+#include "roundoff/report/report.hpp"
 
 namespace roundoff::cli {
 
@@ -28,8 +30,8 @@ std::string index_string(std::int64_t flat, const std::vector<std::int64_t>& sha
 }
 }  // namespace
 
-tensor load_finite(const std::string& file) {
-  tensor t = io::read_npy(file);
+namespace {
+void refuse_non_finite(const std::string& file, const tensor& t) {
   for (std::size_t i = 0; i < t.data.size(); ++i) {
     const double v = t.data[i];
     if (!std::isfinite(v)) {
@@ -40,6 +42,18 @@ tensor load_finite(const std::string& file) {
           std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf")));
     }
   }
+}
+}  // namespace
+
+tensor load_finite(const std::string& file) {
+  tensor t = io::read_npy(file);
+  refuse_non_finite(file, t);
+  return t;
+}
+
+tensor load_tensor_finite(const std::string& spec) {
+  tensor t = io::read_tensor(spec);
+  refuse_non_finite(spec, t);
   return t;
 }
 
@@ -97,6 +111,34 @@ std::string describe(const std::string& file, const tensor& t) {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void add_report_flags(CLI::App& cmd, report_flags& f) {
+  cmd.add_option("--format", f.format,
+                 "output format: table (default), markdown, latex, csv, json (docs/cli.md)");
+  cmd.add_option("--out", f.out, "write the report to this file instead of stdout");
+}
+
+report::output_format parse_report_flags(const report_flags& f) {
+  const auto fmt = report::parse_output_format(f.format);
+  if (!f.out.empty() && f.out != "-") check_writable(f.out);
+  return fmt;
+}
+
+namespace {
+report::render_options render_options_for(const report_flags& f) {
+  report::render_options o;
+  o.colour = (f.out.empty() || f.out == "-") && report::colour_on_stdout();
+  return o;
+}
+}  // namespace
+
+void emit(const report::results& r, const report_flags& f) {
+  report::write_output(report::render(r, parse_report_flags(f), render_options_for(f)), f.out);
+}
+
+void emit(const report::table& t, const report_flags& f) {
+  report::write_output(report::render(t, parse_report_flags(f), render_options_for(f)), f.out);
 }
 
 }  // namespace roundoff::cli

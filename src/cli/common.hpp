@@ -10,6 +10,8 @@
 #include <CLI/CLI.hpp>
 
 #include "roundoff/ops/op_result.hpp"
+#include "roundoff/report/results.hpp"
+#include "roundoff/report/table.hpp"
 #include "roundoff/tensor.hpp"
 
 namespace roundoff::cli {
@@ -54,5 +56,23 @@ std::string describe(const std::string& file, const tensor& t);
 
 /// Seconds since `start`.
 double seconds_since(std::chrono::steady_clock::time_point start);
+
+/// Reads one tensor file through io::read_tensor (FILE.npy, FILE.npz[:member],
+/// FILE.safetensors[:name], FILE.pt[:key]) and refuses non-finite values like load_finite.
+tensor load_tensor_finite(const std::string& spec);
+
+/// --format table|markdown|latex|csv|json [--out FILE]: every report-writing command.
+struct report_flags {
+  std::string format = "table";
+  std::string out;  ///< empty: stdout
+};
+void add_report_flags(CLI::App& cmd, report_flags& f);
+/// Parses --format (input_error for an unknown one) and checks that --out can be written, before
+/// any long computation.
+report::output_format parse_report_flags(const report_flags& f);
+/// Renders a verdict report / a generic table in the chosen format and writes it to --out or
+/// stdout (the terminal table is coloured only on a terminal stdout).
+void emit(const report::results& r, const report_flags& f);
+void emit(const report::table& t, const report_flags& f);
 
 }  // namespace roundoff::cli

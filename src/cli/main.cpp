@@ -42,6 +42,10 @@ int main(int argc, char** argv) {
     std::vector<command> commands;
     commands.push_back(add_version_command(app));
     commands.push_back(add_reference_command(app));
+    commands.push_back(add_check_command(app));
+    commands.push_back(add_run_command(app));
+    commands.push_back(add_backends_command(app));
+    commands.push_back(add_sweep_command(app));
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

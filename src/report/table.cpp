@@ -263,7 +263,7 @@ std::string render_json(const table& t) {
     }
     rows.push_back(std::move(o));
   }
-  return rows.dump(2) + "\n";
+  return rows.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::string render(const table& t, output_format f, const render_options& opt) {

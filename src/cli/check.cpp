@@ -1,0 +1,173 @@
+// `roundoff check <op>`: judge saved outputs against the exact result and against each other.
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "command.hpp"
+#include "common.hpp"
+#include "judge.hpp"
+#include "op_flags.hpp"
+#include "roundoff/bounds/models.hpp"
+#include "roundoff/error.hpp"
+#include "roundoff/io/read_tensor.hpp"
+#include "roundoff/ops/op.hpp"
+
+namespace roundoff::cli {
+
+namespace {
+
+struct check_state {
+  op_flags op;
+  operand_flags files;
+  std::vector<std::string> outputs;  ///< NAME=FILE or FILE
+  std::string declared;
+  double confidence = 1e-6;
+  std::string fail_on = "violation";
+  int threads = 1;
+  int worst = 5;
+  report_flags rep;
+};
+
+struct named_file {
+  std::string name, spec;
+};
+
+// "NAME=FILE" or "FILE" (name: the file's stem, with the member when there is one).
+named_file parse_output_arg(const std::string& arg) {
+  const auto eq = arg.find('=');
+  if (eq != std::string::npos) {
+    named_file n{arg.substr(0, eq), arg.substr(eq + 1)};
+    if (n.name.empty() || n.spec.empty())
+      throw input_error("--output " + arg + ": expected NAME=FILE");
+    return n;
+  }
+  const io::tensor_spec s = io::parse_tensor_spec(arg);
+  std::string name = s.file.stem().string();
+  if (!s.member.empty()) name += ":" + s.member;
+  return {name, arg};
+}
+
+std::string operands_text(const check_state& s, const operands& in) {
+  return fmt::format("--input {} {}, --weight {} {}{}", s.files.input, shape_string(in.x.shape),
+                     s.files.weight, shape_string(in.w.shape),
+                     in.b ? fmt::format(", --bias {} {}", s.files.bias, shape_string(in.b->shape))
+                          : std::string());
+}
+
+int run_check(const check_state& s) {
+  // Cheap validation first: flags, names, the report destination.
+  const ops::op_spec spec = make_op_spec(s.op);
+  const std::string_view op_name = ops::op_name(spec.kind);
+  const std::string declared = bounds::parse_model(s.declared).name;
+  if (!(s.confidence > 0 && s.confidence < 1))
+    throw input_error(fmt::format("--confidence: must be in (0, 1), got {}", s.confidence));
+  parse_report_flags(s.rep);
+  std::vector<named_file> names;
+  for (const auto& o : s.outputs) {
+    named_file n = parse_output_arg(o);
+    for (const auto& m : names)
+      if (m.name == n.name)
+        throw input_error(fmt::format(
+            "--output {}: the name '{}' is used twice (name them: --output NAME=FILE)", o, n.name));
+    names.push_back(std::move(n));
+  }
+
+  const operands in{load_tensor_finite(s.files.input), load_tensor_finite(s.files.weight),
+                    s.files.bias.empty() ? std::nullopt
+                                         : std::optional<tensor>(load_tensor_finite(s.files.bias))};
+  std::vector<std::int64_t> out_shape;
+  try {
+    out_shape = ops::output_shape(spec, in.x, in.w, in.bias());
+  } catch (const input_error& e) {
+    throw input_error(fmt::format("{}: {}: {}", op_name, operands_text(s, in), e.what()));
+  }
+  std::vector<tensor> ys;
+  for (const auto& n : names) {
+    tensor y = io::read_tensor(n.spec);  // NaN/Inf outputs are judged, not refused
+    if (y.shape != out_shape)
+      throw input_error(fmt::format("--output {}={}: shape {} but {} of {} gives {}", n.name,
+                                    n.spec, shape_string(y.shape), op_name, operands_text(s, in),
+                                    shape_string(out_shape)));
+    ys.push_back(std::move(y));
+  }
+
+  std::vector<judged_output> outs;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    judged_output o{names[i].name, declared, &ys[i], {}};
+    o.source.file = names[i].spec;
+    outs.push_back(std::move(o));
+  }
+
+  report::results r;
+  r.command = "check";
+  r.op = std::string(op_name);
+  r.params.push_back({"input", s.files.input});
+  r.params.push_back({"input_shape", in.x.shape});
+  r.params.push_back({"input_format", std::string(traits(in.x.type).name)});
+  r.params.push_back({"weight", s.files.weight});
+  r.params.push_back({"weight_shape", in.w.shape});
+  r.params.push_back({"weight_format", std::string(traits(in.w.type).name)});
+  if (in.b) {
+    r.params.push_back({"bias", s.files.bias});
+    r.params.push_back({"bias_shape", in.b->shape});
+    r.params.push_back({"bias_format", std::string(traits(in.b->type).name)});
+  }
+  for (const auto& [k, v] : op_flag_params(s.op)) r.params.push_back({k, v});
+  r.params.push_back({"output_shape", out_shape});
+  r.params.push_back({"declared", declared});
+  r.params.push_back({"confidence", s.confidence});
+  r.reference = {"fast", true};
+
+  judge_options jo;
+  jo.confidence = s.confidence;
+  jo.threads = s.threads;
+  jo.worst = s.worst;
+  judge(spec, in.x, in.w, in.bias(), outs, all_pairs(outs.size()), jo, r);
+  emit(r, s.rep);
+  return finding_exit_code(r, s.fail_on == "suspicious");
+}
+
+}  // namespace
+
+command add_check_command(CLI::App& root) {
+  auto state = std::make_shared<check_state>();
+  command c;
+  c.app = root.add_subcommand(
+      "check",
+      "judge saved outputs of an op against its exact result and against each other: "
+      "consistent, suspicious or violation");
+  add_op_flags(*c.app, state->op);
+  c.app
+      ->add_option("--input", state->files.input,
+                   "x: .npy, .npz[:member], .safetensors[:name] or .pt[:key]")
+      ->required();
+  c.app->add_option("--weight", state->files.weight, "W: tensor file, as --input")->required();
+  c.app->add_option("--bias", state->files.bias, "b: tensor file (optional)");
+  c.app
+      ->add_option("--output", state->outputs,
+                   "an implementation's output: NAME=FILE (or FILE: named after the file); "
+                   "repeat for several")
+      ->required();
+  c.app
+      ->add_option("--declared", state->declared,
+                   "the arithmetic the outputs claim: f64, f32, tf32, f16, bf16, f16-acc16")
+      ->required();
+  c.app->add_option("--confidence", state->confidence,
+                    "false-alarm probability of the probabilistic tests (default 1e-6)");
+  c.app
+      ->add_option("--fail-on", state->fail_on,
+                   "exit 1 on: violation (default) or suspicious (and violation)")
+      ->check(CLI::IsMember({"violation", "suspicious"}));
+  c.app->add_option("--threads", state->threads, "threads for the exact engine (default 1)")
+      ->check(CLI::Range(1, 1024));
+  c.app->add_option("--worst", state->worst, "worst elements listed per output (default 5)")
+      ->check(CLI::Range(0, 1000));
+  add_report_flags(*c.app, state->rep);
+  c.run = [state] { return run_check(*state); };
+  return c;
+}
+
+}  // namespace roundoff::cli

@@ -1,0 +1,141 @@
+#include "judge.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "op_flags.hpp"
+#include "roundoff/bounds/verdict.hpp"
+#include "roundoff/exact/value.hpp"
+
+namespace roundoff::cli {
+
+std::vector<std::int64_t> unflatten(std::int64_t flat, const std::vector<std::int64_t>& shape) {
+  std::vector<std::int64_t> idx(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    if (shape[d] == 0) return idx;
+    idx[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return idx;
+}
+
+std::vector<std::pair<std::size_t, std::size_t>> all_pairs(std::size_t n) {
+  std::vector<std::pair<std::size_t, std::size_t>> p;
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = i + 1; j < n; ++j) p.emplace_back(i, j);
+  return p;
+}
+
+std::vector<std::pair<std::string, std::string>> op_flag_params(const op_flags& f) {
+  std::vector<std::pair<std::string, std::string>> p;
+  auto add = [&](const char* k, const std::string& v) {
+    if (!v.empty()) p.emplace_back(k, v);
+  };
+  add("stride", f.conv.stride);
+  add("padding", f.conv.padding);
+  add("dilation", f.conv.dilation);
+  add("groups", f.conv.groups);
+  add("output_padding", f.conv.output_padding);
+  add("padding_mode", f.conv.padding_mode);
+  return p;
+}
+
+namespace {
+
+// max |y - exact| (the exact difference rounded once, nearest) and max |y - exact| / |exact|
+// over elements whose exact result is nonzero; an element with exact == 0 and y != 0 gives an
+// infinite relative error. A non-finite y against a finite exact result gives inf.
+std::pair<double, double> error_stats(const exact::exact_tensor& exact, const tensor& y) {
+  double max_abs = 0, max_rel = 0;
+  for (std::int64_t i = 0; i < exact.size(); ++i) {
+    double e = exact.abs_diff(i, y.data[static_cast<std::size_t>(i)]);
+    if (std::isnan(e))
+      e = std::isnan(y.data[static_cast<std::size_t>(i)]) && std::isnan(exact.rounded(i))
+              ? 0.0
+              : INFINITY;
+    max_abs = std::max(max_abs, e);
+    const double ref = std::fabs(exact.rounded(i));
+    const double rel = ref > 0 ? e / ref : (e > 0 ? INFINITY : 0.0);
+    max_rel = std::max(max_rel, rel);
+  }
+  return {max_abs, max_rel};
+}
+
+}  // namespace
+
+void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
+           const std::vector<judged_output>& outs,
+           const std::vector<std::pair<std::size_t, std::size_t>>& pairs, const judge_options& opt,
+           report::results& into) {
+  bounds::check_options co;
+  co.confidence = opt.confidence;
+  co.worst = opt.worst;
+  co.reference.threads = opt.threads;
+
+  // The exact result on the given inputs, once, for the error statistics.
+  ops::reference_options ro;
+  ro.threads = opt.threads;
+  ro.want_magnitude = false;
+  const ops::op_result ref = ops::evaluate(op, x, w, b, ro);
+  const std::vector<std::int64_t> shape = ref.exact.shape();
+
+  for (const auto& o : outs) {
+    const bounds::verdict v = bounds::check(op, x, w, b, *o.observed, o.declared, co);
+    report::result r;
+    r.name = o.name;
+    r.declared = v.declared_model;
+    r.verdict = std::string(bounds::to_string(v.kind));
+    const auto [max_abs, max_rel] = error_stats(ref.exact, *o.observed);
+    r.max_abs_error = max_abs;
+    r.max_rel_error = max_rel;
+    r.max_ratio_deterministic = v.max_ratio_deterministic;
+    r.max_ratio_probabilistic = v.max_ratio_probabilistic;
+    r.consistent_models = v.consistent_models;
+    r.explanation = v.explanation;
+    for (const auto& e : v.worst)
+      r.worst.push_back({unflatten(e.index, shape), e.observed, e.exact, e.bound});
+    r.elements = v.elements;
+    r.n_beyond_probabilistic = v.n_beyond_probabilistic;
+    r.n_beyond_deterministic = v.n_beyond_deterministic;
+    r.n_special_mismatch = v.n_special_mismatch;
+    r.source = o.source;
+    into.items.push_back(std::move(r));
+  }
+
+  bounds::check_options cc = co;
+  cc.identify = false;  // the per-output verdicts above already identified the models
+  for (const auto& [i, j] : pairs) {
+    const auto& a = outs[i];
+    const auto& bo = outs[j];
+    const bounds::comparison c =
+        bounds::compare(op, x, w, b, *a.observed, a.declared, *bo.observed, bo.declared, cc);
+    report::comparison rc;
+    rc.a = a.name;
+    rc.b = bo.name;
+    rc.elements = c.elements;
+    for (std::size_t k = 0; k < a.observed->data.size(); ++k) {
+      const double ya = a.observed->data[k], yb = bo.observed->data[k];
+      if (ya == yb || (std::isnan(ya) && std::isnan(yb))) continue;
+      ++rc.differing;
+      const double d = std::isfinite(ya) && std::isfinite(yb) ? std::fabs(ya - yb) : INFINITY;
+      rc.max_abs_difference = std::max(rc.max_abs_difference, d);
+    }
+    rc.verdict = std::string(bounds::to_string(c.kind));
+    rc.max_ratio = c.max_ratio;
+    rc.explanation = c.explanation;
+    into.comparisons.push_back(std::move(rc));
+  }
+}
+
+int finding_exit_code(const report::results& r, bool fail_on_suspicious) {
+  auto finding = [&](const std::string& v) {
+    return v == "violation" || (fail_on_suspicious && v == "suspicious");
+  };
+  for (const auto& x : r.items)
+    if (finding(x.verdict)) return 1;
+  for (const auto& c : r.comparisons)
+    if (finding(c.verdict)) return 1;
+  return 0;
+}
+
+}  // namespace roundoff::cli

@@ -1,0 +1,55 @@
+// The adapter between the bounds layer and the report layer, shared by `check` and `run`: judge
+// every output against the exact result (bounds::check) and chosen pairs against each other
+// (bounds::compare), and convert the verdict structs into report::results.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "op_flags.hpp"
+#include "roundoff/bounds/check.hpp"
+#include "roundoff/ops/op.hpp"
+#include "roundoff/report/results.hpp"
+#include "roundoff/tensor.hpp"
+
+namespace roundoff::cli {
+
+/// One output to judge.
+struct judged_output {
+  std::string name;      ///< NAME of --output NAME=FILE, or the backend name
+  std::string declared;  ///< preset name
+  const tensor* observed = nullptr;
+  report::source_info source;
+};
+
+struct judge_options {
+  double confidence = 1e-6;
+  int worst = 5;
+  int threads = 1;  ///< exact engine threads
+};
+
+/// Judges each output (results in the order given) and each pair (indices into outs; a
+/// comparison runs bounds::compare without model identification, since the per-output verdicts
+/// already have it). Fills results.items and results.comparisons; the caller fills command, op,
+/// params and reference. Non-finite observed values are judged (special-value mismatches), never
+/// refused.
+void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
+           const std::vector<judged_output>& outs,
+           const std::vector<std::pair<std::size_t, std::size_t>>& pairs, const judge_options& opt,
+           report::results& into);
+
+/// Every pair (i, j), i < j, of n outputs.
+std::vector<std::pair<std::size_t, std::size_t>> all_pairs(std::size_t n);
+
+/// Exit code for a report: 1 when any result or comparison is a violation (or suspicious when
+/// fail_on_suspicious), else 0.
+int finding_exit_code(const report::results& r, bool fail_on_suspicious);
+
+/// The op flags that were given (stride, padding, ...), as report params.
+std::vector<std::pair<std::string, std::string>> op_flag_params(const op_flags& f);
+
+/// "[1, 17]" style multi-index of a flat row-major index.
+std::vector<std::int64_t> unflatten(std::int64_t flat, const std::vector<std::int64_t>& shape);
+
+}  // namespace roundoff::cli
