@@ -30,7 +30,7 @@ constexpr std::int64_t max_operand_elements = std::int64_t{1} << 28;
 bool is_name(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || c == '_')) return false;
+    if (!((c >= 'a' && c <= 'z') || c == '_' || c == '-')) return false;
   return true;
 }
 
@@ -179,8 +179,8 @@ std::vector<std::pair<std::string, dim_setting>> sweep_dim_defaults(ops::op_kind
     case op_kind::matmul:
     case op_kind::addmm:
       return {{"batch", {32, {}}}, {"in", {512, {}}}, {"out", {0, "in"}}};
-    case op_kind::bmm:
-      return {{"mats", {4, {}}}, {"batch", {32, {}}}, {"in", {512, {}}}, {"out", {0, "in"}}};
+    case op_kind::bmm:  // batch counts the matrices, m their rows (as `roundoff run` names them)
+      return {{"batch", {4, {}}}, {"m", {32, {}}}, {"in", {512, {}}}, {"out", {0, "in"}}};
     default:
       break;
   }
@@ -289,7 +289,32 @@ std::pair<std::string, dim_setting> parse_dim(std::string_view text) {
   return {std::move(name), d};
 }
 
-std::vector<sweep_shape> sweep_shapes(const sweep_spec& s) {
+std::string canonical_dim(ops::op_kind k, std::string_view name) {
+  const std::string n(name);
+  if (n == "in_features" || n == "in-features" || n == "in_channels" || n == "in-channels" ||
+      n == "k")
+    return "in";
+  if (n == "out_features" || n == "out-features" || n == "out_channels" || n == "out-channels" ||
+      n == "n")
+    return "out";
+  if (n == "size") return "length";
+  if (n == "kernel_size" || n == "kernel-size") return "kernel";
+  if (n == "m" && k != ops::op_kind::bmm) return "batch";
+  return n;
+}
+
+std::vector<sweep_shape> sweep_shapes(const sweep_spec& spec) {
+  // Names as `roundoff run`'s size flags spell them are accepted too (canonical_dim).
+  sweep_spec s = spec;
+  s.vary.dim = canonical_dim(s.op.kind, s.vary.dim);
+  s.dims.clear();
+  for (const auto& [n, d] : spec.dims) {
+    dim_setting c = d;
+    if (!c.tied_to.empty()) c.tied_to = canonical_dim(s.op.kind, c.tied_to);
+    const std::string cn = canonical_dim(s.op.kind, n);
+    if (s.dims.count(cn)) throw input_error("--dim " + n + ": " + cn + " is given twice");
+    s.dims[cn] = c;
+  }
   const ops::op_kind k = s.op.kind;
   const std::string op(ops::op_name(k));
   auto defs = sweep_dim_defaults(k);
@@ -359,8 +384,8 @@ std::vector<sweep_shape> sweep_shapes(const sweep_spec& s) {
         p.w = {in, outc};
         break;
       case ops::op_kind::bmm:
-        p.x = {size["mats"], batch, in};
-        p.w = {size["mats"], in, outc};
+        p.x = {batch, size["m"], in};
+        p.w = {batch, in, outc};
         break;
       default: {
         const bool tr = ops::is_transposed(k);
@@ -472,7 +497,7 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
 
   sweep_result res;
   res.op = std::string(ops::op_name(s.op.kind));
-  res.dim = s.vary.dim;
+  res.dim = canonical_dim(s.op.kind, s.vary.dim);
   res.seed = s.seed;
   res.confidence = s.confidence;
   res.bias = s.bias;

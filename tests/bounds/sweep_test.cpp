@@ -110,16 +110,38 @@ TEST(SweepDims, LinearDefaultsTieOutToIn) {
   // matmul and bmm lay the weight out as [in, out].
   s = spec_for("bmm", "in=5:5");
   s.bias = false;
+  s.dims["m"] = {3, {}};
   sh = bounds::sweep_shapes(s);
-  EXPECT_EQ(sh[0].x, (std::vector<std::int64_t>{4, 32, 5}));
+  EXPECT_EQ(sh[0].x, (std::vector<std::int64_t>{4, 3, 5}));
   EXPECT_EQ(sh[0].w, (std::vector<std::int64_t>{4, 5, 5}));
   EXPECT_TRUE(sh[0].b.empty());
-  EXPECT_EQ(sh[0].y, (std::vector<std::int64_t>{4, 32, 5}));
+  EXPECT_EQ(sh[0].y, (std::vector<std::int64_t>{4, 3, 5}));
+  // `roundoff run`'s names: in_features / k / in_channels mean in, out_features / n out, ...
+  s = spec_for("matmul", "k=6:6");
+  s.dims["n"] = {2, {}};
+  s.dims["m"] = {0, "in_features"};
+  sh = bounds::sweep_shapes(s);
+  EXPECT_EQ(sh[0].x, (std::vector<std::int64_t>{6, 6}));
+  EXPECT_EQ(sh[0].w, (std::vector<std::int64_t>{6, 2}));
+  s = spec_for("conv1d", "kernel_size=2:2");
+  s.dims["in_channels"] = {4, {}};
+  s.dims["size"] = {9, {}};
+  sh = bounds::sweep_shapes(s);
+  EXPECT_EQ(sh[0].x, (std::vector<std::int64_t>{1, 4, 9}));
+  EXPECT_EQ(sh[0].w, (std::vector<std::int64_t>{4, 4, 2}));
+  s = spec_for("linear", "in=1:2");
+  s.dims["out_features"] = {3, {}};
+  s.dims["out"] = {4, {}};
+  EXPECT_NE(input_error_of([&] { bounds::sweep_shapes(s); }).find("given twice"),
+            std::string::npos);
 }
 
 TEST(SweepDims, ConvShapes) {
   auto s = spec_for("conv2d", "in=4:8:4");
-  s.op = ops::parse_op_spec("conv2d", {.stride = "2", .groups = "2"});
+  ops::conv_flags cf;
+  cf.stride = "2";
+  cf.groups = "2";
+  s.op = ops::parse_op_spec("conv2d", cf);
   s.dims["out"] = {6, {}};
   auto sh = bounds::sweep_shapes(s);
   EXPECT_EQ(sh[1].x, (std::vector<std::int64_t>{1, 8, 16, 16}));
@@ -155,7 +177,9 @@ TEST(SweepDims, RefusesUnknownCyclicAndInvalidShapes) {
   const std::string m = input_error_of([&] { bounds::sweep_shapes(s); });
   EXPECT_EQ(m.rfind("--vary length=1: ", 0), 0u) << m;
   s = spec_for("conv1d", "in=3:4");
-  s.op = ops::parse_op_spec("conv1d", {.groups = "2"});
+  ops::conv_flags g2;
+  g2.groups = "2";
+  s.op = ops::parse_op_spec("conv1d", g2);
   EXPECT_NE(input_error_of([&] { bounds::sweep_shapes(s); }).find("--groups 2 must divide"),
             std::string::npos);
   s = spec_for("addmm", "in=1:3");

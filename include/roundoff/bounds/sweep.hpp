@@ -37,11 +37,16 @@ struct dim_setting {
 
 /// The sizes an op's operands are built from, by name (docs/cli.md, "roundoff sweep"):
 ///   linear, matmul, addmm: batch, in, out    x [batch, in], w [out, in] (linear) or [in, out]
-///   bmm:                   mats, batch, in, out   x [mats, batch, in], w [mats, in, out]
+///   bmm:                   batch, m, in, out   x [batch, m, in], w [batch, in, out]
 ///   conv*:                 batch, in, out, length, kernel   x [batch, in, length...],
 ///                          w [out, in/groups, kernel...] (transposed: [in, out/groups, ...])
 /// Each with its default, in display order.
 std::vector<std::pair<std::string, dim_setting>> sweep_dim_defaults(ops::op_kind k);
+
+/// The dimension `name` means for op k: the names above, or `roundoff run`'s size flags
+/// (in_features, out_features, in_channels, out_channels, k, n, size, kernel_size, and m for the
+/// rows of linear/matmul/addmm; dashes or underscores). Unknown names are returned unchanged.
+std::string canonical_dim(ops::op_kind k, std::string_view name);
 
 /// The varied dimension: start, start + step, ... up to stop (inclusive when reached), or with
 /// `geometric` start, start * step, start * step^2, ... <= stop.
