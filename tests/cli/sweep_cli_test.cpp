@@ -363,6 +363,25 @@ TEST_F(sweep_cli, SumOfDifferencesGrowsWithDimension) {
   EXPECT_GT(s.back(), s.front());
 }
 
+// A finding exits 1: LibTorch's CPU bf16 transposed convolution accumulates the taps in bf16
+// (docs/backends.md, "Known finding"), beyond the bf16 preset's deterministic bound.
+TEST_F(sweep_cli, ViolationExits1) {
+  if (!have_torch()) GTEST_SKIP() << "built without LibTorch";
+  const result r =
+      run("sweep conv_transpose1d --impl torch.cpu.conv_transpose1d.bf16 --vary length=32:64:32 "
+          "--dim in=1 --dim kernel=9 --format csv");
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  bool violation = false;
+  for (const auto& m : csv_records(r.out))
+    if (m.at("verdict") == "violation") {
+      violation = true;
+      EXPECT_GT(num(m.at("max_ratio_deterministic")), 1.0);
+      EXPECT_GT(num(m.at("beyond_deterministic")), 0);
+    }
+  EXPECT_TRUE(violation) << r.out;
+}
+
 // ROUNDOFF_PROGRESS_AFTER=0 stands in for "the run took more than a second".
 TEST_F(sweep_cli, ProgressOnlyOnATerminal) {
   const std::string args =
