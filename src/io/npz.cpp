@@ -53,8 +53,9 @@ tensor parse_npz(std::span<const std::byte> bytes, std::string_view name, std::s
     index = za.find(shown + std::string(npy_suffix));
   } else {
     shown = std::string(member);
-    index = za.find(std::string(member) + std::string(npy_suffix));
-    if (!index) index = za.find(member);
+    // numpy's NpzFile order: the entry name as given, then with ".npy" appended.
+    index = za.find(member);
+    if (!index) index = za.find(std::string(member) + std::string(npy_suffix));
     if (!index)
       detail::fail(name, "no array '" + detail::printable(member) + "' in the archive (" +
                              (arrays.empty() ? std::string("it holds none")

@@ -18,7 +18,8 @@ namespace roundoff::io {
 /// listed. Throws input_error ("<name>: ...") for a corrupt or truncated archive.
 std::vector<std::string> npz_members(std::span<const std::byte> bytes, std::string_view name);
 
-/// Reads array `member` ("x" or "x.npy") of a .npz held in memory, stored or deflated, with
+/// Reads array `member` of a .npz held in memory: the entry named `member`, else `member`.npy
+/// (numpy's lookup order). Entries may be stored or deflated; the member is read with
 /// the .npy rules of parse_npy (dtypes, byte order, Fortran order). An empty `member` is
 /// accepted when the archive holds exactly one array. Decompression stops at the size the
 /// member's .npy header declares (zip bombs are refused, not inflated). Errors are one line
