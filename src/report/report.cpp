@@ -135,8 +135,13 @@ bool explain(const results& r, const std::string& verdict) {
 std::string render_text_report(const results& r, const render_options& opt) {
   std::string out = title(r) + "\n\n";
   out += render_text(results_table(r), opt);
-  if (!r.comparisons.empty()) out += "\n" + render_text(comparisons_table(r), opt);
-  out += "\n" + summary(r) + "\n";
+  if (!r.comparisons.empty()) {
+    out += '\n';
+    out += render_text(comparisons_table(r), opt);
+  }
+  out += '\n';
+  out += summary(r);
+  out += '\n';
   for (const auto& l : skipped_lines(r)) out += l + "\n";
   for (const auto& x : r.items)
     if (explain(r, x.verdict)) out += fmt::format("{}: {}\n", x.name, x.explanation);
@@ -156,8 +161,13 @@ std::string render_markdown_report(const results& r) {
   out += fmt::format("- reference: {} ({})\n\n", r.reference.method,
                      r.reference.exact ? "exact" : "NOT exact everywhere");
   out += render_markdown(results_table(r));
-  if (!r.comparisons.empty()) out += "\n" + render_markdown(comparisons_table(r));
-  out += "\n" + summary(r) + ".\n\n";
+  if (!r.comparisons.empty()) {
+    out += '\n';
+    out += render_markdown(comparisons_table(r));
+  }
+  out += '\n';
+  out += summary(r);
+  out += ".\n\n";
   for (const auto& l : skipped_lines(r)) out += "- " + l + "\n";
   for (const auto& x : r.items)
     if (explain(r, x.verdict)) out += fmt::format("- **{}**: {}\n", x.name, x.explanation);
@@ -172,8 +182,13 @@ std::string render_markdown_report(const results& r) {
 }
 
 std::string render_latex_report(const results& r) {
-  std::string out = "% " + title(r) + "\n% results\n" + render_latex(results_table(r));
-  if (!r.comparisons.empty()) out += "% comparisons\n" + render_latex(comparisons_table(r));
+  std::string out = "% " + title(r);
+  out += "\n% results\n";
+  out += render_latex(results_table(r));
+  if (!r.comparisons.empty()) {
+    out += "% comparisons\n";
+    out += render_latex(comparisons_table(r));
+  }
   return out;
 }
 
