@@ -408,6 +408,44 @@ TEST(SweepRun, ErrorsBoundsAndPairsAgainstOracles) {
             r.points[1].pairs.front().sum_abs_difference);
 }
 
+// A model that rounds the inputs (tf32) is judged against the exact result on its rounded
+// inputs, and a pair across references is allowed the difference of the two references: without
+// that term the tf32 / f32 difference (input rounding, ~2^-11 relative) would exceed the bounds.
+TEST(SweepRun, Tf32InputRoundingUsesItsOwnReference) {
+  auto s = spec_for("linear", "in=16:112:48");
+  s.dims["batch"] = {4, {}};
+  s.seed = roundoff::test::base_seed() + 1;
+  recorder rec;
+  auto tf32 = [](const tensor& x, const tensor& w, const tensor* b) {
+    tensor xr = x, wr = w;
+    for (auto& v : xr.data) v = round_to(format_id::tf32, v);
+    for (auto& v : wr.data) v = round_to(format_id::tf32, v);
+    return linear_loop<float>(xr, wr, b, order::sequential);
+  };
+  std::vector<bounds::sweep_impl> impls = {
+      impl(
+          "seq.f32", "f32", format_id::f32,
+          [](auto& x, auto& w, auto* b) { return linear_loop<float>(x, w, b, order::sequential); },
+          rec, 0),
+      impl("seq.tf32", "tf32", format_id::f32, tf32, rec, 1)};
+  auto r = bounds::run_sweep(s, impls);
+  for (const auto& pt : r.points) {
+    const std::string at =
+        "at in=" + std::to_string(pt.shape.value) + ", " + roundoff::test::replay(0);
+    for (const auto& im : pt.impls) {
+      EXPECT_EQ(im.beyond_deterministic, 0) << im.name << " " << at;
+      EXPECT_LE(im.max_ratio_deterministic, 1.0) << im.name << " " << at;
+    }
+    const auto& pr = pt.pairs.at(0);
+    EXPECT_GT(pr.differing, 0) << at;
+    EXPECT_EQ(pr.beyond, 0) << at;
+    // The pair's allowance exceeds the two deterministic bounds by the reference difference.
+    EXPECT_GT(pr.sum_allowed_difference,
+              pt.impls[0].sum_deterministic_bound + pt.impls[1].sum_deterministic_bound)
+        << at;
+  }
+}
+
 TEST(SweepRun, RefusesBadImplementationsAndModels) {
   auto s = spec_for("linear", "in=2:3");
   EXPECT_THROW(bounds::run_sweep(s, {}), input_error);
