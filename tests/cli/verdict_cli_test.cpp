@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "property.hpp"
+#include "roundoff/formats/format.hpp"
 #include "roundoff/io/npy.hpp"
 
 namespace fs = std::filesystem;
@@ -223,6 +224,30 @@ TEST_F(verdict_cli, planted_fault_is_a_violation_and_exits_1) {
   EXPECT_EQ(n["results"][0]["max_abs_error"], "inf");
 }
 
+// TF32 behind an f32 declaration (inputs rounded to 10-bit mantissas, then summed exactly and
+// rounded to f32): within the worst-case f32 bound at K = 1024 but not f32 arithmetic, so
+// suspicious, exit 0 by default and 1 with --fail-on suspicious.
+TEST_F(verdict_cli, tf32_behind_f32_is_suspicious_and_fail_on_suspicious_exits_1) {
+  make_linear_problem(8, 1024, 64);
+  tensor y{{8, 64}, {}, format_id::f32};
+  for (std::int64_t i = 0; i < 8; ++i)
+    for (std::int64_t j = 0; j < 64; ++j) {
+      double s = b_.data[static_cast<std::size_t>(j)];
+      for (std::int64_t k = 0; k < 1024; ++k)  // products of 11-bit significands: exact
+        s += roundoff::round_to(format_id::tf32, x_.data[i * 1024 + k]) *
+             roundoff::round_to(format_id::tf32, w_.data[j * 1024 + k]);
+      y.data.push_back(static_cast<double>(static_cast<float>(s)));
+    }
+  save("y_tf32.npy", y, format_id::f32);
+  const std::string args = "check linear " + operands + " --output y_tf32.npy --declared f32";
+  const json j = run_json(args, 0);
+  EXPECT_EQ(j["results"][0]["verdict"], "suspicious") << j.dump();
+  const auto& models = j["results"][0]["consistent_models"];
+  EXPECT_NE(std::find(models.begin(), models.end(), "tf32"), models.end()) << models;
+  EXPECT_LE(j["results"][0]["max_ratio_deterministic"].get<double>(), 1.0);
+  EXPECT_EQ(run(args + " --fail-on suspicious").rc, 1);
+}
+
 TEST_F(verdict_cli, check_bad_input_exits_2_with_one_line) {
   make_linear_problem(2, 8, 3);
   const std::string ok = "check linear " + operands + " --declared f32 ";
@@ -276,7 +301,9 @@ TEST_F(verdict_cli, backends_lists_every_implementation) {
     EXPECT_TRUE(b["declared"].is_string());
     EXPECT_TRUE(b["available"].is_boolean());
     EXPECT_TRUE(b["ops"].is_array());
-    if (!b["available"].get<bool>()) EXPECT_FALSE(b["reason"].get<std::string>().empty()) << b;
+    if (!b["available"].get<bool>()) {
+      EXPECT_FALSE(b["reason"].get<std::string>().empty()) << b;
+    }
     if (b["name"] == "naive.cpu.sequential.f32") {
       seen_naive = true;
       EXPECT_EQ(b["declared"], "f32");
