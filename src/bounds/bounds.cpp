@@ -89,13 +89,21 @@ double inflate(double x) noexcept {
   return std::nextafter(mul_up(x, 1 + 0x1p-40), inf);
 }
 
+// Largest absolute error of one underflowing rounding in format f (docs/bounds.md, B3).
+// Gradual: half the smallest subnormal. For f64 that is 2^-1075, which is not a double (it
+// rounds to 0), so the smallest subnormal 2^-1074 stands in as an upper bound: dividing by two
+// here once made the f64 underflow term vanish (regression: soundness seed 1795931032681836387).
+double eta(format_id f, underflow_mode u) noexcept {
+  const auto& t = traits(f);
+  if (u != underflow_mode::gradual) return t.min_normal;
+  const double half = t.min_subnormal / 2;
+  return half * 2 == t.min_subnormal ? half : t.min_subnormal;
+}
 double eta_acc(const arithmetic_model& m) noexcept {
-  const auto& t = traits(m.accumulator);
-  return m.underflow == underflow_mode::gradual ? t.min_subnormal / 2 : t.min_normal;
+  return eta(m.accumulator, m.underflow);
 }
 double eta_out(const arithmetic_model& m) noexcept {
-  const auto& t = traits(m.output);
-  return m.underflow == underflow_mode::gradual ? t.min_subnormal / 2 : t.min_normal;
+  return eta(m.output, m.underflow);
 }
 
 // Number of roundings that can contribute an absolute underflow error (docs/bounds.md, B3):

@@ -210,4 +210,17 @@ TEST(BoundsModels, DeterministicBoundGolden) {
   EXPECT_LT(dot_bound(f32, summation_order::pairwise(), e3), dot_bound_any_order(f32, e3) / 100);
 }
 
+// Regression (CI soundness run, ROUNDOFF_TEST_SEED=1795931032681836387, iteration 372997): f64's
+// underflow unit 2^-1075 is not a double; computed as min_subnormal / 2 it became 0 and the
+// pairwise bound of a 21-term all-subnormal dot (error 4 * 2^-1074) came out as 3 * 2^-1074.
+// Every f64 product may underflow by up to 2^-1075, so n products need at least n * 2^-1075.
+TEST(BoundsModels, F64UnderflowTermIsNotLost) {
+  auto f64 = parse_model("f64");
+  element_input e{21, 0x1p-1060, false, 0x1p-1050};
+  for (auto order : {summation_order::any(), summation_order::pairwise(),
+                     summation_order::sequential(), summation_order::blocked(8)}) {
+    EXPECT_GE(dot_bound(f64, order, e), 11 * 0x1p-1074);  // >= 21 * 2^-1075, rounded up
+  }
+}
+
 }  // namespace
