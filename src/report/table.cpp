@@ -193,6 +193,15 @@ std::string latex_escape(std::string_view s) {
       case '^':
         out += "\\textasciicircum{}";
         break;
+      case '|':  // OT1-encoded text mode would print an em dash
+        out += "\\textbar{}";
+        break;
+      case '<':
+        out += "\\textless{}";
+        break;
+      case '>':
+        out += "\\textgreater{}";
+        break;
       case '&':
       case '%':
       case '$':

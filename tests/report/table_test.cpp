@@ -68,12 +68,13 @@ TEST(Table, Latex) {
   EXPECT_EQ(report::render_latex(sample()),
             "\\begin{tabular}{lrl}\n"
             "\\toprule\n"
-            "name & max |err| & verdict \\\\\n"
+            "name & max \\textbar{}err\\textbar{} & verdict \\\\\n"
             "\\midrule\n"
             "a\\_b & 3.05e-05 & consistent \\\\\n"
             "x, \"y\" & 0.25 & violation \\\\\n"
             "\\bottomrule\n"
             "\\end{tabular}\n");
+  EXPECT_EQ(report::latex_escape("a<b>c"), "a\\textless{}b\\textgreater{}c");
   EXPECT_EQ(report::latex_escape("50% & $x_1$ #2 {a} ~ ^ \\"),
             "50\\% \\& \\$x\\_1\\$ \\#2 \\{a\\} \\textasciitilde{} \\textasciicircum{} "
             "\\textbackslash{}");

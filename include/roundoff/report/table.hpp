@@ -86,7 +86,7 @@ std::string render_json(const table& t);
 /// Dispatches on f.
 std::string render(const table& t, output_format f, const render_options& opt = {});
 
-/// LaTeX-escapes text (\ & % $ # _ { } ~ ^), for captions and cells.
+/// LaTeX-escapes text (\ & % $ # _ { } ~ ^ | < >), for captions and cells.
 std::string latex_escape(std::string_view s);
 /// The shortest decimal string that reads back as v ("0.1", "3.0517578125e-05"); "inf", "-inf",
 /// "nan" for non-finite values.
