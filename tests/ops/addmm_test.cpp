@@ -9,6 +9,7 @@
 namespace roundoff {
 namespace {
 
+using test::expect_error;
 using test::T;
 
 TEST(addmm, golden_row_bias_broadcast) {
@@ -21,15 +22,6 @@ TEST(addmm, golden_row_bias_broadcast) {
   // Full [M, N] input, with cancellation: [[-7 -10]] + product = [[0 0]].
   test::expect_result(ops::addmm(T({1, 2}, {-7, -10}), T({1, 2}, {1, 2}), T({2, 2}, {1, 2, 3, 4})),
                       {1, 2}, {0, 0});
-}
-
-void expect_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no input_error; expected one containing '" << needle << "'";
-  } catch (const input_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
 }
 
 TEST(addmm_validation, pytorch_rules) {

@@ -9,6 +9,7 @@
 namespace roundoff {
 namespace {
 
+using test::expect_error;
 using test::T;
 
 TEST(bmm, golden_with_scalar_bias) {
@@ -23,15 +24,6 @@ TEST(bmm, golden_with_scalar_bias) {
                       {2, 1, 1}, {17, 53});
   EXPECT_EQ(ops::bmm(T({0, 2, 3}, {}), T({0, 3, 4}, {}), nullptr).exact.shape(),
             (std::vector<std::int64_t>{0, 2, 4}));
-}
-
-void expect_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no input_error; expected one containing '" << needle << "'";
-  } catch (const input_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
 }
 
 TEST(bmm_validation, pytorch_rules) {

@@ -180,14 +180,7 @@ TEST(conv2d, infinite_weight_meeting_zero_padding_is_nan) {
 // ---- validation: every invalid combination throws input_error with PyTorch's wording ----
 
 void expect_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no input_error; expected one containing '" << needle << "'";
-  } catch (const input_error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(needle), std::string::npos) << "message: " << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "message must be one line: " << msg;
-  }
+  test::expect_error(f, needle, /*one_line=*/true);
 }
 
 TEST(conv_validation, pytorch_rules) {
@@ -316,10 +309,7 @@ TEST(conv_property, lowering_matches_direct_definition) {
     x.shape = xs;
     w.shape = ws;
     b.shape = {G * cout_g};
-    for (auto* t : {&x, &w, &b}) {
-      t->data.resize(static_cast<std::size_t>(t->numel()));
-      for (auto& v : t->data) v = std::ldexp(normal(rng), static_cast<int>(rng() % 20) - 10);
-    }
+    test::fill_random({&x, &w, &b}, rng, normal, 10);
     const bool with_bias = rng() % 2;
     const bool unbatched = N == 1 && rng() % 2;
     if (unbatched) x.shape.erase(x.shape.begin());

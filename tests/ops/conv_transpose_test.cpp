@@ -13,6 +13,7 @@ namespace roundoff {
 namespace {
 
 using ops::conv_params;
+using test::expect_error;
 using test::T;
 
 conv_params P(std::vector<std::int64_t> stride, std::vector<std::int64_t> padding,
@@ -110,15 +111,6 @@ TEST(conv_transpose2d, empty_batch_rules) {
   EXPECT_THROW((void)ops::conv_transpose1d(T({0, 2, 2}, {}), w, nullptr, p), input_error);
 }
 
-void expect_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no input_error; expected one containing '" << needle << "'";
-  } catch (const input_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
-}
-
 TEST(conv_transpose_validation, pytorch_rules) {
   const tensor x = T({1, 4, 5, 5}, std::vector<double>(100, 1));
   const tensor w = T({4, 3, 3, 3}, std::vector<double>(108, 1));
@@ -195,10 +187,7 @@ TEST(conv_transpose_property, lowering_matches_direct_definition) {
     x.shape = xs;
     w.shape = ws;
     b.shape = {G * cout_g};
-    for (auto* t : {&x, &w, &b}) {
-      t->data.resize(static_cast<std::size_t>(t->numel()));
-      for (auto& v : t->data) v = std::ldexp(normal(rng), static_cast<int>(rng() % 20) - 10);
-    }
+    test::fill_random({&x, &w, &b}, rng, normal, 10);
     const bool with_bias = rng() % 2;
     if (N == 1 && rng() % 2) x.shape.erase(x.shape.begin());
     const std::string ctx = "nd=" + std::to_string(nd) + " " + test::replay(it);

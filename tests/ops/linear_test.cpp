@@ -12,6 +12,7 @@
 namespace roundoff {
 namespace {
 
+using test::expect_error;
 using test::T;
 
 TEST(linear, golden_2d_with_bias) {
@@ -65,15 +66,6 @@ TEST(linear, golden_exact_cancellation_and_specials) {
   EXPECT_EQ(r.magnitude[1], INFINITY);
 }
 
-void expect_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no input_error; expected one containing '" << needle << "'";
-  } catch (const input_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
-}
-
 TEST(linear_validation, pytorch_rules) {
   expect_error(
       [] {
@@ -118,10 +110,7 @@ TEST(linear_property, matches_per_output_exact_dots) {
                        N = 1 + static_cast<std::int64_t>(rng() % 5);
     const std::int64_t K = static_cast<std::int64_t>(rng() % 40);
     tensor x = T({2, M, K}, {}), w = T({N, K}, {}), b = T({N}, {});
-    for (auto* t : {&x, &w, &b}) {
-      t->data.resize(static_cast<std::size_t>(t->numel()));
-      for (auto& v : t->data) v = std::ldexp(normal(rng), static_cast<int>(rng() % 60) - 30);
-    }
+    test::fill_random({&x, &w, &b}, rng, normal, 30);
     const bool with_bias = rng() % 2;
     const auto r = ops::linear(x, w, with_bias ? &b : nullptr);
     ASSERT_EQ(r.exact.shape(), (std::vector<std::int64_t>{2, M, N})) << test::replay(it);

@@ -12,6 +12,7 @@
 namespace roundoff {
 namespace {
 
+using test::expect_error;
 using test::T;
 
 TEST(matmul, golden_dot_mv_vm_mm) {
@@ -47,15 +48,6 @@ TEST(matmul, golden_broadcasting) {
   const tensor b = T({2}, {10, 20});
   test::expect_result(ops::matmul(test::iota({2, 2}, 1), T({2, 2}, {1, 1, 0, 1}), &b), {2, 2},
                       {11, 23, 13, 27});
-}
-
-void expect_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no input_error; expected one containing '" << needle << "'";
-  } catch (const input_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
 }
 
 tensor Z(std::vector<std::int64_t> s) {
@@ -122,10 +114,7 @@ TEST(matmul_property, broadcast_matches_per_output_exact_dots) {
     if (!wv) w.shape.push_back(N);
     if (xv) x.shape = {K};
     if (wv) w.shape = {K};
-    for (auto* t : {&x, &w}) {
-      t->data.resize(static_cast<std::size_t>(t->numel()));
-      for (auto& v : t->data) v = std::ldexp(normal(rng), static_cast<int>(rng() % 40) - 20);
-    }
+    test::fill_random({&x, &w}, rng, normal, 20);
     const auto r = ops::matmul(x, w, nullptr);
     // Oracle: broadcast by hand over the output's batch index.
     const auto& os = r.exact.shape();

@@ -13,6 +13,7 @@ namespace {
 
 using ops::conv_flags;
 using ops::op_kind;
+using test::expect_error;
 using test::T;
 
 TEST(op, names_round_trip) {
@@ -51,15 +52,6 @@ TEST(op, parse_conv_params_syntax) {
   EXPECT_EQ(ops::parse_conv_params(f).pad, ops::conv_params::padding_kind::valid);
   f.padding = "[1,2,3]";
   EXPECT_EQ(ops::parse_conv_params(f).padding, (std::vector<std::int64_t>{1, 2, 3}));
-}
-
-void expect_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no input_error; expected one containing '" << needle << "'";
-  } catch (const input_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
 }
 
 TEST(op, parse_errors_name_the_flag) {

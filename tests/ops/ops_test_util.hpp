@@ -6,11 +6,15 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <initializer_list>
+#include <random>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "roundoff/error.hpp"
 #include "roundoff/exact/accumulator.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/ops/op_result.hpp"
@@ -32,6 +36,35 @@ inline tensor iota(std::vector<std::int64_t> shape, double start = 0) {
   t.data.resize(static_cast<std::size_t>(t.numel()));
   for (std::size_t i = 0; i < t.data.size(); ++i) t.data[i] = start + static_cast<double>(i);
   return t;
+}
+
+/// Expects f() to throw input_error whose message contains `needle`; with one_line, also that
+/// the message has no newline.
+inline void expect_error(const std::function<void()>& f, const std::string& needle,
+                         bool one_line = false) {
+  try {
+    f();
+    ADD_FAILURE() << "no input_error; expected one containing '" << needle << "'";
+  } catch (const input_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(needle), std::string::npos) << "message: " << msg;
+    if (one_line) {
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << "message must be one line: " << msg;
+    }
+  }
+}
+
+/// Resizes each tensor to its shape's numel and fills it with normal(rng) * 2^e, e uniform in
+/// [-max_exp, max_exp).
+template <class Rng>
+void fill_random(std::initializer_list<tensor*> ts, Rng& rng,
+                 std::normal_distribution<double>& normal, int max_exp) {
+  for (auto* t : ts) {
+    t->data.resize(static_cast<std::size_t>(t->numel()));
+    for (auto& v : t->data)
+      v = std::ldexp(normal(rng),
+                     static_cast<int>(rng() % static_cast<std::uint64_t>(2 * max_exp)) - max_exp);
+  }
 }
 
 inline bool same_bits(double a, double b) {
