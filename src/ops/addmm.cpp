@@ -38,15 +38,7 @@ op_result addmm(const tensor& input, const tensor& mat1, const tensor& mat2,
   const std::vector<std::int64_t> out = addmm_output_shape(input, mat1, mat2);
   const std::int64_t m = out[0], n = out[1], k = mat1.shape[1];
   const std::vector<double> bias = detail::expand_to(input, out);
-  std::vector<double> wt(mat2.data.size());
-  for (std::int64_t kk = 0; kk < k; ++kk) {
-    for (std::int64_t j = 0; j < n; ++j) {
-      wt[static_cast<std::size_t>(j * k + kk)] = mat2.data[static_cast<std::size_t>(kk * n + j)];
-    }
-  }
-  op_result r;
-  r.has_bias = true;
-  detail::contraction_runner run(r, out, opt);
+  const std::vector<double> wt = detail::transpose_last2(mat2.data.data(), 1, k, n);
   detail::nt_operands o;
   o.m = m;
   o.n = n;
@@ -54,11 +46,7 @@ op_result addmm(const tensor& input, const tensor& mat1, const tensor& mat2,
   o.a = mat1.data.data();
   o.b = wt.data();
   o.bias = bias.data();
-  detail::run_batched_nt(run, o);
-  run.finish();
-  r.terms.assign(static_cast<std::size_t>(r.exact.size()), k);
-  r.data_terms = r.terms;
-  return r;
+  return detail::run_nt_op(out, o, true, opt);
 }
 
 }  // namespace roundoff::ops

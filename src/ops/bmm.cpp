@@ -44,18 +44,7 @@ op_result bmm(const tensor& x, const tensor& w, const tensor* b, const reference
   const std::int64_t nb = out[0], m = out[1], n = out[2], k = x.shape[2];
   std::vector<double> bias;
   if (b) bias = detail::expand_to(*b, out);
-  std::vector<double> wt(w.data.size());
-  for (std::int64_t bb = 0; bb < nb; ++bb) {
-    for (std::int64_t kk = 0; kk < k; ++kk) {
-      for (std::int64_t j = 0; j < n; ++j) {
-        wt[static_cast<std::size_t>(bb * n * k + j * k + kk)] =
-            w.data[static_cast<std::size_t>(bb * k * n + kk * n + j)];
-      }
-    }
-  }
-  op_result r;
-  r.has_bias = b != nullptr;
-  detail::contraction_runner run(r, out, opt);
+  const std::vector<double> wt = detail::transpose_last2(w.data.data(), nb, k, n);
   detail::nt_operands o;
   o.a_batch = o.b_batch = o.out_batch = {nb};
   o.m = m;
@@ -64,11 +53,7 @@ op_result bmm(const tensor& x, const tensor& w, const tensor* b, const reference
   o.a = x.data.data();
   o.b = wt.data();
   o.bias = b ? bias.data() : nullptr;
-  detail::run_batched_nt(run, o);
-  run.finish();
-  r.terms.assign(static_cast<std::size_t>(r.exact.size()), k);
-  r.data_terms = r.terms;
-  return r;
+  return detail::run_nt_op(out, o, b != nullptr, opt);
 }
 
 }  // namespace roundoff::ops

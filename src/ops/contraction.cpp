@@ -297,4 +297,29 @@ void run_batched_nt(contraction_runner& run, const nt_operands& o) {
   }
 }
 
+op_result run_nt_op(const std::vector<std::int64_t>& out, const nt_operands& o, bool has_bias,
+                    const reference_options& opt) {
+  op_result r;
+  r.has_bias = has_bias;
+  contraction_runner run(r, out, opt);
+  run_batched_nt(run, o);
+  run.finish();
+  r.terms.assign(static_cast<std::size_t>(r.exact.size()), o.k);
+  r.data_terms = r.terms;
+  return r;
+}
+
+std::vector<double> transpose_last2(const double* w, std::int64_t batch, std::int64_t k,
+                                    std::int64_t n) {
+  std::vector<double> t(static_cast<std::size_t>(batch * k * n));
+  for (std::int64_t b = 0; b < batch; ++b) {
+    const double* src = w + b * k * n;
+    double* dst = t.data() + b * k * n;
+    for (std::int64_t kk = 0; kk < k; ++kk) {
+      for (std::int64_t j = 0; j < n; ++j) dst[j * k + kk] = src[kk * n + j];
+    }
+  }
+  return t;
+}
+
 }  // namespace roundoff::ops::detail

@@ -58,9 +58,6 @@ op_result linear(const tensor& x, const tensor& w, const tensor* b, const refere
   const linear_shape s = check_linear(x, w, b);
   std::vector<double> bias;
   if (b) bias = detail::expand_to(*b, s.out);
-  op_result r;
-  r.has_bias = b != nullptr;
-  detail::contraction_runner run(r, s.out, opt);
   detail::nt_operands o;
   o.m = s.m;
   o.n = s.n;
@@ -68,11 +65,7 @@ op_result linear(const tensor& x, const tensor& w, const tensor* b, const refere
   o.a = x.data.data();
   o.b = w.data.data();
   o.bias = b ? bias.data() : nullptr;
-  detail::run_batched_nt(run, o);
-  run.finish();
-  r.terms.assign(static_cast<std::size_t>(r.exact.size()), s.k);
-  r.data_terms = r.terms;
-  return r;
+  return detail::run_nt_op(s.out, o, b != nullptr, opt);
 }
 
 }  // namespace roundoff::ops

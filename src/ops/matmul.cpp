@@ -59,20 +59,6 @@ mm_shape check_matmul(const tensor& x, const tensor& w, const tensor* b) {
   if (!wv) s.out.push_back(s.n);
   return s;
 }
-
-// w [..., K, N] -> [..., N, K]
-std::vector<double> transpose_last2(const double* w, std::int64_t batch, std::int64_t k,
-                                    std::int64_t n) {
-  std::vector<double> t(static_cast<std::size_t>(batch * k * n));
-  for (std::int64_t b = 0; b < batch; ++b) {
-    const double* src = w + b * k * n;
-    double* dst = t.data() + b * k * n;
-    for (std::int64_t kk = 0; kk < k; ++kk) {
-      for (std::int64_t j = 0; j < n; ++j) dst[j * k + kk] = src[kk * n + j];
-    }
-  }
-  return t;
-}
 }  // namespace
 
 std::vector<std::int64_t> matmul_output_shape(const tensor& x, const tensor& w, const tensor* b) {
@@ -87,10 +73,7 @@ op_result matmul(const tensor& x, const tensor& w, const tensor* b, const refere
   if (b) bias = detail::expand_to(*b, s.out);
   std::int64_t wbatch = 1;
   for (auto d : s.wb) wbatch *= d;
-  const std::vector<double> wt = transpose_last2(w.data.data(), wbatch, s.k, s.n);
-  op_result r;
-  r.has_bias = b != nullptr;
-  detail::contraction_runner run(r, s.out, opt);
+  const std::vector<double> wt = detail::transpose_last2(w.data.data(), wbatch, s.k, s.n);
   detail::nt_operands o;
   o.a_batch = s.xb;
   o.b_batch = s.wb;
@@ -101,11 +84,7 @@ op_result matmul(const tensor& x, const tensor& w, const tensor* b, const refere
   o.a = x.data.data();
   o.b = wt.data();
   o.bias = b ? bias.data() : nullptr;
-  detail::run_batched_nt(run, o);
-  run.finish();
-  r.terms.assign(static_cast<std::size_t>(r.exact.size()), s.k);
-  r.data_terms = r.terms;
-  return r;
+  return detail::run_nt_op(s.out, o, b != nullptr, opt);
 }
 
 }  // namespace roundoff::ops

@@ -59,6 +59,16 @@ struct nt_operands {
 };
 void run_batched_nt(contraction_runner& run, const nt_operands& ops);
 
+/// The whole of an NT-lowered op: a fresh op_result of shape `out` (has_bias as given, since a
+/// bias of 0 elements may have a null pointer) holding run_batched_nt(o), its upward-rounded
+/// magnitudes, and terms = data_terms = o.k for every element.
+op_result run_nt_op(const std::vector<std::int64_t>& out, const nt_operands& o, bool has_bias,
+                    const reference_options& opt);
+
+/// w [batch, k, n] (dense) -> [batch, n, k].
+std::vector<double> transpose_last2(const double* w, std::int64_t batch, std::int64_t k,
+                                    std::int64_t n);
+
 /// Validates that t.data holds numel(t.shape) values; `name` is "input", "weight", "bias".
 void check_data(const tensor& t, const char* name);
 
