@@ -27,33 +27,31 @@ TEST(bmm, golden_with_scalar_bias) {
 }
 
 TEST(bmm_validation, pytorch_rules) {
-  const auto z = [](std::vector<std::int64_t> s) {
-    tensor t;
-    t.shape = std::move(s);
-    t.data.assign(static_cast<std::size_t>(t.numel()), 0.0);
-    return t;
-  };
   expect_error(
       [&] {
-        (void)ops::bmm(z({2, 3}), z({2, 3, 5}), nullptr);
+        (void)ops::bmm(test::zeros({2, 3}), test::zeros({2, 3, 5}), nullptr);
       },
       "batch1 (input) must be a 3D tensor");
   expect_error(
       [&] {
-        (void)ops::bmm(z({2, 2, 3}), z({3, 5}), nullptr);
+        (void)ops::bmm(test::zeros({2, 2, 3}), test::zeros({3, 5}), nullptr);
       },
       "batch2 (mat2) must be a 3D tensor");
   expect_error(
       [&] {
-        (void)ops::bmm(z({2, 2, 3}), z({3, 3, 5}), nullptr);
+        (void)ops::bmm(test::zeros({2, 2, 3}), test::zeros({3, 3, 5}), nullptr);
       },
       "expected size for first two dimensions of batch2 tensor to be: [2, 3] but got: "
       "[3, 3]");
-  expect_error([&] { (void)ops::bmm(z({2, 2, 3}), z({2, 4, 5}), nullptr); }, "[2, 4]");
-  const tensor b = z({3});
   expect_error(
       [&] {
-        (void)ops::bmm(z({2, 2, 3}), z({2, 3, 5}), &b);
+        (void)ops::bmm(test::zeros({2, 2, 3}), test::zeros({2, 4, 5}), nullptr);
+      },
+      "[2, 4]");
+  const tensor b = test::zeros({3});
+  expect_error(
+      [&] {
+        (void)ops::bmm(test::zeros({2, 2, 3}), test::zeros({2, 3, 5}), &b);
       },
       "the expanded size of the tensor (5) must match the existing size (3)");
 }

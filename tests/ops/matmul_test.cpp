@@ -50,40 +50,37 @@ TEST(matmul, golden_broadcasting) {
                       {11, 23, 13, 27});
 }
 
-tensor Z(std::vector<std::int64_t> s) {
-  tensor t;
-  t.shape = std::move(s);
-  t.data.assign(static_cast<std::size_t>(t.numel()), 0.0);
-  return t;
-}
-
 TEST(matmul_validation, pytorch_rules) {
   expect_error(
       [] {
-        (void)ops::matmul(Z({}), Z({2, 3}), nullptr);
+        (void)ops::matmul(test::zeros({}), test::zeros({2, 3}), nullptr);
       },
       "both arguments to matmul need to be at least 1D, but they are 0D and 2D");
-  expect_error([] { (void)ops::matmul(Z({3}), Z({4}), nullptr); },
+  expect_error([] { (void)ops::matmul(test::zeros({3}), test::zeros({4}), nullptr); },
                "shapes [3] and [4] cannot be multiplied");
   expect_error(
       [] {
-        (void)ops::matmul(Z({2, 3}), Z({4, 5}), nullptr);
+        (void)ops::matmul(test::zeros({2, 3}), test::zeros({4, 5}), nullptr);
       },
       "the first's last dim (3) must equal the second's second-to-last dim (4)");
   expect_error(
       [] {
-        (void)ops::matmul(Z({3, 2, 3}), Z({4, 3, 5}), nullptr);
+        (void)ops::matmul(test::zeros({3, 2, 3}), test::zeros({4, 3, 5}), nullptr);
       },
       "the size of tensor a (3) must match the size of tensor b (4) at non-singleton "
       "dimension 0");
-  const tensor b = Z({3});
+  const tensor b = test::zeros({3});
   expect_error(
       [&] {
-        (void)ops::matmul(Z({2, 3}), Z({3, 5}), &b);
+        (void)ops::matmul(test::zeros({2, 3}), test::zeros({3, 5}), &b);
       },
       "the expanded size of the tensor (5) must match the existing size (3)");
-  const tensor b2 = Z({4, 2, 5});
-  expect_error([&] { (void)ops::matmul(Z({2, 3}), Z({3, 5}), &b2); }, "cannot be expanded");
+  const tensor b2 = test::zeros({4, 2, 5});
+  expect_error(
+      [&] {
+        (void)ops::matmul(test::zeros({2, 3}), test::zeros({3, 5}), &b2);
+      },
+      "cannot be expanded");
 }
 
 TEST(matmul_property, broadcast_matches_per_output_exact_dots) {

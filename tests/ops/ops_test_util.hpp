@@ -29,6 +29,14 @@ inline tensor T(std::vector<std::int64_t> shape, std::vector<double> data) {
   return t;
 }
 
+/// Tensor of the given shape filled with zeros.
+inline tensor zeros(std::vector<std::int64_t> shape) {
+  tensor t;
+  t.shape = std::move(shape);
+  t.data.assign(static_cast<std::size_t>(t.numel()), 0.0);
+  return t;
+}
+
 /// Tensor of the given shape filled with 0, 1, 2, ... (+ start).
 inline tensor iota(std::vector<std::int64_t> shape, double start = 0) {
   tensor t;
