@@ -45,8 +45,8 @@ int main() {
     // The three lines: op + inputs + observed output + declared model -> verdict.
     roundoff::bounds::verdict v = roundoff::bounds::check(op, x, w, &b, *y, "f32");
     std::printf("%-10s %s\n", std::string(to_string(v.kind)).c_str(), v.explanation.c_str());
-    if (!v.effective_model.empty()) std::printf("           effective arithmetic: %s\n",
-                                                v.effective_model.c_str());
+    if (!v.effective_model.empty())
+      std::printf("           effective arithmetic: %s\n", v.effective_model.c_str());
   }
   // CPU vs GPU directly: is their difference explained by f32 and tf32 rounding together?
   auto c = roundoff::bounds::compare(op, x, w, &b, y_cpu, "f32", y_tf32, "tf32");

@@ -299,9 +299,9 @@ TEST_F(cli, reference_conv_flags) {
   // conv_transpose1d, stride 2, output_padding 1: y[2i + t] += x[i] w[t] = [1 10 2 20 0].
   save("xt.npy", tensor{{1, 1, 2}, {1, 2}});
   save("wt.npy", tensor{{1, 1, 2}, {1, 10}});
-  const result t = run(
-      "reference conv_transpose1d --input xt.npy --weight wt.npy --out yt.npy --stride 2 "
-      "--output-padding 1");
+  const result t =
+      run("reference conv_transpose1d --input xt.npy --weight wt.npy --out yt.npy --stride 2 "
+          "--output-padding 1");
   ASSERT_EQ(t.rc, 0) << t.err;
   EXPECT_EQ(load("yt.npy").data, (std::vector<double>{1, 10, 2, 20, 0}));
 
@@ -310,9 +310,8 @@ TEST_F(cli, reference_conv_flags) {
   expect_usage_error(
       "reference conv2d --input x.npy --weight w.npy --out y.npy --stride 2 --padding same",
       "padding='same' is not supported for strided convolutions");
-  expect_usage_error(
-      "reference conv2d --input x.npy --weight w.npy --out y.npy --output-padding 1",
-      "--output-padding: applies only to conv_transpose ops");
+  expect_usage_error("reference conv2d --input x.npy --weight w.npy --out y.npy --output-padding 1",
+                     "--output-padding: applies only to conv_transpose ops");
   expect_usage_error("reference conv2d --input x.npy --weight w.npy --out y.npy --padding 1,x",
                      "--padding: expected same, valid, an integer");
   expect_usage_error("reference conv2d --input x.npy --weight w.npy --out y.npy --groups 2",

@@ -55,8 +55,8 @@ inline std::mt19937_64 rng(std::uint64_t salt) {
 
 /// Text to append to a failing assertion so that it can be replayed.
 inline std::string replay(std::int64_t iteration) {
-  return "replay with ROUNDOFF_TEST_SEED=" + std::to_string(base_seed()) +
-         " (iteration " + std::to_string(iteration) + ")";
+  return "replay with ROUNDOFF_TEST_SEED=" + std::to_string(base_seed()) + " (iteration " +
+         std::to_string(iteration) + ")";
 }
 
 }  // namespace roundoff::test
