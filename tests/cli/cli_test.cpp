@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cli_fixture.hpp"
 #include "property.hpp"
 #include "roundoff/io/npy.hpp"
 
@@ -26,46 +27,11 @@ using roundoff::tensor;
 
 namespace {
 
-struct result {
-  int rc = -1;
-  std::string out, err;
-};
+using result = roundoff::test::cli_result;
+using roundoff::test::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-class cli : public testing::Test {
+class cli : public roundoff::test::cli_fixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(testing::TempDir()) /
-           ("roundoff_cli_" + std::to_string(::getpid()) + "_" +
-            testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string path(const std::string& f) const { return (dir_ / f).string(); }
-
-  // Runs `roundoff <args>` in the temp dir; args are passed through the shell unquoted, so tests
-  // use plain file names.
-  result run(const std::string& args) const {
-    const std::string cmd = "cd '" + dir_.string() + "' && '" ROUNDOFF_CLI_PATH "' " + args +
-                            " >stdout.txt 2>stderr.txt";
-    const int status = std::system(cmd.c_str());
-    result r;
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(dir_ / "stdout.txt");
-    r.err = slurp(dir_ / "stderr.txt");
-    return r;
-  }
-
   // Expects exit 2 and exactly one stderr line "roundoff: ..." containing `want`.
   void expect_usage_error(const std::string& args, const std::string& want) const {
     const result r = run(args);
@@ -83,8 +49,6 @@ class cli : public testing::Test {
     std::ofstream(dir_ / f, std::ios::binary) << bytes;
   }
   tensor load(const std::string& f) const { return roundoff::io::read_npy(dir_ / f); }
-
-  fs::path dir_;
 };
 
 std::string npy_bytes(const std::string& descr, const std::string& shape, std::size_t data) {

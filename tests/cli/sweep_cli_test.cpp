@@ -15,23 +15,16 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
+#include "cli_fixture.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct result {
-  int rc = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using result = roundoff::test::cli_result;
+using roundoff::test::slurp;
 
 // RFC 4180 lines without quoted fields (sweep's names and numbers need none).
 std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
@@ -68,32 +61,8 @@ double num(const std::string& s) {
   return std::stod(s);
 }
 
-class sweep_cli : public testing::Test {
+class sweep_cli : public roundoff::test::cli_fixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(testing::TempDir()) /
-           ("roundoff_sweep_" + std::to_string(::getpid()) + "_" +
-            testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string path(const std::string& f) const { return (dir_ / f).string(); }
-
-  // Runs `[env] roundoff <args>` in the temp dir (shell; tests quote globs themselves).
-  result run(const std::string& args, const std::string& env = "") const {
-    const std::string cmd = "cd '" + dir_.string() + "' && " + env + " '" ROUNDOFF_CLI_PATH "' " +
-                            args + " >stdout.txt 2>stderr.txt";
-    const int status = std::system(cmd.c_str());
-    result r;
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(dir_ / "stdout.txt");
-    r.err = slurp(dir_ / "stderr.txt");
-    return r;
-  }
-
   void expect_usage_error(const std::string& args, const std::string& want,
                           const std::string& env = "") const {
     const result r = run(args, env);
@@ -110,8 +79,6 @@ class sweep_cli : public testing::Test {
   bool have_matplotlib() const {
     return std::system("python3 -c 'import matplotlib' >/dev/null 2>&1") == 0;
   }
-
-  fs::path dir_;
 };
 
 const char* const three_cpu =

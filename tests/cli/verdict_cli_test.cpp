@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "cli_fixture.hpp"
 #include "property.hpp"
 #include "roundoff/formats/format.hpp"
 #include "roundoff/io/npy.hpp"
@@ -31,42 +32,13 @@ using roundoff::tensor;
 
 namespace {
 
-struct result {
-  int rc = -1;
-  std::string out, err;
-};
+using result = roundoff::test::cli_result;
+using roundoff::test::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-class verdict_cli : public testing::Test {
+class verdict_cli : public roundoff::test::cli_fixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(testing::TempDir()) /
-           ("roundoff_vcli_" + std::to_string(::getpid()) + "_" +
-            testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  // Runs `roundoff <args>` in the temp dir (args go through the shell).
-  result run(const std::string& args) const {
-    const std::string cmd = "cd '" + dir_.string() + "' && NO_COLOR=1 '" ROUNDOFF_CLI_PATH "' " +
-                            args + " >stdout.txt 2>stderr.txt";
-    const int status = std::system(cmd.c_str());
-    result r;
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(dir_ / "stdout.txt");
-    r.err = slurp(dir_ / "stderr.txt");
-    return r;
-  }
+  // Colour off: the text reports are compared as plain text.
+  result run(const std::string& args) const { return cli_fixture::run(args, "NO_COLOR=1"); }
 
   json run_json(const std::string& args, int want_rc) const {
     const result r = run(args + " --format json");
@@ -135,7 +107,6 @@ class verdict_cli : public testing::Test {
     fwd_ = fwd;
   }
 
-  fs::path dir_;
   tensor x_, w_, b_, fwd_;
 };
 
