@@ -9,10 +9,14 @@
 #include <cstring>
 #include <limits>
 
+#define ROUNDOFF_EXACT_INTERNAL 1
+#include "detail/make_double.hpp"
+
 namespace roundoff::exact {
 
 namespace {
 
+using detail::make_double;
 using u64 = std::uint64_t;
 __extension__ typedef unsigned __int128 u128;
 
@@ -381,28 +385,6 @@ void accumulator::set_magnitude(const u64* mag, int n, int lo, bool neg) noexcep
   hi_ = lo + n - 1;
   if (neg) negate();
 }
-
-namespace {
-
-// sig * 2^q as a double, for sig < 2^53 and a value inside the double range whose bits all lie
-// at or above 2^-1074 (the caller guarantees both), with the given sign.
-inline double make_double(bool neg, u64 sig, int q) noexcept {
-  if (sig == 0) return neg ? -0.0 : 0.0;
-  const int shift = std::countl_zero(sig) - 11;  // bring the leading bit to position 52
-  if (shift > 0) {
-    sig <<= shift;
-    q -= shift;
-  }
-  u64 bits;
-  if (q < -1074) {
-    bits = sig >> (-1074 - q);  // subnormal: the dropped bits are zero by the precondition
-  } else {
-    bits = (static_cast<u64>(q + 1075) << 52) | (sig & frac_mask);
-  }
-  return std::bit_cast<double>(bits | (static_cast<u64>(neg) << 63));
-}
-
-}  // namespace
 
 // |S| = mag * 2^base (n limbs, mag[top] != 0) split at the double quantum of its binade.
 struct accumulator::split_view {

@@ -466,20 +466,30 @@ void fast_gemm::run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) 
         dest_.store(dst, acc);
         continue;
       }
-      acc.clear();
       const int e0 = ri.u + rj.u;
-      if (pl_.karatsuba) {
-        const i128 ll = S(i * nt + j), hh = S(mt * nt + i * nt + j),
-                   ss = S(2 * mt * nt + i * nt + j);
-        i128 v = (hh << (2 * wa)) + ((ss - hh - ll) << wa) + ll;
+      const bool no_rem =
+          ws.off_a[static_cast<std::size_t>(i)] == ws.off_a[static_cast<std::size_t>(i + 1)] &&
+          ws.off_b[static_cast<std::size_t>(j)] == ws.off_b[static_cast<std::size_t>(j + 1)];
+      acc.clear();
+      if (pl_.karatsuba || fits128) {
+        i128 v;
+        if (pl_.karatsuba) {
+          const i128 ll = S(i * nt + j), hh = S(mt * nt + i * nt + j),
+                     ss = S(2 * mt * nt + i * nt + j);
+          v = (hh << (2 * wa)) + ((ss - hh - ll) << wa) + ll;
+        } else {
+          v = 0;
+          for (int x = 0; x < pl_.sa; ++x)
+            for (int y = 0; y < pl_.sb; ++y)
+              v += static_cast<i128>(S((x * mt + i) * cn + y * nt + j)) << (x * wa + y * wb);
+        }
         if (bs && fold_bias(v, *bs, e0)) bs = nullptr;
-        add_i128(acc, v, e0);
-      } else if (fits128) {
-        i128 v = 0;
-        for (int x = 0; x < pl_.sa; ++x)
-          for (int y = 0; y < pl_.sb; ++y)
-            v += static_cast<i128>(S((x * mt + i) * cn + y * nt + j)) << (x * wa + y * wb);
-        if (bs && fold_bias(v, *bs, e0)) bs = nullptr;
+        if (no_rem && !bs) {  // the whole exact value is v * 2^e0: no accumulator needed
+          const u128 mag = v < 0 ? static_cast<u128>(-v) : static_cast<u128>(v);
+          dest_.store_integer(dst, static_cast<std::uint64_t>(mag),
+                              static_cast<std::uint64_t>(mag >> 64), v < 0, e0);
+          continue;
+        }
         add_i128(acc, v, e0);
       } else {
         for (int x = 0; x < pl_.sa; ++x)

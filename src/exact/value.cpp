@@ -7,6 +7,9 @@
 
 #include "roundoff/exact/value.hpp"
 
+#define ROUNDOFF_EXACT_INTERNAL 1
+#include "detail/make_double.hpp"
+
 namespace roundoff::exact {
 
 struct exact_tensor::side_store {
@@ -85,6 +88,63 @@ void exact_tensor::store(std::int64_t i, const accumulator& acc) {
   }
   tail_[ui] = offset;
   state_[ui] = state_side;
+}
+
+void exact_tensor::store_integer(std::int64_t i, std::uint64_t lo, std::uint64_t hi, bool negative,
+                                 int e) {
+  // Fast case, S = +-m * 2^e with e >= -1074 and |S| < 2^1023: every bit of S, RN(S) and
+  // S - RN(S) lies at or above 2^-1074 and below 2^1024, so RN(S) is the top 53 bits of m
+  // rounded to nearest-even, and the tail is the (signed) rest, a double iff it spans at most 53
+  // bits. This is round_split() specialised to a 128-bit magnitude (docs/exact.md).
+  __extension__ typedef unsigned __int128 u128;
+  const u128 m = (static_cast<u128>(hi) << 64) | lo;
+  const int nb = hi ? 128 - std::countl_zero(hi) : 64 - std::countl_zero(lo);
+  const auto ui = static_cast<std::size_t>(i);
+  if (m == 0) {
+    rounded_[ui] = 0.0;
+    tail_[ui] = 0;
+    state_[ui] = state_rounded;
+    return;
+  }
+  if (e >= -1074 && e + nb <= 1023) {
+    if (nb <= 53) {
+      rounded_[ui] = detail::make_double(negative, static_cast<std::uint64_t>(m), e);
+      tail_[ui] = 0;
+      state_[ui] = state_rounded;
+      return;
+    }
+    const int shift = nb - 53;  // 1 .. 75
+    std::uint64_t top = static_cast<std::uint64_t>(m >> shift);
+    u128 low = m & ((u128{1} << shift) - 1);
+    const u128 half = u128{1} << (shift - 1);
+    const bool up = low > half || (low == half && (top & 1));
+    int q = e + shift;
+    if (up) {
+      low = (u128{1} << shift) - low;  // |S| - RN(|S|) = -(2^shift - low), and low > 0
+      if (++top == (std::uint64_t{1} << 53)) top >>= 1, ++q;
+    }
+    if (low == 0) {
+      rounded_[ui] = detail::make_double(negative, top, q);
+      tail_[ui] = 0;
+      state_[ui] = state_rounded;
+      return;
+    }
+    const auto low0 = static_cast<std::uint64_t>(low);
+    const int tz = low0 ? std::countr_zero(low0)
+                        : 64 + std::countr_zero(static_cast<std::uint64_t>(low >> 64));
+    const u128 t = low >> tz;
+    if ((t >> 53) == 0) {  // the tail is a double
+      rounded_[ui] = detail::make_double(negative, top, q);
+      const double tail =
+          detail::make_double(negative != up, static_cast<std::uint64_t>(t), e + tz);
+      tail_[ui] = std::bit_cast<std::uint64_t>(tail);
+      state_[ui] = state_tail;
+      return;
+    }
+  }
+  accumulator acc;
+  acc.add_integer(lo, hi, negative, e);
+  store(i, acc);
 }
 
 void exact_tensor::load(std::int64_t i, accumulator& out) const {

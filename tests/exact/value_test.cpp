@@ -203,6 +203,86 @@ TEST(ExactTensor, TailBoundary) {
   EXPECT_EQ(t.abs_diff(1, 1.0), 0x1p-58);  // tie between 2^-58 and 2^-58 + 2^-110: even
 }
 
+// store_integer() leaves an element exactly as store() of an accumulator holding the same
+// 128-bit integer times 2^e: the same rounded double, the same value read back (rounded in
+// every direction, every format, |value - observed|), and the same use of the side store. The
+// magnitudes are built to hit the fast path's edges: 53 and 54 significant bits, ties to even,
+// carries to 2^53, tails of exactly 53 and 54 bits, e at -1074/-1075 and |S| near 2^1023.
+TEST(ExactTensor, StoreIntegerEqualsStoreOfAccumulator) {
+  auto g = rng(0x1200);
+  __extension__ typedef unsigned __int128 u128;
+  const std::int64_t iters = iterations(40000);
+  exact_tensor fast({1}), slow({1});
+  std::int64_t fast_side = 0;
+  for (std::int64_t it = 0; it < iters; ++it) {
+    const int nb = 1 + static_cast<int>(g() % 127);
+    u128 m = (static_cast<u128>(g()) << 64) | g();
+    m &= (u128{1} << nb) - 1;
+    m |= u128{1} << (nb - 1);
+    switch (g() % 6) {
+      case 0:  // exact tie below bit 53
+        if (nb >= 54) m = (m >> (nb - 53) << (nb - 53)) | (u128{1} << (nb - 54));
+        break;
+      case 1:  // all ones: rounds up to a power of two
+        m = (u128{1} << nb) - 1;
+        break;
+      case 2:  // a tail of 53 or 54 bits below the 53-bit head
+        if (nb >= 53 + 54) {
+          const int tb = 53 + static_cast<int>(g() % 2);
+          m = (m >> (nb - 53) << (nb - 53)) | (u128{1} << (tb - 1)) | 1;
+        }
+        break;
+      default:
+        break;
+    }
+    int e;
+    switch (g() % 5) {
+      case 0:
+        e = -1074 - static_cast<int>(g() % 3);
+        break;
+      case 1:
+        e = 1023 - nb + static_cast<int>(g() % 3) - 1;
+        break;
+      case 2:
+        e = -2176 + static_cast<int>(g() % 200);
+        break;
+      default:
+        e = -1200 + static_cast<int>(g() % 2300) - nb;
+    }
+    e = std::max(e, -2176);
+    if (e + nb > 2175) e = 2175 - nb;
+    const bool neg = g() & 1;
+    const auto lo = static_cast<std::uint64_t>(m), hi = static_cast<std::uint64_t>(m >> 64);
+    accumulator acc;
+    acc.add_integer(lo, hi, neg, e);
+    const std::int64_t side_before = slow.side_count();
+    slow.store(0, acc);
+    const std::int64_t side_before_fast = fast.side_count();
+    fast.store_integer(0, lo, hi, neg, e);
+    ASSERT_TRUE(same_double(fast.rounded(0), slow.rounded(0)))
+        << replay(it) << ": m bits " << nb << ", e " << e << ", " << hex(fast.rounded(0)) << " vs "
+        << hex(slow.rounded(0));
+    ASSERT_EQ(fast.side_count() - side_before_fast, slow.side_count() - side_before)
+        << replay(it) << ": side store use differs (m bits " << nb << ", e " << e << ")";
+    fast_side += fast.side_count() - side_before_fast;
+    accumulator back;
+    fast.load(0, back);
+    const double rn = acc.round();
+    for (auto r : all_roundings)
+      ASSERT_TRUE(same_double(back.round(r), acc.round(r))) << replay(it);
+    for (auto f : all_formats)
+      ASSERT_TRUE(same_double(fast.round_to(0, f), slow.round_to(0, f))) << replay(it);
+    for (double obs :
+         observed_values(g, rn, acc.round(rounding::upward), acc.round_to(format_id::f16)))
+      for (auto r : all_roundings)
+        ASSERT_TRUE(same_double(fast.abs_diff(0, obs, r), slow.abs_diff(0, obs, r)))
+            << replay(it) << ", observed " << hex(obs);
+  }
+  // Both the fast case and the fallback were exercised.
+  EXPECT_GT(fast_side, 0);
+  EXPECT_LT(fast_side, iters / 2);
+}
+
 // store() from several threads for distinct elements, with wide values that all lock the side
 // store; every element reads back exactly.
 TEST(ExactTensor, ConcurrentStoresToDistinctElements) {

@@ -39,6 +39,12 @@ class exact_tensor {
   /// Stores acc as element i (the exact value, not a rounding of it). Thread-safe for distinct
   /// i. Storing twice into one element leaves the first side-store entry unused.
   void store(std::int64_t i, const accumulator& acc);
+  /// Stores (negative ? -1 : 1) * (hi * 2^64 + lo) * 2^e as element i, for the same range of
+  /// arguments as accumulator::add_integer. The element ends up exactly as store() of an
+  /// accumulator holding that value would leave it (same rounded double, tail and state); the
+  /// common case (result and tail inside the double range) uses integer operations only and no
+  /// accumulator. Thread-safe for distinct i.
+  void store_integer(std::int64_t i, std::uint64_t lo, std::uint64_t hi, bool negative, int e);
 
   /// |exact_i - observed|, rounded once in direction r.
   double abs_diff(std::int64_t i, double observed, rounding r = rounding::nearest_even) const;
