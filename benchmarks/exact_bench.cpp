@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <random>
@@ -136,6 +137,17 @@ void seed_case(const char* label, roundoff::format_id f, int reps) {
   std::printf("gemm_exact_simple (1 thread)       : %.2f ms  [timed 8 of 32 rows, scaled x4]\n",
               ts * 1e3);
   for (int t : {1, 2}) {
+    if (std::strcmp(gemm_exact_kernel(), "openblas") != 0) {
+      // For context: the same call on the OpenBLAS path (ROUNDOFF_EXACT_KERNEL=blas).
+      setenv("ROUNDOFF_EXACT_KERNEL", "blas", 1);
+      const pair_timing pb = time_pair(d, t, reps);
+      unsetenv("ROUNDOFF_EXACT_KERNEL");
+      std::printf(
+          "threads=%d  [OpenBLAS path, for context: DGEMM %.3f ms | gemm_exact %.3f ms | "
+          "fast/DGEMM %.2fx wall, %.2fx CPU]\n",
+          t, pb.dgemm.wall * 1e3, pb.fast.wall * 1e3, pb.fast.wall / pb.dgemm.wall,
+          pb.fast.cpu / pb.dgemm.cpu);
+    }
     const pair_timing pt = time_pair(d, t, reps);
     // MPFR/fast twice: against the oracle loop as it is (one thread), and crediting the oracle
     // a perfect t-fold speed-up on t threads (the stricter reading of the target).
@@ -172,7 +184,8 @@ int main(int argc, char** argv) {
   std::printf(
       "roundoff_bench_exact: medians of alternating runs (wall clock; CPU time = process "
       "CPU seconds, all threads). DGEMM = OpenBLAS cblas_dgemm + bias pass, same shape "
-      "and threads.\n");
+      "and threads.\ngemm_exact kernel: %s\n",
+      gemm_exact_kernel());
   seed_case("seed shape, fp32 inputs", roundoff::format_id::f32, 15);
   seed_case("seed shape, f64 inputs", roundoff::format_id::f64, 7);
   if (!quick) large_case(2);

@@ -27,6 +27,7 @@
 
 #define ROUNDOFF_EXACT_INTERNAL 1
 #include "detail/gemm_fast_split.hpp"
+#include "detail/gemm_kernel.hpp"
 
 namespace roundoff::exact {
 namespace {
@@ -179,11 +180,7 @@ row_info row_setup(const double* x, i64 k, int bits, int slices, int w, slicer& 
   return ri;
 }
 
-struct rem_entry {
-  std::int32_t row;  // row within the tile
-  i64 k;
-  double r;
-};
+using detail::rem_entry;
 
 /// Per-thread buffers, reused across tiles and chunks (no allocation per term).
 struct workspace {
@@ -194,6 +191,11 @@ struct workspace {
   std::vector<rem_entry> rem_a, rem_b, sorted_a, sorted_b;
   std::vector<i64> off_a, off_b;
   std::vector<const double*> ap, bp;
+  // Native path: packed A slices (all of K), one packed B panel, rows and slicers as packed
+  // (padding and bad rows read zeros), and a zero row.
+  std::vector<double> apk, bpk, zeros;
+  std::vector<const double*> pa, pb;
+  std::vector<slicer> psa, psb;
   bool a_valid = false, a_good = false;  // A slices of tile rows [a_i0, a_i1) of batch a_bt
   i64 a_bt = 0, a_i0 = 0, a_i1 = 0;
   accumulator acc;
@@ -287,12 +289,28 @@ void bucket(const std::vector<rem_entry>& in, i64 rows, std::vector<i64>& off,
   pos[0] = 0;
 }
 
+/// Whether every output's slice products fit one 128-bit integer (docs/exact-fast.md, Lemma 4):
+/// |v| < 2^125, so that a folded bias keeps it below 2^126. Karatsuba: |v| < 2^(2w + 66).
+bool fits128(const plan& pl) {
+  return pl.karatsuba || (53 + ceil_log2(pl.chunks) + (pl.sa - 1) * pl.wa + (pl.sb - 1) * pl.wb +
+                              ceil_log2(pl.sa * pl.sb) <=
+                          125);
+}
+
 class fast_gemm {
  public:
   fast_gemm(const gemm_problem& p, exact_tensor& dest, const plan& pl)
-      : p_(p), dest_(dest), pl_(pl) {}
+      : p_(p), dest_(dest), pl_(pl), native_(detail::native::enabled() && native_plan(pl)) {}
 
-  void run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) const;
+  /// Plans the native kernel serves: Karatsuba and plain plans of at most 4 x 4 slices.
+  static bool native_plan(const plan& pl) { return pl.karatsuba || (pl.sa <= 4 && pl.sb <= 4); }
+
+  void run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) const {
+    if (native_)
+      run_tile_native(ws, bt, i0, i1, j0, j1);
+    else
+      run_tile_blas(ws, bt, i0, i1, j0, j1);
+  }
 
  private:
   const double* arow(i64 bt, i64 i) const { return p_.a + bt * p_.a_batch_stride + i * p_.lda; }
@@ -310,6 +328,13 @@ class fast_gemm {
     return c;
   }
 
+  void run_tile_blas(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) const;
+  void run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) const;
+  /// Turns the slice products into each output's exact value. S(x, y, i, j) is the exact
+  /// integer sum for slice pair (x, y) (Karatsuba: x = y = 0 lo*lo, 1 hi*hi, 2 sum*sum).
+  template <class Products>
+  void combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 nt, bool fits128,
+               const Products& S) const;
   void analyze_rows(const double* const* rows, i64 count, int bits, int slices, int w,
                     row_info* info, slicer* sl) const;
   bool split_rows(const double* const* rows, i64 count, i64 k0, i64 kn, bool analyze, int bits,
@@ -319,6 +344,7 @@ class fast_gemm {
   const gemm_problem& p_;
   exact_tensor& dest_;
   const plan& pl_;
+  const bool native_;
 };
 
 // Splits rows[r][k0 .. k0+kn) into `blocks` slice blocks of count x kn (row-major, block t at
@@ -373,7 +399,7 @@ bool fast_gemm::split_rows(const double* const* rows, i64 count, i64 k0, i64 kn,
   return any_good;
 }
 
-void fast_gemm::run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) const {
+void fast_gemm::run_tile_blas(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) const {
   const i64 mt = i1 - i0, nt = j1 - j0, K = p_.k;
   const int ba = pl_.blocks_a(), bb = pl_.blocks_b();
   const int wa = pl_.wa, wb = pl_.wb;
@@ -406,7 +432,6 @@ void fast_gemm::run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) 
     bucket(ws.rem_a, mt, ws.off_a, ws.sorted_a);
     ws.a_valid = true, ws.a_bt = bt, ws.a_i0 = i0, ws.a_i1 = i1;
   }
-  const auto& ap = ws.ap;
 
   const i64 cn = pl_.karatsuba ? nt : bb * nt;  // DGEMM output row length
   const i64 csize = pl_.karatsuba ? 3 * mt * nt : (ba * mt) * (bb * nt);
@@ -443,26 +468,31 @@ void fast_gemm::run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) 
   }
   bucket(ws.rem_b, nt, ws.off_b, ws.sorted_b);
 
-  // S(t, i, j): exact integer DGEMM result for block t (karatsuba) or slice pair (a, b).
-  auto S = [&](i64 idx) -> i64 {
+  // Exact integer DGEMM result for Karatsuba block t = x = y, or slice pair (x, y).
+  const auto S = [&](int x, int y, i64 i, i64 j) -> i64 {
+    const i64 idx = pl_.karatsuba ? x * mt * nt + i * nt + j : (x * mt + i) * cn + y * nt + j;
     return multi ? ws.ci[static_cast<std::size_t>(idx)]
                  : static_cast<i64>(ws.c[static_cast<std::size_t>(idx)]);
   };
-  // |v| < 2^125 (then fold_bias keeps it below 2^126). Karatsuba: |v| < 2^(2w + 53 + 10 + 3).
-  const bool fits128 = pl_.karatsuba || (53 + ceil_log2(pl_.chunks) + (pl_.sa - 1) * wa +
-                                             (pl_.sb - 1) * wb + ceil_log2(pl_.sa * pl_.sb) <=
-                                         125);
+  combine(ws, bt, i0, j0, mt, nt, fits128(pl_), S);
+}
 
+template <class Products>
+void fast_gemm::combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 nt, bool fits,
+                        const Products& S) const {
+  const i64 K = p_.k;
+  const int wa = pl_.wa, wb = pl_.wb;
   accumulator& acc = ws.acc;
   for (i64 i = 0; i < mt; ++i) {
     const row_info& ri = ws.ra[static_cast<std::size_t>(i)];
-    const double* a = ap[static_cast<std::size_t>(i)];
+    const double* a = ws.ap[static_cast<std::size_t>(i)];
     for (i64 j = 0; j < nt; ++j) {
       const row_info& rj = ws.rb[static_cast<std::size_t>(j)];
       const i64 dst = dest_index(bt, i0 + i, j0 + j);
       const double* bs = bias(bt, i0 + i, j0 + j);
+      const double* b = ws.bp[static_cast<std::size_t>(j)];
       if (ri.bad || rj.bad) {
-        dot_exact(K, a, bp[static_cast<std::size_t>(j)], bs, acc);
+        dot_exact(K, a, b, bs, acc);
         dest_.store(dst, acc);
         continue;
       }
@@ -471,17 +501,16 @@ void fast_gemm::run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) 
           ws.off_a[static_cast<std::size_t>(i)] == ws.off_a[static_cast<std::size_t>(i + 1)] &&
           ws.off_b[static_cast<std::size_t>(j)] == ws.off_b[static_cast<std::size_t>(j + 1)];
       acc.clear();
-      if (pl_.karatsuba || fits128) {
+      if (fits) {
         i128 v;
         if (pl_.karatsuba) {
-          const i128 ll = S(i * nt + j), hh = S(mt * nt + i * nt + j),
-                     ss = S(2 * mt * nt + i * nt + j);
+          const i128 ll = S(0, 0, i, j), hh = S(1, 1, i, j), ss = S(2, 2, i, j);
           v = (hh << (2 * wa)) + ((ss - hh - ll) << wa) + ll;
         } else {
           v = 0;
           for (int x = 0; x < pl_.sa; ++x)
             for (int y = 0; y < pl_.sb; ++y)
-              v += static_cast<i128>(S((x * mt + i) * cn + y * nt + j)) << (x * wa + y * wb);
+              v += static_cast<i128>(S(x, y, i, j)) << (x * wa + y * wb);
         }
         if (bs && fold_bias(v, *bs, e0)) bs = nullptr;
         if (no_rem && !bs) {  // the whole exact value is v * 2^e0: no accumulator needed
@@ -493,11 +522,9 @@ void fast_gemm::run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) 
         add_i128(acc, v, e0);
       } else {
         for (int x = 0; x < pl_.sa; ++x)
-          for (int y = 0; y < pl_.sb; ++y)
-            add_i128(acc, S((x * mt + i) * cn + y * nt + j), e0 + x * wa + y * wb);
+          for (int y = 0; y < pl_.sb; ++y) add_i128(acc, S(x, y, i, j), e0 + x * wa + y * wb);
       }
       // Sparse remainder: A_rem . B + A_cov . B_rem (docs/exact-fast.md, "Remainder").
-      const double* b = bp[static_cast<std::size_t>(j)];
       for (i64 t = ws.off_a[static_cast<std::size_t>(i)];
            t < ws.off_a[static_cast<std::size_t>(i + 1)]; ++t) {
         const rem_entry& e = ws.sorted_a[static_cast<std::size_t>(t)];
@@ -514,6 +541,119 @@ void fast_gemm::run_tile(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) 
       dest_.store(dst, acc);
     }
   }
+}
+
+// The native path (detail/gemm_kernel.hpp): rows are analyzed first, then sliced K block by K
+// block straight into packed panels; A's panels cover all of K and are kept across a thread's
+// tiles, B's are made one panel of nr rows at a time and consumed at once by the kernel.
+void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) const {
+  namespace nat = detail::native;
+  const i64 mt = i1 - i0, nt = j1 - j0, K = p_.k;
+  const i64 mp = (mt + nat::mr - 1) / nat::mr * nat::mr,
+            np = (nt + nat::nr - 1) / nat::nr * nat::nr;
+  const int ba = pl_.blocks_a(), bb = pl_.blocks_b();
+  const int slices_a = pl_.karatsuba ? 2 : pl_.sa, slices_b = pl_.karatsuba ? 2 : pl_.sb;
+  const bool multi = pl_.chunks > 1;
+  if (static_cast<i64>(ws.zeros.size()) < K) ws.zeros.assign(static_cast<std::size_t>(K), 0.0);
+  const slicer zero_a(-1074, slices_a, pl_.wa), zero_b(-1074, slices_b, pl_.wb);
+
+  if (!(ws.a_valid && ws.a_bt == bt && ws.a_i0 == i0 && ws.a_i1 == i1)) {
+    ws.ra.resize(static_cast<std::size_t>(mt));
+    ws.sla.resize(static_cast<std::size_t>(mt));
+    ws.ap.resize(static_cast<std::size_t>(mt));
+    ws.pa.assign(static_cast<std::size_t>(mp), ws.zeros.data());
+    ws.psa.assign(static_cast<std::size_t>(mp), zero_a);
+    ws.a_good = false;
+    for (i64 i = 0; i < mt; ++i) {
+      const auto ui = static_cast<std::size_t>(i);
+      ws.ap[ui] = arow(bt, i0 + i);
+      ws.ra[ui] = row_setup(ws.ap[ui], K, pl_.bits_a(), slices_a, pl_.wa, ws.sla[ui]);
+      if (ws.ra[ui].bad) continue;
+      ws.a_good = true;
+      ws.pa[ui] = ws.ap[ui];
+      ws.psa[ui] = ws.sla[ui];
+    }
+    ws.apk.resize(static_cast<std::size_t>(ba * mp * K));
+    ws.rem_a.clear();
+    for (i64 s0 = 0; s0 < K;) {  // K blocks never straddle a chunk boundary
+      const i64 chunk_end = std::min(K, (s0 / pl_.kc + 1) * pl_.kc);
+      const i64 sn = std::min(nat::kb, chunk_end - s0);
+      for (i64 pnl = 0; pnl < mp; pnl += nat::mr) {
+        double* out[slicer::max_slices + 1];
+        for (int t = 0; t < ba; ++t) out[t] = ws.apk.data() + t * mp * K + s0 * mp + pnl * sn;
+        nat::split_panel(nat::mr, ws.pa.data() + pnl, ws.psa.data() + pnl, slices_a, pl_.karatsuba,
+                         s0, sn, out, static_cast<std::int32_t>(pnl), ws.rem_a);
+      }
+      s0 += sn;
+    }
+    bucket(ws.rem_a, mt, ws.off_a, ws.sorted_a);
+    ws.a_valid = true, ws.a_bt = bt, ws.a_i0 = i0, ws.a_i1 = i1;
+  }
+
+  ws.rb.resize(static_cast<std::size_t>(nt));
+  ws.slb.resize(static_cast<std::size_t>(nt));
+  ws.bp.resize(static_cast<std::size_t>(np));
+  ws.pb.resize(static_cast<std::size_t>(np));
+  ws.psb.resize(static_cast<std::size_t>(np));
+  // Rows [j0, j1) of the tile: exponent, slicer, and what the packing reads (zeros for bad
+  // and padding rows).
+  const auto setup_b = [&](i64 r0, i64 r1) {
+    for (i64 j = r0; j < r1; ++j) {
+      const auto uj = static_cast<std::size_t>(j);
+      ws.pb[uj] = ws.zeros.data(), ws.psb[uj] = zero_b;
+      if (j >= nt) continue;
+      ws.bp[uj] = brow(bt, j0 + j);
+      ws.rb[uj] = row_setup(ws.bp[uj], K, pl_.bits_b(), slices_b, pl_.wb, ws.slb[uj]);
+      if (!ws.rb[uj].bad) ws.pb[uj] = ws.bp[uj], ws.psb[uj] = ws.slb[uj];
+    }
+  };
+  // With one chunk each panel's rows are analyzed right before they are sliced, so that they
+  // are read from memory once and sliced from cache; several chunks share the row exponents.
+  const bool upfront = multi || !ws.a_good;
+  if (upfront) setup_b(0, np);
+
+  // Products: Karatsuba (t, t) for t < 3; plain (x, y), index x * sb + y.
+  const int nprod = pl_.karatsuba ? 3 : pl_.sa * pl_.sb;
+  const i64 csize = nprod * mp * np;
+  ws.c.resize(static_cast<std::size_t>(csize));
+  if (multi) ws.ci.assign(static_cast<std::size_t>(csize), 0);
+  ws.rem_b.clear();
+  ws.bpk.resize(static_cast<std::size_t>(bb * nat::nr * nat::kb));
+  if (ws.a_good) {  // else every output of the tile goes to the simple path
+    for (i64 k0 = 0; k0 < K; k0 += pl_.kc) {
+      const i64 kn = std::min(pl_.kc, K - k0);
+      for (i64 q = 0; q < np; q += nat::nr) {
+        if (!upfront) setup_b(q, q + nat::nr);
+        for (i64 s0 = k0; s0 < k0 + kn; s0 += nat::kb) {
+          const i64 sn = std::min(nat::kb, k0 + kn - s0);
+          double* out[slicer::max_slices + 1];
+          for (int t = 0; t < bb; ++t) out[t] = ws.bpk.data() + t * nat::nr * sn;
+          nat::split_panel(nat::nr, ws.pb.data() + q, ws.psb.data() + q, slices_b, pl_.karatsuba,
+                           s0, sn, out, static_cast<std::int32_t>(q), ws.rem_b);
+          for (int pi = 0; pi < nprod; ++pi) {
+            const int ta = pl_.karatsuba ? pi : pi / pl_.sb, tb = pl_.karatsuba ? pi : pi % pl_.sb;
+            const double* as = ws.apk.data() + ta * mp * K + s0 * mp;
+            const double* bs = ws.bpk.data() + tb * nat::nr * sn;
+            double* c = ws.c.data() + pi * mp * np + q;
+            for (i64 pnl = 0; pnl < mp; pnl += nat::mr)
+              nat::kernel(sn, as + pnl * sn, bs, c + pnl * np, np, s0 != k0);
+          }
+        }
+      }
+      if (multi)
+        for (i64 t = 0; t < csize; ++t)
+          ws.ci[static_cast<std::size_t>(t)] += static_cast<i64>(ws.c[static_cast<std::size_t>(t)]);
+    }
+  }
+  bucket(ws.rem_b, nt, ws.off_b, ws.sorted_b);
+
+  const auto S = [&](int x, int y, i64 i, i64 j) -> i64 {
+    const int pi = pl_.karatsuba ? x : x * pl_.sb + y;
+    const i64 idx = pi * mp * np + i * np + j;
+    return multi ? ws.ci[static_cast<std::size_t>(idx)]
+                 : static_cast<i64>(ws.c[static_cast<std::size_t>(idx)]);
+  };
+  combine(ws, bt, i0, j0, mt, nt, fits128(pl_), S);
 }
 
 void gemm_simple_parallel(const gemm_problem& p, exact_tensor& dest, int threads) {
@@ -584,6 +724,10 @@ slicer::result split4(const slicer& sl, const double* x, i64 n, double* const* o
   return body<4, false>(sl, x, n, out, res);
 }
 }  // namespace detail::split_kernels
+
+const char* gemm_exact_kernel() noexcept {
+  return detail::native::enabled() ? "native-avx2" : "openblas";
+}
 
 void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options& opt) {
   if (p.batch < 0 || p.m < 0 || p.n < 0 || p.k < 0)

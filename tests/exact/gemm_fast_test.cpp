@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -414,5 +415,22 @@ TEST(GemmFast, IgnoresCallerFlushToZero) {
   }
 }
 #endif
+
+// Which kernel runs: the native one exactly on CPUs with AVX2 and FMA, the OpenBLAS one when
+// ROUNDOFF_EXACT_KERNEL=blas asks for it (the ".blas" copies of these tests rely on that).
+TEST(GemmFast, KernelChoiceFollowsCpuAndEnvironment) {
+  const char* before = std::getenv("ROUNDOFF_EXACT_KERNEL");
+  const std::string saved = before ? before : "";
+  setenv("ROUNDOFF_EXACT_KERNEL", "blas", 1);
+  EXPECT_STREQ(gemm_exact_kernel(), "openblas");
+  unsetenv("ROUNDOFF_EXACT_KERNEL");
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  const bool native = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  const bool native = false;
+#endif
+  EXPECT_STREQ(gemm_exact_kernel(), native ? "native-avx2" : "openblas");
+  if (before) setenv("ROUNDOFF_EXACT_KERNEL", saved.c_str(), 1);
+}
 
 }  // namespace

@@ -33,6 +33,12 @@ struct engine_options {
 /// Fast exact path. Writes every output element of p into dest (already sized).
 void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options& opt = {});
 
+/// The kernel gemm_exact multiplies slices with, as things stand now: "native-avx2" (its own
+/// packed AVX2/FMA kernel: x86-64 CPUs with AVX2 and FMA) or "openblas" (cblas_dgemm; other
+/// CPUs, or when the environment variable ROUNDOFF_EXACT_KERNEL is "blas"). Both give the same
+/// exact results; only the speed differs (docs/exact-fast.md).
+const char* gemm_exact_kernel() noexcept;
+
 /// Simple exact path: one accumulator per output, term by term. Same contract as gemm_exact.
 void gemm_exact_simple(const gemm_problem& p, exact_tensor& dest);
 

@@ -1,0 +1,204 @@
+// Native packed-panel kernel of the fast exact contraction (AVX2 + FMA, x86-64). The
+// argument that it is exact is the DGEMM one (docs/exact-fast.md, Lemma 2): the kernel only
+// multiplies and adds integer-valued doubles whose partial sums never exceed 2^53.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#define ROUNDOFF_EXACT_INTERNAL 1
+#include "detail/gemm_kernel.hpp"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ROUNDOFF_NATIVE_KERNEL 1
+#include <immintrin.h>
+#define ROUNDOFF_AVX2 __attribute__((target("avx2,fma")))
+#endif
+
+namespace roundoff::exact::detail::native {
+
+using i64 = std::int64_t;
+
+#if defined(ROUNDOFF_NATIVE_KERNEL)
+
+bool enabled() noexcept {
+  const char* forced = std::getenv("ROUNDOFF_EXACT_KERNEL");
+  if (forced != nullptr && std::strcmp(forced, "blas") == 0) return false;
+  static const bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return cpu;
+}
+
+namespace {
+
+// One column k of one row, by the operations of slicer::split (top slice first). Used for
+// the columns left over after the 4-wide loop.
+void split_scalar(const slicer& sl, int slices, bool karatsuba, double x, double* const* out,
+                  i64 at, double& residual) noexcept {
+  double v[slicer::max_slices];
+  for (int a = slices - 1; a >= 0; --a) {
+    const double h = (x + sl.c[a]) - sl.c[a];
+    x -= h;
+    v[a] = (h * sl.f1[a]) * sl.f2[a];
+  }
+  for (int a = 0; a < slices; ++a) out[a][at] = v[a];
+  if (karatsuba) out[2][at] = v[0] + v[1];
+  residual = x;
+}
+
+// One column of 4 lanes: the slices, stored at their packed positions, and the residual,
+// stored to res[0..4) so that the loop has no branch; `any` collects nonzero residual lanes.
+template <int S, bool Kara>
+ROUNDOFF_AVX2 [[gnu::always_inline]] inline void split_column(__m256d r, const __m256d* c,
+                                                              const __m256d* f1, const __m256d* f2,
+                                                              double* const* o, i64 at, double* res,
+                                                              __m256d& any) {
+  __m256d v[S];
+  for (int a = S - 1; a >= 0; --a) {
+    const __m256d h = _mm256_sub_pd(_mm256_add_pd(r, c[a]), c[a]);
+    r = _mm256_sub_pd(r, h);
+    v[a] = _mm256_mul_pd(_mm256_mul_pd(h, f1[a]), f2[a]);
+  }
+  for (int a = 0; a < S; ++a) _mm256_storeu_pd(o[a] + at, v[a]);
+  if constexpr (Kara) _mm256_storeu_pd(o[2] + at, _mm256_add_pd(v[0], v[1]));
+  _mm256_storeu_pd(res, r);
+  any = _mm256_or_pd(any, _mm256_cmp_pd(r, _mm256_setzero_pd(), _CMP_NEQ_OQ));
+}
+
+// Four rows (lanes) of a panel, columns [k0, k0 + n): each step loads 4 columns of the 4
+// rows, transposes them in registers, and slices one column (4 lanes) at a time with
+// per-lane constants. Lane-wise IEEE operations, so each lane computes exactly what
+// split_scalar computes for its row.
+template <int S, bool Kara>
+ROUNDOFF_AVX2 void split_group(const double* const* rows, const slicer* sl, i64 k0, i64 n,
+                               double* const* out, int width, int lane0, std::int32_t row0,
+                               double* res, std::vector<rem_entry>& rem) {
+  constexpr int blocks = Kara ? 3 : S;
+  __m256d c[S], f1[S], f2[S];
+  for (int a = 0; a < S; ++a) {
+    c[a] = _mm256_setr_pd(sl[0].c[a], sl[1].c[a], sl[2].c[a], sl[3].c[a]);
+    f1[a] = _mm256_setr_pd(sl[0].f1[a], sl[1].f1[a], sl[2].f1[a], sl[3].f1[a]);
+    f2[a] = _mm256_setr_pd(sl[0].f2[a], sl[1].f2[a], sl[2].f2[a], sl[3].f2[a]);
+  }
+  const double* __restrict x0 = rows[0] + k0;
+  const double* __restrict x1 = rows[1] + k0;
+  const double* __restrict x2 = rows[2] + k0;
+  const double* __restrict x3 = rows[3] + k0;
+  double* o[blocks];
+  for (int t = 0; t < blocks; ++t) o[t] = out[t] + lane0;
+  __m256d any =
+      _mm256_setzero_pd();  // lanes with a nonzero residual somewhere (all-ones compare masks)
+  i64 k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const __m256d r0 = _mm256_loadu_pd(x0 + k), r1 = _mm256_loadu_pd(x1 + k);
+    const __m256d r2 = _mm256_loadu_pd(x2 + k), r3 = _mm256_loadu_pd(x3 + k);
+    const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+    const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+    split_column<S, Kara>(_mm256_permute2f128_pd(t0, t2, 0x20), c, f1, f2, o, (k)*width,
+                          res + 4 * (k), any);
+    split_column<S, Kara>(_mm256_permute2f128_pd(t1, t3, 0x20), c, f1, f2, o, (k + 1) * width,
+                          res + 4 * (k + 1), any);
+    split_column<S, Kara>(_mm256_permute2f128_pd(t0, t2, 0x31), c, f1, f2, o, (k + 2) * width,
+                          res + 4 * (k + 2), any);
+    split_column<S, Kara>(_mm256_permute2f128_pd(t1, t3, 0x31), c, f1, f2, o, (k + 3) * width,
+                          res + 4 * (k + 3), any);
+  }
+  bool tail_residual = false;
+  for (; k < n; ++k)
+    for (int lane = 0; lane < 4; ++lane) {
+      split_scalar(sl[lane], S, Kara, rows[lane][k0 + k], o, k * width + lane, res[4 * k + lane]);
+      tail_residual |= res[4 * k + lane] != 0.0;
+    }
+  if (_mm256_movemask_pd(any) == 0 && !tail_residual) return;
+  for (i64 kk = 0; kk < n; ++kk)
+    for (int lane = 0; lane < 4; ++lane)
+      if (res[4 * kk + lane] != 0.0) rem.push_back({row0 + lane, k0 + kk, res[4 * kk + lane]});
+}
+
+}  // namespace
+
+void split_panel(int width, const double* const* rows, const slicer* sl, int slices, bool karatsuba,
+                 i64 k0, i64 n, double* const* out, std::int32_t row0,
+                 std::vector<rem_entry>& rem) {
+  thread_local std::vector<double> res;  // residuals of one group, [k][lane]
+  if (static_cast<i64>(res.size()) < 4 * n) res.resize(static_cast<std::size_t>(4 * n));
+  for (int g = 0; g < width; g += 4) {
+    const double* const* r = rows + g;
+    const slicer* s = sl + g;
+    const std::int32_t r0 = row0 + g;
+    if (karatsuba) {
+      split_group<2, true>(r, s, k0, n, out, width, g, r0, res.data(), rem);
+      continue;
+    }
+    switch (slices) {
+      case 1:
+        split_group<1, false>(r, s, k0, n, out, width, g, r0, res.data(), rem);
+        break;
+      case 2:
+        split_group<2, false>(r, s, k0, n, out, width, g, r0, res.data(), rem);
+        break;
+      case 3:
+        split_group<3, false>(r, s, k0, n, out, width, g, r0, res.data(), rem);
+        break;
+      case 4:
+        split_group<4, false>(r, s, k0, n, out, width, g, r0, res.data(), rem);
+        break;
+      default:
+        throw std::logic_error("native split_panel: more than 4 slices");
+    }
+  }
+}
+
+ROUNDOFF_AVX2 void kernel(i64 kc, const double* a, const double* b, double* c, i64 ldc,
+                          bool accumulate) noexcept {
+  static_assert(mr == 4 && nr == 12, "the register tile below is 4 x 12");
+  __m256d c00 = _mm256_setzero_pd(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+  __m256d c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+  for (i64 k = 0; k < kc; ++k) {
+    const __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4), b2 = _mm256_loadu_pd(b + 8);
+    __m256d av = _mm256_broadcast_sd(a);
+    c00 = _mm256_fmadd_pd(av, b0, c00);
+    c01 = _mm256_fmadd_pd(av, b1, c01);
+    c02 = _mm256_fmadd_pd(av, b2, c02);
+    av = _mm256_broadcast_sd(a + 1);
+    c10 = _mm256_fmadd_pd(av, b0, c10);
+    c11 = _mm256_fmadd_pd(av, b1, c11);
+    c12 = _mm256_fmadd_pd(av, b2, c12);
+    av = _mm256_broadcast_sd(a + 2);
+    c20 = _mm256_fmadd_pd(av, b0, c20);
+    c21 = _mm256_fmadd_pd(av, b1, c21);
+    c22 = _mm256_fmadd_pd(av, b2, c22);
+    av = _mm256_broadcast_sd(a + 3);
+    c30 = _mm256_fmadd_pd(av, b0, c30);
+    c31 = _mm256_fmadd_pd(av, b1, c31);
+    c32 = _mm256_fmadd_pd(av, b2, c32);
+    a += mr;
+    b += nr;
+  }
+  const __m256d rows[4][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
+  for (int i = 0; i < 4; ++i) {
+    double* ci = c + i * ldc;
+    for (int v = 0; v < 3; ++v) {
+      __m256d x = rows[i][v];
+      if (accumulate) x = _mm256_add_pd(x, _mm256_loadu_pd(ci + 4 * v));
+      _mm256_storeu_pd(ci + 4 * v, x);
+    }
+  }
+}
+
+#else  // no native kernel in this build: the OpenBLAS path is always used
+
+bool enabled() noexcept {
+  return false;
+}
+
+void split_panel(int, const double* const*, const slicer*, int, bool, i64, i64, double* const*,
+                 std::int32_t, std::vector<rem_entry>&) {
+  throw std::logic_error("gemm_exact: native kernel not built for this target");
+}
+
+void kernel(i64, const double*, const double*, double*, i64, bool) noexcept {}
+
+#endif
+
+}  // namespace roundoff::exact::detail::native
