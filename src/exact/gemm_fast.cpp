@@ -656,36 +656,23 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
   combine(ws, bt, i0, j0, mt, nt, fits128(pl_), S);
 }
 
-void gemm_simple_parallel(const gemm_problem& p, exact_tensor& dest, int threads) {
-  // One accumulator per output, outputs spread over threads (rows of the flattened batch*m).
-  const i64 rows = p.batch * p.m;
+/// Runs work(next, count) on `threads` threads (the caller's among them), each under an IEEE
+/// underflow guard; the workers take item numbers from the shared counter `next` until they
+/// reach `count`. The first exception stops the others (the counter jumps to the end) and is
+/// rethrown once all have joined.
+template <class Work>
+void run_workers(int threads, i64 count, const Work& work) {
   std::atomic<i64> next{0};
   std::exception_ptr err;
   std::mutex err_mu;
   auto worker = [&] {
     const ieee_underflow_guard ieee;
     try {
-      accumulator acc;
-      for (i64 r; (r = next.fetch_add(1)) < rows;) {
-        const i64 bt = r / p.m, i = r % p.m;
-        for (i64 j = 0; j < p.n; ++j) {
-          const double* bs = p.bias ? p.bias + bt * p.bias_batch_stride + i * p.bias_row_stride +
-                                          j * p.bias_col_stride
-                                    : nullptr;
-          dot_exact(p.k, p.a ? p.a + bt * p.a_batch_stride + i * p.lda : nullptr,
-                    p.b ? p.b + bt * p.b_batch_stride + j * p.ldb : nullptr, bs, acc);
-          const i64 c =
-              p.c_offset + bt * p.c_batch_stride + i * p.c_row_stride + j * p.c_col_stride;
-          if (c < 0 || c >= dest.size())
-            throw std::out_of_range("gemm_exact: output index " + std::to_string(c) +
-                                    " outside dest of size " + std::to_string(dest.size()));
-          dest.store(c, acc);
-        }
-      }
+      work(next, count);
     } catch (...) {
-      std::lock_guard<std::mutex> g(err_mu);
+      std::lock_guard<std::mutex> lk(err_mu);
       if (!err) err = std::current_exception();
-      next.store(rows);
+      next.store(count);
     }
   };
   std::vector<std::thread> pool;
@@ -694,6 +681,41 @@ void gemm_simple_parallel(const gemm_problem& p, exact_tensor& dest, int threads
   for (auto& th : pool) th.join();
   if (err) std::rethrow_exception(err);
 }
+
+void gemm_simple_parallel(const gemm_problem& p, exact_tensor& dest, int threads) {
+  // One accumulator per output, outputs spread over threads (rows of the flattened batch*m).
+  run_workers(threads, p.batch * p.m, [&](std::atomic<i64>& next, i64 rows) {
+    accumulator acc;
+    for (i64 r; (r = next.fetch_add(1)) < rows;) {
+      const i64 bt = r / p.m, i = r % p.m;
+      for (i64 j = 0; j < p.n; ++j) {
+        const double* bs = p.bias ? p.bias + bt * p.bias_batch_stride + i * p.bias_row_stride +
+                                        j * p.bias_col_stride
+                                  : nullptr;
+        dot_exact(p.k, p.a ? p.a + bt * p.a_batch_stride + i * p.lda : nullptr,
+                  p.b ? p.b + bt * p.b_batch_stride + j * p.ldb : nullptr, bs, acc);
+        const i64 c = p.c_offset + bt * p.c_batch_stride + i * p.c_row_stride + j * p.c_col_stride;
+        if (c < 0 || c >= dest.size())
+          throw std::out_of_range("gemm_exact: output index " + std::to_string(c) +
+                                  " outside dest of size " + std::to_string(dest.size()));
+        dest.store(c, acc);
+      }
+    }
+  });
+}
+
+/// Sets OpenBLAS to one thread while alive (each worker's DGEMM is single-threaded: the
+/// parallelism is ours, over tiles) and restores the caller's count after, exception or not.
+class single_threaded_blas {
+ public:
+  single_threaded_blas() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+  ~single_threaded_blas() { openblas_set_num_threads(saved_); }
+  single_threaded_blas(const single_threaded_blas&) = delete;
+  single_threaded_blas& operator=(const single_threaded_blas&) = delete;
+
+ private:
+  int saved_;
+};
 
 }  // namespace
 
@@ -747,40 +769,22 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
   const i64 ntiles = (p.n + tn - 1) / tn;
   const i64 tiles = p.batch * mtiles * ntiles;
 
-  // Each worker thread calls a single-threaded DGEMM: the parallelism is ours, over tiles.
-  const int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  const single_threaded_blas blas1;
   const fast_gemm g(p, dest, pl);
-  std::atomic<i64> next{0};
-  std::exception_ptr err;
-  std::mutex err_mu;
-  auto worker = [&] {
-    const ieee_underflow_guard ieee;
-    try {
-      struct lease {
-        std::unique_ptr<workspace> w = pool().acquire();
-        ~lease() { pool().release(std::move(w)); }
-      } held;
-      workspace& ws = *held.w;
-      ws.a_valid = false;  // slices of an earlier call's A
-      for (i64 t; (t = next.fetch_add(1)) < tiles;) {
-        const i64 bt = t / (mtiles * ntiles), rest = t % (mtiles * ntiles);
-        const i64 i0 = (rest / ntiles) * tm, j0 = (rest % ntiles) * tn;
-        g.run_tile(ws, bt, i0, std::min(p.m, i0 + tm), j0, std::min(p.n, j0 + tn));
-      }
-    } catch (...) {
-      std::lock_guard<std::mutex> lk(err_mu);
-      if (!err) err = std::current_exception();
-      next.store(tiles);
-    }
-  };
-  std::vector<std::thread> pool;
-  const int nthreads = static_cast<int>(std::min<i64>(threads, tiles));
-  for (int t = 1; t < nthreads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& th : pool) th.join();
-  openblas_set_num_threads(blas_threads);
-  if (err) std::rethrow_exception(err);
+  run_workers(static_cast<int>(std::min<i64>(threads, tiles)), tiles,
+              [&](std::atomic<i64>& next, i64 count) {
+                struct lease {
+                  std::unique_ptr<workspace> w = pool().acquire();
+                  ~lease() { pool().release(std::move(w)); }
+                } held;
+                workspace& ws = *held.w;
+                ws.a_valid = false;  // slices of an earlier call's A
+                for (i64 t; (t = next.fetch_add(1)) < count;) {
+                  const i64 bt = t / (mtiles * ntiles), rest = t % (mtiles * ntiles);
+                  const i64 i0 = (rest / ntiles) * tm, j0 = (rest % ntiles) * tn;
+                  g.run_tile(ws, bt, i0, std::min(p.m, i0 + tm), j0, std::min(p.n, j0 + tn));
+                }
+              });
 }
 
 }  // namespace roundoff::exact

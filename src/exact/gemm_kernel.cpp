@@ -122,31 +122,15 @@ void split_panel(int width, const double* const* rows, const slicer* sl, int sli
                  std::vector<rem_entry>& rem) {
   thread_local std::vector<double> res;  // residuals of one group, [k][lane]
   if (static_cast<i64>(res.size()) < 4 * n) res.resize(static_cast<std::size_t>(4 * n));
-  for (int g = 0; g < width; g += 4) {
-    const double* const* r = rows + g;
-    const slicer* s = sl + g;
-    const std::int32_t r0 = row0 + g;
-    if (karatsuba) {
-      split_group<2, true>(r, s, k0, n, out, width, g, r0, res.data(), rem);
-      continue;
-    }
-    switch (slices) {
-      case 1:
-        split_group<1, false>(r, s, k0, n, out, width, g, r0, res.data(), rem);
-        break;
-      case 2:
-        split_group<2, false>(r, s, k0, n, out, width, g, r0, res.data(), rem);
-        break;
-      case 3:
-        split_group<3, false>(r, s, k0, n, out, width, g, r0, res.data(), rem);
-        break;
-      case 4:
-        split_group<4, false>(r, s, k0, n, out, width, g, r0, res.data(), rem);
-        break;
-      default:
-        throw std::logic_error("native split_panel: more than 4 slices");
-    }
-  }
+  using group_fn = void (*)(const double* const*, const slicer*, i64, i64, double* const*, int, int,
+                            std::int32_t, double*, std::vector<rem_entry>&);
+  static constexpr group_fn plain[] = {split_group<1, false>, split_group<2, false>,
+                                       split_group<3, false>, split_group<4, false>};
+  if (!karatsuba && (slices < 1 || slices > 4))
+    throw std::logic_error("native split_panel: more than 4 slices");
+  const group_fn split = karatsuba ? split_group<2, true> : plain[slices - 1];
+  for (int g = 0; g < width; g += 4)
+    split(rows + g, sl + g, k0, n, out, width, g, row0 + g, res.data(), rem);
 }
 
 ROUNDOFF_AVX2 void kernel(i64 kc, const double* a, const double* b, double* c, i64 ldc,
