@@ -81,7 +81,13 @@ struct pair_timing {
   timing dgemm, fast;
 };
 
-// DGEMM and gemm_exact alternate, so that both see the same (shared, noisy) machine.
+// DGEMM and gemm_exact alternate in blocks of up to 5 timed calls, so that both see the same
+// (shared, noisy) machine. Each block starts with 150 ms of untimed calls of its own kind, so
+// each side is timed in its steady state. This matters at 2 threads: after a multithreaded
+// call, OpenBLAS's idle worker keeps spinning for about 2^28 cycles (its THREAD_TIMEOUT, ~0.1
+// s) and would take a core from gemm_exact's second worker; and after an idle pause the
+// second vCPU of this VM needs several milliseconds to come back to speed
+// (docs/exact-fast.md, "Speed").
 pair_timing time_pair(const problem_data& d, int threads, int reps) {
   std::vector<double> c(static_cast<std::size_t>(d.m * d.n));
   const auto m = static_cast<blasint>(d.m), n = static_cast<blasint>(d.n),
@@ -100,9 +106,24 @@ pair_timing time_pair(const problem_data& d, int threads, int reps) {
   auto fast = [&] { gemm_exact(d.p, out, opt); };
   dgemm(), fast();  // warm-up: page faults, OpenBLAS buffers, gemm_exact workspaces
   std::vector<double> dw, dc, fw, fc;
-  for (int r = 0; r < reps; ++r) {
-    const timing a = measure(1, dgemm), b = measure(1, fast);
-    dw.push_back(a.wall), dc.push_back(a.cpu), fw.push_back(b.wall), fc.push_back(b.cpu);
+  const int block = std::min(reps, 5);
+  auto settle = [](const auto& f) {  // untimed calls for at least 150 ms
+    const auto t0 = clk::now();
+    do f();
+    while (clk::now() - t0 < std::chrono::milliseconds(150));
+  };
+  for (int done = 0; done < reps; done += block) {
+    const int now = std::min(block, reps - done);
+    settle(dgemm);
+    for (int r = 0; r < now; ++r) {
+      const timing a = measure(1, dgemm);
+      dw.push_back(a.wall), dc.push_back(a.cpu);
+    }
+    settle(fast);
+    for (int r = 0; r < now; ++r) {
+      const timing b = measure(1, fast);
+      fw.push_back(b.wall), fc.push_back(b.cpu);
+    }
   }
   return {{median(dw), median(dc)}, {median(fw), median(fc)}};
 }
@@ -182,7 +203,8 @@ void large_case(int reps) {
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   std::printf(
-      "roundoff_bench_exact: medians of alternating runs (wall clock; CPU time = process "
+      "roundoff_bench_exact: medians of alternating blocks of runs (wall clock; CPU time = "
+      "process "
       "CPU seconds, all threads). DGEMM = OpenBLAS cblas_dgemm + bias pass, same shape "
       "and threads.\ngemm_exact kernel: %s\n",
       gemm_exact_kernel());

@@ -299,8 +299,8 @@ bool fits128(const plan& pl) {
 
 class fast_gemm {
  public:
-  fast_gemm(const gemm_problem& p, exact_tensor& dest, const plan& pl)
-      : p_(p), dest_(dest), pl_(pl), native_(detail::native::enabled() && native_plan(pl)) {}
+  fast_gemm(const gemm_problem& p, exact_tensor& dest, const plan& pl, bool native)
+      : p_(p), dest_(dest), pl_(pl), native_(native) {}
 
   /// Plans the native kernel serves: Karatsuba and plain plans of at most 4 x 4 slices.
   static bool native_plan(const plan& pl) { return pl.karatsuba || (pl.sa <= 4 && pl.sb <= 4); }
@@ -766,11 +766,17 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
   i64 tn = std::min(p.n, tile_n);
   const i64 want = (threads + p.batch * mtiles - 1) / (p.batch * mtiles);
   if (want > 1) tn = std::max<i64>(1, std::min(tn, (p.n + want - 1) / want));
-  const i64 ntiles = (p.n + tn - 1) / tn;
+  i64 ntiles = (p.n + tn - 1) / tn;
+  const bool native = detail::native::enabled() && fast_gemm::native_plan(pl);
+  if (native) {  // balanced tiles of whole 12-row panels: less zero padding
+    const i64 nr = detail::native::nr;
+    tn = ((p.n + ntiles - 1) / ntiles + nr - 1) / nr * nr;
+    ntiles = (p.n + tn - 1) / tn;
+  }
   const i64 tiles = p.batch * mtiles * ntiles;
 
   const single_threaded_blas blas1;
-  const fast_gemm g(p, dest, pl);
+  const fast_gemm g(p, dest, pl, native);
   run_workers(static_cast<int>(std::min<i64>(threads, tiles)), tiles,
               [&](std::atomic<i64>& next, i64 count) {
                 struct lease {

@@ -46,12 +46,12 @@ void split_scalar(const slicer& sl, int slices, bool karatsuba, double x, double
   residual = x;
 }
 
-// One column of 4 lanes: the slices, stored at their packed positions, and the residual,
-// stored to res[0..4) so that the loop has no branch; `any` collects nonzero residual lanes.
+// One column of 4 lanes: the slices, stored at their packed positions; `any` collects the lanes
+// whose residual is nonzero (rare for format data: those rows are scanned again afterwards).
 template <int S, bool Kara>
 ROUNDOFF_AVX2 [[gnu::always_inline]] inline void split_column(__m256d r, const __m256d* c,
                                                               const __m256d* f1, const __m256d* f2,
-                                                              double* const* o, i64 at, double* res,
+                                                              double* const* o, i64 at,
                                                               __m256d& any) {
   __m256d v[S];
   for (int a = S - 1; a >= 0; --a) {
@@ -61,7 +61,6 @@ ROUNDOFF_AVX2 [[gnu::always_inline]] inline void split_column(__m256d r, const _
   }
   for (int a = 0; a < S; ++a) _mm256_storeu_pd(o[a] + at, v[a]);
   if constexpr (Kara) _mm256_storeu_pd(o[2] + at, _mm256_add_pd(v[0], v[1]));
-  _mm256_storeu_pd(res, r);
   any = _mm256_or_pd(any, _mm256_cmp_pd(r, _mm256_setzero_pd(), _CMP_NEQ_OQ));
 }
 
@@ -72,7 +71,7 @@ ROUNDOFF_AVX2 [[gnu::always_inline]] inline void split_column(__m256d r, const _
 template <int S, bool Kara>
 ROUNDOFF_AVX2 void split_group(const double* const* rows, const slicer* sl, i64 k0, i64 n,
                                double* const* out, int width, int lane0, std::int32_t row0,
-                               double* res, std::vector<rem_entry>& rem) {
+                               std::vector<rem_entry>& rem) {
   constexpr int blocks = Kara ? 3 : S;
   __m256d c[S], f1[S], f2[S];
   for (int a = 0; a < S; ++a) {
@@ -94,25 +93,27 @@ ROUNDOFF_AVX2 void split_group(const double* const* rows, const slicer* sl, i64 
     const __m256d r2 = _mm256_loadu_pd(x2 + k), r3 = _mm256_loadu_pd(x3 + k);
     const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
     const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
-    split_column<S, Kara>(_mm256_permute2f128_pd(t0, t2, 0x20), c, f1, f2, o, (k)*width,
-                          res + 4 * (k), any);
-    split_column<S, Kara>(_mm256_permute2f128_pd(t1, t3, 0x20), c, f1, f2, o, (k + 1) * width,
-                          res + 4 * (k + 1), any);
-    split_column<S, Kara>(_mm256_permute2f128_pd(t0, t2, 0x31), c, f1, f2, o, (k + 2) * width,
-                          res + 4 * (k + 2), any);
-    split_column<S, Kara>(_mm256_permute2f128_pd(t1, t3, 0x31), c, f1, f2, o, (k + 3) * width,
-                          res + 4 * (k + 3), any);
+    split_column<S, Kara>(_mm256_permute2f128_pd(t0, t2, 0x20), c, f1, f2, o, (k)*width, any);
+    split_column<S, Kara>(_mm256_permute2f128_pd(t1, t3, 0x20), c, f1, f2, o, (k + 1) * width, any);
+    split_column<S, Kara>(_mm256_permute2f128_pd(t0, t2, 0x31), c, f1, f2, o, (k + 2) * width, any);
+    split_column<S, Kara>(_mm256_permute2f128_pd(t1, t3, 0x31), c, f1, f2, o, (k + 3) * width, any);
   }
-  bool tail_residual = false;
+  int lanes = _mm256_movemask_pd(any);
   for (; k < n; ++k)
     for (int lane = 0; lane < 4; ++lane) {
-      split_scalar(sl[lane], S, Kara, rows[lane][k0 + k], o, k * width + lane, res[4 * k + lane]);
-      tail_residual |= res[4 * k + lane] != 0.0;
+      double residual;
+      split_scalar(sl[lane], S, Kara, rows[lane][k0 + k], o, k * width + lane, residual);
+      if (residual != 0.0) lanes |= 1 << lane;
     }
-  if (_mm256_movemask_pd(any) == 0 && !tail_residual) return;
-  for (i64 kk = 0; kk < n; ++kk)
-    for (int lane = 0; lane < 4; ++lane)
-      if (res[4 * kk + lane] != 0.0) rem.push_back({row0 + lane, k0 + kk, res[4 * kk + lane]});
+  // The residual x' of Lemma 1, recomputed for the flagged rows by slicer::residual (the same
+  // operations as the slicing), in column order.
+  for (int lane = 0; lane < 4; ++lane) {
+    if (!((lanes >> lane) & 1)) continue;
+    for (i64 kk = 0; kk < n; ++kk) {
+      const double r = sl[lane].residual(rows[lane][k0 + kk]);
+      if (r != 0.0) rem.push_back({row0 + lane, k0 + kk, r});
+    }
+  }
 }
 
 }  // namespace
@@ -120,17 +121,14 @@ ROUNDOFF_AVX2 void split_group(const double* const* rows, const slicer* sl, i64 
 void split_panel(int width, const double* const* rows, const slicer* sl, int slices, bool karatsuba,
                  i64 k0, i64 n, double* const* out, std::int32_t row0,
                  std::vector<rem_entry>& rem) {
-  thread_local std::vector<double> res;  // residuals of one group, [k][lane]
-  if (static_cast<i64>(res.size()) < 4 * n) res.resize(static_cast<std::size_t>(4 * n));
   using group_fn = void (*)(const double* const*, const slicer*, i64, i64, double* const*, int, int,
-                            std::int32_t, double*, std::vector<rem_entry>&);
+                            std::int32_t, std::vector<rem_entry>&);
   static constexpr group_fn plain[] = {split_group<1, false>, split_group<2, false>,
                                        split_group<3, false>, split_group<4, false>};
   if (!karatsuba && (slices < 1 || slices > 4))
     throw std::logic_error("native split_panel: more than 4 slices");
   const group_fn split = karatsuba ? split_group<2, true> : plain[slices - 1];
-  for (int g = 0; g < width; g += 4)
-    split(rows + g, sl + g, k0, n, out, width, g, row0 + g, res.data(), rem);
+  for (int g = 0; g < width; g += 4) split(rows + g, sl + g, k0, n, out, width, g, row0 + g, rem);
 }
 
 ROUNDOFF_AVX2 void kernel(i64 kc, const double* a, const double* b, double* c, i64 ldc,
