@@ -48,6 +48,9 @@ constexpr i64 tile_n = 128;  // measured: 64..512 within noise on the seed shape
 constexpr i64 chunk_k = 2048;
 constexpr i64 a_slice_cap = i64{1} << 22;  // 32 MiB of A slices per thread
 constexpr i64 max_chunks = 512;            // chunk sums (each <= 2^53) stay <= 2^62 in int64
+// Native path: up to this many doubles of packed A slices (4 MiB) are swept once per B panel;
+// beyond, the tile runs K block by K block (speed only).
+constexpr i64 a_panel_sweep_cap = i64{1} << 19;
 
 // Cost model, in DGEMM multiply-adds: one sparse remainder term (an accumulator product plus
 // bookkeeping) and one simple-path term. Only speed depends on them, never exactness.
@@ -607,11 +610,6 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
       if (!ws.rb[uj].bad) ws.pb[uj] = ws.bp[uj], ws.psb[uj] = ws.slb[uj];
     }
   };
-  // With one chunk each panel's rows are analyzed right before they are sliced, so that they
-  // are read from memory once and sliced from cache; several chunks share the row exponents.
-  const bool upfront = multi || !ws.a_good;
-  if (upfront) setup_b(0, np);
-
   // Products: Karatsuba (t, t) for t < 3; plain (x, y), index x * sb + y.
   const int nprod = pl_.karatsuba ? 3 : pl_.sa * pl_.sb;
   const i64 csize = nprod * mp * np;
@@ -619,30 +617,53 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
   if (multi) ws.ci.assign(static_cast<std::size_t>(csize), 0);
   ws.rem_b.clear();
   ws.bpk.resize(static_cast<std::size_t>(bb * nat::nr * nat::kb));
-  if (ws.a_good) {  // else every output of the tile goes to the simple path
+  // Slices panel q over columns [s0, s0 + sn) of chunk k0 and adds its products into C.
+  const auto panel_block = [&](i64 q, i64 k0, i64 s0, i64 sn) {
+    double* out[slicer::max_slices + 1];
+    for (int t = 0; t < bb; ++t) out[t] = ws.bpk.data() + t * nat::nr * sn;
+    nat::split_panel(nat::nr, ws.pb.data() + q, ws.psb.data() + q, slices_b, pl_.karatsuba, s0, sn,
+                     out, static_cast<std::int32_t>(q), ws.rem_b);
+    for (int pi = 0; pi < nprod; ++pi) {
+      const int ta = pl_.karatsuba ? pi : pi / pl_.sb, tb = pl_.karatsuba ? pi : pi % pl_.sb;
+      const double* as = ws.apk.data() + ta * mp * K + s0 * mp;
+      const double* bs = ws.bpk.data() + tb * nat::nr * sn;
+      double* c = ws.c.data() + pi * mp * np + q;
+      for (i64 pnl = 0; pnl < mp; pnl += nat::mr)
+        nat::kernel(sn, as + pnl * sn, bs, c + pnl * np, np, s0 != k0);
+    }
+  };
+  // Adds a finished chunk's sums, columns [q0, q1) of C, into the int64 totals.
+  const auto add_chunk = [&](i64 q0, i64 q1) {
+    for (i64 r = 0; r < nprod * mp; ++r)
+      for (i64 j = q0; j < q1; ++j) {
+        const auto at = static_cast<std::size_t>(r * np + j);
+        ws.ci[at] += static_cast<i64>(ws.c[at]);
+      }
+  };
+  if (!ws.a_good) {  // every output of the tile goes to the simple path
+    setup_b(0, np);
+  } else if (ba * mp * K <= a_panel_sweep_cap) {
+    // A's packed slices fit in cache: each B panel is analyzed and then sliced while its rows
+    // are still in cache, and is run against all of A, chunk by chunk.
+    for (i64 q = 0; q < np; q += nat::nr) {
+      setup_b(q, q + nat::nr);
+      for (i64 k0 = 0; k0 < K; k0 += pl_.kc) {
+        const i64 kn = std::min(pl_.kc, K - k0);
+        for (i64 s0 = k0; s0 < k0 + kn; s0 += nat::kb)
+          panel_block(q, k0, s0, std::min(nat::kb, k0 + kn - s0));
+        if (multi) add_chunk(q, q + nat::nr);
+      }
+    }
+  } else {
+    // Large A: K block by K block, so that one K block of A (3 * mp * kb doubles) is reused by
+    // every B panel instead of all of A being streamed from memory once per panel.
+    setup_b(0, np);
     for (i64 k0 = 0; k0 < K; k0 += pl_.kc) {
       const i64 kn = std::min(pl_.kc, K - k0);
-      for (i64 q = 0; q < np; q += nat::nr) {
-        if (!upfront) setup_b(q, q + nat::nr);
-        for (i64 s0 = k0; s0 < k0 + kn; s0 += nat::kb) {
-          const i64 sn = std::min(nat::kb, k0 + kn - s0);
-          double* out[slicer::max_slices + 1];
-          for (int t = 0; t < bb; ++t) out[t] = ws.bpk.data() + t * nat::nr * sn;
-          nat::split_panel(nat::nr, ws.pb.data() + q, ws.psb.data() + q, slices_b, pl_.karatsuba,
-                           s0, sn, out, static_cast<std::int32_t>(q), ws.rem_b);
-          for (int pi = 0; pi < nprod; ++pi) {
-            const int ta = pl_.karatsuba ? pi : pi / pl_.sb, tb = pl_.karatsuba ? pi : pi % pl_.sb;
-            const double* as = ws.apk.data() + ta * mp * K + s0 * mp;
-            const double* bs = ws.bpk.data() + tb * nat::nr * sn;
-            double* c = ws.c.data() + pi * mp * np + q;
-            for (i64 pnl = 0; pnl < mp; pnl += nat::mr)
-              nat::kernel(sn, as + pnl * sn, bs, c + pnl * np, np, s0 != k0);
-          }
-        }
-      }
-      if (multi)
-        for (i64 t = 0; t < csize; ++t)
-          ws.ci[static_cast<std::size_t>(t)] += static_cast<i64>(ws.c[static_cast<std::size_t>(t)]);
+      for (i64 s0 = k0; s0 < k0 + kn; s0 += nat::kb)
+        for (i64 q = 0; q < np; q += nat::nr)
+          panel_block(q, k0, s0, std::min(nat::kb, k0 + kn - s0));
+      if (multi) add_chunk(0, np);
     }
   }
   bucket(ws.rem_b, nt, ws.off_b, ws.sorted_b);
