@@ -14,6 +14,7 @@
 #define ROUNDOFF_NATIVE_KERNEL 1
 #include <immintrin.h>
 #define ROUNDOFF_AVX2 __attribute__((target("avx2,fma")))
+#define ROUNDOFF_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
 #endif
 
 namespace roundoff::exact::detail::native {
@@ -49,10 +50,8 @@ void split_scalar(const slicer& sl, int slices, bool karatsuba, double x, double
 // One column of 4 lanes: the slices, stored at their packed positions; `any` collects the lanes
 // whose residual is nonzero (rare for format data: those rows are scanned again afterwards).
 template <int S, bool Kara>
-ROUNDOFF_AVX2 [[gnu::always_inline]] inline void split_column(__m256d r, const __m256d* c,
-                                                              const __m256d* f1, const __m256d* f2,
-                                                              double* const* o, i64 at,
-                                                              __m256d& any) {
+ROUNDOFF_AVX2_INLINE void split_column(__m256d r, const __m256d* c, const __m256d* f1,
+                                       const __m256d* f2, double* const* o, i64 at, __m256d& any) {
   __m256d v[S];
   for (int a = S - 1; a >= 0; --a) {
     const __m256d h = _mm256_sub_pd(_mm256_add_pd(r, c[a]), c[a]);
