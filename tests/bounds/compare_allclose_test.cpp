@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "emulate.hpp"
+#include "linear_faults.hpp"
 #include "property.hpp"
 #include "roundoff/bounds/check.hpp"
 
@@ -25,15 +26,13 @@ namespace {
 
 using namespace roundoff;
 using roundoff::test::algo;
+using roundoff::test::run;
 
-struct problem {
-  tensor x, w, b;
-  std::int64_t M = 8, N = 32, K = 0;
-};
+using problem = test::linear_problem;
 
 problem make(std::int64_t K, std::mt19937_64& g, format_id f, int data) {
   problem p;
-  p.K = K;
+  p.M = 8, p.N = 32, p.K = K;
   std::normal_distribution<double> nd;
   std::uniform_real_distribution<double> ud;
   auto fill = [&](tensor& t, std::vector<std::int64_t> s) {
@@ -57,29 +56,9 @@ problem make(std::int64_t K, std::mt19937_64& g, format_id f, int data) {
   return p;
 }
 
-tensor run(const problem& p, const test::emulator& e, std::mt19937_64& g) {
-  tensor y{{p.M, p.N}, {}, e.m.output};
-  std::vector<double> xr(static_cast<std::size_t>(p.K)), wr(xr.size());
-  for (std::int64_t i = 0; i < p.M; ++i)
-    for (std::int64_t n = 0; n < p.N; ++n) {
-      for (std::int64_t k = 0; k < p.K; ++k) {
-        xr[static_cast<std::size_t>(k)] =
-            round_to(e.m.input, p.x.data[static_cast<std::size_t>(i * p.K + k)]);
-        wr[static_cast<std::size_t>(k)] =
-            round_to(e.m.input, p.w.data[static_cast<std::size_t>(n * p.K + k)]);
-      }
-      y.data.push_back(
-          e.run(xr, wr, round_to(e.m.bias_format, p.b.data[static_cast<std::size_t>(n)]), g));
-    }
-  return y;
-}
-
+// Blocks of 16 for the blocked algorithms.
 test::emulator emu(const std::string& m, algo a) {
-  test::emulator e;
-  e.m = bounds::parse_model(m);
-  e.alg = a;
-  e.block = 16;
-  return e;
+  return test::make_emulator(m, a, 16);
 }
 
 format_id dtype_of(const std::string& m) {
@@ -158,67 +137,14 @@ TEST(BoundsCompareAllclose, Table) {
         }
 
   // Faults, declared f32 on f32 data (and f16 for the accumulation fault).
-  using plant_fn = std::function<void(problem&, tensor&, std::mt19937_64&)>;
-  auto largest = [](const problem& p, std::int64_t i, std::int64_t n) {
-    std::int64_t best = 0;
-    double bv = -1;
-    for (std::int64_t k = 0; k < p.K; ++k) {
-      double v = std::fabs(p.x.data[static_cast<std::size_t>(i * p.K + k)] *
-                           p.w.data[static_cast<std::size_t>(n * p.K + k)]);
-      if (v > bv) bv = v, best = k;
-    }
-    return best;
-  };
-  std::vector<std::pair<std::string, plant_fn>> plants = {
-      {"dropped term (largest)",
-       [&](problem& p, tensor& y, std::mt19937_64&) {
-         auto k = largest(p, 1, 2);
-         y.data[static_cast<std::size_t>(p.N + 2)] -=
-             p.x.data[static_cast<std::size_t>(p.K + k)] *
-             p.w.data[static_cast<std::size_t>(2 * p.K + k)];
-       }},
-      {"bias missing",
-       [](problem& p, tensor& y, std::mt19937_64&) {
-         for (std::int64_t i = 0; i < p.M; ++i)
-           for (std::int64_t n = 0; n < p.N; ++n)
-             y.data[static_cast<std::size_t>(i * p.N + n)] -= p.b.data[static_cast<std::size_t>(n)];
-       }},
-      {"bias doubled",
-       [](problem& p, tensor& y, std::mt19937_64&) {
-         for (std::int64_t i = 0; i < p.M; ++i)
-           for (std::int64_t n = 0; n < p.N; ++n)
-             y.data[static_cast<std::size_t>(i * p.N + n)] += p.b.data[static_cast<std::size_t>(n)];
-       }},
-      {"wrong weight row",
-       [&](problem& p, tensor& y, std::mt19937_64& gg) {
-         problem q = p;
-         for (std::int64_t k = 0; k < p.K; ++k)
-           q.w.data[static_cast<std::size_t>(3 * p.K + k)] =
-               p.w.data[static_cast<std::size_t>(4 * p.K + k)];
-         tensor yq = run(q, emu("f32", algo::sequential), gg);
-         for (std::int64_t i = 0; i < p.M; ++i)
-           y.data[static_cast<std::size_t>(i * p.N + 3)] =
-               yq.data[static_cast<std::size_t>(i * p.N + 3)];
-       }},
-      {"sign flip (largest term)",
-       [&](problem& p, tensor& y, std::mt19937_64&) {
-         auto k = largest(p, 2, 5);
-         y.data[static_cast<std::size_t>(2 * p.N + 5)] -=
-             2 * p.x.data[static_cast<std::size_t>(2 * p.K + k)] *
-             p.w.data[static_cast<std::size_t>(5 * p.K + k)];
-       }},
-      {"one element x (1 + 1e-3)",
-       [](problem&, tensor& y, std::mt19937_64&) {
-         std::size_t best = 0;
-         for (std::size_t i = 0; i < y.data.size(); ++i)
-           if (std::fabs(y.data[i]) > std::fabs(y.data[best])) best = i;
-         y.data[best] = static_cast<double>(static_cast<float>(y.data[best] * (1 + 1e-3)));
-       }},
-      {"zeroed 4x8 tile",
-       [](problem& p, tensor& y, std::mt19937_64&) {
-         for (std::int64_t i = 4; i < 8; ++i)
-           for (std::int64_t n = 8; n < 16; ++n) y.data[static_cast<std::size_t>(i * p.N + n)] = 0;
-       }},
+  const std::vector<std::pair<std::string, test::plant_fn>> plants = {
+      {"dropped term (largest)", test::dropped_term(1, 2)},
+      {"bias missing", test::extra_bias(-1)},
+      {"bias doubled", test::extra_bias(+1)},
+      {"wrong weight row", test::wrong_weight_row(3, 4, emu("f32", algo::sequential))},
+      {"sign flip (largest term)", test::sign_flip(2, 5)},
+      {"one element x (1 + 1e-3)", test::perturbed_largest(1e-3)},
+      {"zeroed 4x8 tile", test::zeroed_4x8_tile()},
       {"one NaN", [](problem&, tensor& y, std::mt19937_64&) { y.data[7] = std::nan(""); }},
   };
   for (std::int64_t rep = 0; rep < reps; ++rep)

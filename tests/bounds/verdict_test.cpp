@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "emulate.hpp"
+#include "linear_faults.hpp"
 #include "property.hpp"
 #include "roundoff/bounds/check.hpp"
 #include "roundoff/error.hpp"
@@ -17,10 +18,8 @@ namespace {
 using namespace roundoff;
 using roundoff::test::algo;
 
-struct problem {
-  tensor x, w, b;
-  std::int64_t M = 0, N = 0, K = 0;
-};
+using problem = test::linear_problem;
+using roundoff::test::run;
 
 problem make(std::int64_t M, std::int64_t N, std::int64_t K, std::mt19937_64& g,
              format_id f = format_id::f32, bool positive = false) {
@@ -40,35 +39,9 @@ problem make(std::int64_t M, std::int64_t N, std::int64_t K, std::mt19937_64& g,
   return p;
 }
 
-// y = x W^T + b computed by the emulator, element by element (inputs rounded to the model's
-// input format first, as the implementation would).
-tensor run(const problem& p, const test::emulator& e, std::mt19937_64& g, bool bias = true) {
-  tensor y;
-  y.shape = {p.M, p.N};
-  y.type = e.m.output;
-  y.data.resize(static_cast<std::size_t>(p.M * p.N));
-  std::vector<double> xr(static_cast<std::size_t>(p.K)), wr(xr.size());
-  for (std::int64_t i = 0; i < p.M; ++i)
-    for (std::int64_t n = 0; n < p.N; ++n) {
-      for (std::int64_t k = 0; k < p.K; ++k) {
-        xr[static_cast<std::size_t>(k)] =
-            round_to(e.m.input, p.x.data[static_cast<std::size_t>(i * p.K + k)]);
-        wr[static_cast<std::size_t>(k)] =
-            round_to(e.m.input, p.w.data[static_cast<std::size_t>(n * p.K + k)]);
-      }
-      std::optional<double> b;
-      if (bias) b = round_to(e.m.bias_format, p.b.data[static_cast<std::size_t>(n)]);
-      y.data[static_cast<std::size_t>(i * p.N + n)] = e.run(xr, wr, b, g);
-    }
-  return y;
-}
-
+// Blocks of 8 for the blocked algorithms unless given.
 test::emulator emu(const std::string& model, algo a = algo::sequential, std::int64_t block = 8) {
-  test::emulator e;
-  e.m = bounds::parse_model(model);
-  e.alg = a;
-  e.block = block;
-  return e;
+  return test::make_emulator(model, a, block);
 }
 
 const ops::op_spec linear{};
@@ -117,74 +90,19 @@ TEST(BoundsVerdict, CorrectImplementationsAreConsistentAndIdentified) {
 
 struct fault_case {
   const char* name;
-  std::function<void(problem&, tensor& y, std::mt19937_64&)> plant;
+  test::plant_fn plant;
 };
-
-// Index of the product x[i,k] w[n,k] with the largest magnitude feeding output (i, n).
-std::int64_t largest_term(const problem& p, std::int64_t i, std::int64_t n) {
-  std::int64_t best = 0;
-  double bv = -1;
-  for (std::int64_t k = 0; k < p.K; ++k) {
-    double v = std::fabs(p.x.data[static_cast<std::size_t>(i * p.K + k)] *
-                         p.w.data[static_cast<std::size_t>(n * p.K + k)]);
-    if (v > bv) bv = v, best = k;
-  }
-  return best;
-}
 
 TEST(BoundsVerdict, PlantedFaultsAreViolations) {
   auto g = roundoff::test::rng(22);
   std::vector<fault_case> faults = {
-      {"dropped term",
-       [](problem& p, tensor& y, std::mt19937_64&) {
-         std::int64_t k = largest_term(p, 3, 5);
-         y.data[3 * static_cast<std::size_t>(p.N) + 5] -=
-             p.x.data[static_cast<std::size_t>(3 * p.K + k)] *
-             p.w.data[static_cast<std::size_t>(5 * p.K + k)];
-       }},
-      {"bias missing",
-       [](problem& p, tensor& y, std::mt19937_64&) {
-         for (std::int64_t i = 0; i < p.M; ++i)
-           for (std::int64_t n = 0; n < p.N; ++n)
-             y.data[static_cast<std::size_t>(i * p.N + n)] -= p.b.data[static_cast<std::size_t>(n)];
-       }},
-      {"bias doubled",
-       [](problem& p, tensor& y, std::mt19937_64&) {
-         for (std::int64_t i = 0; i < p.M; ++i)
-           for (std::int64_t n = 0; n < p.N; ++n)
-             y.data[static_cast<std::size_t>(i * p.N + n)] += p.b.data[static_cast<std::size_t>(n)];
-       }},
-      {"wrong weight row",
-       [](problem& p, tensor& y, std::mt19937_64& gen) {
-         // Output column 7 computed with weight row 8.
-         problem q = p;
-         for (std::int64_t k = 0; k < p.K; ++k)
-           q.w.data[static_cast<std::size_t>(7 * p.K + k)] =
-               p.w.data[static_cast<std::size_t>(8 * p.K + k)];
-         tensor yq = run(q, emu("f32"), gen);
-         for (std::int64_t i = 0; i < p.M; ++i)
-           y.data[static_cast<std::size_t>(i * p.N + 7)] =
-               yq.data[static_cast<std::size_t>(i * p.N + 7)];
-       }},
-      {"sign flip",
-       [](problem& p, tensor& y, std::mt19937_64&) {
-         std::int64_t k = largest_term(p, 2, 9);
-         y.data[2 * static_cast<std::size_t>(p.N) + 9] -=
-             2 * p.x.data[static_cast<std::size_t>(2 * p.K + k)] *
-             p.w.data[static_cast<std::size_t>(9 * p.K + k)];
-       }},
-      {"one element perturbed by 1e-3 relative",
-       [](problem&, tensor& y, std::mt19937_64&) {
-         std::size_t best = 0;
-         for (std::size_t i = 0; i < y.data.size(); ++i)
-           if (std::fabs(y.data[i]) > std::fabs(y.data[best])) best = i;
-         y.data[best] = static_cast<double>(static_cast<float>(y.data[best] * (1 + 1e-3)));
-       }},
-      {"zeroed tile",
-       [](problem& p, tensor& y, std::mt19937_64&) {
-         for (std::int64_t i = 4; i < 8; ++i)
-           for (std::int64_t n = 8; n < 16; ++n) y.data[static_cast<std::size_t>(i * p.N + n)] = 0;
-       }},
+      {"dropped term", test::dropped_term(3, 5)},
+      {"bias missing", test::extra_bias(-1)},
+      {"bias doubled", test::extra_bias(+1)},
+      {"wrong weight row", test::wrong_weight_row(7, 8, emu("f32"))},  // column 7 with row 8
+      {"sign flip", test::sign_flip(2, 9)},
+      {"one element perturbed by 1e-3 relative", test::perturbed_largest(1e-3)},
+      {"zeroed tile", test::zeroed_4x8_tile()},
       {"NaN", [](problem& p, tensor& y,
                  std::mt19937_64&) { y.data[static_cast<std::size_t>(p.N + 1)] = std::nan(""); }},
       {"Inf", [](problem&, tensor& y,
