@@ -11,16 +11,15 @@
 
 #include <gtest/gtest.h>
 
+#include "formats_testing.hpp"
+
 namespace {
 
 using roundoff::format_id;
 using roundoff::round_to;
 using roundoff::traits;
 using roundoff::underflow_mode;
-
-constexpr format_id all_formats[] = {format_id::f64,  format_id::f32, format_id::tf32,
-                                     format_id::bf16, format_id::f16, format_id::e4m3,
-                                     format_id::e5m2};
+using roundoff::test::all_formats;
 
 TEST(FormatTraits, MatchNumericLimits) {
   const auto& d = traits(format_id::f64);

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "formats_testing.hpp"
 #include "mpfr_round.hpp"
 #include "property.hpp"
 #include "roundoff/formats/rounding.hpp"
@@ -19,21 +20,10 @@ using roundoff::round_significand;
 using roundoff::underflow_mode;
 namespace rt = roundoff::test;
 
-constexpr format_id all_formats[] = {format_id::f64,  format_id::f32, format_id::tf32,
-                                     format_id::bf16, format_id::f16, format_id::e4m3,
-                                     format_id::e5m2};
-
-std::uint64_t bits(double x) {
-  return std::bit_cast<std::uint64_t>(x);
-}
-bool same(double a, double b) {
-  return (std::isnan(a) && std::isnan(b)) || bits(a) == bits(b);
-}
-std::string hex(double x) {
-  std::ostringstream s;
-  s << std::hexfloat << x;
-  return s.str();
-}
+using rt::all_formats;
+using rt::bits;
+using rt::hex;
+using rt::same;
 
 class exact_value {
  public:
