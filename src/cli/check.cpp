@@ -24,10 +24,8 @@ struct check_state {
   operand_flags files;
   std::vector<std::string> outputs;  ///< NAME=FILE or FILE
   std::string declared;
-  double confidence = 1e-6;
-  std::string fail_on = "violation";
+  verdict_flags verdict;
   int threads = 1;
-  int worst = 5;
   report_flags rep;
 };
 
@@ -62,8 +60,7 @@ int run_check(const check_state& s) {
   const ops::op_spec spec = make_op_spec(s.op);
   const std::string_view op_name = ops::op_name(spec.kind);
   const std::string declared = bounds::parse_model(s.declared).name;
-  if (!(s.confidence > 0 && s.confidence < 1))
-    throw input_error(fmt::format("--confidence: must be in (0, 1), got {}", s.confidence));
+  check_confidence(s.verdict.confidence);
   parse_report_flags(s.rep);
   std::vector<named_file> names;
   for (const auto& o : s.outputs) {
@@ -118,16 +115,16 @@ int run_check(const check_state& s) {
   for (const auto& [k, v] : op_flag_params(s.op)) r.params.push_back({k, v});
   r.params.push_back({"output_shape", out_shape});
   r.params.push_back({"declared", declared});
-  r.params.push_back({"confidence", s.confidence});
+  r.params.push_back({"confidence", s.verdict.confidence});
   r.reference = {"fast", true};
 
   judge_options jo;
-  jo.confidence = s.confidence;
+  jo.confidence = s.verdict.confidence;
   jo.threads = s.threads;
-  jo.worst = s.worst;
+  jo.worst = s.verdict.worst;
   judge(spec, in.x, in.w, in.bias(), outs, all_pairs(outs.size()), jo, r);
   emit(r, s.rep);
-  return finding_exit_code(r, s.fail_on == "suspicious");
+  return finding_exit_code(r, s.verdict.fail_on_suspicious());
 }
 
 }  // namespace
@@ -155,16 +152,10 @@ command add_check_command(CLI::App& root) {
       ->add_option("--declared", state->declared,
                    "the arithmetic the outputs claim: f64, f32, tf32, f16, bf16, f16-acc16")
       ->required();
-  c.app->add_option("--confidence", state->confidence,
-                    "false-alarm probability of the probabilistic tests (default 1e-6)");
-  c.app
-      ->add_option("--fail-on", state->fail_on,
-                   "exit 1 on: violation (default) or suspicious (and violation)")
-      ->check(CLI::IsMember({"violation", "suspicious"}));
+  add_verdict_flags(*c.app, state->verdict);
   c.app->add_option("--threads", state->threads, "threads for the exact engine (default 1)")
       ->check(CLI::Range(1, 1024));
-  c.app->add_option("--worst", state->worst, "worst elements listed per output (default 5)")
-      ->check(CLI::Range(0, 1000));
+  add_worst_flag(*c.app, state->verdict);
   add_report_flags(*c.app, state->rep);
   c.run = [state] { return run_check(*state); };
   return c;

@@ -125,6 +125,24 @@ report::output_format parse_report_flags(const report_flags& f) {
   return fmt;
 }
 
+void add_verdict_flags(CLI::App& cmd, verdict_flags& f) {
+  cmd.add_option("--confidence", f.confidence,
+                 "false-alarm probability of the probabilistic tests (default 1e-6)");
+  cmd.add_option("--fail-on", f.fail_on,
+                 "exit 1 on: violation (default) or suspicious (and violation)")
+      ->check(CLI::IsMember({"violation", "suspicious"}));
+}
+
+void add_worst_flag(CLI::App& cmd, verdict_flags& f) {
+  cmd.add_option("--worst", f.worst, "worst elements listed per output (default 5)")
+      ->check(CLI::Range(0, 1000));
+}
+
+void check_confidence(double confidence) {
+  if (!(confidence > 0 && confidence < 1))
+    throw input_error(fmt::format("--confidence: must be in (0, 1), got {}", confidence));
+}
+
 namespace {
 report::render_options render_options_for(const report_flags& f) {
   report::render_options o;

@@ -70,6 +70,20 @@ void add_report_flags(CLI::App& cmd, report_flags& f);
 /// Parses --format (input_error for an unknown one) and checks that --out can be written, before
 /// any long computation.
 report::output_format parse_report_flags(const report_flags& f);
+/// --confidence P --fail-on violation|suspicious --worst N: the commands that judge outputs
+/// against their declared model (check, run).
+struct verdict_flags {
+  double confidence = 1e-6;  ///< false-alarm probability of the probabilistic tests
+  std::string fail_on = "violation";
+  int worst = 5;
+  bool fail_on_suspicious() const { return fail_on == "suspicious"; }
+};
+/// Adds --confidence and --fail-on. --worst comes from add_worst_flag, so a command can list
+/// flags of its own between them (check lists --threads there).
+void add_verdict_flags(CLI::App& cmd, verdict_flags& f);
+void add_worst_flag(CLI::App& cmd, verdict_flags& f);
+/// Throws input_error unless 0 < confidence < 1 (--confidence of check, run and sweep).
+void check_confidence(double confidence);
 /// Renders a verdict report / a generic table in the chosen format and writes it to --out or
 /// stdout (the terminal table is coloured only on a terminal stdout).
 void emit(const report::results& r, const report_flags& f);

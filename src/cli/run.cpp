@@ -31,9 +31,7 @@ struct run_state {
   std::string dtype = "f32";
   std::string declared;  ///< empty: each backend's own model
   std::string compare = "first";
-  double confidence = 1e-6;
-  std::string fail_on = "violation";
-  int worst = 5;
+  verdict_flags verdict;
   report_flags rep;
 };
 
@@ -48,8 +46,7 @@ int run_run(const run_state& s) {
         fmt::format("--dtype: unknown input format '{}' (known: f64, f32, f16, bf16)", s.dtype));
   std::string override_model;
   if (!s.declared.empty()) override_model = bounds::parse_model(s.declared).name;
-  if (!(s.confidence > 0 && s.confidence < 1))
-    throw input_error(fmt::format("--confidence: must be in (0, 1), got {}", s.confidence));
+  check_confidence(s.verdict.confidence);
   parse_report_flags(s.rep);
 
   // Backends: the ones that support the op, in registry order; an --impl glob must match one.
@@ -76,7 +73,7 @@ int run_run(const run_state& s) {
   r.params.push_back({"dist", s.dist});
   r.params.push_back({"seed", static_cast<std::int64_t>(s.seed)});
   r.params.push_back({"threads", static_cast<std::int64_t>(s.threads)});
-  r.params.push_back({"confidence", s.confidence});
+  r.params.push_back({"confidence", s.verdict.confidence});
   if (!override_model.empty()) r.params.push_back({"declared_override", override_model});
   r.reference = {"fast", true};
 
@@ -126,13 +123,13 @@ int run_run(const run_state& s) {
   }
 
   judge_options jo;
-  jo.confidence = s.confidence;
+  jo.confidence = s.verdict.confidence;
   jo.threads = s.threads;
-  jo.worst = s.worst;
+  jo.worst = s.verdict.worst;
   judge(spec, in.x, in.w, in.bias(), outs, pairs, jo, r);
   for (auto& k : skipped) r.items.push_back(std::move(k));
   emit(r, s.rep);
-  return finding_exit_code(r, s.fail_on == "suspicious");
+  return finding_exit_code(r, s.verdict.fail_on_suspicious());
 }
 
 }  // namespace
@@ -165,14 +162,8 @@ command add_run_command(CLI::App& root) {
                    "pairs to compare: first (default: each implementation against the first one "
                    "declaring the same model), same-model (every such pair), all, none")
       ->check(CLI::IsMember({"first", "same-model", "all", "none"}));
-  c.app->add_option("--confidence", state->confidence,
-                    "false-alarm probability of the probabilistic tests (default 1e-6)");
-  c.app
-      ->add_option("--fail-on", state->fail_on,
-                   "exit 1 on: violation (default) or suspicious (and violation)")
-      ->check(CLI::IsMember({"violation", "suspicious"}));
-  c.app->add_option("--worst", state->worst, "worst elements listed per output (default 5)")
-      ->check(CLI::Range(0, 1000));
+  add_verdict_flags(*c.app, state->verdict);
+  add_worst_flag(*c.app, state->verdict);
   add_report_flags(*c.app, state->rep);
   c.run = [state] { return run_run(*state); };
   return c;

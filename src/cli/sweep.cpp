@@ -429,8 +429,7 @@ int run_sweep_command(const sweep_state& s) {
   spec.seed = s.seed;
   spec.confidence = s.confidence;
   spec.threads = s.threads;
-  if (!(s.confidence > 0 && s.confidence < 1))
-    throw input_error(fmt::format("--confidence: must be in (0, 1), got {}", s.confidence));
+  check_confidence(s.confidence);
   const std::vector<bounds::sweep_shape> shapes = bounds::sweep_shapes(spec);  // validate early
 
   // Implementations: the backends the globs select that support the op and can run here.
