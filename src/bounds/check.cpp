@@ -9,6 +9,7 @@
 #include <memory>
 #include <sstream>
 
+#include "element_data.hpp"
 #include "roundoff/bounds/bounds.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/exact/accumulator.hpp"
@@ -18,12 +19,6 @@ namespace roundoff::bounds {
 namespace {
 
 constexpr double inf = std::numeric_limits<double>::infinity();
-
-std::string shape_str(const std::vector<std::int64_t>& s) {
-  std::string r = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
 
 std::string num(double v) {
   char buf[64];
@@ -81,15 +76,6 @@ class reference_cache {
   std::vector<entry> entries_;
 };
 
-// An upper bound on |b_i| for every element and every rounding of b to nearest in any supported
-// format (|RN(b)| <= (1 + 2^-8)|b| for bf16, the coarsest; 2^-7 leaves room). 0 without bias.
-double bias_max(const tensor* b) {
-  if (!b) return 0.0;
-  double m = 0;
-  for (double v : b->data) m = std::max(m, std::fabs(v));  // NaN bias: exact result is NaN
-  return detail::mul_up(m, 1 + 0x1p-7);
-}
-
 enum class exact_class : std::uint8_t { finite, nan, pos_inf, neg_inf };
 
 exact_class classify(const ops::op_result& r, std::int64_t i, exact::accumulator& acc) {
@@ -107,26 +93,6 @@ exact_class classify(const ops::op_result& r, std::int64_t i, exact::accumulator
     default:
       return exact_class::finite;
   }
-}
-
-element_input input_of(const ops::op_result& r, std::int64_t i, double observed,
-                       double abs_bias = -1) {
-  element_input e;
-  e.abs_bias = r.has_bias ? abs_bias : 0.0;
-  // Products with padding zeros are exact zeros and adding them is exact (no rounding, no
-  // underflow), so the count of data products is a valid n_i (docs/ops.md, "Term counts").
-  e.terms = r.data_terms.size() == r.terms.size() ? r.data_terms[static_cast<std::size_t>(i)]
-                                                  : r.terms[static_cast<std::size_t>(i)];
-  e.magnitude = r.magnitude[static_cast<std::size_t>(i)];
-  e.has_bias = r.has_bias;
-  e.abs_observed = std::fabs(observed);
-  return e;
-}
-
-std::int64_t summand_count(const ops::op_result& r) {
-  std::int64_t c = 0;
-  for (auto t : r.terms) c += t + (r.has_bias ? 1 : 0);
-  return std::max<std::int64_t>(c, 1);
 }
 
 // Per-element judgement of one model (docs/verdicts.md, "Per element").
@@ -147,7 +113,7 @@ one judge_element(const arithmetic_model& m, summation_order order, const ops::o
   one o;
   o.exact = r.exact.rounded(i);
   exact_class k = classify(r, i, acc);
-  element_input e = input_of(r, i, obs, bmax);
+  element_input e = detail::input_of(r, i, obs, bmax);
   if (k == exact_class::nan) {
     if (!std::isnan(obs)) o.cat = element_category::special_mismatch;
     o.err = std::isnan(obs) ? 0 : inf;
@@ -205,7 +171,7 @@ judged judge_all(const arithmetic_model& m, summation_order order, const ops::op
   const std::int64_t n = primary.exact.size();
   j.el.resize(static_cast<std::size_t>(n));
   const double ua = unit_roundoff(m.accumulator);
-  const double lambda = lambda_for(static_cast<double>(summand_count(primary)), ua, alpha);
+  const double lambda = lambda_for(static_cast<double>(detail::summand_count(primary)), ua, alpha);
   exact::accumulator acc;
   for (std::int64_t i = 0; i < n; ++i) {
     double obs = observed.data[static_cast<std::size_t>(i)];
@@ -248,8 +214,8 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
   const std::int64_t n = rc.exact.size();
   exact::accumulator acc, tmp;
   // Half of alpha for the per-path events behind the remainder bound, half for Hoeffding.
-  const double lambda_r =
-      lambda_for(static_cast<double>(summand_count(rc)), unit_roundoff(c.accumulator), alpha / 2);
+  const double lambda_r = lambda_for(static_cast<double>(detail::summand_count(rc)),
+                                     unit_roundoff(c.accumulator), alpha / 2);
   alpha /= 2;
   double S = 0, S_abs = 0, off = 0, V = 0, D2 = 0, E2 = 0;
   std::int64_t used = 0;
@@ -266,7 +232,7 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
     tmp.add(obs);
     double e = tmp.round();
     if (!std::isfinite(delta) || !std::isfinite(e)) continue;
-    element_input in = input_of(rc, i, obs, bmax);
+    element_input in = detail::input_of(rc, i, obs, bmax);
     rc.exact.load(i, acc);
     in.abs_exact = acc.abs_diff(0.0, exact::rounding::upward);
     first_order_terms f = first_order(c, in, lambda_r);
@@ -350,8 +316,8 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
     throw input_error("confidence must be in (0, 1), got " + num(opt.confidence));
   auto shape = ops::output_shape(op, x, w, b);
   if (observed.shape != shape)
-    throw input_error("observed output has shape " + shape_str(observed.shape) + " but " +
-                      std::string(ops::op_name(op.kind)) + " gives " + shape_str(shape));
+    throw input_error("observed output has shape " + detail::shape_str(observed.shape) + " but " +
+                      std::string(ops::op_name(op.kind)) + " gives " + detail::shape_str(shape));
   if (static_cast<std::int64_t>(observed.data.size()) != observed.numel())
     throw input_error("observed output: data size does not match its shape");
 
@@ -372,7 +338,7 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
 
   const ops::op_result& ref_decl = refs.rounded(declared);
   const ops::op_result* ref_orig = refs.same_as_original(declared) ? nullptr : &refs.original();
-  const double bmax = bias_max(b);
+  const double bmax = detail::bias_max(b);
   judged j = judge_all(declared, order, ref_decl, ref_orig, observed, alpha_elem, bmax);
   v.elements = static_cast<std::int64_t>(j.el.size());
   v.n_consistent = j.n_cat[0];
@@ -563,7 +529,7 @@ comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, con
   const summation_order oa = opt.override_order ? opt.order : ma.order;
   const summation_order ob = opt.override_order ? opt.order : mb.order;
   exact::accumulator acc, tmp;
-  const double bmax = bias_max(b);
+  const double bmax = detail::bias_max(b);
   c.elements = ra.exact.size();
   std::vector<comparison::element> all;
   for (std::int64_t i = 0; i < c.elements; ++i) {
@@ -590,8 +556,8 @@ comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, con
     tmp.negate();
     acc.add(tmp);
     double refdiff = acc.abs_diff(0.0, exact::rounding::upward);
-    double da = dot_bound(ma, oa, input_of(ra, i, ya, bmax));
-    double db = dot_bound(mb, ob, input_of(rb, i, yb, bmax));
+    double da = dot_bound(ma, oa, detail::input_of(ra, i, ya, bmax));
+    double db = dot_bound(mb, ob, detail::input_of(rb, i, yb, bmax));
     e.allowed = detail::add_up(detail::add_up(da, db), std::isfinite(refdiff) ? refdiff : inf);
     double rr = ratio(e.difference, e.allowed);
     c.max_ratio = std::max(c.max_ratio, rr);

@@ -13,6 +13,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "element_data.hpp"
 #include "roundoff/bounds/bounds.hpp"
 #include "roundoff/bounds/check.hpp"
 #include "roundoff/bounds/models.hpp"
@@ -47,12 +48,6 @@ std::string join_names(const std::vector<std::pair<std::string, dim_setting>>& d
   std::string r;
   for (const auto& [n, v] : d) r += (r.empty() ? "" : ", ") + n;
   return r;
-}
-
-std::string shape_str(const std::vector<std::int64_t>& s) {
-  std::string r = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
 }
 
 std::int64_t numel(const std::vector<std::int64_t>& s) {
@@ -93,33 +88,6 @@ class normal_stream {
   double spare_ = 0;
   bool have_spare_ = false;
 };
-
-// An upper bound on |b_i| under any rounding of b to a supported format, as check() uses
-// (|RN(b)| <= (1 + 2^-8)|b| for bf16, the coarsest). 0 without bias.
-double bias_max(const tensor* b) {
-  if (!b) return 0.0;
-  double m = 0;
-  for (double v : b->data) m = std::max(m, std::fabs(v));
-  return detail::mul_up(m, 1 + 0x1p-7);
-}
-
-element_input input_of(const ops::op_result& r, std::int64_t i, double observed, double bmax) {
-  element_input e;
-  const auto k = static_cast<std::size_t>(i);
-  e.abs_bias = r.has_bias ? bmax : 0.0;
-  // Padding products are exact zeros: data_terms is a valid n_i (docs/ops.md, "Term counts").
-  e.terms = r.data_terms.size() == r.terms.size() ? r.data_terms[k] : r.terms[k];
-  e.magnitude = r.magnitude[k];
-  e.has_bias = r.has_bias;
-  e.abs_observed = std::fabs(observed);
-  return e;
-}
-
-std::int64_t summand_count(const ops::op_result& r) {
-  std::int64_t c = 0;
-  for (auto t : r.terms) c += t + (r.has_bias ? 1 : 0);
-  return std::max<std::int64_t>(c, 1);
-}
 
 double ratio(double err, double bound) {
   if (err == 0) return 0;
@@ -408,7 +376,7 @@ std::vector<sweep_shape> sweep_shapes(const sweep_spec& spec) {
       std::int64_t n = 1;
       for (auto d : *shape) {
         if (d > max_operand_elements / n)
-          throw input_error(at + "an operand of shape " + shape_str(*shape) +
+          throw input_error(at + "an operand of shape " + detail::shape_str(*shape) +
                             " exceeds the limit of 2^28 elements per operand");
         n *= d;
       }
@@ -428,7 +396,7 @@ std::vector<sweep_shape> sweep_shapes(const sweep_spec& spec) {
       throw input_error(at + e.what());
     }
     if (numel(p.y) > max_operand_elements)
-      throw input_error(at + "the output of shape " + shape_str(p.y) +
+      throw input_error(at + "the output of shape " + detail::shape_str(p.y) +
                         " exceeds the limit of 2^28 elements");
     out.push_back(std::move(p));
   }
@@ -513,7 +481,7 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
     const sweep_shape& shape = shapes[pi];
     const sweep_inputs in = sweep_point_inputs(shape, s.seed, formats);
     references refs(s.op, in, ro);
-    const double bmax = bias_max(in.bias());
+    const double bmax = detail::bias_max(in.bias());
     sweep_point pt;
     pt.shape = shape;
     std::vector<measured> ms;
@@ -536,15 +504,15 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
                                  std::to_string(me.y.data.size()) + " values for an output of " +
                                  std::to_string(n));
       ir.elements = n;
-      const double lambda =
-          lambda_for(static_cast<double>(summand_count(r)), unit_roundoff(m.accumulator), alpha);
+      const double lambda = lambda_for(static_cast<double>(detail::summand_count(r)),
+                                       unit_roundoff(m.accumulator), alpha);
       me.det.resize(static_cast<std::size_t>(n));
       for (std::int64_t i = 0; i < n; ++i) {
         const double obs = me.y.data[static_cast<std::size_t>(i)];
         const bool finite = std::isfinite(obs);
         // A non-finite output of finite inputs is an error of its own; its bounds are taken at
         // |exact| (the output-rounding term needs a finite value).
-        element_input e = input_of(r, i, finite ? obs : r.exact.rounded(i), bmax);
+        element_input e = detail::input_of(r, i, finite ? obs : r.exact.rounded(i), bmax);
         const double det = dot_bound(m, m.order, e);
         const double prob = std::min(det, dot_bound_probabilistic(m, m.order, e, lambda));
         const double err = finite ? r.exact.abs_diff(i, obs, exact::rounding::downward) : inf;

@@ -1,0 +1,56 @@
+// Per-element helpers shared by check.cpp and sweep.cpp: what one output element's bound is
+// computed from (element_input), and the counts and bias bound that go with it.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "roundoff/bounds/bounds.hpp"
+#include "roundoff/ops/op_result.hpp"
+#include "roundoff/tensor.hpp"
+
+namespace roundoff::bounds::detail {
+
+/// "[2, 3]"
+inline std::string shape_str(const std::vector<std::int64_t>& s) {
+  std::string r = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+/// An upper bound on |b_i| for every element and every rounding of b to nearest in any supported
+/// format (|RN(b)| <= (1 + 2^-8)|b| for bf16, the coarsest; 2^-7 leaves room). 0 without bias.
+inline double bias_max(const tensor* b) {
+  if (!b) return 0.0;
+  double m = 0;
+  for (double v : b->data) m = std::max(m, std::fabs(v));  // NaN bias: exact result is NaN
+  return mul_up(m, 1 + 0x1p-7);
+}
+
+/// Element i's bound input from the exact result r, the observed value and bias_max.
+inline element_input input_of(const ops::op_result& r, std::int64_t i, double observed,
+                              double bmax) {
+  element_input e;
+  const auto k = static_cast<std::size_t>(i);
+  e.abs_bias = r.has_bias ? bmax : 0.0;
+  // Products with padding zeros are exact zeros and adding them is exact (no rounding, no
+  // underflow), so the count of data products is a valid n_i (docs/ops.md, "Term counts").
+  e.terms = r.data_terms.size() == r.terms.size() ? r.data_terms[k] : r.terms[k];
+  e.magnitude = r.magnitude[k];
+  e.has_bias = r.has_bias;
+  e.abs_observed = std::fabs(observed);
+  return e;
+}
+
+/// The number of summands over all elements (products plus the bias), at least 1: the count the
+/// probabilistic bound's lambda covers.
+inline std::int64_t summand_count(const ops::op_result& r) {
+  std::int64_t c = 0;
+  for (auto t : r.terms) c += t + (r.has_bias ? 1 : 0);
+  return std::max<std::int64_t>(c, 1);
+}
+
+}  // namespace roundoff::bounds::detail
