@@ -13,18 +13,9 @@ namespace roundoff {
 namespace {
 
 using ops::conv_params;
+using test::P;
 using test::T;
 using pk = conv_params::padding_kind;
-
-conv_params P(std::vector<std::int64_t> stride, std::vector<std::int64_t> padding,
-              std::vector<std::int64_t> dilation = {}, std::int64_t groups = 1) {
-  conv_params p;
-  p.stride = std::move(stride);
-  p.padding = std::move(padding);
-  p.dilation = std::move(dilation);
-  p.groups = groups;
-  return p;
-}
 
 TEST(conv1d, golden_basic_with_bias) {
   // x = [1 2 3 4 5], w = [1 0 -1]: y[o] = x[o] - x[o+2] = [-2 -2 -2]; + bias 10 -> [8 8 8].

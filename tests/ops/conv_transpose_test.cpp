@@ -16,15 +16,12 @@ using ops::conv_params;
 using test::expect_error;
 using test::T;
 
+// test::P with output_padding, in conv_transpose's argument order.
 conv_params P(std::vector<std::int64_t> stride, std::vector<std::int64_t> padding,
               std::vector<std::int64_t> output_padding = {},
               std::vector<std::int64_t> dilation = {}, std::int64_t groups = 1) {
-  conv_params p;
-  p.stride = std::move(stride);
-  p.padding = std::move(padding);
+  conv_params p = test::P(std::move(stride), std::move(padding), std::move(dilation), groups);
   p.output_padding = std::move(output_padding);
-  p.dilation = std::move(dilation);
-  p.groups = groups;
   return p;
 }
 

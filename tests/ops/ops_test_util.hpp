@@ -29,6 +29,17 @@ inline tensor T(std::vector<std::int64_t> shape, std::vector<double> data) {
   return t;
 }
 
+/// Convolution parameters in PyTorch's argument order (an empty list is the default).
+inline ops::conv_params P(std::vector<std::int64_t> stride, std::vector<std::int64_t> padding,
+                          std::vector<std::int64_t> dilation = {}, std::int64_t groups = 1) {
+  ops::conv_params p;
+  p.stride = std::move(stride);
+  p.padding = std::move(padding);
+  p.dilation = std::move(dilation);
+  p.groups = groups;
+  return p;
+}
+
 /// Tensor of the given shape filled with zeros.
 inline tensor zeros(std::vector<std::int64_t> shape) {
   tensor t;
