@@ -23,9 +23,6 @@ using exact::dot_mpfr_value;
 using exact::rounding;
 using exact::value_kind;
 
-constexpr double inf = std::numeric_limits<double>::infinity();
-constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-
 // Checks dot_exact(a, b, bias) against the oracle; returns the failure text or "".
 ::testing::AssertionResult check_dot(const std::vector<double>& a, const std::vector<double>& b,
                                      const double* bias, std::mt19937_64& g,

@@ -31,6 +31,9 @@ inline constexpr exact::rounding all_roundings[] = {
     exact::rounding::nearest_even, exact::rounding::upward, exact::rounding::downward,
     exact::rounding::toward_zero};
 
+inline constexpr double inf = std::numeric_limits<double>::infinity();
+inline constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+
 /// Oracle options for tests: 256 bits, raised automatically when a sum needs more.
 inline exact::mpfr_options oracle_options() {
   exact::mpfr_options o;

@@ -19,9 +19,6 @@ using exact::mpfr_options;
 using exact::rounding;
 using exact::value_kind;
 
-constexpr double inf = std::numeric_limits<double>::infinity();
-constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-
 TEST(MpfrOracle, GoldenDirectedRoundings) {
   // 1 + 2^-60: RN, RD, RZ give 1, RU gives 1 + 2^-52.
   const double a[] = {1.0, 0x1p-30}, b[] = {1.0, 0x1p-30};
