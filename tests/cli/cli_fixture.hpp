@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -54,6 +55,19 @@ class cli_fixture : public testing::Test {
     r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     r.out = slurp(dir_ / "stdout.txt");
     r.err = slurp(dir_ / "stderr.txt");
+    return r;
+  }
+
+  // Expects exit 2 and exactly one stderr line "roundoff: ..." containing `want`; returns the
+  // result for further checks.
+  cli_result expect_usage_error(const std::string& args, const std::string& want,
+                                const std::string& env = "") const {
+    cli_result r = run(args, env);
+    EXPECT_EQ(r.rc, 2) << args << "\nstderr: " << r.err;
+    EXPECT_EQ(r.err.rfind("roundoff: ", 0), 0u) << args << "\nstderr: " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\nstderr: " << r.err;
+    EXPECT_NE(r.err.find(want), std::string::npos)
+        << args << "\nstderr: " << r.err << "\nwant: " << want;
     return r;
   }
 

@@ -32,16 +32,6 @@ using roundoff::test::slurp;
 
 class cli : public roundoff::test::cli_fixture {
  protected:
-  // Expects exit 2 and exactly one stderr line "roundoff: ..." containing `want`.
-  void expect_usage_error(const std::string& args, const std::string& want) const {
-    const result r = run(args);
-    EXPECT_EQ(r.rc, 2) << args << "\nstderr: " << r.err;
-    EXPECT_EQ(r.err.rfind("roundoff: ", 0), 0u) << args << "\nstderr: " << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\nstderr: " << r.err;
-    EXPECT_NE(r.err.find(want), std::string::npos)
-        << args << "\nstderr: " << r.err << "\nwant: " << want;
-  }
-
   void save(const std::string& f, const tensor& t, format_id as = format_id::f64) const {
     roundoff::io::write_npy(dir_ / f, t, as);
   }

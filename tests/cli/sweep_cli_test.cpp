@@ -63,16 +63,6 @@ double num(const std::string& s) {
 
 class sweep_cli : public roundoff::test::cli_fixture {
  protected:
-  void expect_usage_error(const std::string& args, const std::string& want,
-                          const std::string& env = "") const {
-    const result r = run(args, env);
-    EXPECT_EQ(r.rc, 2) << args << "\nstderr: " << r.err;
-    EXPECT_EQ(r.err.rfind("roundoff: ", 0), 0u) << args << "\nstderr: " << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\nstderr: " << r.err;
-    EXPECT_NE(r.err.find(want), std::string::npos)
-        << args << "\nstderr: " << r.err << "\nwant: " << want;
-  }
-
   bool have_torch() const {
     return run("version").out.find("LibTorch: absent") == std::string::npos;
   }

@@ -52,14 +52,9 @@ class verdict_cli : public roundoff::test::cli_fixture {
     }
   }
 
-  // Expects exit 2 and exactly one stderr line "roundoff: ..." containing `want`.
+  // The fixture's usage-error check (colour off), and nothing on stdout.
   void expect_usage_error(const std::string& args, const std::string& want) const {
-    const result r = run(args);
-    EXPECT_EQ(r.rc, 2) << args << "\nstderr: " << r.err;
-    EXPECT_EQ(r.err.rfind("roundoff: ", 0), 0u) << args << "\nstderr: " << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\nstderr: " << r.err;
-    EXPECT_NE(r.err.find(want), std::string::npos)
-        << args << "\nstderr: " << r.err << "\nwant: " << want;
+    const result r = cli_fixture::expect_usage_error(args, want, "NO_COLOR=1");
     EXPECT_TRUE(r.out.empty()) << args << "\nstdout: " << r.out;
   }
 
