@@ -1,7 +1,6 @@
 #include "common.hpp"
 
 #include <cmath>
-#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -91,16 +90,6 @@ ops::reference_options to_reference_options(const engine_flags& f) {
   return opt;
 }
 
-void check_writable(const std::string& file) {
-  namespace fs = std::filesystem;
-  const fs::path p(file);
-  std::error_code ec;
-  if (fs::is_directory(p, ec)) throw input_error(file + ": cannot write: is a directory");
-  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  if (!fs::is_directory(dir, ec))
-    throw input_error(file + ": cannot write: directory " + dir.string() + " does not exist");
-}
-
 std::string shape_string(const std::vector<std::int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));
 }
@@ -121,7 +110,7 @@ void add_report_flags(CLI::App& cmd, report_flags& f) {
 
 report::output_format parse_report_flags(const report_flags& f) {
   const auto fmt = report::parse_output_format(f.format);
-  if (!f.out.empty() && f.out != "-") check_writable(f.out);
+  if (!f.out.empty() && f.out != "-") report::check_writable(f.out);
   return fmt;
 }
 

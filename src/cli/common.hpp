@@ -45,10 +45,6 @@ void add_engine_flags(CLI::App& cmd, engine_flags& f);
 /// Validates combinations (e.g. --precision-bits without --method mpfr) and converts.
 ops::reference_options to_reference_options(const engine_flags& f);
 
-/// Throws input_error when `file` cannot be created (its directory is missing), before any long
-/// computation is spent on a result that cannot be written.
-void check_writable(const std::string& file);
-
 /// "[32, 2048]"
 std::string shape_string(const std::vector<std::int64_t>& shape);
 /// "x.npy [32, 2048] f32"

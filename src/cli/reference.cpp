@@ -11,6 +11,7 @@
 #include "roundoff/error.hpp"
 #include "roundoff/io/npy.hpp"
 #include "roundoff/ops/op.hpp"
+#include "roundoff/report/table.hpp"
 
 namespace roundoff::cli {
 
@@ -27,7 +28,7 @@ int run_reference(const reference_state& s) {
   const ops::op_spec spec = make_op_spec(s.op);
   ops::reference_options opt = to_reference_options(s.engine);
   opt.want_magnitude = false;  // reference writes only the exact values
-  check_writable(s.out);
+  report::check_writable(s.out);
   const operands in = load_operands(s.files);
   const std::string_view name = ops::op_name(spec.kind);
   try {

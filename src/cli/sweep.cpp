@@ -480,10 +480,10 @@ int run_sweep_command(const sweep_state& s) {
     for (const auto& x : skipped)
       fmt::print(stderr, "roundoff: note: skipping {}: {}\n", x.name, x.reason);
 
-  if (!s.out.empty() && s.out != "-") check_writable(s.out);
+  if (!s.out.empty() && s.out != "-") report::check_writable(s.out);
   std::string script;
   if (!s.plot.empty()) {
-    check_writable(s.plot);
+    report::check_writable(s.plot);
     script = plot_script();
     check_plotting(s.plot);
   }

@@ -296,12 +296,7 @@ bool colour_on_stdout() noexcept {
   return isatty(STDOUT_FILENO) == 1 && (no == nullptr || *no == '\0');
 }
 
-void write_output(std::string_view text, const std::string& file) {
-  if (file.empty() || file == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    return;
-  }
+void check_writable(const std::string& file) {
   namespace fs = std::filesystem;
   const fs::path p(file);
   std::error_code ec;
@@ -309,6 +304,17 @@ void write_output(std::string_view text, const std::string& file) {
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   if (!fs::is_directory(dir, ec))
     throw input_error(file + ": cannot write: directory " + dir.string() + " does not exist");
+}
+
+void write_output(std::string_view text, const std::string& file) {
+  if (file.empty() || file == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return;
+  }
+  check_writable(file);
+  namespace fs = std::filesystem;
+  std::error_code ec;
   const std::string partial = file + ".partial";
   {
     std::ofstream os(partial, std::ios::binary | std::ios::trunc);
@@ -320,7 +326,7 @@ void write_output(std::string_view text, const std::string& file) {
       throw input_error(file + ": cannot write (disk full?)");
     }
   }
-  fs::rename(partial, p, ec);
+  fs::rename(partial, file, ec);
   if (ec) {
     fs::remove(partial, ec);
     throw input_error(file + ": cannot write: " + ec.message());

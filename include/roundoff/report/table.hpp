@@ -96,6 +96,10 @@ std::string shortest(double v);
 /// empty (https://no-color.org): then the terminal table is coloured.
 bool colour_on_stdout() noexcept;
 
+/// Throws input_error naming `file` when it cannot be created: it is a directory, or its
+/// directory is missing. Commands call it before a long computation whose result goes there.
+void check_writable(const std::string& file);
+
 /// Writes text to `file`, or to stdout when `file` is empty or "-". A file is written through
 /// `file.partial` renamed into place; failure throws input_error naming the file.
 void write_output(std::string_view text, const std::string& file);
