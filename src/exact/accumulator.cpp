@@ -275,37 +275,30 @@ void accumulator::add_product_slow(double a, double b, bool neg) noexcept {
                 ((ba ^ bb) >> 63) != static_cast<u64>(neg));
 }
 
-inline void accumulator::add_product_inline(double a, double b) noexcept {
+// Adds a*b (neg false) or -(a*b) (neg true); callers pass a constant neg, folded when inlined.
+inline void accumulator::add_product_inline(double a, double b, bool neg) noexcept {
   const u64 ba = std::bit_cast<u64>(a), bb = std::bit_cast<u64>(b);
   const unsigned xa = static_cast<unsigned>(ba >> 52) & 0x7ff;
   const unsigned xb = static_cast<unsigned>(bb >> 52) & 0x7ff;
   // Zeros, subnormals, Inf and NaN leave the fast path (exponent field 0 or 0x7ff).
   if (xa - 1 >= 0x7fe || xb - 1 >= 0x7fe) [[unlikely]]
-    return add_product_slow(a, b, false);
+    return add_product_slow(a, b, neg);
   const u64 ma = (ba & frac_mask) | hidden_bit, mb = (bb & frac_mask) | hidden_bit;
   const u128 p = static_cast<u128>(ma) * mb;
   add_magnitude(static_cast<u64>(p), static_cast<u64>(p >> 64), static_cast<int>(xa + xb) - 2150,
-                (ba ^ bb) >> 63);
+                ((ba ^ bb) >> 63) != static_cast<u64>(neg));
 }
 
 void accumulator::add_product(double a, double b) noexcept {
-  add_product_inline(a, b);
+  add_product_inline(a, b, false);
 }
 
 void accumulator::add_dot(std::int64_t n, const double* a, const double* b) noexcept {
-  for (std::int64_t t = 0; t < n; ++t) add_product_inline(a[t], b[t]);
+  for (std::int64_t t = 0; t < n; ++t) add_product_inline(a[t], b[t], false);
 }
 
 void accumulator::sub_product(double a, double b) noexcept {
-  const u64 ba = std::bit_cast<u64>(a), bb = std::bit_cast<u64>(b);
-  const unsigned xa = static_cast<unsigned>(ba >> 52) & 0x7ff;
-  const unsigned xb = static_cast<unsigned>(bb >> 52) & 0x7ff;
-  if (xa - 1 >= 0x7fe || xb - 1 >= 0x7fe) [[unlikely]]
-    return add_product_slow(a, b, true);
-  const u64 ma = (ba & frac_mask) | hidden_bit, mb = (bb & frac_mask) | hidden_bit;
-  const u128 p = static_cast<u128>(ma) * mb;
-  add_magnitude(static_cast<u64>(p), static_cast<u64>(p >> 64), static_cast<int>(xa + xb) - 2150,
-                ((ba ^ bb) >> 63) == 0);
+  add_product_inline(a, b, true);
 }
 
 void accumulator::add(const accumulator& o) noexcept {

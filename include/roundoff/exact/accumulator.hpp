@@ -87,7 +87,7 @@ class accumulator {
   void add_special(double x) noexcept;
   void add_checked(std::uint64_t lo, std::uint64_t hi, int e, bool neg) noexcept;
   void add_product_slow(double a, double b, bool neg) noexcept;
-  void add_product_inline(double a, double b) noexcept;
+  void add_product_inline(double a, double b, bool neg) noexcept;
   void extend(int lo, int hi) noexcept;
   void carry_from(int j) noexcept;
   void borrow_from(int j) noexcept;
