@@ -15,6 +15,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_timing.hpp"
 #include "roundoff/exact/gemm.hpp"
 #include "roundoff/exact/mpfr_oracle.hpp"
 #include "roundoff/formats/format.hpp"
@@ -22,6 +23,9 @@
 namespace {
 
 using namespace roundoff::exact;
+using roundoff::bench::measure;
+using roundoff::bench::median;
+using roundoff::bench::timing;
 using i64 = std::int64_t;
 using clk = std::chrono::steady_clock;
 
@@ -47,34 +51,6 @@ problem_data make(i64 m, i64 n, i64 k, roundoff::format_id f, std::uint64_t seed
   d.p.bias = d.b.data(), d.p.bias_col_stride = 1;
   d.p.c_row_stride = n, d.p.c_col_stride = 1;
   return d;
-}
-
-double cpu_now() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
-struct timing {
-  double wall = 0, cpu = 0;  // medians over the repetitions, seconds
-};
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-template <class F>
-timing measure(int reps, F&& f) {
-  std::vector<double> w, c;
-  for (int r = 0; r < reps; ++r) {
-    const double c0 = cpu_now();
-    const auto t0 = clk::now();
-    f();
-    w.push_back(std::chrono::duration<double>(clk::now() - t0).count());
-    c.push_back(cpu_now() - c0);
-  }
-  return {median(w), median(c)};
 }
 
 struct pair_timing {

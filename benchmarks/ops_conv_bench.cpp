@@ -7,47 +7,22 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "bench_timing.hpp"
 #include "roundoff/ops/conv.hpp"
 
 namespace {
 
 using i64 = std::int64_t;
-using clk = std::chrono::steady_clock;
-
-double cpu_now() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
-struct timing {
-  double wall = 0, cpu = 0;  // medians, seconds (cpu: summed over the process's threads)
-};
-
-template <class F>
-timing median_seconds(int reps, F&& f) {
-  std::vector<double> w, c;
-  for (int r = 0; r < reps; ++r) {
-    const double c0 = cpu_now();
-    const auto t0 = clk::now();
-    f();
-    w.push_back(std::chrono::duration<double>(clk::now() - t0).count());
-    c.push_back(cpu_now() - c0);
-  }
-  std::sort(w.begin(), w.end());
-  std::sort(c.begin(), c.end());
-  return {w[w.size() / 2], c[c.size() / 2]};
-}
+using roundoff::bench::measure;
+using roundoff::bench::timing;
 
 // The baseline a user would write: per sample, im2col [C*kh*kw, P] then one DGEMM.
 void im2col_dgemm(const roundoff::tensor& x, const roundoff::tensor& w, const roundoff::tensor& b,
@@ -116,21 +91,18 @@ int main(int argc, char** argv) {
   std::vector<double> y, col;
   for (int t = 1; t <= threads_max; ++t) {
     openblas_set_num_threads(t);
-    const timing base = median_seconds(reps, [&] { im2col_dgemm(x, w, b, y, col); });
+    const timing base = measure(reps, [&] { im2col_dgemm(x, w, b, y, col); });
     roundoff::ops::reference_options o;
     o.threads = t;
     o.want_magnitude = false;
     roundoff::ops::op_result r;
-    const timing exact_only =
-        median_seconds(reps, [&] { r = roundoff::ops::conv2d(x, w, &b, p, o); });
+    const timing exact_only = measure(reps, [&] { r = roundoff::ops::conv2d(x, w, &b, p, o); });
     // Sanity: the DGEMM result is close to the exact one (first element).
     const double d0 = std::fabs(r.exact.rounded(0) - y[0]);
     o.want_magnitude = true;
-    const timing with_mag =
-        median_seconds(reps, [&] { r = roundoff::ops::conv2d(x, w, &b, p, o); });
+    const timing with_mag = measure(reps, [&] { r = roundoff::ops::conv2d(x, w, &b, p, o); });
     o.magnitude_how = roundoff::ops::magnitude_method::blas_bound;
-    const timing with_bound =
-        median_seconds(reps, [&] { r = roundoff::ops::conv2d(x, w, &b, p, o); });
+    const timing with_bound = measure(reps, [&] { r = roundoff::ops::conv2d(x, w, &b, p, o); });
     for (const bool cpu : {false, true}) {
       auto v = [cpu](const timing& tm) { return cpu ? tm.cpu : tm.wall; };
       std::printf(
