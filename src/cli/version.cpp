@@ -1,7 +1,9 @@
-// `roundoff version`: the version and the optional parts compiled in.
+// `roundoff version`: the version, the optional parts compiled in, and the kernel of the fast
+// exact path on this CPU (docs/exact-fast.md).
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "roundoff/exact/gemm.hpp"
 #include "roundoff_build_info.hpp"
 
 namespace roundoff::cli {
@@ -13,6 +15,7 @@ command add_version_command(CLI::App& root) {
     fmt::print("roundoff {} ({} build)\n", build::version, build::build_type);
     fmt::print("LibTorch: {}\n", build::have_torch ? build::torch_version : "absent");
     fmt::print("CUDA: {}\n", build::have_cuda ? build::cuda_version : "absent");
+    fmt::print("exact kernel: {}\n", exact::gemm_exact_kernel());
     return static_cast<int>(exit_ok);
   };
   return c;

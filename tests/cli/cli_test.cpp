@@ -57,6 +57,9 @@ TEST_F(cli, version_lists_the_optional_parts) {
   EXPECT_EQ(r.out.rfind("roundoff 0.", 0), 0u) << r.out;
   EXPECT_NE(r.out.find("\nLibTorch: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\nCUDA: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nexact kernel: "), std::string::npos) << r.out;
+  EXPECT_NE(run("version", "ROUNDOFF_EXACT_KERNEL=blas").out.find("\nexact kernel: openblas\n"),
+            std::string::npos);
   EXPECT_TRUE(r.err.empty()) << r.err;
   EXPECT_EQ(run("--version").rc, 0);
   EXPECT_EQ(run("--help").rc, 0);
