@@ -14,6 +14,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -796,7 +797,10 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
   }
   const i64 tiles = p.batch * mtiles * ntiles;
 
-  const single_threaded_blas blas1;
+  // Only the OpenBLAS path calls BLAS. Setting OpenBLAS's thread count wakes its idle workers,
+  // which then spin for ~0.1 s: the native path leaves it alone.
+  std::optional<single_threaded_blas> blas1;
+  if (!native) blas1.emplace();
   const fast_gemm g(p, dest, pl, native);
   run_workers(static_cast<int>(std::min<i64>(threads, tiles)), tiles,
               [&](std::atomic<i64>& next, i64 count) {
