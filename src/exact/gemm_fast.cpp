@@ -134,10 +134,12 @@ plan choose_plan(const gemm_problem& p) {
 
   // Shorter K chunks allow wider slices (fewer remainders) at the price of a separate pass
   // over the rows for their exponents and an int64 sum of the chunk results.
-  for (const i64 kc_try : {std::min(p.k, chunk_k), i64{512}}) {
+  i64 first_kc = 0;
+  for (const i64 kc_try : {chunk_k, i64{512}}) {
     i64 kc = std::min(p.k, kc_try);
     if ((p.k + kc - 1) / kc > max_chunks) kc = (p.k + max_chunks - 1) / max_chunks;
-    if (kc_try != chunk_k && kc == std::min(p.k, chunk_k)) continue;  // same as the first
+    if (kc == first_kc) continue;  // the second candidate is the first one again (K <= 512)
+    first_kc = kc;
     const i64 chunks = (p.k + kc - 1) / kc;
     auto consider = [&](plan c, int units) {
       c.how = plan::kind::fast;
