@@ -327,6 +327,45 @@ TEST(GemmFast, RemainderAndSpecialRows) {
   EXPECT_TRUE(std::isinf(fast.rounded(2 * n + 0)));  // Inf * finite
 }
 
+// Row exponents that a prefix underestimates. The OpenBLAS path guesses each row's exponent
+// from its first 64 entries (plus one bit) when K is one chunk, and must check the guess
+// against the whole row; the native path analyzes every row first. Rows whose first 100
+// entries are 16 times smaller than the rest, rows with an Inf or a NaN after the prefix, and
+// ordinary rows, over several 12-row panels, 1 and 2 threads. Results must equal the simple
+// path. (Dropping the OpenBLAS path's check fails this test and EqualsMpfrOnSmallProblems.)
+TEST(GemmFast, GuessedRowExponentsAreChecked) {
+  auto g = roundoff::test::rng(0x6a15);
+  std::normal_distribution<double> nd;
+  const i64 m = 40, n = 30, k = 300;
+  auto fill = [&](std::vector<double>& v, i64 rows) {
+    v.resize(static_cast<std::size_t>(rows * k));
+    for (i64 r = 0; r < rows; ++r)
+      for (i64 t = 0; t < k; ++t) {
+        double x = roundoff::round_to(format_id::f32, nd(g));
+        if (r % 3 == 0 && t < 100) x = std::ldexp(x, -4);  // the prefix underestimates
+        if (r % 7 == 1 && t == 200) x = std::numeric_limits<double>::infinity();
+        if (r % 5 == 2 && t == 150) x = std::numeric_limits<double>::quiet_NaN();
+        v[static_cast<std::size_t>(r * k + t)] = x;
+      }
+  };
+  std::vector<double> a, b;
+  fill(a, m);
+  fill(b, n);
+  gemm_problem p;
+  p.m = m, p.n = n, p.k = k, p.a = a.data(), p.lda = k, p.b = b.data(), p.ldb = k;
+  p.c_row_stride = n;
+  for (int threads : {1, 2}) {
+    exact_tensor fast({m * n}), simple({m * n});
+    gemm_exact(p, fast, {threads});
+    gemm_exact_simple(p, simple);
+    layout L;
+    L.p = p;
+    L.describe = "guessed exponents, threads=" + std::to_string(threads);
+    int failures = 0;
+    expect_equal(L, fast, simple, 0, &failures);
+  }
+}
+
 // Regression (found by EqualsSimpleRandomShapes, ROUNDOFF_TEST_SEED=1795926455226014973,
 // iteration 2: f64 "tiny", m=2 n=7 k=1): products of subnormals have combined slice unit
 // 2^-2148, and accumulator::add_scaled(x, e) with e that low wrote below its limb window (its
@@ -358,8 +397,10 @@ TEST(GemmFast, ManyTiles) {
     i64 m, n, k;
     format_id f;
   };
+  // 3 x 29 x 30011: a K so long that B panels are sliced K block by K block.
   for (const shape s : {shape{300, 290, 64, format_id::f32}, shape{100, 5, 20011, format_id::f32},
-                        shape{260, 140, 700, format_id::f64}, shape{520, 3, 33, format_id::bf16}}) {
+                        shape{3, 29, 30011, format_id::f32}, shape{260, 140, 700, format_id::f64},
+                        shape{520, 3, 33, format_id::bf16}}) {
     std::vector<double> a(s.m * s.k), b(s.n * s.k);
     for (auto& x : a) x = roundoff::round_to(s.f, nd(g));
     for (auto& x : b) x = roundoff::round_to(s.f, nd(g));
