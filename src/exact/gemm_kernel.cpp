@@ -132,35 +132,32 @@ void split_panel(int width, const double* const* rows, const slicer* sl, int sli
 
 ROUNDOFF_AVX2 void kernel(i64 kc, const double* a, const double* b, double* c, i64 ldc,
                           bool accumulate) noexcept {
-  static_assert(mr == 4 && nr == 12, "the register tile below is 4 x 12");
-  __m256d c00 = _mm256_setzero_pd(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
-  __m256d c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+  static_assert(nr == 12, "a row of the register tile is 3 vectors of 4 doubles");
+  // mr x 3 accumulators (12 registers), plus 3 for a row of B and 1 for a broadcast of A: the
+  // loops below are fully unrolled, so all of it stays in the 16 AVX registers.
+  __m256d acc[mr][3];
+#pragma GCC unroll 4
+  for (int i = 0; i < mr; ++i)
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; ++v) acc[i][v] = _mm256_setzero_pd();
   for (i64 k = 0; k < kc; ++k) {
     const __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4), b2 = _mm256_loadu_pd(b + 8);
-    __m256d av = _mm256_broadcast_sd(a);
-    c00 = _mm256_fmadd_pd(av, b0, c00);
-    c01 = _mm256_fmadd_pd(av, b1, c01);
-    c02 = _mm256_fmadd_pd(av, b2, c02);
-    av = _mm256_broadcast_sd(a + 1);
-    c10 = _mm256_fmadd_pd(av, b0, c10);
-    c11 = _mm256_fmadd_pd(av, b1, c11);
-    c12 = _mm256_fmadd_pd(av, b2, c12);
-    av = _mm256_broadcast_sd(a + 2);
-    c20 = _mm256_fmadd_pd(av, b0, c20);
-    c21 = _mm256_fmadd_pd(av, b1, c21);
-    c22 = _mm256_fmadd_pd(av, b2, c22);
-    av = _mm256_broadcast_sd(a + 3);
-    c30 = _mm256_fmadd_pd(av, b0, c30);
-    c31 = _mm256_fmadd_pd(av, b1, c31);
-    c32 = _mm256_fmadd_pd(av, b2, c32);
+#pragma GCC unroll 4
+    for (int i = 0; i < mr; ++i) {
+      const __m256d av = _mm256_broadcast_sd(a + i);
+      acc[i][0] = _mm256_fmadd_pd(av, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_pd(av, b1, acc[i][1]);
+      acc[i][2] = _mm256_fmadd_pd(av, b2, acc[i][2]);
+    }
     a += mr;
     b += nr;
   }
-  const __m256d rows[4][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
-  for (int i = 0; i < 4; ++i) {
+#pragma GCC unroll 4
+  for (int i = 0; i < mr; ++i) {
     double* ci = c + i * ldc;
+#pragma GCC unroll 3
     for (int v = 0; v < 3; ++v) {
-      __m256d x = rows[i][v];
+      __m256d x = acc[i][v];
       if (accumulate) x = _mm256_add_pd(x, _mm256_loadu_pd(ci + 4 * v));
       _mm256_storeu_pd(ci + 4 * v, x);
     }
