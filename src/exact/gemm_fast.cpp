@@ -549,6 +549,20 @@ void fast_gemm::combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 nt, b
   }
 }
 
+/// Calls block(k0, s0, sn) for every K block of the native path, [s0, s0 + sn) with sn <= kb,
+/// chunk by chunk (chunks of kc columns starting at k0; blocks never straddle a chunk boundary),
+/// then chunk_done(k0) after each chunk. A and B panels are cut by this one enumeration, so
+/// their K blocks line up.
+template <class Block, class ChunkDone>
+void for_k_blocks(i64 K, i64 kc, const Block& block, const ChunkDone& chunk_done) {
+  for (i64 k0 = 0; k0 < K; k0 += kc) {
+    const i64 kn = std::min(kc, K - k0);
+    for (i64 s0 = k0; s0 < k0 + kn; s0 += detail::native::kb)
+      block(k0, s0, std::min(detail::native::kb, k0 + kn - s0));
+    chunk_done(k0);
+  }
+}
+
 // The native path (detail/gemm_kernel.hpp): rows are analyzed first, then sliced K block by K
 // block straight into packed panels; A's panels cover all of K and are kept across a thread's
 // tiles, B's are made one panel of nr rows at a time and consumed at once by the kernel.
@@ -581,17 +595,17 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
     }
     ws.apk.resize(static_cast<std::size_t>(ba * mp * K));
     ws.rem_a.clear();
-    for (i64 s0 = 0; s0 < K;) {  // K blocks never straddle a chunk boundary
-      const i64 chunk_end = std::min(K, (s0 / pl_.kc + 1) * pl_.kc);
-      const i64 sn = std::min(nat::kb, chunk_end - s0);
-      for (i64 pnl = 0; pnl < mp; pnl += nat::mr) {
-        double* out[slicer::max_slices + 1];
-        for (int t = 0; t < ba; ++t) out[t] = ws.apk.data() + t * mp * K + s0 * mp + pnl * sn;
-        nat::split_panel(nat::mr, ws.pa.data() + pnl, ws.psa.data() + pnl, slices_a, pl_.karatsuba,
-                         s0, sn, out, static_cast<std::int32_t>(pnl), ws.rem_a);
-      }
-      s0 += sn;
-    }
+    for_k_blocks(
+        K, pl_.kc,
+        [&](i64, i64 s0, i64 sn) {
+          for (i64 pnl = 0; pnl < mp; pnl += nat::mr) {
+            double* out[slicer::max_slices + 1];
+            for (int t = 0; t < ba; ++t) out[t] = ws.apk.data() + t * mp * K + s0 * mp + pnl * sn;
+            nat::split_panel(nat::mr, ws.pa.data() + pnl, ws.psa.data() + pnl, slices_a,
+                             pl_.karatsuba, s0, sn, out, static_cast<std::int32_t>(pnl), ws.rem_a);
+          }
+        },
+        [](i64) {});
     bucket(ws.rem_a, mt, ws.off_a, ws.sorted_a);
     ws.a_valid = true, ws.a_bt = bt, ws.a_i0 = i0, ws.a_i1 = i1;
   }
@@ -650,24 +664,24 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
     // are still in cache, and is run against all of A, chunk by chunk.
     for (i64 q = 0; q < np; q += nat::nr) {
       setup_b(q, q + nat::nr);
-      for (i64 k0 = 0; k0 < K; k0 += pl_.kc) {
-        const i64 kn = std::min(pl_.kc, K - k0);
-        for (i64 s0 = k0; s0 < k0 + kn; s0 += nat::kb)
-          panel_block(q, k0, s0, std::min(nat::kb, k0 + kn - s0));
-        if (multi) add_chunk(q, q + nat::nr);
-      }
+      for_k_blocks(
+          K, pl_.kc, [&](i64 k0, i64 s0, i64 sn) { panel_block(q, k0, s0, sn); },
+          [&](i64) {
+            if (multi) add_chunk(q, q + nat::nr);
+          });
     }
   } else {
     // Large A: K block by K block, so that one K block of A (3 * mp * kb doubles) is reused by
     // every B panel instead of all of A being streamed from memory once per panel.
     setup_b(0, np);
-    for (i64 k0 = 0; k0 < K; k0 += pl_.kc) {
-      const i64 kn = std::min(pl_.kc, K - k0);
-      for (i64 s0 = k0; s0 < k0 + kn; s0 += nat::kb)
-        for (i64 q = 0; q < np; q += nat::nr)
-          panel_block(q, k0, s0, std::min(nat::kb, k0 + kn - s0));
-      if (multi) add_chunk(0, np);
-    }
+    for_k_blocks(
+        K, pl_.kc,
+        [&](i64 k0, i64 s0, i64 sn) {
+          for (i64 q = 0; q < np; q += nat::nr) panel_block(q, k0, s0, sn);
+        },
+        [&](i64) {
+          if (multi) add_chunk(0, np);
+        });
   }
   bucket(ws.rem_b, nt, ws.off_b, ws.sorted_b);
 
