@@ -8,12 +8,12 @@
 
 #include "command.hpp"
 #include "common.hpp"
-#include "judge.hpp"
 #include "op_flags.hpp"
 #include "roundoff/bounds/models.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/io/read_tensor.hpp"
 #include "roundoff/ops/op.hpp"
+#include "roundoff/verdicts/judge.hpp"
 
 namespace roundoff::cli {
 
@@ -91,9 +91,9 @@ int run_check(const check_state& s) {
     ys.push_back(std::move(y));
   }
 
-  std::vector<judged_output> outs;
+  std::vector<verdicts::judged_output> outs;
   for (std::size_t i = 0; i < names.size(); ++i) {
-    judged_output o{names[i].name, declared, &ys[i], {}};
+    verdicts::judged_output o{names[i].name, declared, &ys[i], {}};
     o.source.file = names[i].spec;
     outs.push_back(std::move(o));
   }
@@ -118,13 +118,13 @@ int run_check(const check_state& s) {
   r.params.push_back({"confidence", s.verdict.confidence});
   r.reference = {"fast", true};
 
-  judge_options jo;
+  verdicts::judge_options jo;
   jo.confidence = s.verdict.confidence;
   jo.threads = s.threads;
   jo.worst = s.verdict.worst;
-  judge(spec, in.x, in.w, in.bias(), outs, all_pairs(outs.size()), jo, r);
+  verdicts::judge(spec, in.x, in.w, in.bias(), outs, verdicts::all_pairs(outs.size()), jo, r);
   emit(r, s.rep);
-  return finding_exit_code(r, s.verdict.fail_on_suspicious());
+  return verdicts::finding_exit_code(r, s.verdict.fail_on_suspicious());
 }
 
 }  // namespace

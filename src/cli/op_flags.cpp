@@ -34,4 +34,18 @@ ops::op_spec make_op_spec(const op_flags& f) {
   return ops::parse_op_spec(f.name, f.conv);  // also rejects flags the op does not take
 }
 
+std::vector<std::pair<std::string, std::string>> op_flag_params(const op_flags& f) {
+  std::vector<std::pair<std::string, std::string>> p;
+  auto add = [&](const char* k, const std::string& v) {
+    if (!v.empty()) p.emplace_back(k, v);
+  };
+  add("stride", f.conv.stride);
+  add("padding", f.conv.padding);
+  add("dilation", f.conv.dilation);
+  add("groups", f.conv.groups);
+  add("output_padding", f.conv.output_padding);
+  add("padding_mode", f.conv.padding_mode);
+  return p;
+}
+
 }  // namespace roundoff::cli

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -23,5 +25,8 @@ void add_op_flags(CLI::App& cmd, op_flags& f);
 /// The op_spec for ops::evaluate. Throws input_error for an unknown op name (listing the known
 /// ones) or a flag the op does not take.
 ops::op_spec make_op_spec(const op_flags& f);
+
+/// The op flags that were given (stride, padding, ...), as report params.
+std::vector<std::pair<std::string, std::string>> op_flag_params(const op_flags& f);
 
 }  // namespace roundoff::cli

@@ -9,12 +9,12 @@
 
 #include "command.hpp"
 #include "common.hpp"
-#include "judge.hpp"
 #include "op_flags.hpp"
 #include "roundoff/backends/backend.hpp"
 #include "roundoff/bounds/models.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/ops/op.hpp"
+#include "roundoff/verdicts/judge.hpp"
 #include "shape_flags.hpp"
 
 namespace roundoff::cli {
@@ -81,7 +81,7 @@ int run_run(const run_state& s) {
   ro.threads = s.threads;
   std::vector<tensor> ys;
   ys.reserve(chosen.size());
-  std::vector<judged_output> outs;
+  std::vector<verdicts::judged_output> outs;
   std::vector<report::result> skipped;
   for (const auto* b : chosen) {
     const auto a = b->available();
@@ -96,7 +96,7 @@ int run_run(const run_state& s) {
     }
     backends::run_result rr = b->run(spec, in.x, in.w, in.bias(), ro);
     ys.push_back(std::move(rr.output));
-    judged_output o{
+    verdicts::judged_output o{
         b->full_name(), override_model.empty() ? b->model() : override_model, nullptr, {}};
     o.source.device = rr.info.device;
     o.source.thread_library = rr.info.thread_library;
@@ -113,7 +113,7 @@ int run_run(const run_state& s) {
 
   std::vector<std::pair<std::size_t, std::size_t>> pairs;
   // first: each implementation against the first one declaring the same model.
-  for (const auto& [i, j] : all_pairs(outs.size())) {
+  for (const auto& [i, j] : verdicts::all_pairs(outs.size())) {
     const bool same = outs[i].declared == outs[j].declared;
     bool first_of_model = true;
     for (std::size_t k = 0; k < i; ++k) first_of_model &= outs[k].declared != outs[i].declared;
@@ -122,14 +122,14 @@ int run_run(const run_state& s) {
       pairs.emplace_back(i, j);
   }
 
-  judge_options jo;
+  verdicts::judge_options jo;
   jo.confidence = s.verdict.confidence;
   jo.threads = s.threads;
   jo.worst = s.verdict.worst;
-  judge(spec, in.x, in.w, in.bias(), outs, pairs, jo, r);
+  verdicts::judge(spec, in.x, in.w, in.bias(), outs, pairs, jo, r);
   for (auto& k : skipped) r.items.push_back(std::move(k));
   emit(r, s.rep);
-  return finding_exit_code(r, s.verdict.fail_on_suspicious());
+  return verdicts::finding_exit_code(r, s.verdict.fail_on_suspicious());
 }
 
 }  // namespace

@@ -1,19 +1,19 @@
-// The adapter between the bounds layer and the report layer, shared by `check` and `run`: judge
-// every output against the exact result (bounds::check) and chosen pairs against each other
-// (bounds::compare), and convert the verdict structs into report::results.
+// The adapter between the bounds layer and the report layer, shared by the CLI's `check` and
+// `run` and by the Python package: judge every output against the exact result (bounds::check)
+// and chosen pairs against each other (bounds::compare), and convert the verdict structs into
+// report::results.
 #pragma once
 
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "op_flags.hpp"
 #include "roundoff/bounds/check.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/report/results.hpp"
 #include "roundoff/tensor.hpp"
 
-namespace roundoff::cli {
+namespace roundoff::verdicts {
 
 /// One output to judge.
 struct judged_output {
@@ -46,10 +46,7 @@ std::vector<std::pair<std::size_t, std::size_t>> all_pairs(std::size_t n);
 /// fail_on_suspicious), else 0.
 int finding_exit_code(const report::results& r, bool fail_on_suspicious);
 
-/// The op flags that were given (stride, padding, ...), as report params.
-std::vector<std::pair<std::string, std::string>> op_flag_params(const op_flags& f);
-
 /// "[1, 17]" style multi-index of a flat row-major index.
 std::vector<std::int64_t> unflatten(std::int64_t flat, const std::vector<std::int64_t>& shape);
 
-}  // namespace roundoff::cli
+}  // namespace roundoff::verdicts

@@ -1,13 +1,12 @@
-#include "judge.hpp"
+#include "roundoff/verdicts/judge.hpp"
 
 #include <algorithm>
 #include <cmath>
 
-#include "op_flags.hpp"
 #include "roundoff/bounds/verdict.hpp"
 #include "roundoff/exact/value.hpp"
 
-namespace roundoff::cli {
+namespace roundoff::verdicts {
 
 std::vector<std::int64_t> unflatten(std::int64_t flat, const std::vector<std::int64_t>& shape) {
   std::vector<std::int64_t> idx(shape.size());
@@ -23,20 +22,6 @@ std::vector<std::pair<std::size_t, std::size_t>> all_pairs(std::size_t n) {
   std::vector<std::pair<std::size_t, std::size_t>> p;
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = i + 1; j < n; ++j) p.emplace_back(i, j);
-  return p;
-}
-
-std::vector<std::pair<std::string, std::string>> op_flag_params(const op_flags& f) {
-  std::vector<std::pair<std::string, std::string>> p;
-  auto add = [&](const char* k, const std::string& v) {
-    if (!v.empty()) p.emplace_back(k, v);
-  };
-  add("stride", f.conv.stride);
-  add("padding", f.conv.padding);
-  add("dilation", f.conv.dilation);
-  add("groups", f.conv.groups);
-  add("output_padding", f.conv.output_padding);
-  add("padding_mode", f.conv.padding_mode);
   return p;
 }
 
@@ -138,4 +123,4 @@ int finding_exit_code(const report::results& r, bool fail_on_suspicious) {
   return 0;
 }
 
-}  // namespace roundoff::cli
+}  // namespace roundoff::verdicts
