@@ -99,41 +99,119 @@ double eta(format_id f, underflow_mode u) noexcept {
   const double half = t.min_subnormal / 2;
   return half * 2 == t.min_subnormal ? half : t.min_subnormal;
 }
+bool all_nearest(const arithmetic_model& m) noexcept {
+  return m.accumulation == accumulation_rounding::nearest && m.alignment_precision == 0 &&
+         m.reduction == format_id::f64;
+}
+
+// The largest absolute underflow error of one accumulation step (docs/bounds.md, B3 and §3.8):
+// a faithful rounding errs by less than one subnormal spacing (or min_normal when flushed), a
+// reduction's rounding by its format's eta.
 double eta_acc(const arithmetic_model& m) noexcept {
-  return eta(m.accumulator, m.underflow);
+  double e = eta(m.accumulator, m.underflow);
+  if (m.accumulation == accumulation_rounding::faithful) {
+    const auto& t = traits(m.accumulator);
+    e = m.underflow == underflow_mode::gradual ? t.min_subnormal : t.min_normal;
+  }
+  if (m.reduction != format_id::f64) e = std::max(e, eta(m.reduction, m.underflow));
+  return e;
 }
 double eta_out(const arithmetic_model& m) noexcept {
   return eta(m.output, m.underflow);
 }
 
 // Number of roundings that can contribute an absolute underflow error (docs/bounds.md, B3):
-// with gradual underflow only products/FMAs (an addition whose result is subnormal is exact);
-// with flush-to-zero every operation.
+// with gradual underflow and rounding to nearest only products/FMAs (an addition whose result
+// is subnormal is exact); otherwise every operation.
 double underflow_count(const arithmetic_model& m, std::int64_t n, std::int64_t summands) noexcept {
-  if (m.underflow == underflow_mode::gradual) return count_up(n);
+  if (m.underflow == underflow_mode::gradual && all_nearest(m)) return count_up(n);
   return add_up(count_up(n), count_up(summands));
+}
+
+// The relative bound on one accumulation step's rounding (docs/bounds.md, §3.8): u for rounding
+// to nearest, 2u for a faithful one, and the reduction format's u when partial sums may be
+// rounded there.
+double step_unit(const arithmetic_model& m) noexcept {
+  const double ua = unit_roundoff(m.accumulator);
+  double e = m.accumulation == accumulation_rounding::faithful ? 2 * ua : ua;
+  if (m.reduction != format_id::f64) e = std::max(e, unit_roundoff(m.reduction));
+  return e;
+}
+
+// eta_align = 2^(1 - p_a): the relative error one dropped addend costs the largest addend of a
+// block FMA (docs/bounds.md, §3.8); 0 without alignment.
+double align_unit(const arithmetic_model& m) noexcept {
+  return m.alignment_precision > 0 ? std::ldexp(1.0, 1 - m.alignment_precision) : 0.0;
+}
+
+// s / (1 - s) rounded upward, +Inf when s >= 1 (Lemma R, docs/bounds.md §3.8).
+double theta_of(double s) noexcept {
+  if (!(s < 1)) return inf;
+  return div_up(s, sub_down(1.0, s));
+}
+
+// The deterministic relative constant for depth l and `summands` summands: theta of
+// l * step_unit + (summands - 1) * eta_align (Theorem B, Lemma R).
+double rel_deterministic(const arithmetic_model& m, std::int64_t l,
+                         std::int64_t summands) noexcept {
+  if (l <= 0 && summands <= 1) return 0.0;
+  double s = mul_up(count_up(l), step_unit(m));
+  if (m.alignment_precision > 0 && summands > 1)
+    s = add_up(s, mul_up(count_up(summands - 1), align_unit(m)));
+  return all_nearest(m) ? gamma(l, unit_roundoff(m.accumulator)) : theta_of(s);
+}
+
+// The probabilistic relative constant (Theorem P, and P' for mixed models in §3.8): gamma~ over
+// the roundings to nearest, times the deterministic factor of the truncating ones.
+double rel_probabilistic(const arithmetic_model& m, std::int64_t l, std::int64_t summands,
+                         double lambda) noexcept {
+  if (!has_probabilistic_bound(m)) return inf;
+  const double up = probabilistic_unit_roundoff(m);
+  const double gt = gamma_tilde(l, up, lambda);
+  if (all_nearest(m)) return gt;
+  double s = m.accumulation == accumulation_rounding::faithful
+                 ? mul_up(count_up(l), 2 * unit_roundoff(m.accumulator))
+                 : 0.0;
+  if (m.alignment_precision > 0 && summands > 1)
+    s = add_up(s, mul_up(count_up(summands - 1), align_unit(m)));
+  const double td = theta_of(s);
+  if (std::isinf(td) || std::isinf(gt)) return inf;
+  return add_up(add_up(td, gt), mul_up(td, gt));
 }
 
 bool coarser_output(const arithmetic_model& m) noexcept {
   return !at_least_as_fine(m.output, m.accumulator);
 }
 
-// Accumulation error with relative constant g (gamma_L or gamma~_L) and propagation factor
-// 1 + gamma_L for the underflow terms (docs/bounds.md, Theorem B, steps 1-3).
-double accumulation(const arithmetic_model& m, double g, double gamma_l, std::int64_t n,
+// The factor by which later roundings can grow an underflow error introduced on a path of depth
+// l: prod (1 + eps_k) <= min(1 + theta, exp(sum eps_k)), finite even where n u >= 1
+// (docs/bounds.md, Theorem B, step 2).
+double growth(const arithmetic_model& m, std::int64_t l, std::int64_t summands) noexcept {
+  double s = mul_up(count_up(l), step_unit(m));
+  if (m.alignment_precision > 0 && summands > 1)
+    s = add_up(s, mul_up(count_up(summands - 1), align_unit(m)));
+  return std::min(add_up(1.0, rel_deterministic(m, l, summands)), inflate(std::exp(s)));
+}
+
+// Accumulation error with relative constant g (deterministic or probabilistic) and the
+// propagation factor of the underflow terms (docs/bounds.md, Theorem B, steps 1-3).
+double accumulation(const arithmetic_model& m, double g, std::int64_t l, std::int64_t n,
                     std::int64_t summands, double magnitude) noexcept {
-  if (std::isinf(g) || std::isinf(gamma_l)) return inf;
+  // T = 0 (rounded up): every summand is exactly 0, so is every partial sum, in any order and
+  // arithmetic: no rounding error and no underflow, even where no relative bound exists.
+  if (magnitude == 0) return 0.0;
+  if (std::isinf(g)) return inf;
   double rel = mul_up(g, magnitude);
-  double uf = mul_up(mul_up(add_up(1.0, gamma_l), underflow_count(m, n, summands)), eta_acc(m));
+  double uf = mul_up(mul_up(growth(m, l, summands), underflow_count(m, n, summands)), eta_acc(m));
   return add_up(rel, uf);
 }
 
 // Shared body of the deterministic and probabilistic bounds (docs/bounds.md, Theorem B, step 4
-// for the output rounding and step 5 for the two bias placements).
+// for the output rounding and step 5 for the two bias placements). rel(l, summands) is the
+// relative constant.
 template <class RelConstant>
 double bound_impl(const arithmetic_model& m, summation_order order, const element_input& e,
                   RelConstant rel) noexcept {
-  const double ua = unit_roundoff(m.accumulator);
   const double uo = unit_roundoff(m.output);
   const bool coarse = coarser_output(m);
   const double out_term = coarse ? add_up(mul_up(uo, e.abs_observed), eta_out(m)) : 0.0;
@@ -142,12 +220,12 @@ double bound_impl(const arithmetic_model& m, summation_order order, const elemen
   std::int64_t summands = e.terms + (e.has_bias ? 1 : 0);
   std::int64_t l_in = rounding_depth(m, order, e.terms, e.has_bias);
   double b_in =
-      add_up(accumulation(m, rel(l_in), gamma(l_in, ua), e.terms, summands, e.magnitude), out_term);
+      add_up(accumulation(m, rel(l_in, summands), l_in, e.terms, summands, e.magnitude), out_term);
   if (!(e.has_bias && coarse) || m.bias == bias_handling::in_accumulator) return b_in;
 
   // Bias added after a first output rounding: y = fl_out(fl_out(s) + b).
   std::int64_t l_af = rounding_depth(m, order, e.terms, false);
-  double a = accumulation(m, rel(l_af), gamma(l_af, ua), e.terms, e.terms, e.magnitude);
+  double a = accumulation(m, rel(l_af, e.terms), l_af, e.terms, e.terms, e.magnitude);
   double first = add_up(div_up(mul_up(uo, add_up(e.magnitude, a)), sub_down(1.0, uo)), eta_out(m));
   if (e.abs_bias >= 0) {
     // |y1| <= (1 + u_o)|y^| + eta_o + |b| since y^ = RN(y1 + b).
@@ -229,20 +307,30 @@ double dot_bound_any_order(const arithmetic_model& m, const element_input& e) no
 
 double dot_bound(const arithmetic_model& m, summation_order order,
                  const element_input& e) noexcept {
-  const double ua = unit_roundoff(m.accumulator);
-  return bound_impl(m, order, e, [&](std::int64_t l) { return gamma(l, ua); });
+  return bound_impl(m, order, e, [&](std::int64_t l, std::int64_t summands) {
+    return rel_deterministic(m, l, summands);
+  });
 }
 
-// docs/bounds.md, Theorem P.
+// docs/bounds.md, Theorem P (and P' for mixed models, §3.8). +Inf when the model has none.
 double dot_bound_probabilistic(const arithmetic_model& m, summation_order order,
                                const element_input& e, double lambda) noexcept {
-  const double ua = unit_roundoff(m.accumulator);
-  return bound_impl(m, order, e, [&](std::int64_t l) { return gamma_tilde(l, ua, lambda); });
+  if (!has_probabilistic_bound(m)) return inf;
+  return bound_impl(m, order, e, [&](std::int64_t l, std::int64_t summands) {
+    return std::min(rel_probabilistic(m, l, summands, lambda), rel_deterministic(m, l, summands));
+  });
+}
+
+double probabilistic_unit_roundoff(const arithmetic_model& m) noexcept {
+  double u = m.accumulation == accumulation_rounding::nearest ? unit_roundoff(m.accumulator) : 0.0;
+  if (m.reduction != format_id::f64) u = std::max(u, unit_roundoff(m.reduction));
+  return u;
 }
 
 // docs/bounds.md, Theorem S.
 first_order_terms first_order(const arithmetic_model& m, const element_input& e,
                               double lambda) noexcept {
+  if (!all_nearest(m)) return {inf, inf};  // truncation: errors are not mean-zero
   const double ua = unit_roundoff(m.accumulator);
   const double uo = unit_roundoff(m.output);
   const std::int64_t summands = e.terms + (e.has_bias ? 1 : 0);

@@ -13,6 +13,7 @@
 #include "roundoff/bounds/bounds.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/exact/accumulator.hpp"
+#include "roundoff/formats/convert.hpp"
 
 namespace roundoff::bounds {
 
@@ -31,28 +32,51 @@ std::string short_num(double v) {
   return buf;
 }
 
-// Exact references, one per distinct rounded input set (models sharing an input format share).
+constexpr conversion kConversions[] = {conversion::nearest_even, conversion::nearest_away,
+                                       conversion::toward_zero};
+
+// Exact references, one per distinct converted input set (models sharing inputs share one).
 class reference_cache {
  public:
   reference_cache(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
                   const ops::reference_options& ro)
       : op_(op), x_(x), w_(w), b_(b), ro_(ro) {}
 
-  // Exact op on the original inputs.
+  // Exact op on the inputs as given.
   const ops::op_result& original() { return get(x_, w_, b_); }
 
-  // Exact op on x, w rounded to m.input and b to m.bias_format (round to nearest even).
-  const ops::op_result& rounded(const arithmetic_model& m) {
-    tensor xr = round_tensor(x_, m.input, m.underflow);
-    tensor wr = round_tensor(w_, m.input, m.underflow);
+  // Exact op on x, w converted to f by rule c and b rounded to nearest in bias_format.
+  const ops::op_result& converted(format_id f, conversion c, format_id bias_format,
+                                  underflow_mode u) {
+    tensor xr = convert_tensor(x_, f, c, u);
+    tensor wr = convert_tensor(w_, f, c, u);
     if (b_) {
-      tensor br = round_tensor(*b_, m.bias_format, m.underflow);
+      tensor br = round_tensor(*b_, bias_format, u);
       return get(xr, wr, &br);
     }
     return get(xr, wr, nullptr);
   }
 
-  bool same_as_original(const arithmetic_model& m) { return &rounded(m) == &original(); }
+  // A model's references: one per allowed conversion (distinct ones), then the inputs as given
+  // when they differ from all of those (an implementation may keep the inputs exact).
+  struct model_refs {
+    std::vector<const ops::op_result*> all;
+    std::size_t own = 0;         // all[0, own): the model's conversions
+    bool rounds_inputs = false;  // some conversion changes the inputs
+  };
+  model_refs of(const arithmetic_model& m) {
+    model_refs r;
+    for (conversion c : kConversions) {
+      if (!(m.conversions & conversion_bit(c))) continue;
+      const ops::op_result* p = &converted(m.input, c, m.bias_format, m.underflow);
+      if (std::find(r.all.begin(), r.all.end(), p) == r.all.end()) r.all.push_back(p);
+    }
+    r.own = r.all.size();
+    const ops::op_result* o = &original();
+    for (const auto* p : r.all) r.rounds_inputs = r.rounds_inputs || p != o;
+    if (std::find(r.all.begin(), r.all.end(), o) == r.all.end()) r.all.push_back(o);
+    return r;
+  }
 
  private:
   struct entry {
@@ -95,14 +119,36 @@ exact_class classify(const ops::op_result& r, std::int64_t i, exact::accumulator
   }
 }
 
+constexpr int kCategories = 5;
+
+// How bad a category is, for choosing an element's best reference (docs/verdicts.md, §2).
+int severity(element_category c) {
+  switch (c) {
+    case element_category::consistent:
+      return 0;
+    case element_category::no_bound:
+      return 1;
+    case element_category::beyond_probabilistic:
+      return 2;
+    case element_category::beyond_deterministic:
+      return 3;
+    case element_category::special_mismatch:
+      return 4;
+  }
+  return 4;
+}
+
 // Per-element judgement of one model (docs/verdicts.md, "Per element").
 struct judged {
   std::vector<element_report> el;  // one per element
-  std::int64_t n_cat[4] = {0, 0, 0, 0};
+  std::int64_t n_cat[kCategories] = {0, 0, 0, 0, 0};
+  std::int64_t n_no_det = 0, n_no_prob = 0;
   double max_det = 0, max_prob = 0;
+  bool any_det = false, any_prob = false;  // some element has that (finite) bound
 };
 
-// One element against one reference: error, deterministic and probabilistic bounds.
+// One element against one reference: error, deterministic and probabilistic bounds (+Inf when
+// the model gives none).
 struct one {
   double err = 0, det = 0, prob = 0, exact = 0;
   element_category cat = element_category::consistent;
@@ -148,8 +194,12 @@ one judge_element(const arithmetic_model& m, summation_order order, const ops::o
   }
   o.err = r.exact.abs_diff(i, obs, exact::rounding::downward);
   o.det = dot_bound(m, order, e);
-  o.prob = std::min(o.det, dot_bound_probabilistic(m, order, e, lambda));
-  if (o.err > o.det)
+  o.prob = has_probabilistic_bound(m)
+               ? std::min(o.det, dot_bound_probabilistic(m, order, e, lambda))
+               : inf;
+  if (std::isinf(o.det) && std::isinf(o.prob))
+    o.cat = element_category::no_bound;
+  else if (o.err > o.det)
     o.cat = element_category::beyond_deterministic;
   else if (o.err > o.prob)
     o.cat = element_category::beyond_probabilistic;
@@ -162,38 +212,52 @@ double ratio(double err, double bound) {
   return err / bound;
 }
 
-// Judges every element against `primary` (the model's rounded-input reference) and, where given,
-// `more_precise` (the original inputs): an implementation may keep inputs exact (docs/verdicts.md).
-judged judge_all(const arithmetic_model& m, summation_order order, const ops::op_result& primary,
-                 const ops::op_result* more_precise, const tensor& observed, double alpha,
-                 double bmax) {
+// Judges every element against each of `refs` (the model's references) and keeps the best
+// category: an implementation converts its inputs in one of the model's ways, or keeps them.
+judged judge_all(const arithmetic_model& m, summation_order order,
+                 const std::vector<const ops::op_result*>& refs, const tensor& observed,
+                 double alpha, double bmax) {
   judged j;
+  const ops::op_result& primary = *refs.front();
   const std::int64_t n = primary.exact.size();
   j.el.resize(static_cast<std::size_t>(n));
-  const double ua = unit_roundoff(m.accumulator);
-  const double lambda = lambda_for(static_cast<double>(detail::summand_count(primary)), ua, alpha);
+  const double lambda = has_probabilistic_bound(m)
+                            ? lambda_for(static_cast<double>(detail::summand_count(primary)),
+                                         probabilistic_unit_roundoff(m), alpha)
+                            : 0.0;
   exact::accumulator acc;
   for (std::int64_t i = 0; i < n; ++i) {
     double obs = observed.data[static_cast<std::size_t>(i)];
     one a = judge_element(m, order, primary, i, obs, lambda, bmax, acc);
-    if (more_precise && a.cat != element_category::consistent) {
-      one b = judge_element(m, order, *more_precise, i, obs, lambda, bmax, acc);
-      if (static_cast<int>(b.cat) < static_cast<int>(a.cat)) a = b;
+    for (std::size_t r = 1; r < refs.size() && a.cat != element_category::consistent; ++r) {
+      one b = judge_element(m, order, *refs[r], i, obs, lambda, bmax, acc);
+      if (severity(b.cat) < severity(a.cat)) a = b;
     }
-    auto& r = j.el[static_cast<std::size_t>(i)];
-    r.index = i;
-    r.observed = obs;
-    r.exact = a.exact;
-    r.error = a.err;
-    r.bound = a.det;
-    r.probabilistic_bound = a.prob;
-    r.category = a.cat;
+    auto& er = j.el[static_cast<std::size_t>(i)];
+    er.index = i;
+    er.observed = obs;
+    er.exact = a.exact;
+    er.error = a.err;
+    er.bound = a.det;
+    er.probabilistic_bound = a.prob;
+    er.category = a.cat;
     j.n_cat[static_cast<int>(a.cat)]++;
-    if (a.cat != element_category::special_mismatch) {
+    if (a.cat == element_category::special_mismatch) continue;
+    if (std::isinf(a.det)) {
+      ++j.n_no_det;
+    } else {
+      j.any_det = true;
       j.max_det = std::max(j.max_det, ratio(a.err, a.det));
+    }
+    if (std::isinf(a.prob)) {
+      ++j.n_no_prob;
+    } else {
+      j.any_prob = true;
       j.max_prob = std::max(j.max_prob, ratio(a.err, a.prob));
     }
   }
+  if (!j.any_det) j.max_det = std::numeric_limits<double>::quiet_NaN();
+  if (!j.any_prob) j.max_prob = std::numeric_limits<double>::quiet_NaN();
   return j;
 }
 
@@ -215,7 +279,7 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
   exact::accumulator acc, tmp;
   // Half of alpha for the per-path events behind the remainder bound, half for Hoeffding.
   const double lambda_r = lambda_for(static_cast<double>(detail::summand_count(rc)),
-                                     unit_roundoff(c.accumulator), alpha / 2);
+                                     probabilistic_unit_roundoff(c), alpha / 2);
   alpha /= 2;
   double S = 0, S_abs = 0, off = 0, V = 0, D2 = 0, E2 = 0;
   std::int64_t used = 0;
@@ -278,7 +342,7 @@ std::string order_name(summation_order o) {
 }
 
 std::string hint_for(const std::string& model) {
-  if (model == "tf32")
+  if (model == "tf32" || model == "tf32-rne" || model == "tf32-rna")
     return "errors match 10-bit mantissa inputs: TF32 is likely enabled "
            "(torch.backends.cuda.matmul.allow_tf32 / torch.backends.cudnn.allow_tf32)";
   if (model == "bf16")
@@ -286,21 +350,92 @@ std::string hint_for(const std::string& model) {
   if (model == "f16")
     return "errors match float16 inputs (10-bit mantissa, f32 accumulation): check autocast or "
            "a half-precision cast";
+  if (model == "f16-rpr" || model == "bf16-rpr")
+    return "errors match a reduced-precision reduction (partial sums rounded to " +
+           model.substr(0, model.find('-')) +
+           "): allow_fp16/bf16_reduced_precision_reduction is likely enabled";
   if (model == "f16-acc16")
     return "errors match float16 accumulation: a reduced-precision reduction is likely enabled "
            "(e.g. allow_fp16_reduced_precision_reduction)";
+  if (model == "bf16-acc-bf16")
+    return "errors match bfloat16 accumulation: the kernel sums in bf16 (some CPU kernels do)";
   if (model == "f32") return "errors match float32 arithmetic: the computation runs in f32";
   return "errors match " + model + " arithmetic";
 }
 
+// Words for an input_match name.
+std::string inputs_words(const std::string& name) {
+  if (name == "as given") return "the inputs as given";
+  const auto dash = name.find('-');
+  if (dash == std::string::npos) return name + " inputs";
+  const std::string f = name.substr(0, dash), c = name.substr(dash + 1);
+  const char* how = c == "rne"   ? "to nearest, ties to even"
+                    : c == "rna" ? "to nearest, ties away from zero"
+                                 : "toward zero";
+  return f + " inputs (converted " + std::string(how) + ")";
+}
+
+// The input conversions identification compares (docs/verdicts.md, §3, "Nearest inputs"): the
+// inputs as given, then every format with each rule. The bias is rounded as the preset with that
+// input format rounds it, so that the references are the presets' own.
+struct input_conversion {
+  std::string name;
+  format_id input;
+  conversion how;
+  format_id bias;
+};
+const std::vector<input_conversion>& input_conversions() {
+  static const std::vector<input_conversion> v = [] {
+    std::vector<input_conversion> r;
+    for (format_id f : {format_id::f32, format_id::tf32, format_id::f16, format_id::bf16}) {
+      format_id bias = format_id::f32;
+      for (const auto& m : presets())
+        if (m.input == f) {
+          bias = m.bias_format;
+          break;
+        }
+      for (conversion c : kConversions)
+        r.push_back({std::string(traits(f).name) + "-" + std::string(to_string(c)), f, c, bias});
+    }
+    return r;
+  }();
+  return v;
+}
+
+// Sum over elements of ((y^ - y~) / T)^2, T the magnitude on the inputs as given (elements with
+// T = 0 or a non-finite value are left out).
+double squared_distance(const ops::op_result& r, const ops::op_result& r0, const tensor& observed) {
+  double d = 0;
+  for (std::int64_t i = 0; i < r.exact.size(); ++i) {
+    const double obs = observed.data[static_cast<std::size_t>(i)];
+    const double t = r0.magnitude[static_cast<std::size_t>(i)];
+    if (!std::isfinite(obs) || !(t > 0) || !std::isfinite(t)) continue;
+    const double e = r.exact.abs_diff(i, obs);
+    if (!std::isfinite(e)) continue;
+    d += (e / t) * (e / t);
+  }
+  return d;
+}
+
+// A model's inputs fit when its nearest conversion is within this factor (in squared distance)
+// of the nearest of all (docs/verdicts.md, §3).
+constexpr double kFitFactor = 4;
+
 }  // namespace
 
 tensor round_tensor(const tensor& t, format_id f, underflow_mode u) {
+  return convert_tensor(t, f, conversion::nearest_even, u);
+}
+
+tensor convert_tensor(const tensor& t, format_id f, conversion c, underflow_mode u) {
   tensor r;
   r.shape = t.shape;
   r.type = f;
   r.data.resize(t.data.size());
-  for (std::size_t i = 0; i < t.data.size(); ++i) r.data[i] = round_to(f, t.data[i], u);
+  if (c == conversion::nearest_even)
+    round_to(f, t.data, r.data, u);
+  else
+    for (std::size_t i = 0; i < t.data.size(); ++i) r.data[i] = convert(f, t.data[i], c, u);
   if (at_least_as_fine(f, t.type) && r.data == t.data) r.type = t.type;
   return r;
 }
@@ -336,27 +471,30 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
   v.order = order_name(order);
   v.confidence = opt.confidence;
 
-  const ops::op_result& ref_decl = refs.rounded(declared);
-  const ops::op_result* ref_orig = refs.same_as_original(declared) ? nullptr : &refs.original();
   const double bmax = detail::bias_max(b);
-  judged j = judge_all(declared, order, ref_decl, ref_orig, observed, alpha_elem, bmax);
+  const auto decl_refs = refs.of(declared);
+  judged j = judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax);
   v.elements = static_cast<std::int64_t>(j.el.size());
-  v.n_consistent = j.n_cat[0];
-  v.n_beyond_probabilistic = j.n_cat[1];
-  v.n_beyond_deterministic = j.n_cat[2];
-  v.n_special_mismatch = j.n_cat[3];
+  v.n_consistent = j.n_cat[static_cast<int>(element_category::consistent)];
+  v.n_beyond_probabilistic = j.n_cat[static_cast<int>(element_category::beyond_probabilistic)];
+  v.n_beyond_deterministic = j.n_cat[static_cast<int>(element_category::beyond_deterministic)];
+  v.n_special_mismatch = j.n_cat[static_cast<int>(element_category::special_mismatch)];
+  v.n_no_bound = j.n_cat[static_cast<int>(element_category::no_bound)];
+  v.n_no_deterministic_bound = j.n_no_det;
+  v.n_no_probabilistic_bound = j.n_no_prob;
   v.max_ratio_deterministic = j.max_det;
   v.max_ratio_probabilistic = j.max_prob;
 
   // Worst elements: special mismatches first, then by error / deterministic bound, then by error
-  // / probabilistic bound.
+  // / probabilistic bound (a missing bound counts as ratio 0).
   {
     std::vector<std::size_t> idx(j.el.size());
     for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
     auto key = [&](std::size_t i) {
       const auto& e = j.el[i];
-      double s = e.category == element_category::special_mismatch ? inf : ratio(e.error, e.bound);
-      return std::make_pair(s, ratio(e.error, e.probabilistic_bound));
+      auto r = [](double err, double bound) { return std::isinf(bound) ? 0.0 : ratio(err, bound); };
+      double s = e.category == element_category::special_mismatch ? inf : r(e.error, e.bound);
+      return std::make_pair(s, r(e.error, e.probabilistic_bound));
     };
     std::size_t k =
         std::min<std::size_t>(static_cast<std::size_t>(std::max(opt.worst, 0)), idx.size());
@@ -373,6 +511,32 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
     else
       for (const auto& c : opt.candidates) cands.push_back(parse_model(c));
   }
+  // Nearest inputs: the squared distance of the output to each distinct converted reference.
+  std::vector<std::pair<const ops::op_result*, double>> dist;
+  auto distance_of = [&](const ops::op_result* r) {
+    for (const auto& [p, d] : dist)
+      if (p == r) return d;
+    dist.emplace_back(r, squared_distance(*r, refs.original(), observed));
+    return dist.back().second;
+  };
+  double nearest = inf;
+  if (!cands.empty()) {
+    const ops::op_result* r0 = &refs.original();
+    std::vector<const ops::op_result*> seen{r0};
+    const double elems = std::max<double>(1.0, static_cast<double>(v.elements));
+    v.nearest_inputs.push_back({"as given", std::sqrt(distance_of(r0) / elems)});
+    for (const auto& ic : input_conversions()) {
+      const ops::op_result* r = &refs.converted(ic.input, ic.how, ic.bias, declared.underflow);
+      if (std::find(seen.begin(), seen.end(), r) != seen.end()) continue;
+      seen.push_back(r);
+      v.nearest_inputs.push_back({ic.name, std::sqrt(distance_of(r) / elems)});
+    }
+    std::stable_sort(
+        v.nearest_inputs.begin(), v.nearest_inputs.end(),
+        [](const input_match& a, const input_match& c) { return a.distance < c.distance; });
+    for (const auto& [p, d] : dist) nearest = std::min(nearest, d);
+  }
+
   if (!cands.empty()) {
     // Budget: alpha/2 for all identification tests together, split evenly.
     std::size_t tests = 0;
@@ -382,52 +546,71 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
     const double alpha_id_elem = opt.confidence / 4 / static_cast<double>(cands.size());
     const double alpha_sig =
         opt.confidence / 4 / static_cast<double>(std::max<std::size_t>(tests, 1));
+    const ops::op_result& r0 = refs.original();
     for (const auto& c : cands) {
       candidate_report cr;
       cr.model = c.name;
-      const ops::op_result& rc = refs.rounded(c);
-      judged jc = judge_all(c, c.order, rc, nullptr, observed, alpha_id_elem, bmax);
-      cr.within_deterministic = jc.n_cat[2] == 0 && jc.n_cat[3] == 0;
-      cr.within_probabilistic = cr.within_deterministic && jc.n_cat[1] == 0;
+      const auto crefs = refs.of(c);
+      const std::vector<const ops::op_result*> own(crefs.all.begin(),
+                                                   crefs.all.begin() + crefs.own);
+      const ops::op_result& rc = *own.front();
+      judged jc = judge_all(c, c.order, own, observed, alpha_id_elem, bmax);
+      cr.within_deterministic =
+          jc.n_cat[static_cast<int>(element_category::beyond_deterministic)] == 0 &&
+          jc.n_cat[static_cast<int>(element_category::special_mismatch)] == 0;
+      cr.within_probabilistic =
+          cr.within_deterministic &&
+          jc.n_cat[static_cast<int>(element_category::beyond_probabilistic)] == 0;
+      cr.bounded = jc.n_cat[static_cast<int>(element_category::no_bound)] == 0 &&
+                   (jc.any_det || jc.any_prob);
       cr.max_ratio_deterministic = jc.max_det;
       cr.max_ratio_probabilistic = jc.max_prob;
       if (cr.within_probabilistic) {
+        std::vector<const ops::op_result*> tried;
         for (const auto& a : presets()) {
           if (traits(a.input).precision >= traits(c.input).precision) continue;
-          const ops::op_result& ra = refs.rounded(a);
-          if (&ra == &rc) continue;
-          signature_result s = signature(c, rc, ra, observed, alpha_sig, bmax);
-          if (s.applicable && (s.found || s.score > cr.signature_score) && cr.signature_clean) {
-            cr.signature_score = s.score;
-            cr.signature_slope = s.slope;
+          const ops::op_result& ra =
+              refs.converted(a.input, conversion::nearest_even, a.bias_format, a.underflow);
+          if (&ra == &rc || std::find(tried.begin(), tried.end(), &ra) != tried.end()) continue;
+          tried.push_back(&ra);
+          signature_result sr = signature(c, rc, ra, observed, alpha_sig, bmax);
+          if (sr.applicable && (sr.found || sr.score > cr.signature_score) && cr.signature_clean) {
+            cr.signature_score = sr.score;
+            cr.signature_slope = sr.slope;
           }
-          if (s.found && cr.signature_clean) {
+          if (sr.found && cr.signature_clean) {
             cr.signature_clean = false;
             cr.signature_of = a.name;
           }
         }
       }
-      // A model that rounds the inputs must show it: errors against the exact result on the
-      // original inputs correlate with the input-rounding difference (positive evidence).
-      const ops::op_result& r0 = refs.original();
-      cr.rounds_inputs = &rc != &r0;
+      // A model that converts the inputs: does the output carry that conversion? (The
+      // correlation of its errors against the inputs as given with the conversion's effect.)
+      cr.rounds_inputs = crefs.rounds_inputs;
       if (cr.rounds_inputs && cr.within_probabilistic) {
-        signature_result own = signature(c, r0, rc, observed, alpha_sig, bmax);
-        cr.own_signature_correlation = own.correlation;
+        signature_result sr = signature(c, r0, rc, observed, alpha_sig, bmax);
+        cr.own_signature_correlation = sr.correlation;
         // Under "not this model" (a bug, or another arithmetic) the sample correlation with the
         // data-determined Delta is ~0 +- 1/sqrt(m); 5/sqrt(m) is a five-sigma threshold.
         cr.own_signature_found =
-            own.applicable &&
-            own.correlation >= std::max(0.3, 5 / std::sqrt(static_cast<double>(own.used)));
+            sr.applicable &&
+            sr.correlation >= std::max(0.3, 5 / std::sqrt(static_cast<double>(sr.used)));
       }
-      cr.consistent = cr.within_probabilistic && cr.signature_clean &&
-                      (!cr.rounds_inputs || cr.own_signature_found);
+      // Nearest inputs: the model's conversions must be about as near as the nearest of all.
+      double own_nearest = inf;
+      for (const auto* p : own) own_nearest = std::min(own_nearest, distance_of(p));
+      nearest = std::min(nearest, own_nearest);
+      cr.inputs_fit = own_nearest <= kFitFactor * nearest;
+      cr.consistent = cr.within_probabilistic && cr.bounded && cr.signature_clean && cr.inputs_fit;
       if (cr.consistent) v.consistent_models.push_back(c.name);
       v.candidates.push_back(cr);
     }
-    std::stable_sort(
-        v.consistent_models.begin(), v.consistent_models.end(),
-        [](const std::string& a, const std::string& c) { return preset_rank(a) < preset_rank(c); });
+    // Most precise first; within a precision class, the finest (most specific) first.
+    std::stable_sort(v.consistent_models.begin(), v.consistent_models.end(),
+                     [](const std::string& a, const std::string& c) {
+                       return std::make_pair(preset_rank(a), preset_index(a)) <
+                              std::make_pair(preset_rank(c), preset_index(c));
+                     });
     if (!v.consistent_models.empty()) v.effective_model = v.consistent_models.front();
   }
 
@@ -441,19 +624,31 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
     if (c.model == v.effective_model) eff_cand = &c;
   }
   // A lower model is offered as the explanation when it is consistent and the evidence is
-  // positive: its input-rounding signature, or (same inputs: accumulator/output only) errors
-  // large across the board rather than at a few elements (median error >= 0.1 x the bound).
+  // positive: its converted inputs are markedly nearer than the inputs as given (or its
+  // input-rounding signature), or (same inputs: accumulator/output only) errors large across
+  // the board rather than at a few elements (median error >= 0.1 x the bound).
   bool lower_only = !v.effective_model.empty() && decl_rank >= 0 && eff_rank > decl_rank;
-  if (lower_only && eff_cand && !eff_cand->own_signature_found) {
-    std::vector<double> r;
-    for (const auto& e : j.el)
-      if (e.category != element_category::special_mismatch) r.push_back(ratio(e.error, e.bound));
-    double med = 0;
-    if (!r.empty()) {
-      std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(r.size() / 2), r.end());
-      med = r[r.size() / 2];
+  if (lower_only && eff_cand) {
+    bool evidence = eff_cand->own_signature_found;
+    if (eff_cand->rounds_inputs) {
+      const auto erefs = refs.of(parse_model(v.effective_model));
+      double own_nearest = inf;
+      for (std::size_t r = 0; r < erefs.own; ++r)
+        own_nearest = std::min(own_nearest, distance_of(erefs.all[r]));
+      evidence = evidence || kFitFactor * own_nearest <= distance_of(&refs.original());
     }
-    lower_only = med >= 0.1;
+    if (!evidence) {
+      std::vector<double> r;
+      for (const auto& e : j.el)
+        if (e.category != element_category::special_mismatch && std::isfinite(e.bound))
+          r.push_back(ratio(e.error, e.bound));
+      double med = 0;
+      if (!r.empty()) {
+        std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(r.size() / 2), r.end());
+        med = r[r.size() / 2];
+      }
+      lower_only = med >= 0.1;
+    }
   }
 
   std::ostringstream msg;
@@ -497,13 +692,43 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
     if (decl_cand && !decl_cand->signature_of.empty())
       msg << " (errors carry the input-rounding signature of " << decl_cand->signature_of
           << ", slope " << short_num(decl_cand->signature_slope) << ")";
+    else if (!v.nearest_inputs.empty() && decl_cand && !decl_cand->inputs_fit)
+      msg << " (the output is nearest the exact result of "
+          << inputs_words(v.nearest_inputs.front().inputs) << ")";
     msg << "; " << hint_for(v.effective_model);
+  } else if (v.n_no_bound > 0) {
+    v.kind = verdict_kind::no_guarantee;
+    msg << "no guarantee: " << dm << " arithmetic bounds " << v.n_no_bound << " of " << v.elements
+        << " elements neither way (n u >= 1 in its accumulator and no probabilistic bound), so "
+        << "rounding in " << dm << " can produce any value there";
+    if (v.elements > v.n_no_bound) msg << "; the other elements are within its bounds";
   } else {
     v.kind = verdict_kind::consistent;
-    msg << "consistent with rounding in " << dm << ": the largest error is "
-        << short_num(v.max_ratio_deterministic) << " of the worst-case bound and "
-        << short_num(v.max_ratio_probabilistic) << " of the probabilistic bound over " << v.elements
-        << " elements";
+    msg << "consistent with rounding in " << dm;
+    // A finer preset of the same precision names how the inputs were converted.
+    const bool same_class = !v.effective_model.empty() && v.effective_model != dm &&
+                            preset_rank(v.effective_model) == decl_rank;
+    if (same_class && decl_cand && decl_cand->consistent)
+      msg << " (" << v.effective_model << ": " << inputs_words(v.effective_model) << ")";
+    msg << ": the largest error is ";
+    if (std::isnan(v.max_ratio_deterministic))
+      msg << "not bounded in the worst case (n u >= 1: no worst-case bound exists)";
+    else
+      msg << short_num(v.max_ratio_deterministic) << " of the worst-case bound";
+    if (v.n_no_deterministic_bound > 0 && !std::isnan(v.max_ratio_deterministic))
+      msg << " (" << v.n_no_deterministic_bound << " elements have none)";
+    if (std::isnan(v.max_ratio_probabilistic))
+      msg << " (no probabilistic bound: " << dm << " truncates, its errors are not mean-zero)";
+    else
+      msg << " and " << short_num(v.max_ratio_probabilistic) << " of the probabilistic bound";
+    msg << " over " << v.elements << " elements";
+    if (same_class && decl_cand && !decl_cand->consistent)
+      msg << "; its inputs were converted as " << v.effective_model << " converts them ("
+          << inputs_words(v.effective_model) << "), not as " << dm << " says";
+    if (eff_rank >= 0 && decl_rank >= 0 && eff_rank < decl_rank && decl_cand &&
+        !decl_cand->inputs_fit)
+      msg << "; it is more precise than " << dm << ": its errors match " << v.effective_model
+          << " (it ran without " << dm << "'s input conversion)";
   }
   v.explanation = msg.str();
   return v;
@@ -512,26 +737,39 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
 comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
                    const tensor& observed_a, std::string_view model_a, const tensor& observed_b,
                    std::string_view model_b, const check_options& opt) {
+  verdict va = check(op, x, w, b, observed_a, parse_model(model_a), opt);
+  verdict vb = check(op, x, w, b, observed_b, parse_model(model_b), opt);
+  return compare(op, x, w, b, observed_a, va, observed_b, vb, opt);
+}
+
+comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
+                   const tensor& observed_a, const verdict& verdict_a, const tensor& observed_b,
+                   const verdict& verdict_b, const check_options& opt) {
   comparison c;
-  arithmetic_model ma = parse_model(model_a), mb = parse_model(model_b);
+  const arithmetic_model ma = parse_model(verdict_a.declared_model);
+  const arithmetic_model mb = parse_model(verdict_b.declared_model);
   c.model_a = ma.name;
   c.model_b = mb.name;
-  c.a = check(op, x, w, b, observed_a, ma, opt);
-  c.b = check(op, x, w, b, observed_b, mb, opt);
+  c.a = verdict_a;
+  c.b = verdict_b;
 
   ops::reference_options ro = opt.reference;
   ro.want_magnitude = true;
   if (ro.how == ops::method::mpfr) ro.how = ops::method::fast;
   reference_cache refs(op, x, w, b, ro);
-  const ops::op_result& ra = refs.rounded(ma);
-  const ops::op_result& rb = refs.rounded(mb);
+  const auto ra = refs.of(ma);
+  const auto rb = refs.of(mb);
   const ops::op_result& r0 = refs.original();
   const summation_order oa = opt.override_order ? opt.order : ma.order;
   const summation_order ob = opt.override_order ? opt.order : mb.order;
   exact::accumulator acc, tmp;
   const double bmax = detail::bias_max(b);
-  c.elements = ra.exact.size();
+  c.elements = r0.exact.size();
+  if (observed_a.data.size() != static_cast<std::size_t>(c.elements) ||
+      observed_b.data.size() != static_cast<std::size_t>(c.elements))
+    throw input_error("compare: the outputs do not have the op's output shape");
   std::vector<comparison::element> all;
+  std::vector<double> db(rb.all.size());
   for (std::int64_t i = 0; i < c.elements; ++i) {
     double ya = observed_a.data[static_cast<std::size_t>(i)];
     double yb = observed_b.data[static_cast<std::size_t>(i)];
@@ -550,26 +788,46 @@ comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, con
     acc.add(ya);
     acc.add(-yb);
     e.difference = acc.abs_diff(0.0, exact::rounding::downward);
-    // |y~_a - y~_b| rounded up.
-    ra.exact.load(i, acc);
-    rb.exact.load(i, tmp);
-    tmp.negate();
-    acc.add(tmp);
-    double refdiff = acc.abs_diff(0.0, exact::rounding::upward);
-    double da = dot_bound(ma, oa, detail::input_of(ra, i, ya, bmax));
-    double db = dot_bound(mb, ob, detail::input_of(rb, i, yb, bmax));
-    e.allowed = detail::add_up(detail::add_up(da, db), std::isfinite(refdiff) ? refdiff : inf);
-    double rr = ratio(e.difference, e.allowed);
-    c.max_ratio = std::max(c.max_ratio, rr);
-    if (e.difference > e.allowed) ++c.n_beyond;
+    // Allowed: the least, over each side's references, of bound_a + bound_b + |y~_a - y~_b|
+    // (|y~_a - y~_b| rounded up; 0 for a shared reference).
+    for (std::size_t q = 0; q < rb.all.size(); ++q)
+      db[q] = dot_bound(mb, ob, detail::input_of(*rb.all[q], i, yb, bmax));
+    double allowed = inf, shared = inf;
+    for (const auto* pa : ra.all) {
+      const double da = dot_bound(ma, oa, detail::input_of(*pa, i, ya, bmax));
+      for (std::size_t q = 0; q < rb.all.size(); ++q) {
+        const auto* pb = rb.all[q];
+        double refdiff = 0;
+        if (pa != pb) {
+          pa->exact.load(i, acc);
+          pb->exact.load(i, tmp);
+          tmp.negate();
+          acc.add(tmp);
+          refdiff = acc.abs_diff(0.0, exact::rounding::upward);
+          if (!std::isfinite(refdiff)) refdiff = inf;
+        }
+        const double al = detail::add_up(detail::add_up(da, db[q]), refdiff);
+        allowed = std::min(allowed, al);
+        if (pa == pb) shared = std::min(shared, al);
+      }
+    }
+    e.allowed = allowed;
+    if (std::isfinite(allowed)) {
+      c.max_ratio = std::max(c.max_ratio, ratio(e.difference, allowed));
+      if (e.difference > allowed) ++c.n_beyond;
+    }
+    if (std::isfinite(shared) && e.difference > shared) ++c.n_beyond_shared;
     all.push_back(e);
   }
+  auto key = [](const comparison::element& p) {
+    return std::isinf(p.allowed) && std::isfinite(p.difference) ? 0.0
+                                                                : ratio(p.difference, p.allowed);
+  };
   std::size_t k =
       std::min<std::size_t>(static_cast<std::size_t>(std::max(opt.worst, 0)), all.size());
-  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(),
-                    [](const comparison::element& p, const comparison::element& q) {
-                      return ratio(p.difference, p.allowed) > ratio(q.difference, q.allowed);
-                    });
+  std::partial_sort(
+      all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(),
+      [&](const comparison::element& p, const comparison::element& q) { return key(p) > key(q); });
   all.resize(k);
   c.worst = std::move(all);
 
@@ -584,14 +842,22 @@ comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, con
     if (b_bad && !a_bad) msg << ": the second (" << c.model_b << ") is the one beyond its bound";
     if (a_bad && b_bad) msg << ": both are beyond their own bounds";
   } else {
-    c.kind = std::max(c.a.kind, c.b.kind) == verdict_kind::consistent ? verdict_kind::consistent
-                                                                      : verdict_kind::suspicious;
+    c.kind = std::max(c.a.kind, c.b.kind) == verdict_kind::violation ? verdict_kind::suspicious
+                                                                     : std::max(c.a.kind, c.b.kind);
     msg << "the two outputs differ by at most " << short_num(c.max_ratio) << " of what "
         << c.model_a << " and " << c.model_b << " rounding together allow: the divergence is "
         << "expected rounding";
-    if (c.kind == verdict_kind::suspicious)
+    if (c.kind != verdict_kind::consistent)
       msg << " (but see each verdict: " << to_string(c.a.kind) << " / " << to_string(c.b.kind)
           << ")";
+    if (c.n_beyond_shared > 0) {
+      msg << "; " << c.n_beyond_shared << " of " << c.elements << " elements differ by more than "
+          << "rounding of the same converted inputs allows: the two converted their inputs "
+          << "differently";
+      if (!c.a.nearest_inputs.empty() && !c.b.nearest_inputs.empty())
+        msg << " (the first matches " << inputs_words(c.a.nearest_inputs.front().inputs)
+            << ", the second " << inputs_words(c.b.nearest_inputs.front().inputs) << ")";
+    }
   }
   c.explanation = msg.str();
   return c;

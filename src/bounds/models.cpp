@@ -29,18 +29,64 @@ std::string lower(std::string_view s) {
   return r;
 }
 
+// NVIDIA matrix units (tensor cores) as the H200 fixtures and Fasi et al. (2021) show them:
+// exact products, addends aligned to the largest keeping at least the accumulator's 24 bits,
+// truncated sums (docs/bounds.md, §1, "Matrix units").
+arithmetic_model matrix_unit(arithmetic_model m) {
+  m.accumulation = accumulation_rounding::faithful;
+  m.alignment_precision = traits(m.accumulator).precision;
+  return m;
+}
+
+constexpr conversion_set rne = conversion_bit(conversion::nearest_even);
+constexpr conversion_set rna = conversion_bit(conversion::nearest_away);
+
+struct preset_entry {
+  arithmetic_model model;
+  int rank;  // precision class
+};
+
+const std::vector<preset_entry>& entries() {
+  static const std::vector<preset_entry> p = [] {
+    using f = format_id;
+    auto with = [](arithmetic_model m, conversion_set c) {
+      m.conversions = c;
+      return m;
+    };
+    auto reduced = [](arithmetic_model m, format_id r) {
+      m.reduction = r;
+      return m;
+    };
+    std::vector<preset_entry> v;
+    v.push_back({make("f64", f::f64, f::f64, f::f64, f::f64), 0});
+    v.push_back({make("f32", f::f32, f::f32, f::f32, f::f32), 1});
+    const arithmetic_model tf32 = matrix_unit(make("tf32", f::tf32, f::f32, f::f32, f::f32));
+    auto named = [](arithmetic_model m, std::string n) {
+      m.name = std::move(n);
+      return m;
+    };
+    v.push_back({named(with(tf32, rne), "tf32-rne"), 2});
+    v.push_back({named(with(tf32, rna), "tf32-rna"), 2});
+    v.push_back({with(tf32, rne | rna), 2});
+    const arithmetic_model f16 = matrix_unit(make("f16", f::f16, f::f16, f::f32, f::f16));
+    const arithmetic_model bf16 = matrix_unit(make("bf16", f::bf16, f::bf16, f::f32, f::bf16));
+    v.push_back({f16, 3});
+    v.push_back({bf16, 4});
+    v.push_back({named(reduced(f16, f::f16), "f16-rpr"), 5});
+    v.push_back({named(reduced(bf16, f::bf16), "bf16-rpr"), 6});
+    v.push_back({make("f16-acc16", f::f16, f::f16, f::f16, f::f16), 7});
+    v.push_back({make("bf16-acc-bf16", f::bf16, f::bf16, f::bf16, f::bf16), 8});
+    return v;
+  }();
+  return p;
+}
+
 }  // namespace
 
 const std::vector<arithmetic_model>& presets() {
   static const std::vector<arithmetic_model> p = [] {
-    using f = format_id;
     std::vector<arithmetic_model> v;
-    v.push_back(make("f64", f::f64, f::f64, f::f64, f::f64));
-    v.push_back(make("f32", f::f32, f::f32, f::f32, f::f32));
-    v.push_back(make("tf32", f::tf32, f::f32, f::f32, f::f32));
-    v.push_back(make("f16", f::f16, f::f16, f::f32, f::f16));
-    v.push_back(make("bf16", f::bf16, f::bf16, f::f32, f::bf16));
-    v.push_back(make("f16-acc16", f::f16, f::f16, f::f16, f::f16));
+    for (const auto& e : entries()) v.push_back(e.model);
     return v;
   }();
   return p;
@@ -53,10 +99,21 @@ std::vector<std::string> preset_names() {
 }
 
 int preset_rank(std::string_view name) noexcept {
+  for (const auto& e : entries())
+    if (e.model.name == name) return e.rank;
+  return -1;
+}
+
+int preset_index(std::string_view name) noexcept {
   const auto& p = presets();
   for (std::size_t i = 0; i < p.size(); ++i)
     if (p[i].name == name) return static_cast<int>(i);
   return -1;
+}
+
+bool has_probabilistic_bound(const arithmetic_model& m) noexcept {
+  return (m.accumulation == accumulation_rounding::nearest && m.alignment_precision == 0) ||
+         m.reduction != format_id::f64;
 }
 
 arithmetic_model parse_model(std::string_view name) {
@@ -65,7 +122,10 @@ arithmetic_model parse_model(std::string_view name) {
   if (n == "fp32" || n == "float32" || n == "float") n = "f32";
   if (n == "fp16" || n == "float16" || n == "half") n = "f16";
   if (n == "bfloat16") n = "bf16";
-  if (n == "f16acc16" || n == "fp16-acc16" || n == "f16_acc16") n = "f16-acc16";
+  std::replace(n.begin(), n.end(), '_', '-');
+  if (n == "f16acc16" || n == "fp16-acc16" || n == "f16-acc-f16") n = "f16-acc16";
+  if (n == "bf16acc16" || n == "bf16-acc16" || n == "bf16-accbf16") n = "bf16-acc-bf16";
+  if (n == "fp16-rpr") n = "f16-rpr";
   for (const auto& m : presets())
     if (m.name == n) return m;
   std::string list;

@@ -1,4 +1,4 @@
-// Ties-away and truncating conversions (docs/formats.md, "Conversions").
+// Ties-away and truncating conversions (docs/formats.md, §1.5).
 #include "roundoff/formats/convert.hpp"
 
 #include <algorithm>

@@ -59,6 +59,12 @@ cell optional_cell(const std::optional<double>& v) {
   return v ? number(*v) : cell("-");
 }
 
+// A ratio to a bound: "-" when skipped, "none" when the bound does not exist.
+cell ratio_cell(const result& x, const std::optional<double>& v) {
+  if (!v && x.verdict != "skipped") return cell("none");
+  return optional_cell(v);
+}
+
 std::string index_text(const std::vector<std::int64_t>& i) {
   return fmt::format("[{}]", fmt::join(i, ", "));
 }
@@ -89,14 +95,14 @@ std::string summary(const results& r) {
     return std::count_if(items.begin(), items.end(), [&](const auto& x) { return x.verdict == v; });
   };
   std::vector<std::string> parts;
-  for (const char* v : {"consistent", "suspicious", "violation", "skipped"})
+  for (const char* v : {"consistent", "no guarantee", "suspicious", "violation", "skipped"})
     if (const auto n = count(r.items, v); n > 0) parts.push_back(fmt::format("{} {}", n, v));
   std::string s =
       fmt::format("{} output{}: {}", r.items.size(), r.items.size() == 1 ? "" : "s",
                   parts.empty() ? std::string("none") : fmt::format("{}", fmt::join(parts, ", ")));
   if (!r.comparisons.empty()) {
     parts.clear();
-    for (const char* v : {"consistent", "suspicious", "violation"})
+    for (const char* v : {"consistent", "no guarantee", "suspicious", "violation"})
       if (const auto n = count(r.comparisons, v); n > 0)
         parts.push_back(fmt::format("{} {}", n, v));
     s += fmt::format("; {} pair{}: {}", r.comparisons.size(), r.comparisons.size() == 1 ? "" : "s",
@@ -226,8 +232,8 @@ table results_table(const results& r) {
                {"explained by"}};
   for (const auto& x : r.items) {
     t.add_row({x.name, x.declared, x.verdict, optional_cell(x.max_abs_error),
-               optional_cell(x.max_rel_error), optional_cell(x.max_ratio_deterministic),
-               optional_cell(x.max_ratio_probabilistic),
+               optional_cell(x.max_rel_error), ratio_cell(x, x.max_ratio_deterministic),
+               ratio_cell(x, x.max_ratio_probabilistic),
                x.verdict == "skipped"
                    ? cell("-")
                    : cell(x.consistent_models.empty()
@@ -281,10 +287,18 @@ std::string render_json(const results& r) {
                        {"bound", number_json(w.bound)}});
     o["worst"] = worst;
     o["elements"] = optional_json(x.elements);
-    o["counts"] = x.elements ? json{{"beyond_probabilistic", *x.n_beyond_probabilistic},
-                                    {"beyond_deterministic", *x.n_beyond_deterministic},
-                                    {"special_mismatch", *x.n_special_mismatch}}
-                             : json(nullptr);
+    o["counts"] = x.elements
+                      ? json{{"beyond_probabilistic", *x.n_beyond_probabilistic},
+                             {"beyond_deterministic", *x.n_beyond_deterministic},
+                             {"special_mismatch", *x.n_special_mismatch},
+                             {"no_bound", x.n_no_bound.value_or(0)},
+                             {"no_deterministic_bound", x.n_no_deterministic_bound.value_or(0)},
+                             {"no_probabilistic_bound", x.n_no_probabilistic_bound.value_or(0)}}
+                      : json(nullptr);
+    json near = json::array();
+    for (const auto& [name, d] : x.nearest_inputs)
+      near.push_back({{"inputs", name}, {"distance", number_json(d)}});
+    o["nearest_inputs"] = near;
     json src = json::object();
     if (!x.source.file.empty()) src["file"] = x.source.file;
     if (!x.source.device.empty()) src["device"] = x.source.device;

@@ -64,8 +64,10 @@ void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tenso
   const ops::op_result ref = ops::evaluate(op, x, w, b, ro);
   const std::vector<std::int64_t> shape = ref.exact.shape();
 
+  std::vector<bounds::verdict> judged;
   for (const auto& o : outs) {
-    const bounds::verdict v = bounds::check(op, x, w, b, *o.observed, o.declared, co);
+    judged.push_back(bounds::check(op, x, w, b, *o.observed, o.declared, co));
+    const bounds::verdict& v = judged.back();
     report::result r;
     r.name = o.name;
     r.declared = v.declared_model;
@@ -73,8 +75,10 @@ void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tenso
     const auto [max_abs, max_rel] = error_stats(ref.exact, *o.observed);
     r.max_abs_error = max_abs;
     r.max_rel_error = max_rel;
-    r.max_ratio_deterministic = v.max_ratio_deterministic;
-    r.max_ratio_probabilistic = v.max_ratio_probabilistic;
+    if (!std::isnan(v.max_ratio_deterministic))
+      r.max_ratio_deterministic = v.max_ratio_deterministic;
+    if (!std::isnan(v.max_ratio_probabilistic))
+      r.max_ratio_probabilistic = v.max_ratio_probabilistic;
     r.consistent_models = v.consistent_models;
     r.explanation = v.explanation;
     for (const auto& e : v.worst)
@@ -83,17 +87,21 @@ void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tenso
     r.n_beyond_probabilistic = v.n_beyond_probabilistic;
     r.n_beyond_deterministic = v.n_beyond_deterministic;
     r.n_special_mismatch = v.n_special_mismatch;
+    r.n_no_bound = v.n_no_bound;
+    r.n_no_deterministic_bound = v.n_no_deterministic_bound;
+    r.n_no_probabilistic_bound = v.n_no_probabilistic_bound;
+    for (std::size_t k = 0; k < v.nearest_inputs.size() && k < 3; ++k)
+      r.nearest_inputs.emplace_back(v.nearest_inputs[k].inputs, v.nearest_inputs[k].distance);
     r.source = o.source;
     into.items.push_back(std::move(r));
   }
 
-  bounds::check_options cc = co;
-  cc.identify = false;  // the per-output verdicts above already identified the models
   for (const auto& [i, j] : pairs) {
     const auto& a = outs[i];
     const auto& bo = outs[j];
+    // The per-output verdicts above are reused: compare() does not judge them again.
     const bounds::comparison c =
-        bounds::compare(op, x, w, b, *a.observed, a.declared, *bo.observed, bo.declared, cc);
+        bounds::compare(op, x, w, b, *a.observed, judged[i], *bo.observed, judged[j], co);
     report::comparison rc;
     rc.a = a.name;
     rc.b = bo.name;

@@ -28,6 +28,12 @@ inline emulator make_emulator(const std::string& model, algo a, std::int64_t blo
   e.m = bounds::parse_model(model);
   e.alg = a;
   e.block = block;
+  // The first conversion the model allows (tf32-rna: ties away).
+  for (conversion c : {conversion::nearest_even, conversion::nearest_away, conversion::toward_zero})
+    if (e.m.conversions & bounds::conversion_bit(c)) {
+      e.conv = c;
+      break;
+    }
   return e;
 }
 
@@ -44,9 +50,9 @@ inline tensor run(const linear_problem& p, const emulator& e, std::mt19937_64& g
     for (std::int64_t n = 0; n < p.N; ++n) {
       for (std::int64_t k = 0; k < p.K; ++k) {
         xr[static_cast<std::size_t>(k)] =
-            round_to(e.m.input, p.x.data[static_cast<std::size_t>(i * p.K + k)]);
+            e.convert_input(p.x.data[static_cast<std::size_t>(i * p.K + k)]);
         wr[static_cast<std::size_t>(k)] =
-            round_to(e.m.input, p.w.data[static_cast<std::size_t>(n * p.K + k)]);
+            e.convert_input(p.w.data[static_cast<std::size_t>(n * p.K + k)]);
       }
       std::optional<double> b;
       if (bias) b = round_to(e.m.bias_format, p.b.data[static_cast<std::size_t>(n)]);

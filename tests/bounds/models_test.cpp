@@ -24,8 +24,27 @@ struct mp {
 
 TEST(BoundsModels, PresetsByName) {
   auto names = preset_names();
-  std::vector<std::string> want{"f64", "f32", "tf32", "f16", "bf16", "f16-acc16"};
+  std::vector<std::string> want{"f64",  "f32",     "tf32-rne", "tf32-rna",  "tf32",         "f16",
+                                "bf16", "f16-rpr", "bf16-rpr", "f16-acc16", "bf16-acc-bf16"};
   EXPECT_EQ(names, want);
+  // TF32 as PyTorch's switch can give it on NVIDIA GPUs: either tie rule, truncating matrix units.
+  const auto rne = conversion_bit(conversion::nearest_even);
+  const auto rna = conversion_bit(conversion::nearest_away);
+  EXPECT_EQ(parse_model("tf32").conversions, rne | rna);
+  EXPECT_EQ(parse_model("tf32-rne").conversions, rne);
+  EXPECT_EQ(parse_model("TF32_RNA").conversions, rna);
+  for (const char* n : {"tf32", "f16", "bf16", "f16-rpr", "bf16-rpr"}) {
+    EXPECT_EQ(parse_model(n).accumulation, accumulation_rounding::faithful) << n;
+    EXPECT_EQ(parse_model(n).alignment_precision, 24) << n;
+  }
+  EXPECT_EQ(parse_model("f16-rpr").reduction, format_id::f16);
+  EXPECT_EQ(parse_model("bf16-acc16").name, "bf16-acc-bf16");
+  EXPECT_EQ(parse_model("bf16-acc-bf16").accumulator, format_id::bf16);
+  EXPECT_EQ(preset_rank("tf32-rna"), preset_rank("tf32"));
+  EXPECT_LT(preset_index("tf32-rne"), preset_index("tf32"));
+  EXPECT_FALSE(has_probabilistic_bound(parse_model("tf32")));
+  EXPECT_TRUE(has_probabilistic_bound(parse_model("f16-rpr")));
+  EXPECT_TRUE(has_probabilistic_bound(parse_model("f32")));
   auto tf = parse_model("tf32");
   EXPECT_EQ(tf.input, format_id::tf32);
   EXPECT_EQ(tf.accumulator, format_id::f32);
@@ -191,8 +210,11 @@ TEST(BoundsModels, DeterministicBoundGolden) {
   EXPECT_LE(got, want * (1 + 1e-14));
   // n = 0 without bias: exact zero, bound 0.
   EXPECT_EQ(dot_bound_any_order(f32, {0, 0.0, false, 0.0}), 0.0);
-  // bf16, n = 2, bias: products exact, L = 2 (3 summands); output rounding u_bf16 |y| + eta.
+  // bf16 with IEEE accumulation (round to nearest, exact additions), n = 2, bias: products
+  // exact, L = 2 (3 summands); output rounding u_bf16 |y| + eta.
   auto bf = parse_model("bf16");
+  bf.accumulation = accumulation_rounding::nearest;
+  bf.alignment_precision = 0;
   bf.bias = bias_handling::in_accumulator;
   element_input e2{2, 4.0, true, 3.0};
   double g2 = 2 * u / (1 - 2 * u);
@@ -202,7 +224,28 @@ TEST(BoundsModels, DeterministicBoundGolden) {
   EXPECT_LE(got2, want2 * (1 + 1e-14));
   // bias after a bf16 rounding is looser, and `any` takes the max.
   auto bfa = parse_model("bf16");
+  bfa.accumulation = accumulation_rounding::nearest;
+  bfa.alignment_precision = 0;
   EXPECT_GT(dot_bound_any_order(bfa, e2), got2);
+  // The bf16 preset (a matrix unit, docs/bounds.md §3.8): theta(L 2u + (m - 1) 2^-23) with
+  // L = 2, m = 3, i.e. 8u / (1 - 8u); faithful underflow 2^-149 for each of n + m = 5 roundings.
+  auto mu = parse_model("bf16");
+  mu.bias = bias_handling::in_accumulator;
+  const double th = 8 * u / (1 - 8 * u);
+  const double want_mu = th * 4 + (1 + th) * 5 * 0x1p-149 + 0x1p-8 * 3 + 0x1p-133 / 2;
+  const double got_mu = dot_bound_any_order(mu, e2);
+  EXPECT_GE(got_mu, want_mu);
+  EXPECT_LE(got_mu, want_mu * (1 + 1e-14));
+  // f16-rpr at n = 4096: n u_16 >= 1, so no deterministic bound, but a probabilistic one.
+  element_input e4{4096, 4096.0, false, 100.0};
+  EXPECT_TRUE(std::isinf(dot_bound_any_order(parse_model("f16-rpr"), e4)));
+  EXPECT_TRUE(std::isfinite(
+      dot_bound_probabilistic(parse_model("f16-rpr"), summation_order::any(), e4, 6.0)));
+  // A truncating matrix unit alone has no probabilistic bound.
+  EXPECT_TRUE(std::isinf(dot_bound_probabilistic(parse_model("tf32"), summation_order::any(),
+                                                 {16, 16.0, false, 1.0}, 6.0)));
+  // All products exactly zero (T = 0): the result is exactly 0 even where n u >= 1.
+  EXPECT_EQ(dot_bound_any_order(parse_model("f16-acc16"), {4096, 0.0, false, 5.0}), 0.0);
   // n u >= 1: no bound.
   EXPECT_TRUE(std::isinf(dot_bound_any_order(parse_model("f16-acc16"), {4096, 1.0, false, 1.0})));
   // Sharper for pairwise.

@@ -1,6 +1,7 @@
 // Verdicts end to end (ops::evaluate as the exact reference): correct emulated implementations
 // are consistent with the declared model and identified as it; planted faults are flagged;
 // a lower precision than declared (tf32 for f32, incl. n = 16384) is reported as such.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -129,8 +130,9 @@ TEST(BoundsVerdict, PlantedFaultsAreViolations) {
   }
 }
 
-// TF32 declared as f32: flagged, identified as tf32, for short and long dots (n = 16384, where
-// the worst-case f32 bound cannot tell).
+// TF32 declared as f32: flagged, identified as tf32 with the conversion the emulation used
+// (round to nearest even: tf32-rne), for short and long dots (n = 16384, where the worst-case
+// f32 bound cannot tell).
 TEST(BoundsVerdict, Tf32DeclaredF32IsSuspiciousAndIdentified) {
   auto g = roundoff::test::rng(23);
   for (std::int64_t K : {64, 1024, 16384}) {
@@ -139,7 +141,7 @@ TEST(BoundsVerdict, Tf32DeclaredF32IsSuspiciousAndIdentified) {
     tensor y = run(p, e, g);
     auto v = bounds::check(linear, p.x, p.w, &p.b, y, "f32");
     EXPECT_NE(v.kind, bounds::verdict_kind::consistent) << K << ": " << describe(v);
-    EXPECT_EQ(v.effective_model, "tf32") << K << ": " << describe(v);
+    EXPECT_EQ(v.effective_model, "tf32-rne") << K << ": " << describe(v);
     EXPECT_NE(v.explanation.find("TF32"), std::string::npos) << v.explanation;
     std::cout << "  [tf32 as f32, K=" << K << "] " << to_string(v.kind) << ": " << v.explanation
               << '\n';
@@ -189,7 +191,10 @@ TEST(BoundsVerdict, LowerPrecisionThanDeclared) {
   auto ph = make(8, 32, 1024, g, format_id::f16);
   auto v3 = bounds::check(linear, ph.x, ph.w, &ph.b, run(ph, emu("f16-acc16"), g), "f16");
   EXPECT_NE(v3.kind, bounds::verdict_kind::consistent) << describe(v3);
-  EXPECT_EQ(v3.effective_model, "f16-acc16") << describe(v3);
+  // Both f16-accumulation presets explain it; at this size the data cannot tell f16-rounded
+  // products (f16-acc16) from exact ones with f16 partial sums (f16-rpr, ranked more precise).
+  EXPECT_THAT(v3.effective_model, ::testing::AnyOf("f16-acc16", "f16-rpr")) << describe(v3);
+  EXPECT_THAT(v3.consistent_models, ::testing::Contains("f16-acc16")) << describe(v3);
   // A more precise implementation than declared is fine: f32 declared tf32, f64 declared f32.
   auto v4 = bounds::check(linear, p.x, p.w, &p.b, run(p, emu("f32"), g), "tf32");
   EXPECT_EQ(v4.kind, bounds::verdict_kind::consistent) << describe(v4);

@@ -51,10 +51,16 @@ double dot_bound_any_order(const arithmetic_model& m, const element_input& e) no
 double dot_bound(const arithmetic_model& m, summation_order order, const element_input& e) noexcept;
 
 /// Probabilistic bound (Higham & Mary 2019, docs/bounds.md, Theorem P): holds for one element
-/// with probability >= 1 - 2 m_i exp(-lambda^2 (1-u)^2/2) (m_i summands) when rounding errors are
-/// independent and mean-zero; choose lambda with lambda_for over the whole tensor.
+/// with probability >= 1 - 2 m_i exp(-lambda^2 (1-u)^2/2) (m_i summands, u =
+/// probabilistic_unit_roundoff(m)) when the roundings to nearest are independent and mean-zero;
+/// choose lambda with lambda_for over the whole tensor. +Inf when the model has no probabilistic
+/// bound (has_probabilistic_bound: truncating matrix units alone).
 double dot_bound_probabilistic(const arithmetic_model& m, summation_order order,
                                const element_input& e, double lambda) noexcept;
+
+/// The unit roundoff of the model's roundings to nearest, the u of Theorem P's probability and
+/// of lambda_for (the accumulator's, or a reduction format's when coarser); 0 when there are none.
+double probabilistic_unit_roundoff(const arithmetic_model& m) noexcept;
 
 /// Terms of the signature test (docs/bounds.md, Theorem S): under the model, the error is
 /// sum_k delta_k c_k + R with independent mean-zero |delta_k| <= 1, fixed c_k with
@@ -65,6 +71,7 @@ struct first_order_terms {
 };
 /// With lambda > 0 the remainder bound also assumes every path's rounding errors satisfy
 /// |sum delta| <= lambda sqrt(L) u (probability >= 1 - 2 exp(-lambda^2/2) per summand).
+/// {+Inf, +Inf} (no information) unless every rounding is to nearest without alignment.
 first_order_terms first_order(const arithmetic_model& m, const element_input& e,
                               double lambda = 0) noexcept;
 

@@ -47,8 +47,16 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
 comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
                    const tensor& observed_a, std::string_view model_a, const tensor& observed_b,
                    std::string_view model_b, const check_options& opt = {});
+/// As above with each output's verdict already computed by check() (not recomputed; with
+/// identification on, the comparison names the inputs each side matches).
+comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
+                   const tensor& observed_a, const verdict& verdict_a, const tensor& observed_b,
+                   const verdict& verdict_b, const check_options& opt = {});
 
 /// `t` with every element rounded to f (RN; `u` for subnormals); type set to f.
 tensor round_tensor(const tensor& t, format_id f, underflow_mode u = underflow_mode::gradual);
+/// `t` with every element converted to f by rule c (formats/convert.hpp); type set to f.
+tensor convert_tensor(const tensor& t, format_id f, conversion c,
+                      underflow_mode u = underflow_mode::gradual);
 
 }  // namespace roundoff::bounds

@@ -11,16 +11,20 @@
 namespace roundoff::bounds {
 
 enum class verdict_kind : std::uint8_t {
-  consistent,  ///< explained by rounding in the declared model
-  suspicious,  ///< within the deterministic bound, but beyond the probabilistic one, or
-               ///< explained only by a lower-precision model than declared
-  violation,   ///< beyond the deterministic bound, or a special-value mismatch
+  consistent,    ///< explained by rounding in the declared model
+  no_guarantee,  ///< the declared model gives no bound for some element (n u >= 1 and no
+                 ///< probabilistic bound): nothing can be said about it, nothing is wrong
+  suspicious,    ///< within the deterministic bound, but beyond the probabilistic one, or
+                 ///< explained only by a lower-precision model than declared
+  violation,     ///< beyond the deterministic bound, or a special-value mismatch
 };
 
 inline std::string_view to_string(verdict_kind k) noexcept {
   switch (k) {
     case verdict_kind::consistent:
       return "consistent";
+    case verdict_kind::no_guarantee:
+      return "no guarantee";
     case verdict_kind::suspicious:
       return "suspicious";
     case verdict_kind::violation:
@@ -35,6 +39,7 @@ enum class element_category : std::uint8_t {
   beyond_probabilistic,  ///< probabilistic < error <= deterministic
   beyond_deterministic,  ///< error > deterministic bound
   special_mismatch,      ///< NaN/Inf where the exact result is finite (or the reverse)
+  no_bound,              ///< the model bounds this element neither way (docs/verdicts.md, §2)
 };
 
 inline std::string_view to_string(element_category c) noexcept {
@@ -47,6 +52,8 @@ inline std::string_view to_string(element_category c) noexcept {
       return "beyond deterministic bound";
     case element_category::special_mismatch:
       return "special-value mismatch";
+    case element_category::no_bound:
+      return "no bound";
   }
   return "?";
 }
@@ -57,8 +64,8 @@ struct element_report {
   double observed = 0;
   double exact = 0;  ///< exact result (on the model's rounded inputs), rounded to double
   double error = 0;  ///< |observed - exact|, rounded downward
-  double bound = 0;  ///< deterministic bound (rounded upward)
-  double probabilistic_bound = 0;
+  double bound = 0;  ///< deterministic bound (rounded upward); +Inf: none exists
+  double probabilistic_bound = 0;  ///< +Inf: none exists
   element_category category = element_category::consistent;
 };
 
@@ -78,8 +85,21 @@ struct candidate_report {
   bool rounds_inputs = false;
   double own_signature_correlation = 0;
   bool own_signature_found = false;
-  double max_ratio_deterministic = 0;
-  double max_ratio_probabilistic = 0;
+  /// The model's inputs are as near the output as any candidate's (docs/verdicts.md, §3: the
+  /// nearest of its input conversions is within a factor 4 of the nearest of all, in squares).
+  bool inputs_fit = true;
+  /// False when some element has no bound in this model: then it explains nothing.
+  bool bounded = true;
+  double max_ratio_deterministic = 0;  ///< NaN: no element has a deterministic bound
+  double max_ratio_probabilistic = 0;  ///< NaN: no element has a probabilistic bound
+};
+
+/// How near the output is to the exact result of the inputs converted one way
+/// (docs/verdicts.md, §3, "Nearest inputs").
+struct input_match {
+  std::string inputs;  ///< "as given", "tf32-rne", "tf32-rna", "tf32-rz", "bf16-rne", ...
+  /// sqrt(mean((y^ - y~)^2 / T^2)) over the finite elements with T > 0: relative RMS distance.
+  double distance = 0;
 };
 
 /// The verdict on one observed output.
@@ -93,12 +113,20 @@ struct verdict {
   std::int64_t n_beyond_probabilistic = 0;
   std::int64_t n_beyond_deterministic = 0;
   std::int64_t n_special_mismatch = 0;
-  std::vector<element_report> worst;   ///< worst elements, worst first (by ratio to the bound)
-  double max_ratio_deterministic = 0;  ///< max error / deterministic bound (finite elements)
-  double max_ratio_probabilistic = 0;  ///< max error / probabilistic bound
+  std::int64_t n_no_bound = 0;                ///< elements with neither bound
+  std::int64_t n_no_deterministic_bound = 0;  ///< elements without a deterministic bound
+  std::int64_t n_no_probabilistic_bound = 0;  ///< elements without a probabilistic bound
+  std::vector<element_report> worst;  ///< worst elements, worst first (by ratio to the bound)
+  /// max error / deterministic bound over the elements that have one; NaN when none has (then
+  /// there is no ratio to report: "no guarantee", never 0).
+  double max_ratio_deterministic = 0;
+  double max_ratio_probabilistic = 0;          ///< likewise for the probabilistic bound
   std::vector<std::string> consistent_models;  ///< presets that explain the output, best first
   std::string effective_model;                 ///< most precise consistent preset ("" when none)
   std::vector<candidate_report> candidates;
+  /// Input conversions by distance of their exact result to the output, nearest first (with
+  /// identification on; empty otherwise).
+  std::vector<input_match> nearest_inputs;
   std::string explanation;  ///< one plain sentence a user can act on
 };
 
@@ -107,7 +135,12 @@ struct comparison {
   verdict_kind kind = verdict_kind::consistent;  ///< violation: |a - b| beyond the sum of bounds
   std::string model_a, model_b;
   std::int64_t elements = 0;
-  std::int64_t n_beyond = 0;  ///< elements with |a - b| > bound_a + bound_b + |ref_a - ref_b|
+  /// Elements with |a - b| beyond bound_a + bound_b + |ref_a - ref_b| for every choice of each
+  /// side's reference (its model's input conversions, or the inputs as given).
+  std::int64_t n_beyond = 0;
+  /// Elements beyond what both models allow from the same converted inputs (ref_a = ref_b): the
+  /// outputs were computed from differently converted inputs (a finding, not a violation).
+  std::int64_t n_beyond_shared = 0;
   std::int64_t n_special_mismatch = 0;
   double max_ratio = 0;  ///< max |a - b| / allowed
   struct element {

@@ -1,6 +1,6 @@
 // Conversions of a value to a narrower format by the rules real hardware uses, beside the IEEE
 // default (round_to: nearest, ties to even). NVIDIA's cuBLAS converts f32 to TF32 to nearest even,
-// some cuDNN kernels to nearest with ties away from zero (docs/formats.md, "Conversions").
+// some cuDNN kernels to nearest with ties away from zero (docs/formats.md, §1.5).
 #pragma once
 
 #include <cstdint>

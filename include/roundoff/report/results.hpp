@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -41,22 +42,31 @@ struct source_info {
 struct result {
   std::string name;      ///< the NAME of --output NAME=FILE, or the backend's name
   std::string declared;  ///< the preset it was judged against
-  /// "consistent", "suspicious", "violation", or "skipped" (run: the backend could not run;
+  /// "consistent", "no guarantee", "suspicious", "violation", or "skipped" (run: the backend
+  /// could not run;
   /// `explanation` says why and the numbers below are absent).
   std::string verdict;
   std::optional<double> max_abs_error;  ///< max |observed - exact| (absent when skipped)
   /// max |observed - exact| / |exact| over elements with exact != 0 (an element with exact == 0
   /// and observed != 0 makes it inf)
   std::optional<double> max_rel_error;
-  std::optional<double> max_ratio_deterministic;  ///< max error / deterministic bound
-  std::optional<double> max_ratio_probabilistic;  ///< max error / probabilistic bound
-  std::vector<std::string> consistent_models;     ///< presets that explain it, most precise first
-  std::string explanation;                        ///< one sentence
-  std::vector<worst_element> worst;               ///< worst first
+  /// max error / deterministic bound; absent when skipped or when no element has a
+  /// deterministic bound (n u >= 1: "none" in tables, null in JSON; never 0)
+  std::optional<double> max_ratio_deterministic;
+  /// max error / probabilistic bound; absent when skipped or when the model has none
+  std::optional<double> max_ratio_probabilistic;
+  std::vector<std::string> consistent_models;  ///< presets that explain it, most precise first
+  std::string explanation;                     ///< one sentence
+  std::vector<worst_element> worst;            ///< worst first
   /// Element counts per category (absent when skipped): consistent, beyond the probabilistic
   /// bound, beyond the deterministic bound, special-value mismatches.
   std::optional<std::int64_t> elements, n_beyond_probabilistic, n_beyond_deterministic,
       n_special_mismatch;
+  /// Elements the declared model bounds neither way, and those without each bound.
+  std::optional<std::int64_t> n_no_bound, n_no_deterministic_bound, n_no_probabilistic_bound;
+  /// Input conversions by distance of their exact result to the output, nearest first
+  /// (name as in bounds::input_match, relative RMS distance).
+  std::vector<std::pair<std::string, double>> nearest_inputs;
   source_info source;
 };
 
@@ -66,7 +76,7 @@ struct comparison {
   std::int64_t differing = 0;     ///< elements where a and b differ (NaN == NaN counts as equal)
   std::int64_t elements = 0;      ///< elements compared
   double max_abs_difference = 0;  ///< max |a - b| (inf for a special-value mismatch)
-  std::string verdict;            ///< "consistent", "suspicious" or "violation"
+  std::string verdict;            ///< "consistent", "no guarantee", "suspicious" or "violation"
   double max_ratio = 0;           ///< max |a - b| / what rounding in both models allows
   std::string explanation;
 };
