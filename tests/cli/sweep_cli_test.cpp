@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -299,25 +300,39 @@ TEST_F(sweep_cli, SeedDeterminesTheInputs) {
 }
 
 // The forum's plot: sum |y1 - y2| between two f32 implementations grows with the dimension.
-// Two summation orders here (always built); F.linear against x @ W.T + b with LibTorch.
+// Two summation orders here (always built, the same arithmetic on every machine). F.linear against
+// x @ W.T + b with LibTorch is reported, not asserted: whether and how much they differ is up to
+// the kernels LibTorch picks on this CPU; what holds everywhere is that the pair stays within what
+// f32 rounding allows.
 TEST_F(sweep_cli, SumOfDifferencesGrowsWithDimension) {
-  auto sums = [&](const std::string& impls) {
+  auto pairs = [&](const std::string& impls) {
     const result r = run("sweep linear --vary in=16:1040:256 " + impls + " --format csv");
     EXPECT_EQ(r.rc, 0) << r.err;
-    std::vector<double> s;
+    std::vector<std::map<std::string, std::string>> p;
     for (const auto& m : csv_records(r.out))
-      if (m.at("kind") == "pair") s.push_back(num(m.at("sum_abs_difference")));
+      if (m.at("kind") == "pair") p.push_back(m);
+    return p;
+  };
+  auto sums = [&](const std::vector<std::map<std::string, std::string>>& p) {
+    std::vector<double> s;
+    for (const auto& m : p) s.push_back(num(m.at("sum_abs_difference")));
     return s;
   };
-  auto s = sums("--impl naive.cpu.sequential.f32 --impl naive.cpu.pairwise.f32");
+  auto s = sums(pairs("--impl naive.cpu.sequential.f32 --impl naive.cpu.pairwise.f32"));
   ASSERT_EQ(s.size(), 5u);  // 16, 272, 528, 784, 1040
   EXPECT_GT(s.back(), 10 * s.front());
   EXPECT_GT(s.back(), s[2]);
   if (!have_torch()) GTEST_SKIP() << "built without LibTorch: F.linear vs x @ W.T + b not run";
-  s = sums("--impl torch.cpu.linear.f32 --impl torch.cpu.matmul_add.f32");
-  ASSERT_EQ(s.size(), 5u);
-  EXPECT_GT(s.back(), 0);
-  EXPECT_GT(s.back(), s.front());
+  const auto p = pairs("--impl torch.cpu.linear.f32 --impl torch.cpu.matmul_add.f32");
+  ASSERT_EQ(p.size(), 5u);
+  for (const auto& m : p) {
+    EXPECT_EQ(m.at("verdict"), "consistent") << "in=" << m.at("value");
+    EXPECT_LE(num(m.at("sum_abs_difference")), num(m.at("sum_allowed_difference")))
+        << "in=" << m.at("value");
+    std::cerr << "[sweep] torch.cpu.linear.f32 vs torch.cpu.matmul_add.f32 at in=" << m.at("value")
+              << ": " << m.at("differing") << " of " << m.at("elements") << " differ, sum |diff| "
+              << m.at("sum_abs_difference") << '\n';
+  }
 }
 
 // A violation exits 1. The violation comes from a planted backend that is wrong on every machine
