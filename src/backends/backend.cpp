@@ -173,6 +173,11 @@ std::vector<descriptor> cpu_descriptors() {
           {"naive.cpu.pairwise.f64", "f64", format_id::f64, all_ops}};
 }
 
+// Test-only, wrong on purpose; registered only under ROUNDOFF_TEST_PLANTED_BACKENDS=1.
+std::vector<descriptor> planted_descriptors() {
+  return {{"planted.cpu.dropped_term.f32", "f32", format_id::f32, all_ops}};
+}
+
 }  // namespace
 
 std::unique_ptr<backend> make_unavailable(const descriptor& d, std::string reason) {
@@ -232,6 +237,8 @@ const registry& builtin_registry() {
     for (auto& d : detail::torch_descriptors()) r.add(detail::make_torch_backend(d));
     for (auto& d : detail::cublas_descriptors()) r.add(detail::make_cublas_backend(d));
     for (auto& d : detail::cpu_descriptors()) r.add(detail::make_cpu_backend(d));
+    if (detail::planted_backends_enabled())
+      for (auto& d : detail::planted_descriptors()) r.add(detail::make_planted_backend(d));
     return r;
   }();
   return reg;

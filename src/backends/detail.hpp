@@ -24,9 +24,14 @@ struct descriptor {
 std::unique_ptr<backend> make_unavailable(const descriptor& d, std::string reason);
 
 /// Adapter families. Each returns null for a descriptor it does not know.
-std::unique_ptr<backend> make_cpu_backend(const descriptor& d);     // naive, eigen, blas
-std::unique_ptr<backend> make_torch_backend(const descriptor& d);   // torch_backends.cpp
-std::unique_ptr<backend> make_cublas_backend(const descriptor& d);  // cublas_backends.cpp
+std::unique_ptr<backend> make_cpu_backend(const descriptor& d);      // naive, eigen, blas
+std::unique_ptr<backend> make_torch_backend(const descriptor& d);    // torch_backends.cpp
+std::unique_ptr<backend> make_cublas_backend(const descriptor& d);   // cublas_backends.cpp
+std::unique_ptr<backend> make_planted_backend(const descriptor& d);  // planted_backends.cpp
+
+/// Whether ROUNDOFF_TEST_PLANTED_BACKENDS=1: then the built-in registry also lists the test-only
+/// backends that are wrong on purpose (planted_backends.cpp).
+bool planted_backends_enabled();
 
 /// Base of the adapters that run every op as the batched NT GEMM of lower_to_gemm.
 class gemm_backend : public backend {

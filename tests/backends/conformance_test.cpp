@@ -3,7 +3,8 @@
 // seed-size problems, the observed output must be judged `consistent` with the backend's declared
 // model by the verdict API (roundoff::bounds::check, an independent oracle: exact results from
 // the ops layer). Test-only faulty backends must be flagged, and the seed question is answered:
-// F.linear and x @ W.T + b differ in thousands of outputs while both are consistent.
+// F.linear and x @ W.T + b are both consistent, and how many of their outputs differ (thousands
+// with MKL on AVX2; a property of the machine's kernels, so reported, not asserted).
 //
 // Compiled twice: ROUNDOFF_CONFORMANCE_DEVICE "cpu" (backends_conformance_test) and "cuda"
 // (backends_gpu_test, label gpu, skips without a device).
@@ -181,7 +182,8 @@ std::vector<std::string> device_backends() {
 }
 
 // Backends whose real implementation computes in a coarser arithmetic than the preset its dtype
-// suggests: a roundoff finding, asserted by its own test below (known_findings). The suite still
+// suggests on some machines: a roundoff finding, reported (never asserted: it depends on which
+// kernel LibTorch picks on the CPU that runs the suite) by known_findings below. The suite still
 // runs them and requires no special-value mismatch, but not `consistent`.
 const std::map<std::string, std::string>& known_deviations() {
   static const std::map<std::string, std::string> m = {
@@ -295,7 +297,7 @@ TEST(faulty_backends, are_flagged_by_the_conformance_check) {
 
 // ---- The seed question. -------------------------------------------------------------------
 
-TEST(seed_question, linear_and_matmul_add_differ_in_thousands_of_outputs_yet_both_consistent) {
+TEST(seed_question, linear_and_matmul_add_both_consistent_however_many_outputs_differ) {
   const std::string a_name = std::string("torch.") + device + ".linear.f32";
   const std::string b_name =
       std::string_view(device) == "cpu" ? "torch.cpu.matmul_add.f32" : "cublas.cuda.sgemm.f32";
@@ -328,10 +330,9 @@ TEST(seed_question, linear_and_matmul_add_differ_in_thousands_of_outputs_yet_bot
   EXPECT_EQ(va.kind, bounds::verdict_kind::consistent) << describe(va);
   EXPECT_EQ(vb.kind, bounds::verdict_kind::consistent) << describe(vb);
   EXPECT_EQ(cmp.kind, bounds::verdict_kind::consistent) << cmp.explanation;
-  if (std::string_view(device) == "cpu") {
-    // Measured with torch 2.15 (MKL, AVX2): ~9400 of 16384 differ.
-    EXPECT_GT(differ, 1000) << "F.linear and x @ W.T + b agree more than expected";
-  }
+  // How many outputs differ is the two kernels' business and depends on the machine (torch 2.15,
+  // MKL, AVX2: ~9400 of 16384): reported above and recorded, not asserted.
+  RecordProperty("outputs_differing", static_cast<int>(differ));
 }
 
 }  // namespace
@@ -363,13 +364,33 @@ TEST(tf32_detection, tf32_outputs_declared_f32_are_not_consistent) {
 
 namespace {
 
-// Finding (torch 2.15, CPU): bf16 conv_transposeNd sums its kernel taps in bf16, so it exceeds the
-// deterministic bound of the bf16 preset (bf16 inputs, f32 accumulation, one bf16 rounding),
-// while the mathematically identical direct convolution (kernel flipped, padding k-1) on the
-// same data is consistent. One input and one output channel, stride 1: every output is a sum of
-// up to k^d single products.
+// Report, not assertion (issue 10, item 7). With torch 2.15 on a 2-core AVX2 x86-64, bf16
+// conv_transposeNd summed its kernel taps in bf16 and exceeded the deterministic bound of the bf16
+// preset (bf16 inputs, f32 accumulation, one bf16 rounding) up to 1.2e3 times, while the
+// mathematically identical direct convolution (kernel flipped, padding k-1) on the same data was
+// consistent. On an Intel Xeon with AVX-512, oneDNN accumulates in f32 and the same cases are
+// consistent (0.86-0.95 of the bound). Which kernel runs is LibTorch's choice on the machine, so
+// this test prints and records what it measured ("[finding] ... " on stderr, ratio_* properties in
+// the gtest XML) and asserts only what holds everywhere: every output is judged and finite, and
+// the verdict is a violation exactly when some output is beyond the deterministic bound (or a
+// special value mismatches): never a violation for outputs within the bound. One input and one
+// output channel, stride 1: every output is a sum of up to k^d single products.
 TEST(known_findings, torch_cpu_bf16_conv_transpose_accumulates_taps_in_bf16) {
   if (std::string_view(device) != "cpu") GTEST_SKIP() << "CPU finding; run by the cpu suite";
+  // Machine-independent properties of one judged output.
+  auto expect_sound = [](const bounds::verdict& v, const tensor& y) {
+    EXPECT_EQ(v.elements, y.numel()) << describe(v);
+    const bool finite =
+        std::all_of(y.data.begin(), y.data.end(), [](double t) { return std::isfinite(t); });
+    EXPECT_TRUE(finite) << describe(v);
+    EXPECT_EQ(v.n_special_mismatch, 0) << describe(v);
+    EXPECT_TRUE(std::isfinite(v.max_ratio_deterministic)) << describe(v);
+    const bool beyond = v.n_beyond_deterministic > 0 || v.n_special_mismatch > 0;
+    if (beyond)
+      EXPECT_EQ(v.kind, bounds::verdict_kind::violation) << describe(v);
+    else
+      EXPECT_NE(v.kind, bounds::verdict_kind::violation) << describe(v);
+  };
   for (int d = 1; d <= 3; ++d) {
     SCOPED_TRACE(d);
     const std::string sd = std::to_string(d);
@@ -402,11 +423,18 @@ TEST(known_findings, torch_cpu_bf16_conv_transpose_accumulates_taps_in_bf16) {
     std::reverse(wf.data.begin(), wf.data.end());
     auto rc = cv->run(direct, in.x, wf, nullptr);
     auto vc = bounds::check(direct, in.x, wf, nullptr, rc.output, "bf16");
-    std::cerr << "[finding] " << tr->full_name() << ": " << describe(vt) << "\n[finding] "
-              << cv->full_name() << " (same sums): " << describe(vc) << '\n';
-    EXPECT_EQ(vt.kind, bounds::verdict_kind::violation) << describe(vt);
-    EXPECT_GT(vt.n_beyond_deterministic, 0);
-    EXPECT_EQ(vc.kind, bounds::verdict_kind::consistent) << describe(vc);
+    const char* seen = vt.n_beyond_deterministic > 0
+                           ? "beyond the bf16 bound: taps summed in bf16 on this machine"
+                           : "within the bf16 bound: taps summed in f32 on this machine";
+    std::cerr << "[finding] " << tr->full_name() << ": " << seen << "; "
+              << vt.n_beyond_deterministic << " of " << vt.elements
+              << " outputs beyond, max ratio to the bound " << vt.max_ratio_deterministic << "; "
+              << describe(vt) << "\n[finding] " << cv->full_name()
+              << " (same sums): " << describe(vc) << '\n';
+    RecordProperty("ratio_conv_transpose" + sd + "d", std::to_string(vt.max_ratio_deterministic));
+    RecordProperty("ratio_conv" + sd + "d", std::to_string(vc.max_ratio_deterministic));
+    expect_sound(vt, rt.output);
+    expect_sound(vc, rc.output);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <limits>
 #include <map>
 #include <random>
@@ -374,8 +375,9 @@ TEST_F(verdict_cli, run_bad_input_exits_2_with_one_line) {
 }
 
 #ifdef ROUNDOFF_TEST_HAVE_TORCH
-// The seed question: F.linear and x @ W.T + b in fp32 on the CPU disagree in thousands of
-// elements, and both are consistent with f32 rounding.
+// The seed question: F.linear and x @ W.T + b in fp32 on the CPU are both consistent with f32
+// rounding, and so is their comparison. How many elements differ (thousands with MKL on AVX2)
+// depends on the kernels LibTorch picks on this CPU: printed, not asserted.
 TEST_F(verdict_cli, seed_case_torch_linear_and_matmul_add_are_both_consistent) {
   const json j = run_json("run linear --impl 'torch.cpu.*'", 0);
   EXPECT_EQ(j["params"]["batch"], 32);
@@ -391,7 +393,8 @@ TEST_F(verdict_cli, seed_case_torch_linear_and_matmul_add_are_both_consistent) {
   for (const auto& c : j["comparisons"]) {
     if (c["a"] == "torch.cpu.linear.f32" && c["b"] == "torch.cpu.matmul_add.f32") {
       found = true;
-      EXPECT_GT(c["differing"].get<std::int64_t>(), 1000) << c;
+      std::cerr << "[seed] torch.cpu.linear.f32 vs torch.cpu.matmul_add.f32: " << c["differing"]
+                << " elements differ, max |a-b| " << c["max_abs_difference"] << '\n';
       EXPECT_EQ(c["verdict"], "consistent") << c;
     }
   }
