@@ -11,6 +11,7 @@ function(roundoff_add_library layer)
   set_target_properties(roundoff_${layer} PROPERTIES EXPORT_NAME ${layer})
   target_include_directories(roundoff_${layer} PUBLIC
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+    $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_link_libraries(roundoff_${layer} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   roundoff_set_warnings(roundoff_${layer})
