@@ -1,6 +1,14 @@
+# Warnings for roundoff's own targets. CI (scripts/test) configures with ROUNDOFF_WERROR=ON, so a
+# new warning fails the build there; it stays off by default so that a newer compiler with new
+# warnings does not break a user's build.
+option(ROUNDOFF_WERROR "Treat warnings in roundoff's own targets as errors (on in CI)" OFF)
+
 function(roundoff_set_warnings target)
   target_compile_options(${target} PRIVATE
     $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion>)
+  if(ROUNDOFF_WERROR)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Werror>)
+  endif()
 endfunction()
 
 # roundoff_add_library(<layer> SOURCES ... DEPS ...): one target per layer, roundoff::<layer> alias.
