@@ -12,6 +12,8 @@ install(TARGETS ${_roundoff_export} EXPORT roundoffTargets
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY include/roundoff DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES ${PROJECT_BINARY_DIR}/include/roundoff/version.hpp
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/roundoff)
 set(_cfgdir ${CMAKE_INSTALL_LIBDIR}/cmake/roundoff)
 install(EXPORT roundoffTargets NAMESPACE roundoff:: DESTINATION ${_cfgdir})
 configure_package_config_file(cmake/roundoffConfig.cmake.in

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <random>
 
-#include "roundoff/bounds/check.hpp"
+#include <roundoff/roundoff.hpp>
 
 using roundoff::format_id;
 using roundoff::tensor;

@@ -1,5 +1,5 @@
 // round_to: double -> format, nearest-even, by integer operations on the bit pattern.
-// Why this is correct: docs/formats.md, "round_to: algorithm" and "Correctness".
+// Algorithm and why it is correct: docs/formats.md §2.1 ("round_to") and §3 ("Why it is correct").
 #include <bit>
 #include <cstdint>
 

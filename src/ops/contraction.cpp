@@ -1,4 +1,4 @@
-// The ops layer's single path into the exact engine. See docs/ops.md, "Lowering".
+// The ops layer's single path into the exact engine. See docs/ops.md §2 ("Algorithm").
 #include "detail/contraction.hpp"
 
 #include <cblas.h>

@@ -1,7 +1,7 @@
 // Internal to src/ops: the im2col lowering shared by conv and conv_transpose. Both become, per
 // sample and tile of output positions, one batched NT product (batch = groups):
 //   C[g, co, p] = sum_{ci, t} A[g, co, (ci, t)] * B[g, p, (ci, t)]  (+ bias[g*cout_g + co])
-// where B gathers x through per-dim index maps (-1 = a zero). See docs/ops.md, "Lowering".
+// where B gathers x through per-dim index maps (-1 = a zero). See docs/ops.md §2 ("Algorithm").
 #pragma once
 
 #include <cstdint>
