@@ -194,7 +194,7 @@ double growth(const arithmetic_model& m, std::int64_t l, std::int64_t summands) 
 }
 
 // Accumulation error with relative constant g (deterministic or probabilistic) and the
-// propagation factor of the underflow terms (docs/bounds.md, Theorem B, steps 1-3).
+// propagation factor of the underflow terms (docs/bounds.md, Theorem B, steps 1-2).
 double accumulation(const arithmetic_model& m, double g, std::int64_t l, std::int64_t n,
                     std::int64_t summands, double magnitude) noexcept {
   // T = 0 (rounded up): every summand is exactly 0, so is every partial sum, in any order and

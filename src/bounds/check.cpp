@@ -138,7 +138,7 @@ int severity(element_category c) {
   return 4;
 }
 
-// Per-element judgement of one model (docs/verdicts.md, "Per element").
+// Per-element judgement of one model (docs/verdicts.md, §2).
 struct judged {
   std::vector<element_report> el;  // one per element
   std::int64_t n_cat[kCategories] = {0, 0, 0, 0, 0};
@@ -614,7 +614,7 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
     if (!v.consistent_models.empty()) v.effective_model = v.consistent_models.front();
   }
 
-  // The verdict (docs/verdicts.md, "Categories").
+  // The verdict (docs/verdicts.md, §4).
   const int decl_rank = preset_rank(declared.name);
   const int eff_rank = v.effective_model.empty() ? -1 : preset_rank(v.effective_model);
   const candidate_report* decl_cand = nullptr;
