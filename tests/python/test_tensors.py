@@ -172,3 +172,27 @@ def test_run_on_cuda():
     assert all(res.verdict in ("consistent", "suspicious") for res in r), r
     assert r.results["torch.cuda.linear.tf32"].source["device"] == "cuda:0"
     assert r.results["torch.cuda.linear.f32"].verdict == "consistent", r
+
+
+def test_concurrent_calls_from_python_threads_agree_with_sequential_ones():
+    g = rng(6)
+    cases = []
+    for _ in range(4):
+        x = g.standard_normal((16, 512)).astype(np.float32)
+        w = g.standard_normal((64, 512)).astype(np.float32)
+        cases.append((x, w, (x @ w.T).astype(np.float32)))
+    sequential = [roundoff.check("linear", x, w, outputs={"y": y}, declared="f32",
+                                 threads=1).to_json() for x, w, y in cases]
+    parallel = [None] * len(cases)
+
+    def one(i):
+        x, w, y = cases[i]
+        parallel[i] = roundoff.check("linear", x, w, outputs={"y": y}, declared="f32",
+                                     threads=2).to_json()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(cases))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert parallel == sequential
