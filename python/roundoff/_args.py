@@ -93,10 +93,12 @@ def _is_torch_tensor(obj: Any) -> bool:
     return type(obj).__module__.startswith("torch") and hasattr(obj, "detach")
 
 
-def _to_host(obj: Any) -> Any:
+def _to_host(obj: Any, label: str) -> Any:
     """Torch tensors: detached, and copied to the host once when they live on a GPU."""
     if _is_torch_tensor(obj):
         t = obj.detach()
+        if str(t.layout) != "torch.strided":
+            raise TypeError(f"{label}: a {t.layout} tensor; pass a dense one (.to_dense())")
         if t.device.type != "cpu":
             t = t.cpu()  # the one copy a CUDA tensor costs
         if t.is_neg():  # a lazy negation view cannot leave through DLPack
@@ -127,9 +129,14 @@ def as_tensor(obj: Any, label: str, finite: bool) -> Any:
         raise TypeError(
             f"{label}: expected a numpy array or a torch tensor, got {type(obj).__name__}"
         )
-    host = _to_host(obj)
-    kind = getattr(getattr(host, "dtype", None), "kind", None)
-    if kind is not None and kind not in "f":  # numpy: name the dtype as numpy does
+    if type(obj).__name__ == "MaskedArray":
+        raise TypeError(f"{label}: a masked array; roundoff would read the masked values too "
+                        "(pass .filled(...) or .data)")
+    host = _to_host(obj, label)
+    dtype = getattr(host, "dtype", None)
+    kind = getattr(dtype, "kind", None)
+    if kind is not None and (kind != "f" or dtype.itemsize not in (2, 4, 8)):
+        # numpy: name the dtype as numpy does
         raise TypeError(
             f"{label}: unsupported dtype {host.dtype}; roundoff takes float16, float32, "
             "float64 and bfloat16 tensors"

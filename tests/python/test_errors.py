@@ -109,6 +109,8 @@ def test_non_finite_inputs_are_refused_as_the_cli_refuses_them(value, word, oper
     (np.ones((2, 3), np.complex64), "x: unsupported dtype complex64"),
     (np.array([["a", "b", "c"]] * 2), "x: unsupported dtype <U1"),
     (np.ones((2, 3), object), "x: unsupported dtype object"),
+    (np.ones((2, 3), np.longdouble), "x: unsupported dtype float128"),
+    (np.ma.masked_array(np.ones((2, 3)), mask=np.eye(2, 3)), "x: a masked array"),
 ])
 def test_wrong_types_raise_type_error(bad, match, operands):
     _, w, y, _ = operands
@@ -116,9 +118,11 @@ def test_wrong_types_raise_type_error(bad, match, operands):
         roundoff.check("linear", bad, w, outputs={"y": y}, declared="f32")
 
 
-def test_torch_integer_tensor_is_a_type_error(need_torch):
+def test_torch_integer_and_sparse_tensors_are_type_errors(need_torch):
     with pytest.raises(TypeError, match="^w: unsupported dtype int64"):
         roundoff.exact("linear", torch.ones(2, 3), torch.ones(4, 3, dtype=torch.int64))
+    with pytest.raises(TypeError, match=r"^w: a torch.sparse_coo tensor; pass a dense one"):
+        roundoff.exact("linear", torch.ones(2, 3), torch.ones(4, 3).to_sparse())
 
 
 @pytest.mark.parametrize("kwargs,match", [
