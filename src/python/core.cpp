@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <unistd.h>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -49,6 +50,12 @@ class type_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A tensor too large for this machine's memory: MemoryError in Python.
+class memory_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 std::string shape_string(const std::vector<std::int64_t>& shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) {
@@ -65,6 +72,23 @@ std::vector<std::int64_t> unflatten(std::int64_t flat, const std::vector<std::in
     flat /= shape[d];
   }
   return idx;
+}
+
+// Refuses shapes whose element count overflows, or whose values as doubles would not fit in
+// this machine's physical memory (a broadcast view can claim any size without holding it; the
+// allocation would then end the process instead of raising).
+void check_size(const std::string& label, const std::vector<std::int64_t>& shape) {
+  std::int64_t n = 1;
+  for (auto d : shape) {
+    if (d < 0) throw input_error(label + ": negative dimension in shape " + shape_string(shape));
+    if (d != 0 && n > INT64_MAX / 8 / d)
+      throw memory_error(label + ": shape " + shape_string(shape) + " has too many elements");
+    n *= d;
+  }
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page > 0 && n > static_cast<std::int64_t>(pages) * page / 8)
+    throw memory_error(label + ": shape " + shape_string(shape) + " needs " + std::to_string(n) +
+                       " doubles, more than this machine's memory");
 }
 
 // binary16 / bfloat16 bit patterns to double, exactly (every such value is a double). NaN keeps
@@ -198,6 +222,7 @@ tensor to_tensor(const any_array& a, const std::string& label, bool finite) {
     t.shape[d] = static_cast<std::int64_t>(a.shape(d));
     strides[d] = a.stride(d);
   }
+  check_size(label, t.shape);
   const std::int64_t n = t.numel();
   t.data.resize(static_cast<std::size_t>(n));
   if (n == 0) return t;
@@ -351,6 +376,8 @@ NB_MODULE(_core, m) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const type_error& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const memory_error& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     }
   });
 
@@ -642,6 +669,9 @@ NB_MODULE(_core, m) {
       [](const std::vector<std::int64_t>& x_shape, const std::vector<std::int64_t>& w_shape,
          const std::optional<std::vector<std::int64_t>>& b_shape, const std::string& dist,
          std::uint64_t seed, const std::string& dtype) {
+        check_size("x", x_shape);
+        check_size("w", w_shape);
+        if (b_shape) check_size("b", *b_shape);
         const auto d = verdicts::parse_distribution(dist);
         const auto f = parse_format(dtype);
         if (!f || *f == format_id::tf32 || *f == format_id::e4m3 || *f == format_id::e5m2)

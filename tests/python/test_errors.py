@@ -208,3 +208,9 @@ def test_nothing_crashes_on_odd_shapes():
         roundoff.exact("conv1d", np.ones((1, 1, 3)), np.ones((1, 1, 5)))  # kernel > input
     with pytest.raises(ValueError):
         roundoff.exact("conv1d", np.ones((1, 1, 3)), np.ones((1, 1, 1)), padding=-1)
+
+
+def test_a_view_larger_than_memory_is_a_memory_error_not_a_crash():
+    x = np.broadcast_to(np.float32(1), (10**6, 10**6))  # 4 bytes of data, 10^12 elements
+    with pytest.raises(MemoryError, match=r"^x: shape \[1000000, 1000000\] needs"):
+        roundoff.exact("linear", x, np.ones((2, 10**6), np.float32))
