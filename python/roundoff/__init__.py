@@ -27,7 +27,7 @@ import warnings
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 from . import _core
-from ._args import IntOrTuple, as_tensor, op_spec, threads_arg
+from ._args import IntOrTuple, as_tensor, float_arg, op_spec, threads_arg
 from ._args import int_arg as _int_arg
 from ._report import Comparison, Report, Result, WorstElement
 from ._run import backends, run
@@ -208,7 +208,8 @@ def check(
     if not isinstance(declared, str):
         raise TypeError(f"declared: expected a preset name (str), got {type(declared).__name__}")
     model = _core.parse_model(declared)
-    _core.check_confidence(float(confidence))
+    confidence = float_arg("confidence", confidence)
+    _core.check_confidence(confidence)
     fail = _fail_on(fail_on)
     n_worst = _int_arg("worst", worst)
     n_threads = threads_arg(threads)

@@ -47,6 +47,18 @@ def int_arg(name: str, value: Any) -> int:
         raise TypeError(f"{name}: expected an int, got {type(value).__name__}") from None
 
 
+def float_arg(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not hasattr(value, "__float__") or isinstance(value, str):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+def str_arg(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected a str, got {type(value).__name__}")
+    return value
+
+
 def _int_list(name: str, value: Any) -> str:
     if isinstance(value, (tuple, list)):
         items = [int_arg(name, v) for v in value]

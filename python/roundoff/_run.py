@@ -13,7 +13,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _core
-from ._args import IntOrTuple, as_tensor, int_arg, op_spec, threads_arg
+from ._args import IntOrTuple, as_tensor, float_arg, int_arg, op_spec, str_arg, threads_arg
 from ._report import Report
 
 _SizeArg = Optional[Union[int, Tuple[int, ...]]]
@@ -380,18 +380,29 @@ def run(
              in_channels=in_channels, out_channels=out_channels, size=size,
              kernel_size=kernel_size),
         bool(bias))
+    for name, value in (("dist", dist), ("dtype", dtype), ("compare", compare),
+                        ("fail_on", fail_on)):
+        str_arg(name, value)
+    if declared is not None:
+        str_arg("declared", declared)
+    seed = int_arg("seed", seed)
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"--seed: {seed} is not an unsigned 64-bit integer")
+    globs = [impl] if isinstance(impl, str) else list(impl or [])
+    for g in globs:
+        str_arg("impl", g)
     if dist not in ("normal", "uniform", "positive"):
         raise ValueError(f"--dist: unknown distribution '{dist}' (known: normal, uniform, "
                          "positive)")
     override = None if declared is None else _core.parse_model(declared)
-    _core.check_confidence(float(confidence))
+    confidence = float_arg("confidence", confidence)
+    _core.check_confidence(confidence)
     if fail_on not in ("violation", "suspicious"):
         raise ValueError(f"--fail-on: {fail_on} not in {{violation,suspicious}}")
     if compare not in ("first", "same-model", "all", "none"):
         raise ValueError(f"--compare: {compare} not in {{first,same-model,all,none}}")
     n_worst = int_arg("worst", worst)
     n_threads = threads_arg(threads)
-    globs = [impl] if isinstance(impl, str) else list(impl or [])
 
     registry = {e["name"]: e for e in backends()}
     chosen = [registry[name] for name in _core.select_backends(globs)
@@ -399,14 +410,14 @@ def run(
     if not chosen:
         raise ValueError(f"--impl {' '.join(globs)}: no selected implementation runs {op}")
 
-    x, w, b = _core.generate_inputs(xs, ws, bs, dist, int_arg("seed", seed), dtype)
+    x, w, b = _core.generate_inputs(xs, ws, bs, dist, seed, dtype)
     _core.output_shape(spec, x, w, b)  # op arguments against the sizes
 
     params += list(given.items())
     params += [("input_shape", list(x.shape)), ("weight_shape", list(w.shape))]
     if b is not None:
         params.append(("bias_shape", list(b.shape)))
-    params += [("dtype", x.format), ("dist", dist), ("seed", int(seed)),
+    params += [("dtype", x.format), ("dist", dist), ("seed", seed),
                ("threads", n_threads), ("confidence", float(confidence))]
     if override is not None:
         params.append(("declared_override", override))

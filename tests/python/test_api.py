@@ -49,3 +49,10 @@ def test_default_threads_are_all_cores():
 
     expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert default_threads() == expected
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(roundoff, verbose=False)
+    assert result.attempted >= 3 and result.failed == 0
