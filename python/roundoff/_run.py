@@ -69,13 +69,14 @@ class _precision:
         self.torch, self.cuda, self.tf32 = torch, cuda, tf32
         self.saved: List[Tuple[Any, str, Any]] = []
 
-    def _set(self, obj: Any, attr: str, value: Any) -> None:
+    def _set(self, obj: Any, attr: str, value: Any) -> bool:
         try:
             old = getattr(obj, attr)
             setattr(obj, attr, value)
             self.saved.append((obj, attr, old))
+            return True
         except (AttributeError, RuntimeError, ValueError):  # an older torch: knob absent
-            pass
+            return False
 
     def __enter__(self) -> "_precision":
         b = self.torch.backends
@@ -83,8 +84,12 @@ class _precision:
         self._set(b.mkldnn.conv, "fp32_precision", "ieee")
         if self.cuda:
             p = "tf32" if self.tf32 else "ieee"
-            self._set(b.cuda.matmul, "fp32_precision", p)
-            self._set(b.cudnn.conv, "fp32_precision", p)
+            if not (self._set(b.cuda.matmul, "fp32_precision", p)
+                    and self._set(b.cudnn.conv, "fp32_precision", p)):
+                # a torch without the fp32_precision API (or refusing it after the legacy
+                # setters were used): the legacy switches
+                self._set(b.cuda.matmul, "allow_tf32", self.tf32)
+                self._set(b.cudnn, "allow_tf32", self.tf32)
             self._set(b.cuda.matmul, "allow_fp16_reduced_precision_reduction", False)
             self._set(b.cuda.matmul, "allow_bf16_reduced_precision_reduction", False)
         return self
@@ -174,6 +179,9 @@ def _run_torch(entry: Dict[str, Any], op: str, conv: Dict[str, Any], x: Any, w: 
     storage = entry["storage"]
     dtype = getattr(torch, _TORCH_DTYPES[storage])
     cuda = entry["device"] == "cuda"
+    # TF32 math only for the implementations named so (torch_backends.cpp: model "tf32"; also
+    # any tf32 variant a later registry adds)
+    tf32 = entry["format"].startswith("tf32") or entry["declared"].startswith("tf32")
     device = torch.device("cuda", 0) if cuda else torch.device("cpu")
     rounded = 0
 
@@ -188,7 +196,7 @@ def _run_torch(entry: Dict[str, Any], op: str, conv: Dict[str, Any], x: Any, w: 
     saved_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        with _precision(torch, cuda, entry["declared"] == "tf32"):
+        with _precision(torch, cuda, tf32):
             if cuda:
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
@@ -204,7 +212,7 @@ def _run_torch(entry: Dict[str, Any], op: str, conv: Dict[str, Any], x: Any, w: 
         raise RuntimeError(f"{entry['name']}: torch returned dtype {Y.dtype}")
     notes = ""
     if cuda:
-        notes = ("fp32_precision cuda matmul/conv = tf32" if entry["declared"] == "tf32" else
+        notes = ("fp32_precision cuda matmul/conv = tf32" if tf32 else
                  "fp32_precision cuda matmul/conv = ieee; reduced-precision f16/bf16 cuBLAS "
                  "reductions off")
     info = {"device": "cuda:0" if cuda else "cpu", "thread_library": "libtorch",

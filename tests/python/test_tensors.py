@@ -155,8 +155,12 @@ def test_cuda_tensors_are_copied_to_the_host():
     x = torch.randn(32, 512, device="cuda", generator=g)
     W = torch.randn(64, 512, device="cuda", generator=g)
     b = torch.randn(64, device="cuda", generator=g)
-    torch.backends.cuda.matmul.allow_tf32 = False
-    y = torch.nn.functional.linear(x, W, b)
+    saved = torch.backends.cuda.matmul.fp32_precision
+    torch.backends.cuda.matmul.fp32_precision = "ieee"  # no TF32: f32 as declared
+    try:
+        y = torch.nn.functional.linear(x, W, b)
+    finally:
+        torch.backends.cuda.matmul.fp32_precision = saved
     r = roundoff.check("linear", x, W, b, outputs={"cuda": y}, declared="f32")
     assert r.results["cuda"].verdict == "consistent", r.results["cuda"].explanation
     assert np.array_equal(roundoff.exact("linear", x, W, b),
