@@ -1,8 +1,5 @@
 #include "shape_flags.hpp"
 
-#include <cmath>
-#include <numbers>
-
 #include <fmt/format.h>
 
 #include "roundoff/error.hpp"
@@ -93,44 +90,6 @@ void check_given(family fam, const shape_flags& f, const ops::op_spec& op) {
   reject(f.out_channels.has_value(), "out-channels");
   reject(!f.size.empty(), "size");
   reject(!f.kernel_size.empty(), "kernel-size");
-}
-
-// splitmix64 (Steele, Lea, Flood 2014): tiny, fast, and the same on every platform.
-struct splitmix64 {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform01() { return static_cast<double>(next() >> 11) * 0x1p-53; }  // [0, 1)
-};
-
-tensor draw(const std::vector<std::int64_t>& shape, distribution d, splitmix64& g, format_id type) {
-  tensor t;
-  t.shape = shape;
-  t.type = type;
-  t.data.resize(static_cast<std::size_t>(t.numel()));
-  for (auto& v : t.data) {
-    double x = 0;
-    switch (d) {
-      case distribution::normal: {
-        const double u1 = 1.0 - g.uniform01();  // (0, 1]
-        const double u2 = g.uniform01();
-        x = std::sqrt(-2 * std::log(u1)) * std::cos(2 * std::numbers::pi * u2);
-        break;
-      }
-      case distribution::uniform:
-        x = 2 * g.uniform01() - 1;
-        break;
-      case distribution::positive:
-        x = g.uniform01();
-        break;
-    }
-    v = round_to(type, x);
-  }
-  return t;
 }
 
 }  // namespace
@@ -270,22 +229,9 @@ std::vector<report::param> shape_params(const ops::op_spec& op, const shape_flag
   return p;
 }
 
-distribution parse_distribution(std::string_view name) {
-  if (name == "normal") return distribution::normal;
-  if (name == "uniform") return distribution::uniform;
-  if (name == "positive") return distribution::positive;
-  throw input_error(
-      fmt::format("--dist: unknown distribution '{}' (known: normal, uniform, positive)", name));
-}
-
 generated_inputs generate_inputs(const problem_shape& s, distribution d, std::uint64_t seed,
                                  format_id type) {
-  splitmix64 g{seed};
-  generated_inputs in;
-  in.x = draw(s.x, d, g, type);
-  in.w = draw(s.w, d, g, type);
-  if (s.has_bias) in.b = draw(s.b, d, g, type);
-  return in;
+  return verdicts::generate_inputs(s.x, s.w, s.b, s.has_bias, d, seed, type);
 }
 
 }  // namespace roundoff::cli

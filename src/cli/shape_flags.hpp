@@ -21,6 +21,7 @@
 #include "roundoff/ops/op.hpp"
 #include "roundoff/report/results.hpp"
 #include "roundoff/tensor.hpp"
+#include "roundoff/verdicts/inputs.hpp"
 
 namespace roundoff::cli {
 
@@ -50,23 +51,11 @@ problem_shape resolve_shape(const ops::op_spec& op, const shape_flags& f);
 /// The sizes as report params (batch, in_features, ... as the op family names them).
 std::vector<report::param> shape_params(const ops::op_spec& op, const shape_flags& f);
 
-/// How generated inputs are distributed.
-enum class distribution : std::uint8_t {
-  normal,    ///< standard normal (Box-Muller)
-  uniform,   ///< uniform on [-1, 1)
-  positive,  ///< uniform on [0, 1): no cancellation, every error far below the bound
-};
-/// Parses "normal", "uniform", "positive"; input_error otherwise.
-distribution parse_distribution(std::string_view name);
-
-/// x, W and b drawn in that order from one splitmix64 stream seeded with `seed`, each value
-/// rounded (nearest-even) to `type`: the same seed gives the same inputs on every run on one
-/// platform (libm's log/cos may differ by an ulp elsewhere).
-struct generated_inputs {
-  tensor x, w;
-  std::optional<tensor> b;
-  const tensor* bias() const { return b ? &*b : nullptr; }
-};
+/// The generated inputs (x, W, b from one splitmix64 stream): the library's, shared with the
+/// Python package (roundoff/verdicts/inputs.hpp).
+using verdicts::distribution;
+using verdicts::generated_inputs;
+using verdicts::parse_distribution;
 generated_inputs generate_inputs(const problem_shape& s, distribution d, std::uint64_t seed,
                                  format_id type);
 

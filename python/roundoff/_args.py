@@ -1,0 +1,165 @@
+"""Python arguments -> what the engine takes.
+
+Tensors: numpy arrays and torch tensors (any strides; float64/32/16, and torch.bfloat16) are
+handed to the extension as they are, through DLPack or the buffer protocol, and read there in one
+pass into the engine's float64 tensor. Torch tensors on a GPU are copied to the host once here.
+
+Op arguments: PyTorch's names and spellings (``stride=(2, 1)``, ``padding="same"``, ...) become
+the CLI's flag syntax ("2,1", "same"), which the library parses and checks exactly as it does for
+``roundoff check --stride 2,1``; the error messages are therefore the CLI's.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from typing import Any, Optional, Tuple, Union
+
+from . import _core
+
+IntOrTuple = Union[int, Tuple[int, ...]]
+
+# Op arguments in the CLI's order (src/cli/op_flags.cpp, op_flag_params).
+CONV_ARGS = ("stride", "padding", "dilation", "groups", "output_padding", "padding_mode")
+
+
+def default_threads() -> int:
+    """All cores this process may run on (the CPU affinity mask; os.cpu_count() elsewhere)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, 1024))
+
+
+def threads_arg(threads: Optional[int]) -> int:
+    if threads is None:
+        return default_threads()
+    return int_arg("threads", threads)
+
+
+def int_arg(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected an int, got bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}") from None
+
+
+def float_arg(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not hasattr(value, "__float__") or isinstance(value, str):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+def str_arg(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected a str, got {type(value).__name__}")
+    return value
+
+
+def _int_list(name: str, value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        items = [int_arg(name, v) for v in value]
+        return ",".join(str(v) for v in items) if items else "()"
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name}: expected an int or a tuple of ints, got {value!r}")
+    try:
+        return str(int_arg(name, value))
+    except TypeError:
+        raise TypeError(
+            f"{name}: expected an int or a tuple of ints, got {type(value).__name__}"
+        ) from None
+
+
+def conv_flags(args: dict) -> dict:
+    """PyTorch-style conv arguments (None: not given) -> the CLI's flag strings ("" = not given)."""
+    out = {k: "" for k in CONV_ARGS}
+    for key in ("stride", "dilation", "output_padding"):
+        if args.get(key) is not None:
+            out[key] = _int_list(key, args[key])
+    padding = args.get("padding")
+    if padding is not None:
+        out["padding"] = padding if isinstance(padding, str) else _int_list("padding", padding)
+    if args.get("groups") is not None:
+        out["groups"] = str(int_arg("groups", args["groups"]))
+    mode = args.get("padding_mode")
+    if mode is not None:
+        if not isinstance(mode, str):
+            raise TypeError(f"padding_mode: expected a str, got {type(mode).__name__}")
+        out["padding_mode"] = mode
+    return out
+
+
+def op_spec(op: Any, args: dict) -> Tuple[Any, dict]:
+    """The engine's OpSpec for `op` and its conv arguments, and the flags that were given."""
+    if not isinstance(op, str):
+        raise TypeError(f"op: expected an op name (str), got {type(op).__name__}")
+    flags = conv_flags(args)
+    spec = _core.op_spec(op, **flags)
+    return spec, {k: v for k, v in flags.items() if v}
+
+
+def _is_torch_tensor(obj: Any) -> bool:
+    return type(obj).__module__.startswith("torch") and hasattr(obj, "detach")
+
+
+def _to_host(obj: Any, label: str) -> Any:
+    """Torch tensors: detached, and copied to the host once when they live on a GPU."""
+    if _is_torch_tensor(obj):
+        t = obj.detach()
+        if str(t.layout) != "torch.strided":
+            raise TypeError(f"{label}: a {t.layout} tensor; pass a dense one (.to_dense())")
+        if t.device.type != "cpu":
+            t = t.cpu()  # the one copy a CUDA tensor costs
+        if t.is_neg():  # a lazy negation view cannot leave through DLPack
+            t = t.resolve_neg()
+        return t
+    dev = getattr(obj, "__dlpack_device__", None)
+    if dev is not None and not hasattr(obj, "__array_interface__"):
+        try:
+            kind = dev()[0]
+        except Exception:  # noqa: BLE001 - an exotic object: let the extension decide
+            kind = 1
+        if kind != 1 and hasattr(obj, "get"):  # CuPy and friends: .get() copies to numpy
+            return obj.get()
+    if hasattr(obj, "dtype") and getattr(obj.dtype, "byteorder", "=") not in ("=", "|"):
+        import sys
+
+        native = "<" if sys.byteorder == "little" else ">"
+        if obj.dtype.byteorder != native:  # DLPack has no byte order: one conversion
+            return obj.astype(obj.dtype.newbyteorder("="))
+    return obj
+
+
+def as_tensor(obj: Any, label: str, finite: bool) -> Any:
+    """The engine's Tensor for a numpy array / torch tensor; TypeError for anything else."""
+    if isinstance(obj, _core.Tensor):
+        return obj
+    if obj is None or isinstance(obj, (str, bytes, int, float, complex, list, tuple, dict)):
+        raise TypeError(
+            f"{label}: expected a numpy array or a torch tensor, got {type(obj).__name__}"
+        )
+    if type(obj).__name__ == "MaskedArray":
+        raise TypeError(f"{label}: a masked array; roundoff would read the masked values too "
+                        "(pass .filled(...) or .data)")
+    host = _to_host(obj, label)
+    dtype = getattr(host, "dtype", None)
+    kind = getattr(dtype, "kind", None)
+    if kind is not None and (kind != "f" or dtype.itemsize not in (2, 4, 8)):
+        # numpy: name the dtype as numpy does
+        raise TypeError(
+            f"{label}: unsupported dtype {host.dtype}; roundoff takes float16, float32, "
+            "float64 and bfloat16 tensors"
+        )
+    try:
+        return _core.as_tensor(host, label, finite)
+    except TypeError as e:
+        if str(e).startswith(label + ":"):
+            raise
+        dtype = getattr(host, "dtype", None)
+        raise TypeError(
+            f"{label}: expected a numpy array or a torch tensor of float16, float32, float64 or "
+            f"bfloat16, got {type(obj).__name__}" + (f" of dtype {dtype}" if dtype is not None else "")
+        ) from None
