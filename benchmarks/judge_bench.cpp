@@ -6,7 +6,8 @@
 // per repetition; benchmarks/python_check_bench.py runs it next to the Python call and
 // benchmarks/README.md records the ratio.
 //
-//   roundoff_bench_judge DIR [--threads N] [--reps R]    (DIR holds x.npy w.npy b.npy y1.npy y2.npy)
+//   roundoff_bench_judge DIR [--threads N] [--reps R]    (DIR holds x.npy w.npy b.npy y1.npy
+//   y2.npy)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -36,8 +37,8 @@ int main(int argc, char** argv) {
   const tensor y1 = roundoff::io::read_npy(dir + "/y1.npy");
   const tensor y2 = roundoff::io::read_npy(dir + "/y2.npy");
   const roundoff::ops::op_spec spec;  // linear
-  const std::vector<roundoff::verdicts::judged_output> outs = {
-      {"F.linear", "f32", &y1, {}}, {"matmul_add", "f32", &y2, {}}};
+  const std::vector<roundoff::verdicts::judged_output> outs = {{"F.linear", "f32", &y1, {}},
+                                                               {"matmul_add", "f32", &y2, {}}};
   roundoff::verdicts::judge_options jo;
   jo.threads = threads;
   std::printf("judge seconds (threads %d):", threads);

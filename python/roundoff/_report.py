@@ -207,7 +207,7 @@ class Report:
         return copy.deepcopy(self._doc())
 
     def to_pandas(self) -> Any:
-        """A pandas DataFrame with the CSV report's columns (docs/cli.md, "csv"): one row per
+        """A pandas DataFrame with the CSV report's columns (docs/cli.md, "Output formats"): one row per
         result (kind "result") then per comparison (kind "comparison"). Needs pandas."""
         try:
             import pandas as pd

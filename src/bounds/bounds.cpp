@@ -193,25 +193,25 @@ double growth(const arithmetic_model& m, std::int64_t l, std::int64_t summands) 
   return std::min(add_up(1.0, rel_deterministic(m, l, summands)), inflate(std::exp(s)));
 }
 
-// Accumulation error with relative constant g (deterministic or probabilistic) and the
-// propagation factor of the underflow terms (docs/bounds.md, Theorem B, steps 1-2).
-double accumulation(const arithmetic_model& m, double g, std::int64_t l, std::int64_t n,
+// Accumulation error with relative constant g (deterministic or probabilistic) and the growth
+// factor f of the underflow terms (docs/bounds.md, Theorem B, steps 1-2).
+double accumulation(const arithmetic_model& m, double g, double f, std::int64_t n,
                     std::int64_t summands, double magnitude) noexcept {
   // T = 0 (rounded up): every summand is exactly 0, so is every partial sum, in any order and
   // arithmetic: no rounding error and no underflow, even where no relative bound exists.
   if (magnitude == 0) return 0.0;
   if (std::isinf(g)) return inf;
   double rel = mul_up(g, magnitude);
-  double uf = mul_up(mul_up(growth(m, l, summands), underflow_count(m, n, summands)), eta_acc(m));
+  double uf = mul_up(mul_up(f, underflow_count(m, n, summands)), eta_acc(m));
   return add_up(rel, uf);
 }
 
 // Shared body of the deterministic and probabilistic bounds (docs/bounds.md, Theorem B, step 4
 // for the output rounding and step 5 for the two bias placements). rel(l, summands) is the
-// relative constant.
-template <class RelConstant>
+// relative constant, grow(l, summands) the growth factor of an underflow error.
+template <class RelConstant, class Growth>
 double bound_impl(const arithmetic_model& m, summation_order order, const element_input& e,
-                  RelConstant rel) noexcept {
+                  RelConstant rel, Growth grow) noexcept {
   const double uo = unit_roundoff(m.output);
   const bool coarse = coarser_output(m);
   const double out_term = coarse ? add_up(mul_up(uo, e.abs_observed), eta_out(m)) : 0.0;
@@ -219,13 +219,15 @@ double bound_impl(const arithmetic_model& m, summation_order order, const elemen
   // Bias as a summand of the accumulation (any position), or no bias.
   std::int64_t summands = e.terms + (e.has_bias ? 1 : 0);
   std::int64_t l_in = rounding_depth(m, order, e.terms, e.has_bias);
-  double b_in =
-      add_up(accumulation(m, rel(l_in, summands), l_in, e.terms, summands, e.magnitude), out_term);
+  double b_in = add_up(
+      accumulation(m, rel(l_in, summands), grow(l_in, summands), e.terms, summands, e.magnitude),
+      out_term);
   if (!(e.has_bias && coarse) || m.bias == bias_handling::in_accumulator) return b_in;
 
   // Bias added after a first output rounding: y = fl_out(fl_out(s) + b).
   std::int64_t l_af = rounding_depth(m, order, e.terms, false);
-  double a = accumulation(m, rel(l_af, e.terms), l_af, e.terms, e.terms, e.magnitude);
+  double a =
+      accumulation(m, rel(l_af, e.terms), grow(l_af, e.terms), e.terms, e.terms, e.magnitude);
   double first = add_up(div_up(mul_up(uo, add_up(e.magnitude, a)), sub_down(1.0, uo)), eta_out(m));
   if (e.abs_bias >= 0) {
     // |y1| <= (1 + u_o)|y^| + eta_o + |b| since y^ = RN(y1 + b).
@@ -307,18 +309,28 @@ double dot_bound_any_order(const arithmetic_model& m, const element_input& e) no
 
 double dot_bound(const arithmetic_model& m, summation_order order,
                  const element_input& e) noexcept {
-  return bound_impl(m, order, e, [&](std::int64_t l, std::int64_t summands) {
-    return rel_deterministic(m, l, summands);
-  });
+  return bound_impl(
+      m, order, e,
+      [&](std::int64_t l, std::int64_t summands) { return rel_deterministic(m, l, summands); },
+      [&](std::int64_t l, std::int64_t summands) { return growth(m, l, summands); });
 }
 
 // docs/bounds.md, Theorem P (and P' for mixed models, §3.8). +Inf when the model has none.
 double dot_bound_probabilistic(const arithmetic_model& m, summation_order order,
                                const element_input& e, double lambda) noexcept {
   if (!has_probabilistic_bound(m)) return inf;
-  return bound_impl(m, order, e, [&](std::int64_t l, std::int64_t summands) {
-    return std::min(rel_probabilistic(m, l, summands, lambda), rel_deterministic(m, l, summands));
-  });
+  // An underflow error's growth is a product over part of a path: on its own event of the same
+  // probability it is at most 1 + the probabilistic constant (lambda covers those events too).
+  return bound_impl(
+      m, order, e,
+      [&](std::int64_t l, std::int64_t summands) {
+        return std::min(rel_probabilistic(m, l, summands, lambda),
+                        rel_deterministic(m, l, summands));
+      },
+      [&](std::int64_t l, std::int64_t summands) {
+        return std::min(growth(m, l, summands),
+                        add_up(1.0, rel_probabilistic(m, l, summands, lambda)));
+      });
 }
 
 double probabilistic_unit_roundoff(const arithmetic_model& m) noexcept {

@@ -221,10 +221,10 @@ judged judge_all(const arithmetic_model& m, summation_order order,
   const ops::op_result& primary = *refs.front();
   const std::int64_t n = primary.exact.size();
   j.el.resize(static_cast<std::size_t>(n));
-  const double lambda = has_probabilistic_bound(m)
-                            ? lambda_for(static_cast<double>(detail::summand_count(primary)),
-                                         probabilistic_unit_roundoff(m), alpha)
-                            : 0.0;
+  const double lambda =
+      has_probabilistic_bound(m)
+          ? lambda_for(detail::probabilistic_events(primary), probabilistic_unit_roundoff(m), alpha)
+          : 0.0;
   exact::accumulator acc;
   for (std::int64_t i = 0; i < n; ++i) {
     double obs = observed.data[static_cast<std::size_t>(i)];
@@ -415,6 +415,17 @@ double squared_distance(const ops::op_result& r, const ops::op_result& r0, const
     d += (e / t) * (e / t);
   }
   return d;
+}
+
+// The nearest conversion of a verdict when it is decisively nearest (the next is at least twice
+// as far, RMS: the factor kFitFactor in squares), else "".
+std::string decisive_nearest(const verdict& v) {
+  if (v.nearest_inputs.empty()) return "";
+  if (v.nearest_inputs.size() > 1 &&
+      v.nearest_inputs[1].distance * v.nearest_inputs[1].distance <
+          4 * v.nearest_inputs[0].distance * v.nearest_inputs[0].distance)
+    return "";
+  return v.nearest_inputs.front().inputs;
 }
 
 // A model's inputs fit when its nearest conversion is within this factor (in squared distance)
@@ -850,13 +861,16 @@ comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, con
     if (c.kind != verdict_kind::consistent)
       msg << " (but see each verdict: " << to_string(c.a.kind) << " / " << to_string(c.b.kind)
           << ")";
-    if (c.n_beyond_shared > 0) {
-      msg << "; " << c.n_beyond_shared << " of " << c.elements << " elements differ by more than "
-          << "rounding of the same converted inputs allows: the two converted their inputs "
-          << "differently";
-      if (!c.a.nearest_inputs.empty() && !c.b.nearest_inputs.empty())
-        msg << " (the first matches " << inputs_words(c.a.nearest_inputs.front().inputs)
-            << ", the second " << inputs_words(c.b.nearest_inputs.front().inputs) << ")";
+    // Different conversions: beyond what the same converted inputs allow, or each output
+    // decisively nearest a different conversion (docs/verdicts.md, §5).
+    const std::string na = decisive_nearest(c.a), nb = decisive_nearest(c.b);
+    if (c.n_beyond_shared > 0 || (!na.empty() && !nb.empty() && na != nb)) {
+      msg << "; the two converted their inputs differently";
+      if (c.n_beyond_shared > 0)
+        msg << " (" << c.n_beyond_shared << " of " << c.elements << " elements differ by more "
+            << "than rounding of the same converted inputs allows)";
+      if (!na.empty() && !nb.empty())
+        msg << ": the first matches " << inputs_words(na) << ", the second " << inputs_words(nb);
     }
   }
   c.explanation = msg.str();

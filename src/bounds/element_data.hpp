@@ -45,12 +45,17 @@ inline element_input input_of(const ops::op_result& r, std::int64_t i, double ob
   return e;
 }
 
-/// The number of summands over all elements (products plus the bias), at least 1: the count the
-/// probabilistic bound's lambda covers.
+/// The number of summands over all elements (products plus the bias), at least 1.
 inline std::int64_t summand_count(const ops::op_result& r) {
   std::int64_t c = 0;
   for (auto t : r.terms) c += t + (r.has_bias ? 1 : 0);
   return std::max<std::int64_t>(c, 1);
+}
+
+/// The events the probabilistic bound's lambda must cover (docs/bounds.md, P2): one per summand
+/// path, and one per underflow term (at most n + m per element): 3 per summand.
+inline double probabilistic_events(const ops::op_result& r) {
+  return 3.0 * static_cast<double>(summand_count(r));
 }
 
 }  // namespace roundoff::bounds::detail

@@ -504,8 +504,8 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
                                  std::to_string(me.y.data.size()) + " values for an output of " +
                                  std::to_string(n));
       ir.elements = n;
-      const double lambda = lambda_for(static_cast<double>(detail::summand_count(r)),
-                                       unit_roundoff(m.accumulator), alpha);
+      const double lambda =
+          lambda_for(detail::probabilistic_events(r), probabilistic_unit_roundoff(m), alpha);
       me.det.resize(static_cast<std::size_t>(n));
       for (std::int64_t i = 0; i < n; ++i) {
         const double obs = me.y.data[static_cast<std::size_t>(i)];

@@ -149,8 +149,10 @@ command add_check_command(CLI::App& root) {
                    "repeat for several")
       ->required();
   c.app
-      ->add_option("--declared", state->declared,
-                   "the arithmetic the outputs claim: f64, f32, tf32, f16, bf16, f16-acc16")
+      ->add_option(
+          "--declared", state->declared,
+          "the arithmetic the outputs claim: f64, f32, tf32 (tf32-rne, tf32-rna), f16, bf16, "
+          "f16-rpr, bf16-rpr, f16-acc16, bf16-acc-bf16")
       ->required();
   add_verdict_flags(*c.app, state->verdict);
   c.app->add_option("--threads", state->threads, "threads for the exact engine (default 1)")

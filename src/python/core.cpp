@@ -15,12 +15,12 @@
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
 
+#include <unistd.h>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <unistd.h>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -151,8 +151,7 @@ dtype_info dtype_of(const nb::dlpack::dtype& t, const std::string& label) {
       if (t.bits == 32) return {format_id::f32, 4};
       if (t.bits == 16) return {format_id::f16, 2};
     }
-    if (t.code == static_cast<std::uint8_t>(c::Bfloat) && t.bits == 16)
-      return {format_id::bf16, 2};
+    if (t.code == static_cast<std::uint8_t>(c::Bfloat) && t.bits == 16) return {format_id::bf16, 2};
   }
   throw type_error(label + ": unsupported dtype " + dtype_name(t) +
                    "; roundoff takes float16, float32, float64 and bfloat16 tensors");
@@ -285,8 +284,8 @@ std::vector<std::int64_t> checked_output_shape(const ops::op_spec& spec, const t
   try {
     return ops::output_shape(spec, x, w, b);
   } catch (const input_error& e) {
-    throw input_error(std::string(ops::op_name(spec.kind)) + ": " + operands_text(x, w, b) +
-                      ": " + e.what());
+    throw input_error(std::string(ops::op_name(spec.kind)) + ": " + operands_text(x, w, b) + ": " +
+                      e.what());
   }
 }
 
@@ -401,8 +400,7 @@ NB_MODULE(_core, m) {
           [](nb::handle_t<tensor> self) {
             const tensor& t = nb::cast<const tensor&>(self);
             std::vector<std::size_t> sh(t.shape.begin(), t.shape.end());
-            return nb::ndarray<nb::numpy, const double>(t.data.data(), sh.size(), sh.data(),
-                                                        self);
+            return nb::ndarray<nb::numpy, const double>(t.data.data(), sh.size(), sh.data(), self);
           },
           "The values as a read-only float64 numpy array viewing this tensor's memory (no copy).");
 
@@ -432,8 +430,8 @@ NB_MODULE(_core, m) {
       [](const std::string& name, const std::string& stride, const std::string& padding,
          const std::string& dilation, const std::string& groups, const std::string& output_padding,
          const std::string& padding_mode) {
-        return make_op_spec(name, {stride, padding, dilation, output_padding, groups,
-                                   padding_mode});
+        return make_op_spec(name,
+                            {stride, padding, dilation, output_padding, groups, padding_mode});
       },
       "op"_a, "stride"_a = "", "padding"_a = "", "dilation"_a = "", "groups"_a = "",
       "output_padding"_a = "", "padding_mode"_a = "",
@@ -501,9 +499,8 @@ NB_MODULE(_core, m) {
       "number of elements that were NOT exact at precision_bits (0 otherwise).");
 
   m.def(
-      "parse_model",
-      [](const std::string& name) { return bounds::parse_model(name).name; }, "name"_a,
-      "The preset's canonical name ('fp32' -> 'f32'); ValueError for an unknown one.");
+      "parse_model", [](const std::string& name) { return bounds::parse_model(name).name; },
+      "name"_a, "The preset's canonical name ('fp32' -> 'f32'); ValueError for an unknown one.");
   m.def("preset_names", &bounds::preset_names, "Every arithmetic preset, most precise first.");
   m.def("check_confidence", &check_confidence, "confidence"_a,
         "ValueError unless 0 < confidence < 1 (the CLI's --confidence rule).");
@@ -548,8 +545,8 @@ NB_MODULE(_core, m) {
         for (const auto& [name, declared, y, source] : outs) {
           if (!y) throw type_error("outputs['" + name + "']: None is not a tensor");
           if (y->shape != out_shape)
-            throw input_error("outputs['" + name + "']: shape " + shape_string(y->shape) +
-                              " but " + op + " of " + operands_text(x, w, b) + " gives " +
+            throw input_error("outputs['" + name + "']: shape " + shape_string(y->shape) + " but " +
+                              op + " of " + operands_text(x, w, b) + " gives " +
                               shape_string(out_shape));
           judged.push_back({name, bounds::parse_model(declared).name, y, to_source(source)});
         }
@@ -649,7 +646,8 @@ NB_MODULE(_core, m) {
       [](const std::string& name, const ops::op_spec& spec, const tensor& x, const tensor& w,
          const tensor* b, int threads) {
         const auto* be = backends::builtin_registry().find(name);
-        if (!be) throw input_error("--impl " + name + ": matches no backend (see `roundoff backends`)");
+        if (!be)
+          throw input_error("--impl " + name + ": matches no backend (see `roundoff backends`)");
         check_threads(threads);
         backends::run_options ro;
         ro.threads = threads;
@@ -680,7 +678,8 @@ NB_MODULE(_core, m) {
         verdicts::generated_inputs in;
         {
           nb::gil_scoped_release release;
-          in = verdicts::generate_inputs(x_shape, w_shape, b_shape.value_or(std::vector<std::int64_t>{}),
+          in = verdicts::generate_inputs(x_shape, w_shape,
+                                         b_shape.value_or(std::vector<std::int64_t>{}),
                                          b_shape.has_value(), d, seed, *f);
         }
         return std::make_tuple(std::move(in.x), std::move(in.w), std::move(in.b));

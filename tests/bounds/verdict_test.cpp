@@ -356,3 +356,107 @@ TEST(BoundsVerdict, KnownOrderOverride) {
 }
 
 }  // namespace
+
+namespace {
+
+// Named regressions from the first run on a real GPU (issue "Real GPU arithmetic", items 4-6).
+
+// Item 4: where n u >= 1 there is no worst-case bound; the verdict must not report "0 of the
+// bound", and the probabilistic bound (which exists for f16-acc16) is used.
+TEST(BoundsVerdict, NoBoundIsNotReportedAsZeroRatio) {
+  auto g = roundoff::test::rng(31);
+  auto p = make(2, 16, 2048, g, format_id::f16);
+  auto v = bounds::check(linear, p.x, p.w, &p.b, run(p, emu("f16-acc16", algo::pairwise), g),
+                         "f16-acc16");
+  EXPECT_TRUE(std::isnan(v.max_ratio_deterministic)) << describe(v);
+  EXPECT_EQ(v.n_no_deterministic_bound, v.elements);
+  EXPECT_FALSE(std::isnan(v.max_ratio_probabilistic)) << describe(v);
+  EXPECT_EQ(v.explanation.find("is 0 of the worst-case bound"), std::string::npos) << v.explanation;
+  EXPECT_NE(v.explanation.find("no worst-case bound"), std::string::npos) << v.explanation;
+  // A truncating matrix unit has no probabilistic bound: no ratio, and the sentence says why.
+  auto vt = bounds::check(linear, p.x, p.w, &p.b, run(p, emu("f16", algo::pairwise), g), "f16");
+  EXPECT_TRUE(std::isnan(vt.max_ratio_probabilistic)) << describe(vt);
+  EXPECT_NE(vt.explanation.find("no probabilistic bound"), std::string::npos) << vt.explanation;
+  // A model with no bound at all gives "no guarantee", never "consistent", and explains nothing.
+  // (No preset lacks both below n ~ 4e6; a truncating f16 accumulator does from n = 1024.)
+  auto trunc16 = bounds::parse_model("f16-acc16");
+  trunc16.name = "f16-acc16-truncating";
+  trunc16.accumulation = bounds::accumulation_rounding::faithful;
+  auto vn = bounds::check(linear, p.x, p.w, &p.b, run(p, emu("f32"), g), trunc16);
+  EXPECT_EQ(vn.kind, bounds::verdict_kind::no_guarantee) << describe(vn);
+  for (const auto& c : vn.candidates) {
+    if (!c.bounded) {
+      EXPECT_FALSE(c.consistent) << c.model;
+    }
+  }
+}
+
+// Item 5a (pytorch#35655): every product exactly 0, yet an output of 5.03. Exact zero has a zero
+// bound in every model, even where n u >= 1; no model explains it.
+TEST(BoundsVerdict, NonzeroOutputOfAllZeroProductsIsABug) {
+  problem p;
+  p.M = 1, p.N = 2, p.K = 4096;
+  p.x = {{1, 4096}, std::vector<double>(4096, 0.0), format_id::f16};
+  p.w = {{2, 4096}, std::vector<double>(8192, 1.0), format_id::f16};
+  p.b = {{2}, {0.0, 0.0}, format_id::f16};
+  tensor y{{1, 2}, {5.03125, 0.0}, format_id::f16};
+  for (const char* m : {"f16-acc16", "f16", "f32"}) {
+    auto v = bounds::check(linear, p.x, p.w, &p.b, y, m);
+    EXPECT_EQ(v.kind, bounds::verdict_kind::violation) << m << ": " << describe(v);
+    EXPECT_TRUE(v.consistent_models.empty()) << m << ": " << describe(v);
+    EXPECT_NE(v.explanation.find("bug"), std::string::npos) << v.explanation;
+  }
+}
+
+// Item 5b (pytorch#53635, an Ampere GPU): 1024.5 * 1.0 = 1025 under TF32. 1024.5 is a TF32 tie;
+// ties away gives 1025. Consistent with tf32 (either tie rule), a violation of tf32-rne.
+TEST(BoundsVerdict, Tf32TieAwayIsNotABug) {
+  ops::op_spec mm;
+  mm.kind = ops::op_kind::matmul;
+  tensor a{{1, 1}, {1024.5}, format_id::f32}, b{{1, 1}, {1.0}, format_id::f32};
+  tensor y{{1, 1}, {1025.0}, format_id::f32};
+  auto v = bounds::check(mm, a, b, nullptr, y, "tf32");
+  EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << describe(v);
+  EXPECT_EQ(bounds::check(mm, a, b, nullptr, y, "tf32-rna").kind, bounds::verdict_kind::consistent);
+  EXPECT_EQ(bounds::check(mm, a, b, nullptr, y, "tf32-rne").kind, bounds::verdict_kind::violation);
+  tensor y2{{1, 1}, {1024.0}, format_id::f32};  // ties to even, and the f32 value kept: fine too
+  EXPECT_EQ(bounds::check(mm, a, b, nullptr, y2, "tf32").kind, bounds::verdict_kind::consistent);
+}
+
+// Item 6: linear 4 x 32768 -> 32 computed with TF32 (split-K) and declared f32: all 128 outputs
+// are within the f32 bounds, but the output is nearest the exact result of TF32 inputs.
+TEST(BoundsVerdict, LongSplitKTf32DeclaredF32IsNoticed) {
+  auto g = roundoff::test::rng(32);
+  auto p = make(4, 32, 32768, g);
+  auto v = bounds::check(linear, p.x, p.w, &p.b, run(p, emu("tf32-rne", algo::split_k), g), "f32");
+  EXPECT_EQ(v.n_beyond_deterministic, 0) << describe(v);
+  EXPECT_EQ(v.kind, bounds::verdict_kind::suspicious) << describe(v);
+  EXPECT_EQ(v.effective_model, "tf32-rne") << describe(v);
+  ASSERT_FALSE(v.nearest_inputs.empty());
+  EXPECT_EQ(v.nearest_inputs.front().inputs, "tf32-rne");
+  // The same problem computed in f32 stays consistent and nearest its own inputs.
+  auto v32 = bounds::check(linear, p.x, p.w, &p.b, run(p, emu("f32", algo::split_k), g), "f32");
+  EXPECT_EQ(v32.kind, bounds::verdict_kind::consistent) << describe(v32);
+  EXPECT_EQ(v32.nearest_inputs.front().inputs, "as given") << describe(v32);
+}
+
+// Item 3: each output consistent with its own declared model never makes a pairwise violation,
+// whatever the pair; here a tf32-declared output computed in f32 against a tensor-core one.
+TEST(BoundsVerdict, ConsistentOutputsAreNeverAPairwiseViolation) {
+  auto g = roundoff::test::rng(33);
+  const std::int64_t iters = roundoff::test::iterations(6);
+  for (std::int64_t it = 0; it < iters; ++it) {
+    auto p = make(8, 32, 64 + static_cast<std::int64_t>(g() % 2000), g);
+    auto ea = emu("f32", algo::split_k);
+    auto eb = emu("tf32-rne", algo::matrix_unit, 8);
+    tensor a = run(p, ea, g), b = run(p, eb, g);
+    auto c = bounds::compare(linear, p.x, p.w, &p.b, a, "tf32", b, "tf32");
+    ASSERT_EQ(c.a.kind, bounds::verdict_kind::consistent) << describe(c.a);
+    ASSERT_EQ(c.b.kind, bounds::verdict_kind::consistent) << describe(c.b);
+    EXPECT_NE(c.kind, bounds::verdict_kind::violation)
+        << c.explanation << ' ' << roundoff::test::replay(it);
+    EXPECT_EQ(c.n_beyond, 0);
+  }
+}
+
+}  // namespace
