@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "element_data.hpp"
+#include "judging.hpp"
 #include "roundoff/bounds/bounds.hpp"
 #include "roundoff/bounds/check.hpp"
 #include "roundoff/bounds/models.hpp"
@@ -95,47 +96,11 @@ double ratio(double err, double bound) {
   return err / bound;
 }
 
-// Exact references of one point, one per distinct rounded input set (models that keep the
-// inputs share the reference on the original inputs).
-class references {
- public:
-  references(const ops::op_spec& op, const sweep_inputs& in, const ops::reference_options& ro)
-      : op_(op), in_(in), ro_(ro) {}
-
-  const ops::op_result& for_model(const arithmetic_model& m) {
-    tensor xr = round_tensor(in_.x, m.input, m.underflow);
-    tensor wr = round_tensor(in_.w, m.input, m.underflow);
-    std::optional<tensor> br;
-    if (in_.b) br = round_tensor(*in_.b, m.bias_format, m.underflow);
-    static const std::vector<double> none;
-    const auto& bd = br ? br->data : none;
-    for (auto& e : entries_)
-      if (e.x == xr.data && e.w == wr.data && e.b == bd) return *e.r;
-    const auto t0 = std::chrono::steady_clock::now();
-    auto r = std::make_unique<ops::op_result>(ops::evaluate(op_, xr, wr, br ? &*br : nullptr, ro_));
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    entries_.push_back({std::move(xr.data), std::move(wr.data), bd, std::move(r)});
-    return *entries_.back().r;
-  }
-
-  double seconds = 0;
-
- private:
-  struct entry {
-    std::vector<double> x, w, b;
-    std::unique_ptr<ops::op_result> r;
-  };
-  const ops::op_spec& op_;
-  const sweep_inputs& in_;
-  ops::reference_options ro_;
-  std::vector<entry> entries_;
-};
-
-// Per-element data of one implementation at one point, kept for the pairwise comparison.
+// Per element: the deterministic bound and the reference the judgement chose.
 struct measured {
   tensor y;
   std::vector<double> det;
-  const ops::op_result* ref = nullptr;
+  std::vector<const ops::op_result*> ref;
 };
 
 }  // namespace
@@ -480,7 +445,7 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
   for (std::size_t pi = 0; pi < shapes.size(); ++pi) {
     const sweep_shape& shape = shapes[pi];
     const sweep_inputs in = sweep_point_inputs(shape, s.seed, formats);
-    references refs(s.op, in, ro);
+    detail::reference_cache refs(s.op, in.x, in.w, in.bias(), ro);
     const double bmax = detail::bias_max(in.bias());
     sweep_point pt;
     pt.shape = shape;
@@ -490,44 +455,58 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
       const sweep_impl& im = impls[ii];
       const arithmetic_model& m = models[ii];
       measured me;
-      me.ref = &refs.for_model(m);
-      const ops::op_result& r = *me.ref;
+      const auto mrefs = refs.of(m);
+      const ops::op_result& primary = *mrefs.all.front();
       const auto t0 = std::chrono::steady_clock::now();
       me.y = im.run(s.op, in.x, in.w, in.bias());
       sweep_impl_result ir;
       ir.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       ir.name = im.name;
       ir.model = m.name;
-      const std::int64_t n = r.exact.size();
+      const std::int64_t n = primary.exact.size();
       if (static_cast<std::int64_t>(me.y.data.size()) != n)
         throw std::runtime_error("sweep: " + im.name + " returned " +
                                  std::to_string(me.y.data.size()) + " values for an output of " +
                                  std::to_string(n));
       ir.elements = n;
-      const double lambda =
-          lambda_for(detail::probabilistic_events(r), probabilistic_unit_roundoff(m), alpha);
+      const double lambda = detail::lambda_of(m, primary, alpha);
       me.det.resize(static_cast<std::size_t>(n));
+      me.ref.resize(static_cast<std::size_t>(n));
       for (std::int64_t i = 0; i < n; ++i) {
         const double obs = me.y.data[static_cast<std::size_t>(i)];
-        const bool finite = std::isfinite(obs);
-        // A non-finite output of finite inputs is an error of its own; its bounds are taken at
-        // |exact| (the output-rounding term needs a finite value).
-        element_input e = detail::input_of(r, i, finite ? obs : r.exact.rounded(i), bmax);
-        const double det = dot_bound(m, m.order, e);
-        const double prob = std::min(det, dot_bound_probabilistic(m, m.order, e, lambda));
-        const double err = finite ? r.exact.abs_diff(i, obs, exact::rounding::downward) : inf;
+        // The same per-element judgement as check(): the best of the model's references, special
+        // values and legitimate overflow included (docs/verdicts.md, §1 and §2).
+        std::size_t which = 0;
+        const detail::one a =
+            detail::judge_best(m, m.order, mrefs.all, i, obs, lambda, bmax, acc, &which);
+        const ops::op_result& r = *mrefs.all[which];
+        double det = a.det, prob = a.prob;
+        if (!std::isfinite(obs)) {
+          // The bounds of a non-finite output are taken at |exact| (the output-rounding term
+          // needs a finite value), for the sums of bounds.
+          element_input e = detail::input_of(r, i, r.exact.rounded(i), bmax);
+          det = dot_bound(m, m.order, e);
+          prob = has_probabilistic_bound(m)
+                     ? std::min(det, dot_bound_probabilistic(m, m.order, e, lambda))
+                     : inf;
+        }
+        const double err = a.err;
         me.det[static_cast<std::size_t>(i)] = det;
+        me.ref[static_cast<std::size_t>(i)] = &r;
         ir.max_abs_error = std::max(ir.max_abs_error, err);
         ir.sum_abs_error += err;
         ir.max_deterministic_bound = std::max(ir.max_deterministic_bound, det);
         ir.sum_deterministic_bound = detail::add_up(ir.sum_deterministic_bound, det);
         ir.max_probabilistic_bound = std::max(ir.max_probabilistic_bound, prob);
         ir.sum_probabilistic_bound = detail::add_up(ir.sum_probabilistic_bound, prob);
-        ir.max_ratio_deterministic = std::max(ir.max_ratio_deterministic, ratio(err, det));
-        ir.max_ratio_probabilistic = std::max(ir.max_ratio_probabilistic, ratio(err, prob));
-        if (err > det)
+        if (std::isfinite(det))
+          ir.max_ratio_deterministic = std::max(ir.max_ratio_deterministic, ratio(err, det));
+        if (std::isfinite(prob))
+          ir.max_ratio_probabilistic = std::max(ir.max_ratio_probabilistic, ratio(err, prob));
+        if (a.cat == element_category::beyond_deterministic ||
+            a.cat == element_category::special_mismatch)
           ++ir.beyond_deterministic;
-        else if (err > prob)
+        else if (a.cat == element_category::beyond_probabilistic)
           ++ir.beyond_probabilistic;
       }
       pt.impls.push_back(std::move(ir));
@@ -539,7 +518,6 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
         pr.a = impls[a].name;
         pr.b = impls[b].name;
         const measured &ma = ms[a], &mb = ms[b];
-        const bool same_ref = ma.ref == mb.ref;
         for (std::size_t i = 0; i < ma.y.data.size(); ++i) {
           const double ya = ma.y.data[i], yb = mb.y.data[i];
           if (!(ya == yb || (std::isnan(ya) && std::isnan(yb)))) ++pr.differing;
@@ -553,9 +531,9 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
             acc.add(-yb);
             d = acc.abs_diff(0.0, exact::rounding::downward);
             allowed = detail::add_up(ma.det[i], mb.det[i]);
-            if (!same_ref) {
-              ma.ref->exact.load(static_cast<std::int64_t>(i), acc);
-              mb.ref->exact.load(static_cast<std::int64_t>(i), tmp);
+            if (ma.ref[i] != mb.ref[i]) {
+              ma.ref[i]->exact.load(static_cast<std::int64_t>(i), acc);
+              mb.ref[i]->exact.load(static_cast<std::int64_t>(i), tmp);
               tmp.negate();
               acc.add(tmp);
               allowed = detail::add_up(allowed, acc.abs_diff(0.0, exact::rounding::upward));

@@ -70,8 +70,7 @@ TEST(h200_fixtures, seed_outputs_are_consistent_with_their_arithmetic) {
     }
   for (const std::string name : {"cpu_linear_f32", "cpu_matmul_add_f32"}) {
     const auto in = inputs("seed_subset.npz", "f32", "x", "W", "b");
-    const auto v =
-        bounds::check(linear, in.x, in.w, &in.b, load("seed_subset.npz", name), "f32");
+    const auto v = bounds::check(linear, in.x, in.w, &in.b, load("seed_subset.npz", name), "f32");
     EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << name << ": " << describe(v);
   }
 }
