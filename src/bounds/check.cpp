@@ -279,21 +279,52 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
   return check(op, x, w, b, observed, parse_model(declared), opt);
 }
 
+struct reference_set::impl {
+  impl(const ops::op_spec& o, const tensor& xx, const tensor& ww, const tensor* bb,
+       const ops::reference_options& ro)
+      : op(o), x(xx), w(ww), b(bb), cache(op, x, w, b, ro) {}
+  const ops::op_spec& op;
+  const tensor& x;
+  const tensor& w;
+  const tensor* b;
+  detail::reference_cache cache;
+};
+
+namespace {
+ops::reference_options exact_with_magnitude(ops::reference_options ro) {
+  ro.want_magnitude = true;
+  if (ro.how == ops::method::mpfr) ro.how = ops::method::fast;  // need the exact values
+  return ro;
+}
+}  // namespace
+
+reference_set::reference_set(const ops::op_spec& op, const tensor& x, const tensor& w,
+                             const tensor* b, const ops::reference_options& reference)
+    : impl_(std::make_unique<impl>(op, x, w, b, exact_with_magnitude(reference))) {}
+reference_set::~reference_set() = default;
+const ops::op_result& reference_set::original() {
+  return impl_->cache.original();
+}
+
 verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
               const tensor& observed, const arithmetic_model& declared, const check_options& opt) {
+  reference_set set(op, x, w, b, opt.reference);
+  return check(set, observed, declared, opt);
+}
+
+verdict check(reference_set& set, const tensor& observed, const arithmetic_model& declared,
+              const check_options& opt) {
+  const ops::op_spec& op = set.internals().op;
+  const tensor* b = set.internals().b;
+  reference_cache& refs = set.internals().cache;
   if (!(opt.confidence > 0 && opt.confidence < 1))
     throw input_error("confidence must be in (0, 1), got " + num(opt.confidence));
-  auto shape = ops::output_shape(op, x, w, b);
+  auto shape = ops::output_shape(op, set.internals().x, set.internals().w, b);
   if (observed.shape != shape)
     throw input_error("observed output has shape " + detail::shape_str(observed.shape) + " but " +
                       std::string(ops::op_name(op.kind)) + " gives " + detail::shape_str(shape));
   if (static_cast<std::int64_t>(observed.data.size()) != observed.numel())
     throw input_error("observed output: data size does not match its shape");
-
-  ops::reference_options ro = opt.reference;
-  ro.want_magnitude = true;
-  if (ro.how == ops::method::mpfr) ro.how = ops::method::fast;  // need the exact values
-  reference_cache refs(op, x, w, b, ro);
 
   const summation_order order = opt.override_order ? opt.order : declared.order;
   // Split the false-alarm budget: half for the per-element probabilistic bounds, half for the
@@ -435,7 +466,11 @@ verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const te
       for (const auto* p : own) own_nearest = std::min(own_nearest, distance_of(p));
       nearest = std::min(nearest, own_nearest);
       cr.inputs_fit = own_nearest <= kFitFactor * nearest;
-      cr.consistent = cr.within_probabilistic && cr.bounded && cr.signature_clean && cr.inputs_fit;
+      // The output's storage format must hold the candidate's output format: an f32-output
+      // arithmetic does not produce bf16 tensors without one more rounding it does not model.
+      cr.output_fits = at_least_as_fine(observed.type, c.output);
+      cr.consistent = cr.within_probabilistic && cr.bounded && cr.signature_clean &&
+                      cr.inputs_fit && cr.output_fits;
       if (cr.consistent) v.consistent_models.push_back(c.name);
       v.candidates.push_back(cr);
     }
@@ -579,6 +614,12 @@ comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, con
 comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
                    const tensor& observed_a, const verdict& verdict_a, const tensor& observed_b,
                    const verdict& verdict_b, const check_options& opt) {
+  reference_set set(op, x, w, b, opt.reference);
+  return compare(set, observed_a, verdict_a, observed_b, verdict_b, opt);
+}
+
+comparison compare(reference_set& set, const tensor& observed_a, const verdict& verdict_a,
+                   const tensor& observed_b, const verdict& verdict_b, const check_options& opt) {
   comparison c;
   const arithmetic_model ma = parse_model(verdict_a.declared_model);
   const arithmetic_model mb = parse_model(verdict_b.declared_model);
@@ -587,10 +628,8 @@ comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, con
   c.a = verdict_a;
   c.b = verdict_b;
 
-  ops::reference_options ro = opt.reference;
-  ro.want_magnitude = true;
-  if (ro.how == ops::method::mpfr) ro.how = ops::method::fast;
-  reference_cache refs(op, x, w, b, ro);
+  reference_cache& refs = set.internals().cache;
+  const tensor* b = set.internals().b;
   const auto ra = refs.of(ma);
   const auto rb = refs.of(mb);
   const ops::op_result& r0 = refs.original();

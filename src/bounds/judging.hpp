@@ -26,7 +26,7 @@ namespace roundoff::bounds::detail {
 constexpr double inf = std::numeric_limits<double>::infinity();
 
 constexpr conversion conversion_list[] = {conversion::nearest_even, conversion::nearest_away,
-                                       conversion::toward_zero};
+                                          conversion::toward_zero};
 
 // Exact references, one per distinct converted input set (models sharing inputs share one).
 class reference_cache {
@@ -41,6 +41,18 @@ class reference_cache {
   // Exact op on x, w converted to f by rule c and b rounded to nearest in bias_format.
   const ops::op_result& converted(format_id f, conversion c, format_id bias_format,
                                   underflow_mode u) {
+    // Converting the inputs costs a pass over them: look the rule up first.
+    const key k{f, c, bias_format, u};
+    for (const auto& [kk, r] : by_rule_)
+      if (kk == k) return *r;
+    const ops::op_result& r = convert_and_get(f, c, bias_format, u);
+    by_rule_.emplace_back(k, &r);
+    return r;
+  }
+
+ private:
+  const ops::op_result& convert_and_get(format_id f, conversion c, format_id bias_format,
+                                        underflow_mode u) {
     tensor xr = convert_tensor(x_, f, c, u);
     tensor wr = convert_tensor(w_, f, c, u);
     if (b_) {
@@ -50,6 +62,7 @@ class reference_cache {
     return get(xr, wr, nullptr);
   }
 
+ public:
   // A model's references: one per allowed conversion (distinct ones), then the inputs as given
   // when they differ from all of those (an implementation may keep the inputs exact).
   struct model_refs {
@@ -78,6 +91,16 @@ class reference_cache {
     std::vector<double> x, w, b;
     std::unique_ptr<ops::op_result> r;
   };
+  struct key {
+    format_id f;
+    conversion c;
+    format_id bias;
+    underflow_mode u;
+    bool operator==(const key& o) const {
+      return f == o.f && c == o.c && bias == o.bias && u == o.u;
+    }
+  };
+  std::vector<std::pair<key, const ops::op_result*>> by_rule_;
   const ops::op_result& get(const tensor& x, const tensor& w, const tensor* b) {
     static const std::vector<double> none;
     const auto& bd = b ? b->data : none;
@@ -152,7 +175,8 @@ struct one {
 };
 
 inline one judge_element(const arithmetic_model& m, summation_order order, const ops::op_result& r,
-                  std::int64_t i, double obs, double lambda, double bmax, exact::accumulator& acc) {
+                         std::int64_t i, double obs, double lambda, double bmax,
+                         exact::accumulator& acc) {
   one o;
   o.exact = r.exact.rounded(i);
   exact_class k = classify(r, i, acc);

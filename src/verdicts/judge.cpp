@@ -57,16 +57,15 @@ void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tenso
   co.worst = opt.worst;
   co.reference.threads = opt.threads;
 
-  // The exact result on the given inputs, once, for the error statistics.
-  ops::reference_options ro;
-  ro.threads = opt.threads;
-  ro.want_magnitude = false;
-  const ops::op_result ref = ops::evaluate(op, x, w, b, ro);
+  // One set of exact references for every output and pair (each conversion computed once);
+  // its exact result on the given inputs also gives the error statistics.
+  bounds::reference_set refs(op, x, w, b, co.reference);
+  const ops::op_result& ref = refs.original();
   const std::vector<std::int64_t> shape = ref.exact.shape();
 
   std::vector<bounds::verdict> judged;
   for (const auto& o : outs) {
-    judged.push_back(bounds::check(op, x, w, b, *o.observed, o.declared, co));
+    judged.push_back(bounds::check(refs, *o.observed, bounds::parse_model(o.declared), co));
     const bounds::verdict& v = judged.back();
     report::result r;
     r.name = o.name;
@@ -101,7 +100,7 @@ void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tenso
     const auto& bo = outs[j];
     // The per-output verdicts above are reused: compare() does not judge them again.
     const bounds::comparison c =
-        bounds::compare(op, x, w, b, *a.observed, judged[i], *bo.observed, judged[j], co);
+        bounds::compare(refs, *a.observed, judged[i], *bo.observed, judged[j], co);
     report::comparison rc;
     rc.a = a.name;
     rc.b = bo.name;

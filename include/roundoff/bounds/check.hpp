@@ -7,6 +7,7 @@
 // Definitions of the categories and the model identification: docs/verdicts.md.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,42 @@ struct check_options {
   int worst = 5;
   ops::reference_options reference;
 };
+
+/// The exact references of one problem (op, x, w, b): the exact op on the inputs as given and on
+/// every conversion a model or the identification asks for, each computed once and shared by
+/// every check() and compare() of that problem's outputs (roundoff check and run judge all their
+/// outputs through one). Holds references to op, x, w, b: they must outlive it.
+///
+///   bounds::reference_set refs(op, x, w, &b);
+///   auto v1 = bounds::check(refs, y1, bounds::parse_model("f32"));
+///   auto v2 = bounds::check(refs, y2, bounds::parse_model("tf32"));
+///   auto c = bounds::compare(refs, y1, v1, y2, v2);
+class reference_set {
+ public:
+  /// `reference` chooses the exact method and threads (mpfr is replaced by fast: the verdicts
+  /// need exact values); the magnitude is always computed.
+  reference_set(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
+                const ops::reference_options& reference = {});
+  ~reference_set();
+  reference_set(const reference_set&) = delete;
+  reference_set& operator=(const reference_set&) = delete;
+  /// The exact op on the inputs as given (computed on first use).
+  const ops::op_result& original();
+  struct impl;
+  impl& internals() noexcept { return *impl_; }
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+/// As check() below, with the problem's references shared (check_options::reference is not
+/// used: the set's options are).
+verdict check(reference_set& refs, const tensor& observed, const arithmetic_model& declared,
+              const check_options& opt = {});
+/// As compare() below, with the problem's references shared.
+comparison compare(reference_set& refs, const tensor& observed_a, const verdict& verdict_a,
+                   const tensor& observed_b, const verdict& verdict_b,
+                   const check_options& opt = {});
 
 /// Judges `observed` (the op's output as computed by some implementation) against the declared
 /// arithmetic. `observed` must have the op's output shape (else input_error).

@@ -90,6 +90,9 @@ struct candidate_report {
   bool inputs_fit = true;
   /// False when some element has no bound in this model: then it explains nothing.
   bool bounded = true;
+  /// The observed tensor's format holds this model's output format (else one more rounding,
+  /// which the model does not include, made the output).
+  bool output_fits = true;
   double max_ratio_deterministic = 0;  ///< NaN: no element has a deterministic bound
   double max_ratio_probabilistic = 0;  ///< NaN: no element has a probabilistic bound
 };
