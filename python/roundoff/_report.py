@@ -95,7 +95,8 @@ class Result(_Record):
     """One output judged against the exact result (a row of the CLI's results table).
 
     Every key of the JSON schema's ``results[]`` objects is an attribute: ``name``,
-    ``declared``, ``verdict`` ("consistent", "suspicious", "violation", or "skipped" in run),
+    ``declared``, ``verdict`` ("consistent", "no guarantee", "suspicious", "violation", or
+    "skipped" in run),
     ``max_abs_error``, ``max_rel_error``, ``max_ratio_deterministic``,
     ``max_ratio_probabilistic``, ``consistent_models``, ``explanation``, ``worst``,
     ``elements``, ``counts``, ``source``; numbers are None for a skipped implementation.
