@@ -45,6 +45,10 @@
 #include "roundoff/bounds/models.hpp"
 #include "roundoff/bounds/sweep.hpp"
 #include "roundoff/bounds/verdict.hpp"
+#include "roundoff/formats/convert.hpp"
+#include "roundoff/verdicts/inputs.hpp"
+#include "roundoff/verdicts/judge.hpp"
+#include "roundoff/verdicts/require.hpp"
 
 // Implementations to judge, and reports.
 #include "roundoff/backends/backend.hpp"

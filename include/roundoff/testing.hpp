@@ -2,8 +2,9 @@
 //
 //   EXPECT_THAT(y, roundoff::testing::RoundingConsistent(op, x, w, b, "f32"));
 //   EXPECT_TRUE(roundoff::testing::IsRoundingConsistent(y, op, x, w, &b, "f32"));
-//   roundoff::testing::require_rounding_consistent(y, op, x, w, &b, "f32");  // throws
 //
+// The GoogleTest-free part (consistency_options, failure_message, require_rounding_consistent)
+// is <roundoff/verdicts/require.hpp>, included here.
 // A failure message carries the verdict sentence and the worst element. The check is
 // roundoff::bounds::check (docs/verdicts.md); "suspicious" fails unless allow_suspicious is set.
 // Link roundoff::testing (it needs GTest::gmock; with an installed roundoff, call
@@ -18,6 +19,7 @@
 #include <string_view>
 
 #include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/require.hpp"
 
 namespace roundoff {
 
@@ -26,26 +28,11 @@ void PrintTo(const tensor& t, std::ostream* os);
 
 namespace testing {
 
-struct consistency_options {
-  bounds::check_options check;
-  bool allow_suspicious = false;  ///< accept "suspicious" verdicts
-};
-
-/// The verdict sentence, the counts and the worst element, as one failure message.
-std::string failure_message(const bounds::verdict& v);
-
 /// Plain assertion form: success iff the verdict is consistent (or suspicious, if allowed).
 ::testing::AssertionResult IsRoundingConsistent(const tensor& y, const ops::op_spec& op,
                                                 const tensor& x, const tensor& w, const tensor* b,
                                                 std::string_view model,
                                                 const consistency_options& opt = {});
-
-/// For harnesses without GoogleTest: throws std::runtime_error(failure_message) unless the
-/// verdict is consistent; returns the verdict otherwise.
-bounds::verdict require_rounding_consistent(const tensor& y, const ops::op_spec& op,
-                                            const tensor& x, const tensor& w, const tensor* b,
-                                            std::string_view model,
-                                            const consistency_options& opt = {});
 
 /// GoogleTest matcher over a roundoff::tensor output.
 class rounding_consistent_matcher {

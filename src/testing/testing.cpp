@@ -1,10 +1,6 @@
 // roundoff/testing.hpp: thin adapters from bounds::check to GoogleTest.
 #include "roundoff/testing.hpp"
 
-#include <cstdio>
-#include <sstream>
-#include <stdexcept>
-
 namespace roundoff {
 
 void PrintTo(const tensor& t, std::ostream* os) {
@@ -19,36 +15,6 @@ void PrintTo(const tensor& t, std::ostream* os) {
 
 namespace testing {
 
-namespace {
-std::string g(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
-bool accepted(const bounds::verdict& v, const consistency_options& o) {
-  return v.kind == bounds::verdict_kind::consistent ||
-         (o.allow_suspicious && v.kind == bounds::verdict_kind::suspicious);
-}
-}  // namespace
-
-std::string failure_message(const bounds::verdict& v) {
-  std::ostringstream m;
-  m << to_string(v.kind) << " (declared " << v.declared_model << "): " << v.explanation << ".";
-  m << "\n  elements " << v.elements << ": " << v.n_consistent << " consistent, "
-    << v.n_beyond_probabilistic << " beyond the probabilistic bound, " << v.n_beyond_deterministic
-    << " beyond the deterministic bound, " << v.n_special_mismatch << " special-value mismatches";
-  if (!v.worst.empty()) {
-    const auto& w = v.worst.front();
-    m << "\n  worst element: index " << w.index << ", observed " << g(w.observed) << ", exact "
-      << g(w.exact) << ", error " << g(w.error) << ", bound " << g(w.bound) << " (probabilistic "
-      << g(w.probabilistic_bound) << ")";
-  }
-  m << "\n  consistent models:";
-  if (v.consistent_models.empty()) m << " none";
-  for (const auto& c : v.consistent_models) m << ' ' << c;
-  return m.str();
-}
-
 ::testing::AssertionResult IsRoundingConsistent(const tensor& y, const ops::op_spec& op,
                                                 const tensor& x, const tensor& w, const tensor* b,
                                                 std::string_view model,
@@ -56,15 +22,6 @@ std::string failure_message(const bounds::verdict& v) {
   auto v = bounds::check(op, x, w, b, y, model, opt.check);
   if (accepted(v, opt)) return ::testing::AssertionSuccess() << v.explanation;
   return ::testing::AssertionFailure() << failure_message(v);
-}
-
-bounds::verdict require_rounding_consistent(const tensor& y, const ops::op_spec& op,
-                                            const tensor& x, const tensor& w, const tensor* b,
-                                            std::string_view model,
-                                            const consistency_options& opt) {
-  auto v = bounds::check(op, x, w, b, y, model, opt.check);
-  if (!accepted(v, opt)) throw std::runtime_error(failure_message(v));
-  return v;
 }
 
 struct rounding_consistent_matcher::state {

@@ -61,6 +61,11 @@ TEST(Testing, FailureMessageCarriesVerdictAndWorstElement) {
   auto r = roundoff::testing::IsRoundingConsistent(c.y, linear, c.x, c.w, &c.b, "f32");
   EXPECT_FALSE(r);
   EXPECT_NE(std::string(r.message()).find("violation"), std::string::npos) << r.message();
+  // The GoogleTest-free form (roundoff/verdicts/require.hpp) says the same.
+  const auto why = roundoff::testing::rounding_inconsistency(c.y, linear, c.x, c.w, &c.b, "f32");
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("worst element: index 4"), std::string::npos) << *why;
+  EXPECT_FALSE(roundoff::testing::rounding_inconsistency(make().y, linear, c.x, c.w, &c.b, "f32"));
   try {
     roundoff::testing::require_rounding_consistent(c.y, linear, c.x, c.w, &c.b, "f32");
     FAIL() << "no throw";

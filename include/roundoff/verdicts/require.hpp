@@ -1,0 +1,43 @@
+// Assertions that an output is explained by rounding in a declared arithmetic, without
+// GoogleTest: for any test harness (or a production guard). The GoogleTest matcher with the same
+// semantics is in <roundoff/testing.hpp>.
+//
+//   roundoff::testing::require_rounding_consistent(y, op, x, w, &b, "f32");  // throws
+//   if (auto why = roundoff::testing::rounding_inconsistency(y, op, x, w, &b, "f32"))
+//     std::cerr << *why << '\n';
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "roundoff/bounds/check.hpp"
+
+namespace roundoff::testing {
+
+struct consistency_options {
+  bounds::check_options check;
+  bool allow_suspicious = false;  ///< accept "suspicious" verdicts
+};
+
+/// True when the verdict passes: consistent, "no guarantee" (nothing is claimed), or suspicious
+/// with allow_suspicious.
+bool accepted(const bounds::verdict& v, const consistency_options& opt) noexcept;
+
+/// The verdict sentence, the counts and the worst element, as one failure message.
+std::string failure_message(const bounds::verdict& v);
+
+/// The failure message when y is not explained by rounding in `model` (see accepted), else none.
+std::optional<std::string> rounding_inconsistency(const tensor& y, const ops::op_spec& op,
+                                                  const tensor& x, const tensor& w,
+                                                  const tensor* b, std::string_view model,
+                                                  const consistency_options& opt = {});
+
+/// Throws std::runtime_error(failure_message) unless the verdict is accepted; returns the
+/// verdict otherwise.
+bounds::verdict require_rounding_consistent(const tensor& y, const ops::op_spec& op,
+                                            const tensor& x, const tensor& w, const tensor* b,
+                                            std::string_view model,
+                                            const consistency_options& opt = {});
+
+}  // namespace roundoff::testing
