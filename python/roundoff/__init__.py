@@ -12,6 +12,7 @@ suspicious, or violation (no rounding in the declared arithmetic produces it).
     r.ok, r.results["F.linear"].verdict, r.comparisons, r.to_json()
     roundoff.run("linear", impl="torch.*")                # the CLI's `roundoff run`
     roundoff.testing.assert_rounding_consistent(actual, "linear", x, W, b, declared="f32")
+    roundoff.trace(model, x).first_violation             # the first layer no rounding explains
 
 Ops, named as in PyTorch: linear, matmul, bmm, addmm, conv1d, conv2d, conv3d,
 conv_transpose1d, conv_transpose2d, conv_transpose3d; conv arguments with PyTorch's names
@@ -31,6 +32,7 @@ from ._args import IntOrTuple, as_tensor, float_arg, op_spec, threads_arg
 from ._args import int_arg as _int_arg
 from ._report import Comparison, Report, Result, WorstElement
 from ._run import backends, run
+from ._trace import DiffLayer, TraceDiff, TraceLayer, TraceReport, trace, trace_diff
 
 __version__: str = _core.__version__
 
@@ -46,6 +48,12 @@ __all__ = [
     "presets",
     "run",
     "testing",
+    "trace",
+    "trace_diff",
+    "TraceReport",
+    "TraceLayer",
+    "TraceDiff",
+    "DiffLayer",
 ]
 
 Padding = Union[str, IntOrTuple]
