@@ -105,6 +105,7 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
                                      probabilistic_unit_roundoff(c), alpha / 2);
   alpha /= 2;
   double S = 0, S_abs = 0, off = 0, V = 0, D2 = 0, E2 = 0;
+  bool testable = true;
   std::int64_t used = 0;
   for (std::int64_t i = 0; i < n; ++i) {
     double obs = observed.data[static_cast<std::size_t>(i)];
@@ -123,25 +124,30 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
     rc.exact.load(i, acc);
     in.abs_exact = acc.abs_diff(0.0, exact::rounding::upward);
     first_order_terms f = first_order(c, in, lambda_r);
-    if (!std::isfinite(f.variance) || !std::isfinite(f.remainder)) return s;  // no information
+    // No first-order terms (a truncating model): no Hoeffding test, but the correlation (a
+    // measured statistic, used as evidence of a conversion) is still formed.
+    if (!std::isfinite(f.variance) || !std::isfinite(f.remainder)) testable = false;
     S += delta * e;
     S_abs += std::fabs(delta * e);
-    off = detail::add_up(off, detail::mul_up(std::fabs(delta), f.remainder));
-    V = detail::add_up(V, detail::mul_up(detail::mul_up(delta, delta), f.variance));
+    if (testable) {
+      off = detail::add_up(off, detail::mul_up(std::fabs(delta), f.remainder));
+      V = detail::add_up(V, detail::mul_up(detail::mul_up(delta, delta), f.variance));
+    }
     D2 += delta * delta;
     E2 += e * e;
     ++used;
   }
   if (D2 == 0 || used == 0) return s;
-  s.applicable = true;
   s.used = used;
+  s.correlation = E2 > 0 ? S / std::sqrt(D2 * E2) : 0;
+  s.slope = S / D2;
+  if (!testable) return s;
+  s.applicable = true;
   // Rounding of the double sums S (used terms, each product rounded): slack 2(used+1) 2^-53.
   double slack = detail::mul_up(S_abs, static_cast<double>(2 * (used + 2)) * 0x1p-53);
   double s_low = S - slack;
   double thr = std::sqrt(2 * V * std::log(1 / alpha)) * (1 + 0x1p-40);
   double excess = s_low - off;
-  s.slope = S / D2;
-  s.correlation = E2 > 0 ? S / std::sqrt(D2 * E2) : 0;
   s.score = thr > 0 ? excess / thr : (excess > 0 ? inf : 0);
   s.found = excess > thr;
   return s;
@@ -458,7 +464,7 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
         // Under "not this model" (a bug, or another arithmetic) the sample correlation with the
         // data-determined Delta is ~0 +- 1/sqrt(m); 5/sqrt(m) is a five-sigma threshold.
         cr.own_signature_found =
-            sr.applicable &&
+            sr.used > 0 &&
             sr.correlation >= std::max(0.3, 5 / std::sqrt(static_cast<double>(sr.used)));
       }
       // Nearest inputs: the model's conversions must be about as near as the nearest of all.
@@ -466,11 +472,16 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
       for (const auto* p : own) own_nearest = std::min(own_nearest, distance_of(p));
       nearest = std::min(nearest, own_nearest);
       cr.inputs_fit = own_nearest <= kFitFactor * nearest;
+      // A model that converts the inputs must show it (positive evidence): its own signature, or
+      // its converted inputs decisively nearer than the inputs as given. Otherwise loose bounds
+      // (bf16's output rounding, f16-acc16's n u) would "explain" a bug.
+      const bool shows_conversion = !cr.rounds_inputs || cr.own_signature_found ||
+                                    kFitFactor * own_nearest <= distance_of(&r0);
       // The output's storage format must hold the candidate's output format: an f32-output
       // arithmetic does not produce bf16 tensors without one more rounding it does not model.
       cr.output_fits = at_least_as_fine(observed.type, c.output);
       cr.consistent = cr.within_probabilistic && cr.bounded && cr.signature_clean &&
-                      cr.inputs_fit && cr.output_fits;
+                      cr.inputs_fit && cr.output_fits && shows_conversion;
       if (cr.consistent) v.consistent_models.push_back(c.name);
       v.candidates.push_back(cr);
     }

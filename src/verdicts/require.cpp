@@ -41,8 +41,8 @@ std::string failure_message(const bounds::verdict& v) {
 }
 
 std::optional<std::string> rounding_inconsistency(const tensor& y, const ops::op_spec& op,
-                                                  const tensor& x, const tensor& w,
-                                                  const tensor* b, std::string_view model,
+                                                  const tensor& x, const tensor& w, const tensor* b,
+                                                  std::string_view model,
                                                   const consistency_options& opt) {
   const auto v = bounds::check(op, x, w, b, y, model, opt.check);
   if (accepted(v, opt)) return std::nullopt;

@@ -55,7 +55,8 @@ std::string describe(const bounds::verdict& v) {
     s += " {" + c.model + " det " + std::to_string(c.max_ratio_deterministic) + " prob " +
          std::to_string(c.max_ratio_probabilistic) + " sig " + c.signature_of + " " +
          std::to_string(c.signature_score) + " own " + std::to_string(c.own_signature_correlation) +
-         (c.own_signature_found ? "Y" : "N") + " " + std::to_string(c.signature_score) + "}";
+         (c.own_signature_found ? "Y" : "N") + " fit " + (c.inputs_fit ? "Y" : "N") + " out " +
+         (c.output_fits ? "Y" : "N") + " bounded " + (c.bounded ? "Y" : "N") + "}";
   return s;
 }
 
@@ -72,10 +73,9 @@ TEST(BoundsVerdict, CorrectImplementationsAreConsistentAndIdentified) {
     e.bias = static_cast<test::bias_at>(g() % 3);
     std::int64_t K = 1 + static_cast<std::int64_t>(g() % 300);
     // The data arrive in the tensor dtype an implementation of this model takes.
-    format_id dtype = m.name == "bf16"                             ? format_id::bf16
-                      : (m.name == "f16" || m.name == "f16-acc16") ? format_id::f16
-                      : m.name == "f64"                            ? format_id::f64
-                                                                   : format_id::f32;
+    format_id dtype = (m.input == format_id::bf16 || m.input == format_id::f16) ? m.input
+                      : m.name == "f64"                                         ? format_id::f64
+                                                                                : format_id::f32;
     auto p = make(8, 24, K, g, dtype, g() % 4 == 0);
     tensor y = run(p, e, g);
     auto v = bounds::check(linear, p.x, p.w, &p.b, y, m.name);

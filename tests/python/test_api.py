@@ -31,7 +31,8 @@ def test_help_is_useful():
 def test_version_and_names():
     assert roundoff.__version__.count(".") == 2
     assert roundoff.ops()[:4] == ["linear", "matmul", "bmm", "addmm"]
-    assert roundoff.presets()[:3] == ["f64", "f32", "tf32"]
+    assert roundoff.presets()[:5] == ["f64", "f32", "tf32-rne", "tf32-rna", "tf32"]
+    assert "bf16-acc-bf16" in roundoff.presets()
 
 
 def test_import_needs_neither_numpy_nor_torch():

@@ -29,8 +29,8 @@ std::string failure_message(const bounds::verdict& v);
 
 /// The failure message when y is not explained by rounding in `model` (see accepted), else none.
 std::optional<std::string> rounding_inconsistency(const tensor& y, const ops::op_spec& op,
-                                                  const tensor& x, const tensor& w,
-                                                  const tensor* b, std::string_view model,
+                                                  const tensor& x, const tensor& w, const tensor* b,
+                                                  std::string_view model,
                                                   const consistency_options& opt = {});
 
 /// Throws std::runtime_error(failure_message) unless the verdict is accepted; returns the
