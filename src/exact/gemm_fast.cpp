@@ -305,7 +305,9 @@ bool fits128(const plan& pl) {
 
 class fast_gemm {
  public:
-  fast_gemm(const gemm_problem& p, exact_tensor& dest, const plan& pl, bool native)
+  /// native: the micro-kernel to run, or nullptr for the OpenBLAS path.
+  fast_gemm(const gemm_problem& p, exact_tensor& dest, const plan& pl,
+            const detail::native::micro_kernel* native)
       : p_(p), dest_(dest), pl_(pl), native_(native) {}
 
   /// Plans the native kernel serves: Karatsuba and plain plans of at most 4 x 4 slices.
@@ -350,7 +352,7 @@ class fast_gemm {
   const gemm_problem& p_;
   exact_tensor& dest_;
   const plan& pl_;
-  const bool native_;
+  const detail::native::micro_kernel* const native_;
 };
 
 // Splits rows[r][k0 .. k0+kn) into `blocks` slice blocks of count x kn (row-major, block t at
@@ -554,11 +556,10 @@ void fast_gemm::combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 nt, b
 /// then chunk_done(k0) after each chunk. A and B panels are cut by this one enumeration, so
 /// their K blocks line up.
 template <class Block, class ChunkDone>
-void for_k_blocks(i64 K, i64 kc, const Block& block, const ChunkDone& chunk_done) {
+void for_k_blocks(i64 K, i64 kc, i64 kb, const Block& block, const ChunkDone& chunk_done) {
   for (i64 k0 = 0; k0 < K; k0 += kc) {
     const i64 kn = std::min(kc, K - k0);
-    for (i64 s0 = k0; s0 < k0 + kn; s0 += detail::native::kb)
-      block(k0, s0, std::min(detail::native::kb, k0 + kn - s0));
+    for (i64 s0 = k0; s0 < k0 + kn; s0 += kb) block(k0, s0, std::min(kb, k0 + kn - s0));
     chunk_done(k0);
   }
 }
@@ -568,9 +569,10 @@ void for_k_blocks(i64 K, i64 kc, const Block& block, const ChunkDone& chunk_done
 // tiles, B's are made one panel of nr rows at a time and consumed at once by the kernel.
 void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) const {
   namespace nat = detail::native;
+  const nat::micro_kernel& kern = *native_;
+  const i64 mr = kern.mr, nr = kern.nr, kb = kern.kb;
   const i64 mt = i1 - i0, nt = j1 - j0, K = p_.k;
-  const i64 mp = (mt + nat::mr - 1) / nat::mr * nat::mr,
-            np = (nt + nat::nr - 1) / nat::nr * nat::nr;
+  const i64 mp = (mt + mr - 1) / mr * mr, np = (nt + nr - 1) / nr * nr;
   const int ba = pl_.blocks_a(), bb = pl_.blocks_b();
   const int slices_a = pl_.karatsuba ? 2 : pl_.sa, slices_b = pl_.karatsuba ? 2 : pl_.sb;
   const bool multi = pl_.chunks > 1;
@@ -596,12 +598,12 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
     ws.apk.resize(static_cast<std::size_t>(ba * mp * K));
     ws.rem_a.clear();
     for_k_blocks(
-        K, pl_.kc,
+        K, pl_.kc, kb,
         [&](i64, i64 s0, i64 sn) {
-          for (i64 pnl = 0; pnl < mp; pnl += nat::mr) {
+          for (i64 pnl = 0; pnl < mp; pnl += mr) {
             double* out[slicer::max_slices + 1];
             for (int t = 0; t < ba; ++t) out[t] = ws.apk.data() + t * mp * K + s0 * mp + pnl * sn;
-            nat::split_panel(nat::mr, ws.pa.data() + pnl, ws.psa.data() + pnl, slices_a,
+            nat::split_panel(kern.mr, ws.pa.data() + pnl, ws.psa.data() + pnl, slices_a,
                              pl_.karatsuba, s0, sn, out, static_cast<std::int32_t>(pnl), ws.rem_a);
           }
         },
@@ -633,20 +635,20 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
   ws.c.resize(static_cast<std::size_t>(csize));
   if (multi) ws.ci.assign(static_cast<std::size_t>(csize), 0);
   ws.rem_b.clear();
-  ws.bpk.resize(static_cast<std::size_t>(bb * nat::nr * nat::kb));
+  ws.bpk.resize(static_cast<std::size_t>(bb * nr * kb));
   // Slices panel q over columns [s0, s0 + sn) of chunk k0 and adds its products into C.
   const auto panel_block = [&](i64 q, i64 k0, i64 s0, i64 sn) {
     double* out[slicer::max_slices + 1];
-    for (int t = 0; t < bb; ++t) out[t] = ws.bpk.data() + t * nat::nr * sn;
-    nat::split_panel(nat::nr, ws.pb.data() + q, ws.psb.data() + q, slices_b, pl_.karatsuba, s0, sn,
+    for (int t = 0; t < bb; ++t) out[t] = ws.bpk.data() + t * nr * sn;
+    nat::split_panel(kern.nr, ws.pb.data() + q, ws.psb.data() + q, slices_b, pl_.karatsuba, s0, sn,
                      out, static_cast<std::int32_t>(q), ws.rem_b);
     for (int pi = 0; pi < nprod; ++pi) {
       const int ta = pl_.karatsuba ? pi : pi / pl_.sb, tb = pl_.karatsuba ? pi : pi % pl_.sb;
       const double* as = ws.apk.data() + ta * mp * K + s0 * mp;
-      const double* bs = ws.bpk.data() + tb * nat::nr * sn;
+      const double* bs = ws.bpk.data() + tb * nr * sn;
       double* c = ws.c.data() + pi * mp * np + q;
-      for (i64 pnl = 0; pnl < mp; pnl += nat::mr)
-        nat::kernel(sn, as + pnl * sn, bs, c + pnl * np, np, s0 != k0);
+      for (i64 pnl = 0; pnl < mp; pnl += mr)
+        kern.run(sn, as + pnl * sn, bs, c + pnl * np, np, s0 != k0);
     }
   };
   // Adds a finished chunk's sums, columns [q0, q1) of C, into the int64 totals.
@@ -662,12 +664,12 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
   } else if (ba * mp * K <= a_panel_sweep_cap) {
     // A's packed slices fit in cache: each B panel is analyzed and then sliced while its rows
     // are still in cache, and is run against all of A, chunk by chunk.
-    for (i64 q = 0; q < np; q += nat::nr) {
-      setup_b(q, q + nat::nr);
+    for (i64 q = 0; q < np; q += nr) {
+      setup_b(q, q + nr);
       for_k_blocks(
-          K, pl_.kc, [&](i64 k0, i64 s0, i64 sn) { panel_block(q, k0, s0, sn); },
+          K, pl_.kc, kb, [&](i64 k0, i64 s0, i64 sn) { panel_block(q, k0, s0, sn); },
           [&](i64) {
-            if (multi) add_chunk(q, q + nat::nr);
+            if (multi) add_chunk(q, q + nr);
           });
     }
   } else {
@@ -675,9 +677,9 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
     // every B panel instead of all of A being streamed from memory once per panel.
     setup_b(0, np);
     for_k_blocks(
-        K, pl_.kc,
+        K, pl_.kc, kb,
         [&](i64 k0, i64 s0, i64 sn) {
-          for (i64 q = 0; q < np; q += nat::nr) panel_block(q, k0, s0, sn);
+          for (i64 q = 0; q < np; q += nr) panel_block(q, k0, s0, sn);
         },
         [&](i64) {
           if (multi) add_chunk(0, np);
@@ -786,7 +788,8 @@ slicer::result split4(const slicer& sl, const double* x, i64 n, double* const* o
 }  // namespace detail::split_kernels
 
 const char* gemm_exact_kernel() noexcept {
-  return detail::native::enabled() ? "native-avx2" : "openblas";
+  const detail::native::micro_kernel* k = detail::native::chosen();
+  return k != nullptr ? k->name : "openblas";
 }
 
 void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options& opt) {
@@ -805,9 +808,10 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
   const i64 want = (threads + p.batch * mtiles - 1) / (p.batch * mtiles);
   if (want > 1) tn = std::max<i64>(1, std::min(tn, (p.n + want - 1) / want));
   i64 ntiles = (p.n + tn - 1) / tn;
-  const bool native = detail::native::enabled() && fast_gemm::native_plan(pl);
-  if (native) {  // balanced tiles of whole 12-row panels: less zero padding
-    const i64 nr = detail::native::nr;
+  const detail::native::micro_kernel* native =
+      fast_gemm::native_plan(pl) ? detail::native::chosen() : nullptr;
+  if (native) {  // balanced tiles of whole nr-row panels: less zero padding
+    const i64 nr = native->nr;
     tn = ((p.n + ntiles - 1) / ntiles + nr - 1) / nr * nr;
     ntiles = (p.n + tn - 1) / tn;
   }

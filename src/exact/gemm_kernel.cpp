@@ -1,5 +1,5 @@
-// Native packed-panel kernel of the fast exact contraction (AVX2 + FMA, x86-64). The
-// argument that it is exact is the DGEMM one (docs/exact-fast.md, Lemma 2): the kernel only
+// Native packed-panel kernels of the fast exact contraction (x86-64: AVX-512F, and AVX2 + FMA).
+// The argument that they are exact is the DGEMM one (docs/exact-fast.md, Lemma 2): a kernel only
 // multiplies and adds integer-valued doubles whose partial sums never exceed 2^53.
 #include <cstdint>
 #include <cstdlib>
@@ -15,6 +15,7 @@
 #include <immintrin.h>
 #define ROUNDOFF_AVX2 __attribute__((target("avx2,fma")))
 #define ROUNDOFF_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
+#define ROUNDOFF_AVX512 __attribute__((target("avx512f")))
 #endif
 
 namespace roundoff::exact::detail::native {
@@ -22,13 +23,6 @@ namespace roundoff::exact::detail::native {
 using i64 = std::int64_t;
 
 #if defined(ROUNDOFF_NATIVE_KERNEL)
-
-bool enabled() noexcept {
-  const char* forced = std::getenv("ROUNDOFF_EXACT_KERNEL");
-  if (forced != nullptr && std::strcmp(forced, "blas") == 0) return false;
-  static const bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return cpu;
-}
 
 namespace {
 
@@ -130,11 +124,13 @@ void split_panel(int width, const double* const* rows, const slicer* sl, int sli
   for (int g = 0; g < width; g += 4) split(rows + g, sl + g, k0, n, out, width, g, row0 + g, rem);
 }
 
-ROUNDOFF_AVX2 void kernel(i64 kc, const double* a, const double* b, double* c, i64 ldc,
-                          bool accumulate) noexcept {
-  static_assert(nr == 12, "a row of the register tile is 3 vectors of 4 doubles");
+namespace {
+
+ROUNDOFF_AVX2 void kernel_avx2(i64 kc, const double* a, const double* b, double* c, i64 ldc,
+                               bool accumulate) noexcept {
   // mr x 3 accumulators (12 registers), plus 3 for a row of B and 1 for a broadcast of A: the
   // loops below are fully unrolled, so all of it stays in the 16 AVX registers.
+  constexpr int mr = 4, nr = 12;
   __m256d acc[mr][3];
 #pragma GCC unroll 4
   for (int i = 0; i < mr; ++i)
@@ -164,18 +160,69 @@ ROUNDOFF_AVX2 void kernel(i64 kc, const double* a, const double* b, double* c, i
   }
 }
 
+// The same product on AVX-512F: an 8 x 24 tile, 8 rows of 3 vectors of 8 doubles. 24
+// accumulators, 3 registers for a row of B; the broadcasts of A fold into the FMAs' memory
+// operands. 28 of the 32 registers.
+ROUNDOFF_AVX512 void kernel_avx512(i64 kc, const double* a, const double* b, double* c, i64 ldc,
+                                   bool accumulate) noexcept {
+  constexpr int mr = 8, nr = 24;
+  __m512d acc[mr][3];
+#pragma GCC unroll 8
+  for (int i = 0; i < mr; ++i)
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; ++v) acc[i][v] = _mm512_setzero_pd();
+  for (i64 k = 0; k < kc; ++k) {
+    const __m512d b0 = _mm512_loadu_pd(b), b1 = _mm512_loadu_pd(b + 8),
+                  b2 = _mm512_loadu_pd(b + 16);
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; ++i) {
+      const __m512d av = _mm512_set1_pd(a[i]);
+      acc[i][0] = _mm512_fmadd_pd(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_pd(av, b1, acc[i][1]);
+      acc[i][2] = _mm512_fmadd_pd(av, b2, acc[i][2]);
+    }
+    a += mr;
+    b += nr;
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < mr; ++i) {
+    double* ci = c + i * ldc;
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; ++v) {
+      __m512d x = acc[i][v];
+      if (accumulate) x = _mm512_add_pd(x, _mm512_loadu_pd(ci + 8 * v));
+      _mm512_storeu_pd(ci + 8 * v, x);
+    }
+  }
+}
+
+// kb: a B micro-panel (nr * kb doubles, 24 KiB for both) stays in L1 while the A panels pass.
+constexpr micro_kernel avx2_kernel{"native-avx2", 4, 12, 256, kernel_avx2};
+constexpr micro_kernel avx512_kernel{"native-avx512", 8, 24, 128, kernel_avx512};
+
+}  // namespace
+
+const micro_kernel* chosen() noexcept {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
+  const char* forced = std::getenv("ROUNDOFF_EXACT_KERNEL");
+  if (forced != nullptr && std::strcmp(forced, "blas") == 0) return nullptr;
+  const bool at_most_avx2 = forced != nullptr && std::strcmp(forced, "avx2") == 0;
+  if (avx512 && !at_most_avx2) return &avx512_kernel;
+  if (avx2) return &avx2_kernel;
+  return nullptr;
+}
+
 #else  // no native kernel in this build: the OpenBLAS path is always used
 
-bool enabled() noexcept {
-  return false;
+const micro_kernel* chosen() noexcept {
+  return nullptr;
 }
 
 void split_panel(int, const double* const*, const slicer*, int, bool, i64, i64, double* const*,
                  std::int32_t, std::vector<rem_entry>&) {
   throw std::logic_error("gemm_exact: native kernel not built for this target");
 }
-
-void kernel(i64, const double*, const double*, double*, i64, bool) noexcept {}
 
 #endif
 
