@@ -10,8 +10,11 @@
 #include <atomic>
 #include <bit>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -696,16 +699,95 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
   combine(ws, bt, i0, j0, mt, nt, fits128(pl_), S);
 }
 
+/// Worker threads kept between calls (starting threads cost 50-100 us a call, against calls of
+/// a few ms). A call hands one job to `helpers` parked threads and runs a share itself; the job
+/// pulls its items from a shared counter, so a helper that wakes late just finds none left.
+/// One call at a time: a call that finds the pool busy (another user thread's gemm_exact, or a
+/// nested call) starts its own threads instead. The threads live until the process exits.
+class worker_pool {
+ public:
+  ~worker_pool() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  /// Runs job on the calling thread and on `helpers` other threads; returns when all are done.
+  /// job must not throw.
+  void run(int helpers, const std::function<void()>& job) {
+    bool expected = false;
+    if (!busy_.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      std::vector<std::thread> own;
+      for (int t = 0; t < helpers; ++t) own.emplace_back(job);
+      job();
+      for (auto& th : own) th.join();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      while (static_cast<int>(threads_.size()) < helpers)
+        threads_.emplace_back([this] { serve(); });
+      job_ = &job;
+      ++generation_;
+      wanted_ = helpers;
+    }
+    wake_.notify_all();
+    job();
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      wanted_ = 0;  // helpers not yet awake skip this job: its items are all taken
+      done_.wait(lk, [this] { return running_ == 0; });
+      job_ = nullptr;
+    }
+    busy_.store(false, std::memory_order_release);
+  }
+
+ private:
+  void serve() {
+    std::uint64_t seen = 0;
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      wake_.wait(lk, [&] { return stop_ || (generation_ != seen && wanted_ > 0); });
+      if (stop_) return;
+      seen = generation_;
+      --wanted_;
+      ++running_;
+      const std::function<void()>* job = job_;
+      lk.unlock();
+      (*job)();
+      lk.lock();
+      if (--running_ == 0) done_.notify_all();
+    }
+  }
+
+  std::atomic<bool> busy_{false};
+  std::mutex mu_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> threads_;
+  const std::function<void()>* job_ = nullptr;
+  std::uint64_t generation_ = 0;
+  int wanted_ = 0, running_ = 0;
+  bool stop_ = false;
+};
+
+worker_pool& workers() {
+  static worker_pool p;
+  return p;
+}
+
 /// Runs work(next, count) on `threads` threads (the caller's among them), each under an IEEE
 /// underflow guard; the workers take item numbers from the shared counter `next` until they
 /// reach `count`. The first exception stops the others (the counter jumps to the end) and is
-/// rethrown once all have joined.
+/// rethrown once all are done.
 template <class Work>
 void run_workers(int threads, i64 count, const Work& work) {
   std::atomic<i64> next{0};
   std::exception_ptr err;
   std::mutex err_mu;
-  auto worker = [&] {
+  const std::function<void()> worker = [&] {
     const ieee_underflow_guard ieee;
     try {
       work(next, count);
@@ -715,10 +797,10 @@ void run_workers(int threads, i64 count, const Work& work) {
       next.store(count);
     }
   };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& th : pool) th.join();
+  if (threads <= 1)
+    worker();
+  else
+    workers().run(threads - 1, worker);
   if (err) std::rethrow_exception(err);
 }
 
@@ -787,6 +869,16 @@ slicer::result split4(const slicer& sl, const double* x, i64 n, double* const* o
 }
 }  // namespace detail::split_kernels
 
+int engine_threads(int requested) noexcept {
+  if (requested > 0) return requested;
+  if (const char* env = std::getenv("ROUNDOFF_THREADS")) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 const char* gemm_exact_kernel() noexcept {
   const detail::native::micro_kernel* k = detail::native::chosen();
   return k != nullptr ? k->name : "openblas";
@@ -796,7 +888,7 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
   if (p.batch < 0 || p.m < 0 || p.n < 0 || p.k < 0)
     throw std::invalid_argument("gemm_exact: negative dimension");
   if (p.batch == 0 || p.m == 0 || p.n == 0) return;
-  const int threads = std::max(1, opt.threads);
+  const int threads = engine_threads(opt.threads);
   const plan pl = choose_plan(p);
   if (pl.how == plan::kind::simple) return gemm_simple_parallel(p, dest, threads);
 
