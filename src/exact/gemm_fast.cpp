@@ -617,8 +617,9 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
           for (i64 pnl = 0; pnl < mp; pnl += mr) {
             double* out[slicer::max_slices + 1];
             for (int t = 0; t < ba; ++t) out[t] = ws.apk_base + t * mp * K + s0 * mp + pnl * sn;
-            nat::split_panel(kern.mr, ws.pa.data() + pnl, ws.psa.data() + pnl, slices_a,
-                             pl_.karatsuba, s0, sn, out, static_cast<std::int32_t>(pnl), ws.rem_a);
+            nat::split_panel(kern.mr, kern.wide_split, ws.pa.data() + pnl, ws.psa.data() + pnl,
+                             slices_a, pl_.karatsuba, s0, sn, out, static_cast<std::int32_t>(pnl),
+                             ws.rem_a);
           }
         },
         [](i64) {});
@@ -654,8 +655,8 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
   const auto panel_block = [&](i64 q, i64 k0, i64 s0, i64 sn) {
     double* out[slicer::max_slices + 1];
     for (int t = 0; t < bb; ++t) out[t] = bpk + t * nr * sn;
-    nat::split_panel(kern.nr, ws.pb.data() + q, ws.psb.data() + q, slices_b, pl_.karatsuba, s0, sn,
-                     out, static_cast<std::int32_t>(q), ws.rem_b);
+    nat::split_panel(kern.nr, kern.wide_split, ws.pb.data() + q, ws.psb.data() + q, slices_b,
+                     pl_.karatsuba, s0, sn, out, static_cast<std::int32_t>(q), ws.rem_b);
     for (int pi = 0; pi < nprod; ++pi) {
       const int ta = pl_.karatsuba ? pi : pi / pl_.sb, tb = pl_.karatsuba ? pi : pi % pl_.sb;
       const double* as = ws.apk_base + ta * mp * K + s0 * mp;

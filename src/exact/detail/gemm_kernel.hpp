@@ -33,6 +33,8 @@ struct micro_kernel {
   const char* name;  ///< as gemm_exact_kernel() reports it
   int mr, nr;        ///< multiples of 4
   std::int64_t kb;
+  /// Whether split_panel may slice 8 rows at a time with AVX-512 (else 4 with AVX2).
+  bool wide_split;
   /// C[i * ldc + j] (+)= sum_{k < kc} a[k * mr + i] * b[k * nr + j] for i < mr, j < nr, with
   /// FMA. Adds to C when accumulate, else overwrites it.
   void (*run)(std::int64_t kc, const double* a, const double* b, double* c, std::int64_t ldc,
@@ -46,15 +48,16 @@ struct micro_kernel {
 /// every call.
 const micro_kernel* chosen() noexcept;
 
-/// Slices `width` consecutive rows (width = mr or nr, a multiple of 4; rows[t], slicer sl[t]) over
+/// Slices `width` consecutive rows (width = mr or nr, a multiple of 4; 8 at a time with AVX-512
+/// when `wide` and width is a multiple of 8, else 4 with AVX2; rows[t], slicer sl[t]) over
 /// columns [k0, k0 + n) into packed panels: the value of slice block t of row r at column k0 + kk
 /// goes to out[t][kk * width + r]. Blocks: `slices` slices, lowest first, plus lo + hi as block 2
 /// when karatsuba. Each slice is computed by exactly the operations of slicer::split. A row
 /// that must not contribute (padding, or a bad row) is given as a pointer to zeros and the
 /// slicer of a zero row. Every nonzero residual is appended to rem as {row0 + r, k0 + kk, x'}.
-void split_panel(int width, const double* const* rows, const slicer* sl, int slices, bool karatsuba,
-                 std::int64_t k0, std::int64_t n, double* const* out, std::int32_t row0,
-                 std::vector<rem_entry>& rem);
+void split_panel(int width, bool wide, const double* const* rows, const slicer* sl, int slices,
+                 bool karatsuba, std::int64_t k0, std::int64_t n, double* const* out,
+                 std::int32_t row0, std::vector<rem_entry>& rem);
 
 }  // namespace native
 }  // namespace roundoff::exact::detail
