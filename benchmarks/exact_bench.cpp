@@ -145,6 +145,17 @@ void seed_case(const char* label, roundoff::format_id f, int reps) {
           t, pb.dgemm.wall * 1e3, pb.fast.wall * 1e3, pb.fast.wall / pb.dgemm.wall,
           pb.fast.cpu / pb.dgemm.cpu);
     }
+    if (std::strcmp(gemm_exact_kernel(), "native-avx512") == 0) {
+      // For context: the same call on the AVX2 kernel (ROUNDOFF_EXACT_KERNEL=avx2).
+      setenv("ROUNDOFF_EXACT_KERNEL", "avx2", 1);
+      const pair_timing pb = time_pair(d, t, reps);
+      unsetenv("ROUNDOFF_EXACT_KERNEL");
+      std::printf(
+          "threads=%d  [AVX2 kernel, for context: DGEMM %.3f ms | gemm_exact %.3f ms | "
+          "fast/DGEMM %.2fx wall, %.2fx CPU]\n",
+          t, pb.dgemm.wall * 1e3, pb.fast.wall * 1e3, pb.fast.wall / pb.dgemm.wall,
+          pb.fast.cpu / pb.dgemm.cpu);
+    }
     const pair_timing pt = time_pair(d, t, reps);
     // MPFR/fast twice: against the oracle loop as it is (one thread), and crediting the oracle
     // a perfect t-fold speed-up on t threads (the stricter reading of the target).

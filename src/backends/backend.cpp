@@ -184,17 +184,6 @@ std::unique_ptr<backend> make_unavailable(const descriptor& d, std::string reaso
   return std::make_unique<unavailable_backend>(d, std::move(reason));
 }
 
-#ifndef ROUNDOFF_BACKENDS_TORCH
-std::unique_ptr<backend> make_torch_backend(const descriptor& d) {
-  return make_unavailable(d, "built without LibTorch");
-}
-#endif
-#ifndef ROUNDOFF_BACKENDS_CUDA
-std::unique_ptr<backend> make_cublas_backend(const descriptor& d) {
-  return make_unavailable(d, "built without CUDA (nvcc was not found at configure time)");
-}
-#endif
-
 }  // namespace detail
 
 const backend& registry::add(std::unique_ptr<backend> b) {
@@ -234,8 +223,8 @@ std::vector<const backend*> registry::select(const std::vector<std::string>& glo
 const registry& builtin_registry() {
   static const registry reg = [] {
     registry r;
-    for (auto& d : detail::torch_descriptors()) r.add(detail::make_torch_backend(d));
-    for (auto& d : detail::cublas_descriptors()) r.add(detail::make_cublas_backend(d));
+    for (auto& d : detail::torch_descriptors()) r.add(detail::make_torch_family(d));
+    for (auto& d : detail::cublas_descriptors()) r.add(detail::make_cublas_family(d));
     for (auto& d : detail::cpu_descriptors()) r.add(detail::make_cpu_backend(d));
     if (detail::planted_backends_enabled())
       for (auto& d : detail::planted_descriptors()) r.add(detail::make_planted_backend(d));

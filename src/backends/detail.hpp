@@ -24,9 +24,13 @@ struct descriptor {
 std::unique_ptr<backend> make_unavailable(const descriptor& d, std::string reason);
 
 /// Adapter families. Each returns null for a descriptor it does not know.
-std::unique_ptr<backend> make_cpu_backend(const descriptor& d);      // naive, eigen, blas
-std::unique_ptr<backend> make_torch_backend(const descriptor& d);    // torch_backends.cpp
-std::unique_ptr<backend> make_cublas_backend(const descriptor& d);   // cublas_backends.cpp
+std::unique_ptr<backend> make_cpu_backend(const descriptor& d);     // naive, eigen, blas
+std::unique_ptr<backend> make_torch_backend(const descriptor& d);   // torch_backends.cpp, plugin
+std::unique_ptr<backend> make_cublas_backend(const descriptor& d);  // cublas_backends.cpp, plugin
+/// What the registry lists for the LibTorch and cuBLAS families (plugin.cpp): stand-ins that
+/// load the plugin when first asked, or unavailable backends in a build without the library.
+std::unique_ptr<backend> make_torch_family(const descriptor& d);
+std::unique_ptr<backend> make_cublas_family(const descriptor& d);
 std::unique_ptr<backend> make_planted_backend(const descriptor& d);  // planted_backends.cpp
 
 /// Whether ROUNDOFF_TEST_PLANTED_BACKENDS=1: then the built-in registry also lists the test-only

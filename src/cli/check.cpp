@@ -25,7 +25,7 @@ struct check_state {
   std::vector<std::string> outputs;  ///< NAME=FILE or FILE
   std::string declared;
   verdict_flags verdict;
-  int threads = 1;
+  int threads = 0;  ///< 0: exact::engine_threads (every core)
   report_flags rep;
 };
 
@@ -155,7 +155,9 @@ command add_check_command(CLI::App& root) {
           "f16-rpr, bf16-rpr, f16-acc16, bf16-acc-bf16")
       ->required();
   add_verdict_flags(*c.app, state->verdict);
-  c.app->add_option("--threads", state->threads, "threads for the exact engine (default 1)")
+  c.app
+      ->add_option("--threads", state->threads,
+                   "threads for the exact engine (default: every core, or ROUNDOFF_THREADS)")
       ->check(CLI::Range(1, 1024));
   add_worst_flag(*c.app, state->verdict);
   add_report_flags(*c.app, state->rep);

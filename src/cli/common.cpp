@@ -72,7 +72,8 @@ void add_engine_flags(CLI::App& cmd, engine_flags& f) {
   cmd.add_option("--precision-bits", f.precision_bits,
                  "MPFR precision for --method mpfr (default 256)")
       ->check(CLI::Range(2L, 1L << 24));
-  cmd.add_option("--threads", f.threads, "threads for the exact engine (default 1)")
+  cmd.add_option("--threads", f.threads,
+                 "threads for the exact engine (default: every core, or ROUNDOFF_THREADS)")
       ->check(CLI::Range(1, 1024));
 }
 

@@ -39,7 +39,7 @@ tensor load_finite(const std::string& file);
 struct engine_flags {
   std::string method = "fast";
   long precision_bits = 0;  ///< 0: not given (256 for mpfr)
-  int threads = 1;
+  int threads = 0;          ///< 0: not given (exact::engine_threads: every core)
 };
 void add_engine_flags(CLI::App& cmd, engine_flags& f);
 /// Validates combinations (e.g. --precision-bits without --method mpfr) and converts.

@@ -9,6 +9,7 @@
 #include "common.hpp"
 #include "op_flags.hpp"
 #include "roundoff/error.hpp"
+#include "roundoff/exact/gemm.hpp"
 #include "roundoff/io/npy.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/report/table.hpp"
@@ -63,7 +64,8 @@ int run_reference(const reference_state& s) {
              in.b ? "x, W, b" : "x, W",
              inexact ? "MPFR's result rounded to nearest-even (not exact everywhere, see below)"
                      : "the exact value rounded once to nearest-even");
-  const std::string threads = fmt::format("{} thread{}", opt.threads, opt.threads == 1 ? "" : "s");
+  const int used = exact::engine_threads(opt.threads);
+  const std::string threads = fmt::format("{} thread{}", used, used == 1 ? "" : "s");
   const double total_s = seconds_since(start);
   if (opt.how == ops::method::mpfr) {
     const auto n = static_cast<std::int64_t>(y.data.size());

@@ -25,7 +25,7 @@ struct run_state {
   op_flags op;
   shape_flags shape;
   std::vector<std::string> impl;
-  int threads = 1;
+  int threads = 0;  ///< 0: not given (libraries 1, the exact engine every core)
   std::uint64_t seed = 0;
   std::string dist = "normal";
   std::string dtype = "f32";
@@ -61,6 +61,9 @@ int run_run(const run_state& s) {
   const generated_inputs in = generate_inputs(shape, dist, s.seed, *dtype);
   ops::output_shape(spec, in.x, in.w, in.bias());  // op flags against the sizes (input_error)
 
+  // Each implementation's library runs on an explicit thread count (1 unless --threads), which
+  // the report shows; the exact engine takes every core unless --threads is given.
+  const int library_threads = s.threads > 0 ? s.threads : 1;
   report::results r;
   r.command = "run";
   r.op = std::string(op_name);
@@ -72,13 +75,13 @@ int run_run(const run_state& s) {
   r.params.push_back({"dtype", std::string(traits(*dtype).name)});
   r.params.push_back({"dist", s.dist});
   r.params.push_back({"seed", static_cast<std::int64_t>(s.seed)});
-  r.params.push_back({"threads", static_cast<std::int64_t>(s.threads)});
+  r.params.push_back({"threads", static_cast<std::int64_t>(library_threads)});
   r.params.push_back({"confidence", s.verdict.confidence});
   if (!override_model.empty()) r.params.push_back({"declared_override", override_model});
   r.reference = {"fast", true};
 
   backends::run_options ro;
-  ro.threads = s.threads;
+  ro.threads = library_threads;
   std::vector<tensor> ys;
   ys.reserve(chosen.size());
   std::vector<verdicts::judged_output> outs;
@@ -148,7 +151,8 @@ command add_run_command(CLI::App& root) {
                     "default: every one that runs the op; see roundoff backends)");
   c.app
       ->add_option("--threads", state->threads,
-                   "threads for each implementation's library and for the exact engine (1)")
+                   "threads for each implementation's library (default 1) and for the exact engine "
+                   "(default: every core, or ROUNDOFF_THREADS)")
       ->check(CLI::Range(1, 1024));
   c.app->add_option("--seed", state->seed, "seed of the generated inputs (0)");
   c.app->add_option("--dist", state->dist,

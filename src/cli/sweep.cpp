@@ -45,7 +45,7 @@ struct sweep_state {
   std::vector<std::string> dims;
   bool no_bias = false;
   std::vector<std::string> impls;
-  int threads = 1;
+  int threads = 0;  ///< 0: not given (libraries 1, the exact engine every core)
   std::uint64_t seed = 1;
   double confidence = 1e-6;
   std::string format = "table";
@@ -458,7 +458,7 @@ int run_sweep_command(const sweep_state& s) {
     im.name = name;
     im.model = b->model();
     im.storage = b->storage_format();
-    const int threads = s.threads;
+    const int threads = s.threads > 0 ? s.threads : 1;  // libraries: 1 unless --threads
     im.run = [b, threads](const ops::op_spec& op, const tensor& x, const tensor& w,
                           const tensor* bias) {
       backends::run_options ro;
@@ -569,7 +569,8 @@ command add_sweep_command(CLI::App& root) {
                     "backend that runs the op); roundoff backends lists them");
   c.app
       ->add_option("--threads", state->threads,
-                   "threads for the backends' libraries and the exact engine (default 1)")
+                   "threads for the backends' libraries (default 1) and the exact engine (default: "
+                   "every core, or ROUNDOFF_THREADS)")
       ->check(CLI::Range(1, 1024));
   c.app->add_option("--seed", state->seed, "seed of the random inputs (default 1)");
   c.app->add_option("--confidence", state->confidence,

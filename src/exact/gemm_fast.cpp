@@ -10,8 +10,11 @@
 #include <atomic>
 #include <bit>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -200,6 +203,7 @@ struct workspace {
   // Native path: packed A slices (all of K), one packed B panel, rows and slicers as packed
   // (padding and bad rows read zeros), and a zero row.
   std::vector<double> apk, bpk, zeros;
+  double* apk_base = nullptr;  // apk's first 64-byte-aligned element
   std::vector<const double*> pa, pb;
   std::vector<slicer> psa, psb;
   bool a_valid = false, a_good = false;  // A slices of tile rows [a_i0, a_i1) of batch a_bt
@@ -305,7 +309,9 @@ bool fits128(const plan& pl) {
 
 class fast_gemm {
  public:
-  fast_gemm(const gemm_problem& p, exact_tensor& dest, const plan& pl, bool native)
+  /// native: the micro-kernel to run, or nullptr for the OpenBLAS path.
+  fast_gemm(const gemm_problem& p, exact_tensor& dest, const plan& pl,
+            const detail::native::micro_kernel* native)
       : p_(p), dest_(dest), pl_(pl), native_(native) {}
 
   /// Plans the native kernel serves: Karatsuba and plain plans of at most 4 x 4 slices.
@@ -350,7 +356,7 @@ class fast_gemm {
   const gemm_problem& p_;
   exact_tensor& dest_;
   const plan& pl_;
-  const bool native_;
+  const detail::native::micro_kernel* const native_;
 };
 
 // Splits rows[r][k0 .. k0+kn) into `blocks` slice blocks of count x kn (row-major, block t at
@@ -549,16 +555,25 @@ void fast_gemm::combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 nt, b
   }
 }
 
+/// The first 64-byte-aligned element of buf after resizing it to hold n doubles from there. The
+/// packed panels' rows (mr or nr doubles, multiples of 8 for the AVX-512 kernel) then start on
+/// cache lines: a misaligned A panel made every step of the kernel touch two lines, and the
+/// second one stalled it (measured on the 1024 x 4096 x 4096 case).
+double* aligned64(std::vector<double>& buf, i64 n) {
+  buf.resize(static_cast<std::size_t>(n + 8));
+  const auto mis = (reinterpret_cast<std::uintptr_t>(buf.data()) / sizeof(double)) % 8;
+  return buf.data() + (8 - mis) % 8;
+}
+
 /// Calls block(k0, s0, sn) for every K block of the native path, [s0, s0 + sn) with sn <= kb,
 /// chunk by chunk (chunks of kc columns starting at k0; blocks never straddle a chunk boundary),
 /// then chunk_done(k0) after each chunk. A and B panels are cut by this one enumeration, so
 /// their K blocks line up.
 template <class Block, class ChunkDone>
-void for_k_blocks(i64 K, i64 kc, const Block& block, const ChunkDone& chunk_done) {
+void for_k_blocks(i64 K, i64 kc, i64 kb, const Block& block, const ChunkDone& chunk_done) {
   for (i64 k0 = 0; k0 < K; k0 += kc) {
     const i64 kn = std::min(kc, K - k0);
-    for (i64 s0 = k0; s0 < k0 + kn; s0 += detail::native::kb)
-      block(k0, s0, std::min(detail::native::kb, k0 + kn - s0));
+    for (i64 s0 = k0; s0 < k0 + kn; s0 += kb) block(k0, s0, std::min(kb, k0 + kn - s0));
     chunk_done(k0);
   }
 }
@@ -568,9 +583,10 @@ void for_k_blocks(i64 K, i64 kc, const Block& block, const ChunkDone& chunk_done
 // tiles, B's are made one panel of nr rows at a time and consumed at once by the kernel.
 void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i64 j1) const {
   namespace nat = detail::native;
+  const nat::micro_kernel& kern = *native_;
+  const i64 mr = kern.mr, nr = kern.nr, kb = kern.kb;
   const i64 mt = i1 - i0, nt = j1 - j0, K = p_.k;
-  const i64 mp = (mt + nat::mr - 1) / nat::mr * nat::mr,
-            np = (nt + nat::nr - 1) / nat::nr * nat::nr;
+  const i64 mp = (mt + mr - 1) / mr * mr, np = (nt + nr - 1) / nr * nr;
   const int ba = pl_.blocks_a(), bb = pl_.blocks_b();
   const int slices_a = pl_.karatsuba ? 2 : pl_.sa, slices_b = pl_.karatsuba ? 2 : pl_.sb;
   const bool multi = pl_.chunks > 1;
@@ -593,16 +609,17 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
       ws.pa[ui] = ws.ap[ui];
       ws.psa[ui] = ws.sla[ui];
     }
-    ws.apk.resize(static_cast<std::size_t>(ba * mp * K));
+    ws.apk_base = aligned64(ws.apk, ba * mp * K);
     ws.rem_a.clear();
     for_k_blocks(
-        K, pl_.kc,
+        K, pl_.kc, kb,
         [&](i64, i64 s0, i64 sn) {
-          for (i64 pnl = 0; pnl < mp; pnl += nat::mr) {
+          for (i64 pnl = 0; pnl < mp; pnl += mr) {
             double* out[slicer::max_slices + 1];
-            for (int t = 0; t < ba; ++t) out[t] = ws.apk.data() + t * mp * K + s0 * mp + pnl * sn;
-            nat::split_panel(nat::mr, ws.pa.data() + pnl, ws.psa.data() + pnl, slices_a,
-                             pl_.karatsuba, s0, sn, out, static_cast<std::int32_t>(pnl), ws.rem_a);
+            for (int t = 0; t < ba; ++t) out[t] = ws.apk_base + t * mp * K + s0 * mp + pnl * sn;
+            nat::split_panel(kern.mr, kern.wide_split, ws.pa.data() + pnl, ws.psa.data() + pnl,
+                             slices_a, pl_.karatsuba, s0, sn, out, static_cast<std::int32_t>(pnl),
+                             ws.rem_a);
           }
         },
         [](i64) {});
@@ -633,20 +650,20 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
   ws.c.resize(static_cast<std::size_t>(csize));
   if (multi) ws.ci.assign(static_cast<std::size_t>(csize), 0);
   ws.rem_b.clear();
-  ws.bpk.resize(static_cast<std::size_t>(bb * nat::nr * nat::kb));
+  double* const bpk = aligned64(ws.bpk, bb * nr * kb);
   // Slices panel q over columns [s0, s0 + sn) of chunk k0 and adds its products into C.
   const auto panel_block = [&](i64 q, i64 k0, i64 s0, i64 sn) {
     double* out[slicer::max_slices + 1];
-    for (int t = 0; t < bb; ++t) out[t] = ws.bpk.data() + t * nat::nr * sn;
-    nat::split_panel(nat::nr, ws.pb.data() + q, ws.psb.data() + q, slices_b, pl_.karatsuba, s0, sn,
-                     out, static_cast<std::int32_t>(q), ws.rem_b);
+    for (int t = 0; t < bb; ++t) out[t] = bpk + t * nr * sn;
+    nat::split_panel(kern.nr, kern.wide_split, ws.pb.data() + q, ws.psb.data() + q, slices_b,
+                     pl_.karatsuba, s0, sn, out, static_cast<std::int32_t>(q), ws.rem_b);
     for (int pi = 0; pi < nprod; ++pi) {
       const int ta = pl_.karatsuba ? pi : pi / pl_.sb, tb = pl_.karatsuba ? pi : pi % pl_.sb;
-      const double* as = ws.apk.data() + ta * mp * K + s0 * mp;
-      const double* bs = ws.bpk.data() + tb * nat::nr * sn;
+      const double* as = ws.apk_base + ta * mp * K + s0 * mp;
+      const double* bs = bpk + tb * nr * sn;
       double* c = ws.c.data() + pi * mp * np + q;
-      for (i64 pnl = 0; pnl < mp; pnl += nat::mr)
-        nat::kernel(sn, as + pnl * sn, bs, c + pnl * np, np, s0 != k0);
+      for (i64 pnl = 0; pnl < mp; pnl += mr)
+        kern.run(sn, as + pnl * sn, bs, c + pnl * np, np, s0 != k0);
     }
   };
   // Adds a finished chunk's sums, columns [q0, q1) of C, into the int64 totals.
@@ -662,12 +679,12 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
   } else if (ba * mp * K <= a_panel_sweep_cap) {
     // A's packed slices fit in cache: each B panel is analyzed and then sliced while its rows
     // are still in cache, and is run against all of A, chunk by chunk.
-    for (i64 q = 0; q < np; q += nat::nr) {
-      setup_b(q, q + nat::nr);
+    for (i64 q = 0; q < np; q += nr) {
+      setup_b(q, q + nr);
       for_k_blocks(
-          K, pl_.kc, [&](i64 k0, i64 s0, i64 sn) { panel_block(q, k0, s0, sn); },
+          K, pl_.kc, kb, [&](i64 k0, i64 s0, i64 sn) { panel_block(q, k0, s0, sn); },
           [&](i64) {
-            if (multi) add_chunk(q, q + nat::nr);
+            if (multi) add_chunk(q, q + nr);
           });
     }
   } else {
@@ -675,9 +692,9 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
     // every B panel instead of all of A being streamed from memory once per panel.
     setup_b(0, np);
     for_k_blocks(
-        K, pl_.kc,
+        K, pl_.kc, kb,
         [&](i64 k0, i64 s0, i64 sn) {
-          for (i64 q = 0; q < np; q += nat::nr) panel_block(q, k0, s0, sn);
+          for (i64 q = 0; q < np; q += nr) panel_block(q, k0, s0, sn);
         },
         [&](i64) {
           if (multi) add_chunk(0, np);
@@ -694,16 +711,95 @@ void fast_gemm::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0, i
   combine(ws, bt, i0, j0, mt, nt, fits128(pl_), S);
 }
 
+/// Worker threads kept between calls (starting threads cost 50-100 us a call, against calls of
+/// a few ms). A call hands one job to `helpers` parked threads and runs a share itself; the job
+/// pulls its items from a shared counter, so a helper that wakes late just finds none left.
+/// One call at a time: a call that finds the pool busy (another user thread's gemm_exact, or a
+/// nested call) starts its own threads instead. The threads live until the process exits.
+class worker_pool {
+ public:
+  ~worker_pool() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  /// Runs job on the calling thread and on `helpers` other threads; returns when all are done.
+  /// job must not throw.
+  void run(int helpers, const std::function<void()>& job) {
+    bool expected = false;
+    if (!busy_.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      std::vector<std::thread> own;
+      for (int t = 0; t < helpers; ++t) own.emplace_back(job);
+      job();
+      for (auto& th : own) th.join();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      while (static_cast<int>(threads_.size()) < helpers)
+        threads_.emplace_back([this] { serve(); });
+      job_ = &job;
+      ++generation_;
+      wanted_ = helpers;
+    }
+    wake_.notify_all();
+    job();
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      wanted_ = 0;  // helpers not yet awake skip this job: its items are all taken
+      done_.wait(lk, [this] { return running_ == 0; });
+      job_ = nullptr;
+    }
+    busy_.store(false, std::memory_order_release);
+  }
+
+ private:
+  void serve() {
+    std::uint64_t seen = 0;
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      wake_.wait(lk, [&] { return stop_ || (generation_ != seen && wanted_ > 0); });
+      if (stop_) return;
+      seen = generation_;
+      --wanted_;
+      ++running_;
+      const std::function<void()>* job = job_;
+      lk.unlock();
+      (*job)();
+      lk.lock();
+      if (--running_ == 0) done_.notify_all();
+    }
+  }
+
+  std::atomic<bool> busy_{false};
+  std::mutex mu_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> threads_;
+  const std::function<void()>* job_ = nullptr;
+  std::uint64_t generation_ = 0;
+  int wanted_ = 0, running_ = 0;
+  bool stop_ = false;
+};
+
+worker_pool& workers() {
+  static worker_pool p;
+  return p;
+}
+
 /// Runs work(next, count) on `threads` threads (the caller's among them), each under an IEEE
 /// underflow guard; the workers take item numbers from the shared counter `next` until they
 /// reach `count`. The first exception stops the others (the counter jumps to the end) and is
-/// rethrown once all have joined.
+/// rethrown once all are done.
 template <class Work>
 void run_workers(int threads, i64 count, const Work& work) {
   std::atomic<i64> next{0};
   std::exception_ptr err;
   std::mutex err_mu;
-  auto worker = [&] {
+  const std::function<void()> worker = [&] {
     const ieee_underflow_guard ieee;
     try {
       work(next, count);
@@ -713,10 +809,10 @@ void run_workers(int threads, i64 count, const Work& work) {
       next.store(count);
     }
   };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& th : pool) th.join();
+  if (threads <= 1)
+    worker();
+  else
+    workers().run(threads - 1, worker);
   if (err) std::rethrow_exception(err);
 }
 
@@ -785,15 +881,26 @@ slicer::result split4(const slicer& sl, const double* x, i64 n, double* const* o
 }
 }  // namespace detail::split_kernels
 
+int engine_threads(int requested) noexcept {
+  if (requested > 0) return requested;
+  if (const char* env = std::getenv("ROUNDOFF_THREADS")) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 const char* gemm_exact_kernel() noexcept {
-  return detail::native::enabled() ? "native-avx2" : "openblas";
+  const detail::native::micro_kernel* k = detail::native::chosen();
+  return k != nullptr ? k->name : "openblas";
 }
 
 void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options& opt) {
   if (p.batch < 0 || p.m < 0 || p.n < 0 || p.k < 0)
     throw std::invalid_argument("gemm_exact: negative dimension");
   if (p.batch == 0 || p.m == 0 || p.n == 0) return;
-  const int threads = std::max(1, opt.threads);
+  const int threads = engine_threads(opt.threads);
   const plan pl = choose_plan(p);
   if (pl.how == plan::kind::simple) return gemm_simple_parallel(p, dest, threads);
 
@@ -805,9 +912,10 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
   const i64 want = (threads + p.batch * mtiles - 1) / (p.batch * mtiles);
   if (want > 1) tn = std::max<i64>(1, std::min(tn, (p.n + want - 1) / want));
   i64 ntiles = (p.n + tn - 1) / tn;
-  const bool native = detail::native::enabled() && fast_gemm::native_plan(pl);
-  if (native) {  // balanced tiles of whole 12-row panels: less zero padding
-    const i64 nr = detail::native::nr;
+  const detail::native::micro_kernel* native =
+      fast_gemm::native_plan(pl) ? detail::native::chosen() : nullptr;
+  if (native) {  // balanced tiles of whole nr-row panels: less zero padding
+    const i64 nr = native->nr;
     tn = ((p.n + ntiles - 1) / ntiles + nr - 1) / nr * nr;
     ntiles = (p.n + tn - 1) / tn;
   }

@@ -112,7 +112,7 @@ void contraction_runner::run_blas_bound(const exact::gemm_problem& p) {
   const std::int64_t leaves = p.k + (p.bias ? 1 : 0);
   std::vector<double> c(static_cast<std::size_t>(p.m * p.n));
   const int saved = openblas_get_num_threads();
-  openblas_set_num_threads(std::max(1, opt_.threads));
+  openblas_set_num_threads(exact::engine_threads(opt_.threads));
   for (std::int64_t bb = 0; bb < p.batch; ++bb) {
     for (std::int64_t i = 0; i < p.m; ++i) {
       for (std::int64_t j = 0; j < p.n; ++j) {

@@ -64,6 +64,12 @@ TEST_F(cli, version_lists_the_optional_parts) {
   EXPECT_EQ(run("--version").rc, 0);
   EXPECT_EQ(run("--help").rc, 0);
   EXPECT_EQ(run("reference --help").rc, 0);
+  // LibTorch and CUDA are in a plugin loaded on first use (docs/backends.md, §7): version loads
+  // neither (the dynamic loader lists every library it opens under LD_DEBUG=libs).
+  const result traced = run("version", "LD_DEBUG=libs");
+  EXPECT_EQ(traced.err.find("libtorch"), std::string::npos) << traced.err.substr(0, 2000);
+  EXPECT_EQ(traced.err.find("libcudart"), std::string::npos) << traced.err.substr(0, 2000);
+  EXPECT_EQ(traced.err.find("roundoff_backends_torch"), std::string::npos);
 }
 
 TEST_F(cli, usage_errors_exit_2_with_one_line) {

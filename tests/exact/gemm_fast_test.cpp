@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "property.hpp"
@@ -300,6 +302,54 @@ TEST(GemmFast, SeedShapeFp32Normal) {
 
 // Every element of a row below the slices' reach: the whole product goes through the sparse
 // remainder, and Inf/NaN rows through the simple path, in one problem.
+// The worker pool persists between calls and serves one call at a time: calls from several user
+// threads at once (the others start their own threads), back-to-back calls with different
+// thread counts, and the default thread count must all give the simple path's values.
+TEST(GemmFast, ConcurrentCallsAndThreadCounts) {
+  auto g = roundoff::test::rng(0x9001);
+  std::normal_distribution<double> nd;
+  const i64 m = 20, n = 50, k = 300;
+  std::vector<double> a(m * k), b(n * k);
+  for (auto& x : a) x = roundoff::round_to(format_id::f32, nd(g));
+  for (auto& x : b) x = roundoff::round_to(format_id::f32, nd(g));
+  gemm_problem p;
+  p.m = m, p.n = n, p.k = k, p.a = a.data(), p.lda = k, p.b = b.data(), p.ldb = k;
+  p.c_row_stride = n;
+  exact_tensor simple({m * n});
+  gemm_exact_simple(p, simple);
+  layout L;
+  L.p = p;
+  int failures = 0;
+  for (const int threads : {0, 3, 1, 2, 3}) {
+    exact_tensor fast({m * n});
+    gemm_exact(p, fast, {threads});
+    L.describe = "sequential, threads=" + std::to_string(threads);
+    expect_equal(L, fast, simple, 0, &failures);
+  }
+  std::vector<exact_tensor> outs;
+  for (int t = 0; t < 4; ++t) outs.emplace_back(std::vector<i64>{m * n});
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t)
+    callers.emplace_back([&, t] {
+      for (int rep = 0; rep < 3; ++rep) gemm_exact(p, outs[static_cast<std::size_t>(t)], {2});
+    });
+  for (auto& c : callers) c.join();
+  for (int t = 0; t < 4; ++t) {
+    L.describe = "concurrent caller " + std::to_string(t);
+    expect_equal(L, outs[static_cast<std::size_t>(t)], simple, 0, &failures);
+  }
+  EXPECT_EQ(engine_threads(5), 5);
+  const char* before = std::getenv("ROUNDOFF_THREADS");
+  const std::string saved = before ? before : "";
+  setenv("ROUNDOFF_THREADS", "3", 1);
+  EXPECT_EQ(engine_threads(0), 3);
+  setenv("ROUNDOFF_THREADS", "many", 1);  // ignored: every core
+  EXPECT_EQ(engine_threads(0), static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  unsetenv("ROUNDOFF_THREADS");
+  EXPECT_EQ(engine_threads(0), static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  if (before) setenv("ROUNDOFF_THREADS", saved.c_str(), 1);
+}
+
 TEST(GemmFast, RemainderAndSpecialRows) {
   const i64 m = 4, n = 3, k = 300;
   std::vector<double> a(m * k), b(n * k);
@@ -457,20 +507,27 @@ TEST(GemmFast, IgnoresCallerFlushToZero) {
 }
 #endif
 
-// Which kernel runs: the native one exactly on CPUs with AVX2 and FMA, the OpenBLAS one when
-// ROUNDOFF_EXACT_KERNEL=blas asks for it (the ".blas" copies of these tests rely on that).
+// Which kernel runs: the best native one this CPU has (AVX-512F, then AVX2 + FMA), the AVX2 one
+// when ROUNDOFF_EXACT_KERNEL=avx2 asks for it, and the OpenBLAS one for "blas" or on CPUs with
+// neither (the ".avx2" and ".blas" copies of these tests rely on that). Asserts only what holds
+// on the running machine.
 TEST(GemmFast, KernelChoiceFollowsCpuAndEnvironment) {
   const char* before = std::getenv("ROUNDOFF_EXACT_KERNEL");
   const std::string saved = before ? before : "";
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
+#else
+  const bool avx2 = false, avx512 = false;
+#endif
+  const char* best_avx2 = avx2 ? "native-avx2" : "openblas";
   setenv("ROUNDOFF_EXACT_KERNEL", "blas", 1);
   EXPECT_STREQ(gemm_exact_kernel(), "openblas");
+  setenv("ROUNDOFF_EXACT_KERNEL", "avx2", 1);
+  EXPECT_STREQ(gemm_exact_kernel(), best_avx2);
   unsetenv("ROUNDOFF_EXACT_KERNEL");
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  const bool native = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  const bool native = false;
-#endif
-  EXPECT_STREQ(gemm_exact_kernel(), native ? "native-avx2" : "openblas");
+  EXPECT_STREQ(gemm_exact_kernel(), avx512 ? "native-avx512" : best_avx2);
+  if (!avx512) std::printf("(no AVX-512F on this CPU: the AVX-512 kernel is not checked here)\n");
   if (before) setenv("ROUNDOFF_EXACT_KERNEL", saved.c_str(), 1);
 }
 

@@ -127,6 +127,12 @@ class registry {
 /// compiled in are still listed, as unavailable with the reason.
 const registry& builtin_registry();
 
+/// The LibTorch and cuBLAS backends are in a plugin, roundoff_backends_torch.so, loaded on first
+/// use (when one of them is asked `available()` or runs). Its path as found now, without loading
+/// it: ROUNDOFF_BACKENDS_PLUGIN, beside the executable, <prefix>/<libdir>/roundoff, or the build
+/// tree. Empty when this build has no such backends or the file is not found.
+std::string backends_plugin_path();
+
 /// Shell-style glob match on whole strings: `*` any run, `?` one char, `[...]` a set.
 bool glob_match(std::string_view pattern, std::string_view text) noexcept;
 

@@ -27,16 +27,24 @@ struct gemm_problem {
 };
 
 struct engine_options {
-  int threads = 1;  ///< threads for the fast path (and the BLAS it calls)
+  /// Threads for the fast path (and the BLAS it calls); 0: engine_threads(0), every core unless
+  /// ROUNDOFF_THREADS says otherwise.
+  int threads = 0;
 };
+
+/// The thread count the exact engine runs with when asked for `requested`: `requested` when it
+/// is positive; otherwise the environment variable ROUNDOFF_THREADS when it holds an integer in
+/// [1, 1024]; otherwise std::thread::hardware_concurrency() (at least 1).
+int engine_threads(int requested) noexcept;
 
 /// Fast exact path. Writes every output element of p into dest (already sized).
 void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options& opt = {});
 
-/// The kernel gemm_exact multiplies slices with, as things stand now: "native-avx2" (its own
-/// packed AVX2/FMA kernel: x86-64 CPUs with AVX2 and FMA) or "openblas" (cblas_dgemm; other
-/// CPUs, or when the environment variable ROUNDOFF_EXACT_KERNEL is "blas"). Both give the same
-/// exact results; only the speed differs (docs/exact-fast.md).
+/// The kernel gemm_exact multiplies slices with, as things stand now: "native-avx512" (its own
+/// packed kernel: x86-64 CPUs with AVX-512F), "native-avx2" (CPUs with AVX2 and FMA, or when the
+/// environment variable ROUNDOFF_EXACT_KERNEL is "avx2") or "openblas" (cblas_dgemm; other CPUs,
+/// or when ROUNDOFF_EXACT_KERNEL is "blas"). All give the same exact results; only the speed
+/// differs (docs/exact-fast.md).
 const char* gemm_exact_kernel() noexcept;
 
 /// Simple exact path: one accumulator per output, term by term. Same contract as gemm_exact.

@@ -27,7 +27,9 @@ struct reference_options {
   /// For method::mpfr: recompute an element that rounds at precision_bits at a precision that
   /// provably suffices (exact::mpfr_options::auto_raise) instead of flagging it inexact.
   bool mpfr_auto_raise = false;
-  int threads = 1;
+  /// Threads of the exact engine; 0: exact::engine_threads(0), every core unless
+  /// ROUNDOFF_THREADS says otherwise.
+  int threads = 0;
   /// Compute `magnitude` (one more exact contraction on |x|, |w|, |b|). Off: magnitude is empty.
   bool want_magnitude = true;
   magnitude_method magnitude_how = magnitude_method::exact;

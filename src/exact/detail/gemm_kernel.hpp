@@ -25,32 +25,39 @@ struct rem_entry {
 
 namespace native {
 
-/// Micro-tile: mr rows of A times nr rows of B. Packed panels hold, for each k of a K block,
-/// the mr (or nr) values of consecutive rows: a panel of A is [k][mr], one of B is [k][nr].
-inline constexpr int mr = 4;
-inline constexpr int nr = 12;
-/// Length of a K block: one B micro-panel (nr * kb doubles) stays in L1 across the A panels.
-inline constexpr std::int64_t kb = 256;
+/// One native micro-kernel and the packed layout it reads. Micro-tile: mr rows of A times nr
+/// rows of B. Packed panels hold, for each k of a K block, the mr (or nr) values of consecutive
+/// rows: a panel of A is [k][mr], one of B is [k][nr]. A K block has at most kb columns, so
+/// that one B micro-panel (nr * kb doubles) stays in L1 across the A panels.
+struct micro_kernel {
+  const char* name;  ///< as gemm_exact_kernel() reports it
+  int mr, nr;        ///< multiples of 4
+  std::int64_t kb;
+  /// Whether split_panel may slice 8 rows at a time with AVX-512 (else 4 with AVX2).
+  bool wide_split;
+  /// C[i * ldc + j] (+)= sum_{k < kc} a[k * mr + i] * b[k * nr + j] for i < mr, j < nr, with
+  /// FMA. Adds to C when accumulate, else overwrites it.
+  void (*run)(std::int64_t kc, const double* a, const double* b, double* c, std::int64_t ldc,
+              bool accumulate) noexcept;
+};
 
-/// Whether the native path can run here: an x86-64 build and a CPU with AVX2 and FMA, unless
-/// the environment variable ROUNDOFF_EXACT_KERNEL is "blas" (then the OpenBLAS path is used;
-/// tests run both). Read on every call.
-bool enabled() noexcept;
+/// The native kernel for this CPU, or nullptr when the OpenBLAS path must run. Best first:
+/// AVX-512F (8 x 24 tile), then AVX2 + FMA (4 x 12), on x86-64 builds. The environment variable
+/// ROUNDOFF_EXACT_KERNEL can ask for less: "blas" (the OpenBLAS path) or "avx2" (the AVX2
+/// kernel when the CPU has it, else the OpenBLAS path); tests run every kernel this way. Read on
+/// every call.
+const micro_kernel* chosen() noexcept;
 
-/// Slices `width` consecutive rows (width = mr or nr; rows[t], slicer sl[t]) over columns
-/// [k0, k0 + n) into packed panels: the value of slice block t of row r at column k0 + kk goes
-/// to out[t][kk * width + r]. Blocks: `slices` slices, lowest first, plus lo + hi as block 2
+/// Slices `width` consecutive rows (width = mr or nr, a multiple of 4; 8 at a time with AVX-512
+/// when `wide` and width is a multiple of 8, else 4 with AVX2; rows[t], slicer sl[t]) over
+/// columns [k0, k0 + n) into packed panels: the value of slice block t of row r at column k0 + kk
+/// goes to out[t][kk * width + r]. Blocks: `slices` slices, lowest first, plus lo + hi as block 2
 /// when karatsuba. Each slice is computed by exactly the operations of slicer::split. A row
 /// that must not contribute (padding, or a bad row) is given as a pointer to zeros and the
 /// slicer of a zero row. Every nonzero residual is appended to rem as {row0 + r, k0 + kk, x'}.
-void split_panel(int width, const double* const* rows, const slicer* sl, int slices, bool karatsuba,
-                 std::int64_t k0, std::int64_t n, double* const* out, std::int32_t row0,
-                 std::vector<rem_entry>& rem);
-
-/// C[i * ldc + j] (+)= sum_{k < kc} a[k * mr + i] * b[k * nr + j] for i < mr, j < nr, with
-/// FMA. Adds to C when accumulate, else overwrites it.
-void kernel(std::int64_t kc, const double* a, const double* b, double* c, std::int64_t ldc,
-            bool accumulate) noexcept;
+void split_panel(int width, bool wide, const double* const* rows, const slicer* sl, int slices,
+                 bool karatsuba, std::int64_t k0, std::int64_t n, double* const* out,
+                 std::int32_t row0, std::vector<rem_entry>& rem);
 
 }  // namespace native
 }  // namespace roundoff::exact::detail
