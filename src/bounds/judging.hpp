@@ -8,8 +8,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "element_data.hpp"
@@ -29,6 +31,9 @@ constexpr conversion conversion_list[] = {conversion::nearest_even, conversion::
                                           conversion::toward_zero};
 
 // Exact references, one per distinct converted input set (models sharing inputs share one).
+// Entries keep no copy of their inputs (for a large layer each copy is as big as x): a hash of
+// the converted inputs finds candidates, and a candidate's inputs are derived again from its
+// rule and compared exactly before it is shared.
 class reference_cache {
  public:
   reference_cache(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
@@ -36,33 +41,23 @@ class reference_cache {
       : op_(op), x_(x), w_(w), b_(b), ro_(ro) {}
 
   // Exact op on the inputs as given.
-  const ops::op_result& original() { return get(x_, w_, b_); }
+  const ops::op_result& original() {
+    if (!original_) original_ = &find_or_add(std::nullopt, x_, w_, b_);
+    return *original_;
+  }
 
   // Exact op on x, w converted to f by rule c and b rounded to nearest in bias_format.
   const ops::op_result& converted(format_id f, conversion c, format_id bias_format,
                                   underflow_mode u) {
-    // Converting the inputs costs a pass over them: look the rule up first.
     const key k{f, c, bias_format, u};
     for (const auto& [kk, r] : by_rule_)
       if (kk == k) return *r;
-    const ops::op_result& r = convert_and_get(f, c, bias_format, u);
+    const operands in = inputs(k);
+    const ops::op_result& r = find_or_add(k, in.x, in.w, in.b ? &*in.b : nullptr);
     by_rule_.emplace_back(k, &r);
     return r;
   }
 
- private:
-  const ops::op_result& convert_and_get(format_id f, conversion c, format_id bias_format,
-                                        underflow_mode u) {
-    tensor xr = convert_tensor(x_, f, c, u);
-    tensor wr = convert_tensor(w_, f, c, u);
-    if (b_) {
-      tensor br = round_tensor(*b_, bias_format, u);
-      return get(xr, wr, &br);
-    }
-    return get(xr, wr, nullptr);
-  }
-
- public:
   // A model's references: one per allowed conversion (distinct ones), then the inputs as given
   // when they differ from all of those (an implementation may keep the inputs exact).
   struct model_refs {
@@ -87,10 +82,6 @@ class reference_cache {
   }
 
  private:
-  struct entry {
-    std::vector<double> x, w, b;
-    std::unique_ptr<ops::op_result> r;
-  };
   struct key {
     format_id f;
     conversion c;
@@ -100,18 +91,63 @@ class reference_cache {
       return f == o.f && c == o.c && bias == o.bias && u == o.u;
     }
   };
-  std::vector<std::pair<key, const ops::op_result*>> by_rule_;
-  const ops::op_result& get(const tensor& x, const tensor& w, const tensor* b) {
-    static const std::vector<double> none;
-    const auto& bd = b ? b->data : none;
-    for (auto& e : entries_)
-      if (e.x == x.data && e.w == w.data && e.b == bd) return *e.r;
+  struct operands {
+    tensor x, w;
+    std::optional<tensor> b;
+  };
+  struct entry {
+    std::optional<key> rule;  // none: the inputs as given
+    std::uint64_t hash = 0;
+    std::unique_ptr<ops::op_result> r;
+  };
+
+  operands inputs(const key& k) const {
+    operands in{convert_tensor(x_, k.f, k.c, k.u), convert_tensor(w_, k.f, k.c, k.u), std::nullopt};
+    if (b_) in.b = round_tensor(*b_, k.bias, k.u);
+    return in;
+  }
+  static void mix(std::uint64_t& h, const std::vector<double>& v) {
+    for (double d : v) {
+      std::uint64_t bits;
+      std::memcpy(&bits, &d, sizeof bits);
+      h = (h ^ bits) * 0x100000001b3ULL;  // FNV-1a over 64-bit words
+    }
+    h = (h ^ v.size()) * 0x100000001b3ULL;
+  }
+  static std::uint64_t hash(const tensor& x, const tensor& w, const tensor* b) {
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    mix(h, x.data);
+    mix(h, w.data);
+    if (b) mix(h, b->data);
+    return h;
+  }
+  static bool same(const tensor& x, const tensor& w, const tensor* b, const tensor& x2,
+                   const tensor& w2, const tensor* b2) {
+    return x.data == x2.data && w.data == w2.data && (b == nullptr) == (b2 == nullptr) &&
+           (!b || b->data == b2->data);
+  }
+  // The entry whose inputs equal (x, w, b) (its inputs derived again from its rule), or a new one.
+  const ops::op_result& find_or_add(std::optional<key> rule, const tensor& x, const tensor& w,
+                                    const tensor* b) {
+    const std::uint64_t h = hash(x, w, b);
+    for (auto& e : entries_) {
+      if (e.hash != h) continue;
+      if (!e.rule) {
+        if (same(x, w, b, x_, w_, b_)) return *e.r;
+        continue;
+      }
+      const operands in = inputs(*e.rule);
+      if (same(x, w, b, in.x, in.w, in.b ? &*in.b : nullptr)) return *e.r;
+    }
     const auto t0 = std::chrono::steady_clock::now();
-    entry e{x.data, w.data, bd, std::make_unique<ops::op_result>(ops::evaluate(op_, x, w, b, ro_))};
+    entries_.push_back(
+        {rule, h, std::make_unique<ops::op_result>(ops::evaluate(op_, x, w, b, ro_))});
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    entries_.push_back(std::move(e));
     return *entries_.back().r;
   }
+
+  std::vector<std::pair<key, const ops::op_result*>> by_rule_;
+  const ops::op_result* original_ = nullptr;
   const ops::op_spec& op_;
   const tensor& x_;
   const tensor& w_;
