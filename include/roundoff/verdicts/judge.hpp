@@ -26,7 +26,7 @@ struct judged_output {
 struct judge_options {
   double confidence = 1e-6;
   int worst = 5;
-  int threads = 1;  ///< exact engine threads
+  int threads = 0;  ///< exact engine threads (0: exact::engine_threads(), all cores by default)
 };
 
 /// Judges each output (results in the order given) and each pair (indices into outs; a
