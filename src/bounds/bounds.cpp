@@ -150,15 +150,23 @@ double theta_of(double s) noexcept {
   return div_up(s, sub_down(1.0, s));
 }
 
+// Lemma R's S: l * per_step + (summands - 1) * eta_align (the alignment term only with
+// alignment), rounded upward.
+double path_sum(const arithmetic_model& m, std::int64_t l, std::int64_t summands,
+                double per_step) noexcept {
+  double s = mul_up(count_up(l), per_step);
+  if (m.alignment_precision > 0 && summands > 1)
+    s = add_up(s, mul_up(count_up(summands - 1), align_unit(m)));
+  return s;
+}
+
 // The deterministic relative constant for depth l and `summands` summands: theta of
 // l * step_unit + (summands - 1) * eta_align (Theorem B, Lemma R).
 double rel_deterministic(const arithmetic_model& m, std::int64_t l,
                          std::int64_t summands) noexcept {
   if (l <= 0 && summands <= 1) return 0.0;
-  double s = mul_up(count_up(l), step_unit(m));
-  if (m.alignment_precision > 0 && summands > 1)
-    s = add_up(s, mul_up(count_up(summands - 1), align_unit(m)));
-  return all_nearest(m) ? gamma(l, unit_roundoff(m.accumulator)) : theta_of(s);
+  return all_nearest(m) ? gamma(l, unit_roundoff(m.accumulator))
+                        : theta_of(path_sum(m, l, summands, step_unit(m)));
 }
 
 // The probabilistic relative constant (Theorem P, and P' for mixed models in §3.8): gamma~ over
@@ -169,12 +177,9 @@ double rel_probabilistic(const arithmetic_model& m, std::int64_t l, std::int64_t
   const double up = probabilistic_unit_roundoff(m);
   const double gt = gamma_tilde(l, up, lambda);
   if (all_nearest(m)) return gt;
-  double s = m.accumulation == accumulation_rounding::faithful
-                 ? mul_up(count_up(l), 2 * unit_roundoff(m.accumulator))
-                 : 0.0;
-  if (m.alignment_precision > 0 && summands > 1)
-    s = add_up(s, mul_up(count_up(summands - 1), align_unit(m)));
-  const double td = theta_of(s);
+  const double truncating =
+      m.accumulation == accumulation_rounding::faithful ? 2 * unit_roundoff(m.accumulator) : 0.0;
+  const double td = theta_of(path_sum(m, l, summands, truncating));
   if (std::isinf(td) || std::isinf(gt)) return inf;
   return add_up(add_up(td, gt), mul_up(td, gt));
 }
@@ -187,10 +192,8 @@ bool coarser_output(const arithmetic_model& m) noexcept {
 // l: prod (1 + eps_k) <= min(1 + theta, exp(sum eps_k)), finite even where n u >= 1
 // (docs/bounds.md, Theorem B, step 2).
 double growth(const arithmetic_model& m, std::int64_t l, std::int64_t summands) noexcept {
-  double s = mul_up(count_up(l), step_unit(m));
-  if (m.alignment_precision > 0 && summands > 1)
-    s = add_up(s, mul_up(count_up(summands - 1), align_unit(m)));
-  return std::min(add_up(1.0, rel_deterministic(m, l, summands)), inflate(std::exp(s)));
+  return std::min(add_up(1.0, rel_deterministic(m, l, summands)),
+                  inflate(std::exp(path_sum(m, l, summands, step_unit(m)))));
 }
 
 // Accumulation error with relative constant g (deterministic or probabilistic) and the growth

@@ -509,14 +509,9 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
   // the board rather than at a few elements (median error >= 0.1 x the bound).
   bool lower_only = !v.effective_model.empty() && decl_rank >= 0 && eff_rank > decl_rank;
   if (lower_only && eff_cand) {
-    bool evidence = eff_cand->own_signature_found;
-    if (eff_cand->rounds_inputs) {
-      const auto erefs = refs.of(parse_model(v.effective_model));
-      double own_nearest = inf;
-      for (std::size_t r = 0; r < erefs.own; ++r)
-        own_nearest = std::min(own_nearest, distance_of(erefs.all[r]));
-      evidence = evidence || kFitFactor * own_nearest <= distance_of(&refs.original());
-    }
+    // A consistent model that converts the inputs has shown the conversion (own signature or
+    // nearer converted inputs: the candidate loop requires it), so that is positive evidence.
+    const bool evidence = eff_cand->rounds_inputs;
     if (!evidence) {
       std::vector<double> r;
       for (const auto& e : j.el)
