@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -130,6 +131,33 @@ workspace_lease::~workspace_lease() {
   pool().release(std::move(held_));
 }
 
+void tile_executor::form_products(const double* a_slices, const double* b_slices, double* products,
+                                  i64 mt, i64 nt, i64 kn, i64 count) const {
+  {
+    // One tile's product at a time: the implementation need not be thread-safe, and a device
+    // runs one product at a time anyway.
+    const std::lock_guard<std::mutex> lk(products_lock_);
+    if (plan_.karatsuba) {
+      for (int t = 0; t < 3; ++t)
+        products_->multiply(mt, nt, kn, a_slices + t * mt * kn, b_slices + t * nt * kn,
+                            products + t * mt * nt);
+    } else {
+      products_->multiply(plan_.blocks_a() * mt, plan_.blocks_b() * nt, kn, a_slices, b_slices,
+                          products);
+    }
+  }
+  // Lemma 2: every sum is an integer of magnitude at most 2^53. A result outside that set was
+  // not computed in exact binary64 arithmetic (a faulty device, or a reduced-precision mode).
+  for (i64 t = 0; t < count; ++t) {
+    const double v = products[t];
+    if (!(std::fabs(v) <= 0x1p53) || v != std::trunc(v))
+      throw std::runtime_error(std::string("gemm_exact: the slice products from ") +
+                               products_->name() +
+                               " are not exact (a sum is not an integer of magnitude <= 2^53); "
+                               "the device does not compute IEEE binary64 products and sums");
+  }
+}
+
 i64 tile_executor::dest_index(i64 batch, i64 i, i64 j) const {
   const i64 c = problem_.c_offset + batch * problem_.c_batch_stride + i * problem_.c_row_stride +
                 j * problem_.c_col_stride;
@@ -246,17 +274,21 @@ void tile_executor::run_tile_blas(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0,
                         ws.b_remainders);
     if (!ws.a_any_fast || !good_b) break;  // every output of the tile goes to the simple path
     const double* as = ws.a_slices.data() + ba * mt * k0;
-    const auto ik = static_cast<blasint>(kn);
-    if (plan_.karatsuba) {
-      for (int t = 0; t < 3; ++t)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(mt),
-                    static_cast<blasint>(nt), ik, 1.0, as + t * mt * kn, ik,
-                    ws.b_slices.data() + t * nt * kn, ik, 0.0, ws.products.data() + t * mt * nt,
-                    static_cast<blasint>(nt));
+    if (products_) {
+      form_products(as, ws.b_slices.data(), ws.products.data(), mt, nt, kn, csize);
     } else {
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(ba * mt),
-                  static_cast<blasint>(bb * nt), ik, 1.0, as, ik, ws.b_slices.data(), ik, 0.0,
-                  ws.products.data(), static_cast<blasint>(bb * nt));
+      const auto ik = static_cast<blasint>(kn);
+      if (plan_.karatsuba) {
+        for (int t = 0; t < 3; ++t)
+          cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(mt),
+                      static_cast<blasint>(nt), ik, 1.0, as + t * mt * kn, ik,
+                      ws.b_slices.data() + t * nt * kn, ik, 0.0, ws.products.data() + t * mt * nt,
+                      static_cast<blasint>(nt));
+      } else {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(ba * mt),
+                    static_cast<blasint>(bb * nt), ik, 1.0, as, ik, ws.b_slices.data(), ik, 0.0,
+                    ws.products.data(), static_cast<blasint>(bb * nt));
+      }
     }
     if (multi)
       for (i64 t = 0; t < csize; ++t)
