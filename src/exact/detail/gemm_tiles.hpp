@@ -18,7 +18,7 @@
 #include "gemm_plan.hpp"
 #include "roundoff/exact/accumulator.hpp"
 #include "roundoff/exact/gemm.hpp"
-#include "roundoff/exact/value.hpp"
+#include "roundoff/exact/exact_tensor.hpp"
 
 namespace roundoff::exact::detail {
 
