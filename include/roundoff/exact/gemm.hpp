@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "roundoff/exact/value.hpp"
+#include "roundoff/exact/exact_tensor.hpp"
 
 namespace roundoff::exact {
 

@@ -19,7 +19,7 @@
 #include "gemm_plan.hpp"
 #include "roundoff/exact/accumulator.hpp"
 #include "roundoff/exact/gemm.hpp"
-#include "roundoff/exact/value.hpp"
+#include "roundoff/exact/exact_tensor.hpp"
 #include "slice_products.hpp"
 
 namespace roundoff::exact::detail {
