@@ -39,7 +39,11 @@ class recording_products final : public detail::slice_products {
     const auto bytes = 8 * static_cast<std::size_t>(rows_a * kn + rows_b * kn + rows_a * rows_b);
     EXPECT_LE(bytes, memory_bytes()) << rows_a << " x " << rows_b << " x " << kn;
     inner_->multiply(rows_a, rows_b, kn, a, b, c);
-    if (calls == fault_call && rows_a * rows_b > 0) c[rows_a * rows_b / 2] = fault_value;
+    if (calls == fault_call && rows_a * rows_b > 0) {
+      double& v = c[rows_a * rows_b / 2];
+      v = std::trunc(fault_value) == fault_value && std::fabs(fault_value) < 8 ? v + fault_value
+                                                                               : fault_value;
+    }
     ++calls;
   }
   i64 calls = 0;
@@ -156,7 +160,8 @@ TEST(DeviceEngine, TilesFitTheBudget) {
 }
 
 // A device whose sums are not the exact integers of Lemma 2 is caught, not trusted: a
-// fraction, a sum past 2^53 and a NaN each make gemm_exact_with throw, naming the device.
+// fraction, a sum past 2^53, a NaN, and a wrong integer (Freivalds' check) each make
+// gemm_exact_with throw, naming the device.
 TEST(DeviceEngine, InexactProductsAreDetected) {
   const i64 m = 5, n = 7, k = 300;
   std::vector<double> a(m * k), b(n * k);
@@ -167,7 +172,8 @@ TEST(DeviceEngine, InexactProductsAreDetected) {
   gemm_problem p;
   p.m = m, p.n = n, p.k = k, p.a = a.data(), p.lda = k, p.b = b.data(), p.ldb = k;
   p.c_row_stride = n, p.c_col_stride = 1;
-  for (const double bad : {0.5, 0x1p54, std::nan("")}) {
+  // 1.0 and -3.0 added to a correct integer: an integer of the right size, but the wrong one.
+  for (const double bad : {0.5, 0x1p54, std::nan(""), 1.0, -3.0}) {
     recording_products products(1 << 20);
     products.fault_call = 0, products.fault_value = bad;
     exact_tensor dest({m * n});

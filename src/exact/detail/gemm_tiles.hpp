@@ -123,6 +123,7 @@ class tile_executor {
   const native::micro_kernel* const native_;
   slice_products* const products_;
   mutable std::mutex products_lock_;
+  mutable std::uint64_t products_calls_ = 0;  ///< under products_lock_: seeds the checks
 };
 
 }  // namespace roundoff::exact::detail
