@@ -159,6 +159,39 @@ TEST(DeviceEngine, TilesFitTheBudget) {
   }
 }
 
+// The exactness conditions every device relies on (docs/exact-fast.md, Lemmas 2 and 4), for the
+// plans the planner picks on random problems: the sum of |products| over a chunk is at most
+// 2^53 (plain: kc * 2^(wa + wb); Karatsuba: kc * (3 * 2^(w-1))^2), chunks cover K, at most 512
+// chunks, and the slices fit the slicer.
+TEST(DeviceEngine, PlansSatisfyTheExactnessConditions) {
+  auto g = roundoff::test::rng(0xde71ce06);
+  int fast = 0;
+  for (i64 it = 0; it < roundoff::test::iterations(150); ++it) {
+    const layout L = make_problem(g, true);
+    if (L.p.m == 0 || L.p.n == 0 || L.p.k == 0) continue;
+    const detail::plan pl = detail::choose_plan(L.p);
+    if (pl.path == detail::plan::path_kind::simple) continue;
+    ++fast;
+    const double kc = static_cast<double>(pl.chunk_length);
+    if (pl.karatsuba) {
+      EXPECT_EQ(pl.width_a, pl.width_b) << L.describe;
+      EXPECT_LE(kc * 9 * std::ldexp(1.0, 2 * pl.width_a - 2), 0x1p53) << L.describe;
+    } else {
+      EXPECT_LE(kc * std::ldexp(1.0, pl.width_a + pl.width_b), 0x1p53) << L.describe;
+    }
+    EXPECT_GE(pl.width_a, 1);
+    EXPECT_LE(pl.width_a, 51);
+    EXPECT_GE(pl.width_b, 1);
+    EXPECT_LE(pl.width_b, 51);
+    EXPECT_LE(pl.slices_a, 8);
+    EXPECT_LE(pl.slices_b, 8);
+    EXPECT_GE(pl.chunk_length * pl.chunks, L.p.k) << L.describe;
+    EXPECT_LT(pl.chunk_length * (pl.chunks - 1), L.p.k) << L.describe;
+    EXPECT_LE(pl.chunks, 512) << L.describe;
+  }
+  EXPECT_GT(fast, 0);
+}
+
 // A device whose sums are not the exact integers of Lemma 2 is caught, not trusted: a
 // fraction, a sum past 2^53, a NaN, and a wrong integer (Freivalds' check) each make
 // gemm_exact_with throw, naming the device.
