@@ -523,7 +523,7 @@ class TraceReport:
     def to_markdown(self) -> str:
         fv = self.first_violation
         judged = sum(l.verdict != "not judged" for l in self.layers)
-        lines = [f"roundoff trace: {judged} calls judged, "
+        lines = [f"roundoff trace: {judged} call{'s' if judged != 1 else ''} judged, "
                  + ("no violation" if fv is None else
                     f"first violation: #{fv.index} {fv.name or '(model)'} ({fv.op})"),
                  "",
