@@ -108,14 +108,15 @@ def _bind(op: str, params: Tuple[str, ...], args: tuple, kwargs: dict) -> Union[
         return None
     if "out" in bound and bound["out"] is not None:
         return f"{op} with out="
-    beta, alpha = bound.pop("beta", 1), bound.pop("alpha", 1)
-    if alpha != 1:
-        return f"alpha = {alpha!r} scales the product inside the kernel; roundoff's {op} has alpha = 1"
-    if beta != 1:
-        return f"beta = {beta!r} scales the added tensor inside the kernel; roundoff's {op} has beta = 1"
+    scale = _trace_aten.scale_check(op, "the kernel", bound.pop("beta", 1),
+                                    bound.pop("alpha", 1))
+    if isinstance(scale, str):
+        return scale
+    if scale:  # beta = 0: b is not read
+        op, b = ("matmul" if op == "addmm" else op), None
     conv = {k: _tuple_arg(v) for k, v in bound.items()
             if k in ("stride", "padding", "dilation", "groups", "output_padding")}
-    return {"x": x, "w": w, "b": b, "args": conv}
+    return {"op": op, "x": x, "w": w, "b": b, "args": conv}
 
 
 class _Capture:
@@ -207,15 +208,16 @@ class _Capture:
         if not isinstance(b, dict):
             return
         device = out.device.type
-        self.calls.append(_Call(name, op, _copy(b["x"]), _copy(b["w"]),
+        self.calls.append(_Call(name, b["op"], _copy(b["x"]), _copy(b["w"]),
                                 None if b["b"] is None else _copy(b["b"]), _copy(out),
                                 b["args"], device, self._autocast(device), "call"))
 
     def record_aten(self, func, args, kwargs, out) -> None:
         """An aten op outside every recorded function call. Products are named after the
         parameter they multiply (``ParameterNames``); the two parameter-free products of an
-        ``nn.MultiheadAttention`` or an ``F.scaled_dot_product_attention`` call are, in
-        order, ``q@k`` and ``p@v`` (the softmax runs between them as a separate op)."""
+        ``F.scaled_dot_product_attention`` call, or the two parameter-free bmm of an
+        ``nn.MultiheadAttention`` call, are in order ``q@k`` and ``p@v`` (the softmax runs
+        between them as a separate op)."""
         torch = _torch()
         self.params.copied(func, args, out)
         maybe = self.aten_kinds.get(func)
@@ -237,8 +239,10 @@ class _Capture:
             return
         name = self.params.name(kind["w"]) or self.params.name(kind["x"])
         if name is None:
+            # inside nn.MultiheadAttention only a bmm can be q@k or p@v: its projections are
+            # 2-D products, named by their weights (unless those are not parameters)
             counter = self.sdpa_scopes[-1] if self.sdpa_scopes else \
-                (top[4] if top is not None and
+                (top[4] if top is not None and kind["op"] == "bmm" and
                  isinstance(top[1], torch.nn.MultiheadAttention) else None)
             name = module_name
             if counter is not None:

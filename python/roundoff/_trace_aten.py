@@ -58,17 +58,28 @@ def _conv(args: tuple, kwargs: dict) -> Union[dict, str]:
     return {"op": op, "x": a["input"], "w": w, "b": a.get("bias"), "args": conv}
 
 
-def _scaled(op: str, name: str, b: Any, x: Any, w: Any, kwargs: dict) -> Union[dict, str]:
-    """addmm / baddbmm: out = beta * b + alpha * (x @ w). roundoff's ops have beta = alpha = 1;
-    beta = 0 ignores b (torch does not read it), so the product alone is judged. Any other
-    scale is applied inside the kernel, where its rounding is not modelled: not judged."""
-    beta, alpha = _scalar(kwargs.get("beta", 1)), _scalar(kwargs.get("alpha", 1))
+def scale_check(op: str, where: str, beta: Any, alpha: Any) -> Union[str, bool]:
+    """addmm / baddbmm compute beta * b + alpha * (x @ w). roundoff's ops have beta = alpha = 1.
+    beta = 0: torch does not read b, so the product alone is judged (True: drop b). Any other
+    scale is applied inside the kernel, where its rounding is not modelled: a str, the reason
+    the product is not judged (never judged against the unscaled exact result)."""
+    beta, alpha = _scalar(beta), _scalar(alpha)
     if alpha != 1:
-        return f"alpha = {alpha!r} scales the product inside {name}; roundoff's {op} has alpha = 1"
+        return f"alpha = {alpha!r} scales the product inside {where}; roundoff's {op} has alpha = 1"
     if beta == 0:
-        return {"op": "matmul" if op == "addmm" else "bmm", "x": x, "w": w, "b": None, "args": {}}
+        return True
     if beta != 1:
-        return f"beta = {beta!r} scales the added tensor inside {name}; roundoff's {op} has beta = 1"
+        return (f"beta = {beta!r} scales the added tensor inside {where}; roundoff's {op} has "
+                f"beta = 1")
+    return False
+
+
+def _scaled(op: str, name: str, b: Any, x: Any, w: Any, kwargs: dict) -> Union[dict, str]:
+    check = scale_check(op, name, kwargs.get("beta", 1), kwargs.get("alpha", 1))
+    if isinstance(check, str):
+        return check
+    if check:
+        return {"op": "matmul" if op == "addmm" else "bmm", "x": x, "w": w, "b": None, "args": {}}
     return {"op": op, "x": x, "w": w, "b": b, "args": {}}
 
 

@@ -180,7 +180,8 @@ def test_attention_inside_functions_and_scaled_products():
             e = torch.einsum("bld,de->ble", o, self.mix)
             s = aten.baddbmm.default(torch.zeros(2, 5, 5), e, e.transpose(1, 2), alpha=0.5)
             z = aten.baddbmm.default(torch.full_like(s, math.nan), s, s, beta=0)
-            return torch.addmm(torch.zeros(5), z[0], torch.eye(5), alpha=2)
+            z0 = torch.addmm(torch.full((5, 5), math.nan), z[0], z[0], beta=0)
+            return torch.addmm(torch.zeros(5), z0, torch.eye(5), alpha=2)
 
     torch.manual_seed(2)
     r = roundoff.trace(Block().eval(), torch.randn(2, 5, 16), sdpa="math", progress=False)
@@ -188,15 +189,46 @@ def test_attention_inside_functions_and_scaled_products():
     assert got == [("mha.in_proj", "matmul", "aten"), ("mha.q@k", "bmm", "aten"),
                    ("mha.p@v", "bmm", "aten"), ("mha.out_proj", "addmm", "aten"),
                    ("qkv", "linear", "module"), ("q@k", "bmm", "aten"), ("p@v", "bmm", "aten"),
-                   ("mix", "bmm", "aten"), ("", "bmm", "aten")], got
+                   ("mix", "bmm", "aten"), ("", "bmm", "aten"), ("", "matmul", "call")], got
     assert r["mix"].aten_op == "aten.bmm"  # einsum's product, named after the parameter
-    assert r[""].bias_shape is None  # beta = 0: torch never reads the NaN tensor
+    # beta = 0: torch never reads the NaN tensor, so the product alone is judged
+    assert r.layers[-2].bias_shape is None and r.layers[-1].bias_shape is None
     assert r.ok and blamed(r) == [], r.to_markdown()
     # a scale inside the kernel is never judged against the unscaled product
     assert [(n["name"], n["op"], n["count"]) for n in r.not_judged] == \
         [("", "aten.baddbmm", 1), ("", "addmm", 1)]
     assert r.not_judged[0]["reason"].startswith("alpha = 0.5 scales the product")
     assert r.not_judged[1]["reason"].startswith("alpha = 2 scales the product")
+
+
+def test_aten_convolutions_and_unjudged_products():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Parameter(torch.randn(4, 3, 3, 3))
+            self.up = nn.Parameter(torch.randn(4, 2, 3, 3))
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            y = aten.convolution.default(x, self.conv, None, [2, 1], [1, 1], [1, 1], False,
+                                         [0, 0], 1)
+            z = aten.convolution.default(y, self.up, torch.ones(2), [2, 2], [1, 0], [1, 1], True,
+                                         [1, 0], 1)
+            z = F.interpolate(z, scale_factor=2, mode="bilinear")  # not a product
+            v = z.flatten(1)[:, :4]
+            return aten._addmm_activation.default(self.fc.bias, v, self.fc.weight.t())
+
+    torch.manual_seed(3)
+    r = roundoff.trace(Net().eval(), torch.randn(2, 3, 8, 8), progress=False)
+    got = [(l.name, l.op, l.args, l.aten_op) for l in r.layers]
+    assert got == [
+        ("conv", "conv2d", {"stride": (2, 1), "padding": (1, 1), "dilation": (1, 1), "groups": 1},
+         "aten.convolution"),
+        ("up", "conv_transpose2d", {"stride": (2, 2), "padding": (1, 0), "dilation": (1, 1),
+                                    "groups": 1, "output_padding": (1, 0)}, "aten.convolution")]
+    assert r.ok, r.to_markdown()
+    assert [(n["name"], n["op"], n["reason"]) for n in r.not_judged] == \
+        [("", "aten._addmm_activation", "aten._addmm_activation: a product roundoff has no op for")]
 
 
 def test_trace_diff_under_autocast_names_attention_on_both_sides():
