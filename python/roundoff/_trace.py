@@ -230,7 +230,7 @@ class _Capture:
             return
         top = self.stack[-1] if self.stack else None
         module_name = top[0] if top is not None else ""
-        aten = f"aten.{func.overloadpacket.__name__}"
+        aten = f"{func.namespace}.{func.overloadpacket.__name__}"
         if isinstance(kind, str):
             self.skip(module_name, aten, kind)
             return

@@ -18,12 +18,13 @@ from typing import Any, Dict, Optional, Tuple, Union
 # Fused kernels with a product inside that roundoff has no model for: the softmax between q@k
 # and p@v runs inside them, so neither product's output is ever a tensor.
 _FUSED_ATTENTION = re.compile(r"attention|multi_head|encoder_layer")
-# Other aten ops with a product inside (names as aten spells them); "upsample_linear1d" and
-# "_convert_weight..." do not match: the word must end at "_", a digit-less end, or "Nd".
+# Other aten ops with a product inside (names as aten spells them; "_trilinear" is what
+# F.bilinear runs). "upsample_linear1d" and "_convert_weight..." do not match: the word must
+# start after "_" or at the start and end before "_" or at the end.
 _PRODUCT = re.compile(
     r"(?:^|_)(?:mm|bmm|addmm|baddbmm|addbmm|matmul|mv|addmv|dot|vdot|inner|outer|ger|addr|"
-    r"einsum|tensordot|linear|bilinear|convolution|conv\dd|conv_transpose\dd|conv_tbc|"
-    r"conv_depthwise\dd)(?:_|$)|mm$")
+    r"einsum|tensordot|linear|bilinear|trilinear|convolution|conv\dd|conv_transpose\dd|conv_tbc|"
+    r"conv_depthwise\dd)(?:_|$)")
 
 ATTENTION_REASON = ("fused attention kernel: the softmax between q@k and p@v runs inside it, "
                     "which roundoff cannot model (trace with sdpa='math' to judge both products)")
@@ -101,12 +102,15 @@ def classify(func: Any, args: tuple, kwargs: dict) -> Union[None, str, dict]:
     tensors = [t for t in args if isinstance(t, torch.Tensor)]
     if not any(t.is_floating_point() for t in tensors):
         return None
-    if func._overloadname != "default":
-        return f"the {func._overloadname} variant of aten.{name}"
+    qualified = f"{func.namespace}.{name}"
     if _FUSED_ATTENTION.search(name):
         return ATTENTION_REASON
+    if func.namespace != "aten":
+        return f"{qualified}: a product roundoff has no op for"
+    if func._overloadname != "default":
+        return f"the {func._overloadname} variant of {qualified}"
     if not all(t.is_floating_point() for t in tensors) or any(t.is_complex() for t in tensors):
-        return f"aten.{name} with non-floating operands"
+        return f"{qualified} with non-floating operands"
     kw = dict(kwargs)
     if name in ("mm", "mv", "dot", "matmul"):
         return {"op": "matmul", "x": args[0], "w": args[1], "b": None, "args": {}}

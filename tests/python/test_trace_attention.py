@@ -208,6 +208,7 @@ def test_aten_convolutions_and_unjudged_products():
             self.conv = nn.Parameter(torch.randn(4, 3, 3, 3))
             self.up = nn.Parameter(torch.randn(4, 2, 3, 3))
             self.fc = nn.Linear(4, 4)
+            self.bil = nn.Parameter(torch.randn(3, 4, 4))
 
         def forward(self, x):
             y = aten.convolution.default(x, self.conv, None, [2, 1], [1, 1], [1, 1], False,
@@ -216,7 +217,8 @@ def test_aten_convolutions_and_unjudged_products():
                                          [1, 0], 1)
             z = F.interpolate(z, scale_factor=2, mode="bilinear")  # not a product
             v = z.flatten(1)[:, :4]
-            return aten._addmm_activation.default(self.fc.bias, v, self.fc.weight.t())
+            b = F.bilinear(v, v, self.bil)  # aten._trilinear
+            return aten._addmm_activation.default(self.fc.bias, v, self.fc.weight.t()) + b.sum()
 
     torch.manual_seed(3)
     r = roundoff.trace(Net().eval(), torch.randn(2, 3, 8, 8), progress=False)
@@ -227,8 +229,10 @@ def test_aten_convolutions_and_unjudged_products():
         ("up", "conv_transpose2d", {"stride": (2, 2), "padding": (1, 0), "dilation": (1, 1),
                                     "groups": 1, "output_padding": (1, 0)}, "aten.convolution")]
     assert r.ok, r.to_markdown()
-    assert [(n["name"], n["op"], n["reason"]) for n in r.not_judged] == \
-        [("", "aten._addmm_activation", "aten._addmm_activation: a product roundoff has no op for")]
+    no_op = "a product roundoff has no op for"
+    assert [(n["name"], n["op"], n["reason"]) for n in r.not_judged] == [
+        ("", "aten._trilinear", f"aten._trilinear: {no_op}"),
+        ("", "aten._addmm_activation", f"aten._addmm_activation: {no_op}")]
 
 
 def test_trace_diff_under_autocast_names_attention_on_both_sides():
