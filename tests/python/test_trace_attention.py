@@ -16,7 +16,8 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 aten = torch.ops.aten
-from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
+attention = pytest.importorskip("torch.nn.attention")
+SDPBackend, sdpa_kernel = attention.SDPBackend, attention.sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 ATTENTION = ("self_attn.in_proj", "self_attn.q@k", "self_attn.p@v", "self_attn.out_proj")
@@ -140,8 +141,10 @@ def test_dropped_term_in_q_at_k_is_the_first_violation():
         q, k = args
         return func(q[..., 1:], k[..., 1:, :])
 
-    with FaultyKernel(third_bmm, dropped):
+    fault = FaultyKernel(third_bmm, dropped)
+    with fault:
         r = roundoff.trace(model, x, sdpa="math", progress=False)
+    assert fault.hits == 1 and len(seen) == 4
     assert r.first_violation is not None
     assert r.first_violation.name == "layers.1.self_attn.q@k", r.to_markdown()
     assert blamed(r) == ["layers.1.self_attn.q@k"]
