@@ -221,7 +221,9 @@ def test_aten_convolutions_and_unjudged_products():
             z = F.interpolate(z, scale_factor=2, mode="bilinear")  # not a product
             v = z.flatten(1)[:, :4]
             b = F.bilinear(v, v, self.bil)  # aten._trilinear
-            return aten._addmm_activation.default(self.fc.bias, v, self.fc.weight.t()) + b.sum()
+            m = torch.mv(self.fc.weight, v[0]) + torch.dot(v[0], v[1])  # not function targets
+            a = aten._addmm_activation.default(self.fc.bias, v, self.fc.weight.t())
+            return a + b.sum() + m.sum()
 
     torch.manual_seed(3)
     r = roundoff.trace(Net().eval(), torch.randn(2, 3, 8, 8), progress=False)
@@ -230,7 +232,8 @@ def test_aten_convolutions_and_unjudged_products():
         ("conv", "conv2d", {"stride": (2, 1), "padding": (1, 1), "dilation": (1, 1), "groups": 1},
          "aten.convolution"),
         ("up", "conv_transpose2d", {"stride": (2, 2), "padding": (1, 0), "dilation": (1, 1),
-                                    "groups": 1, "output_padding": (1, 0)}, "aten.convolution")]
+                                    "groups": 1, "output_padding": (1, 0)}, "aten.convolution"),
+        ("fc", "matmul", {}, "aten.mv"), ("", "matmul", {}, "aten.dot")]
     assert r.ok, r.to_markdown()
     no_op = "a product roundoff has no op for"
     assert [(n["name"], n["op"], n["reason"]) for n in r.not_judged] == [
