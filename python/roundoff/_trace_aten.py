@@ -28,6 +28,8 @@ _PRODUCT = re.compile(
 
 ATTENTION_REASON = ("fused attention kernel: the softmax between q@k and p@v runs inside it, "
                     "which roundoff cannot model (trace with sdpa='math' to judge both products)")
+FAST_PATH_REASON = ("fused native fast path (projections, softmax and products in one op), "
+                    "which roundoff cannot model")
 
 
 def _scalar(v: Any) -> Any:
@@ -104,7 +106,8 @@ def classify(func: Any, args: tuple, kwargs: dict) -> Union[None, str, dict]:
         return None
     qualified = f"{func.namespace}.{name}"
     if _FUSED_ATTENTION.search(name):
-        return ATTENTION_REASON
+        return FAST_PATH_REASON if "multi_head" in name or "encoder_layer" in name else \
+            ATTENTION_REASON
     if func.namespace != "aten":
         return f"{qualified}: a product roundoff has no op for"
     if func._overloadname != "default":

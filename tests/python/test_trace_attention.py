@@ -261,3 +261,24 @@ def test_sdpa_argument():
         roundoff.trace(model, x, sdpa="flash")
     with pytest.raises(TypeError, match="sdpa: expected None or 'math', got int"):
         roundoff.trace_diff(model, x, sdpa=1)
+
+
+def test_native_fast_path_op_is_listed_not_judged():
+    # tracing never takes nn.MultiheadAttention's fast path (test above: nothing is listed);
+    # called directly, the fused op is listed under the module running it
+    class Direct(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mha = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            m = self.mha
+            return torch._native_multi_head_attention(
+                x, x, x, 8, 2, m.in_proj_weight, m.in_proj_bias, m.out_proj.weight,
+                m.out_proj.bias, need_weights=False)[0]
+
+    torch.manual_seed(4)
+    r = roundoff.trace(Direct().eval(), torch.randn(2, 3, 8), progress=False)
+    assert r.layers == []
+    assert r.not_judged == [{"name": "", "op": "aten._native_multi_head_attention", "count": 1,
+                             "reason": _trace_aten.FAST_PATH_REASON}]
