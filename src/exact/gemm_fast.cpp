@@ -15,6 +15,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "roundoff/exact/gemm.hpp"
 
@@ -101,6 +102,10 @@ void gemm_exact_with(const gemm_problem& p, exact_tensor& dest, int threads,
   const plan pl = choose_plan(p);
   if (pl.path == plan::path_kind::simple) return gemm_simple_parallel(p, dest, threads);
   const tile_shape tiles = choose_device_tiles(p, pl, threads, products.memory_bytes());
+  // The OpenBLAS implementation runs single-threaded, as the OpenBLAS tile path does: the
+  // parallelism is over tiles (and OpenBLAS's own threads synchronize invisibly to TSan).
+  std::optional<single_threaded_blas> blas1;
+  if (std::string_view(products.name()) == "openblas") blas1.emplace();
   const tile_executor executor(p, dest, pl, nullptr, &products);
   run_tiles(p, tiles, static_cast<int>(std::min<i64>(threads, tiles.count)), executor);
 }
