@@ -12,8 +12,10 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
+#include "bound_plan.hpp"
 #include "element_data.hpp"
 #include "roundoff/bounds/bounds.hpp"
 #include "roundoff/bounds/check.hpp"
@@ -52,6 +54,14 @@ class reference_cache {
     const key k{f, c, bias_format, u};
     for (const auto& [kk, r] : by_rule_)
       if (kk == k) return *r;
+    // Inputs that every rule leaves as they are (all values representable in f): the reference
+    // is the original one, found without converting and hashing copies of the inputs. The test
+    // is the one find_or_add applies (element-wise ==, so a NaN counts as changed).
+    if (unchanged(x_, f, u) && unchanged(w_, f, u) && (!b_ || unchanged(*b_, bias_format, u))) {
+      const ops::op_result& r = original();
+      by_rule_.emplace_back(k, &r);
+      return r;
+    }
     const operands in = inputs(k);
     const ops::op_result& r = find_or_add(k, in.x, in.w, in.b ? &*in.b : nullptr);
     by_rule_.emplace_back(k, &r);
@@ -100,6 +110,30 @@ class reference_cache {
     std::uint64_t hash = 0;
     std::unique_ptr<ops::op_result> r;
   };
+
+  // Whether every value of t equals its conversion to f under u (by any rule: a value that is
+  // representable in f is kept by all of them, one that is not is changed by all), cached.
+  bool unchanged(const tensor& t, format_id f, underflow_mode u) {
+    for (const auto& q : unchanged_)
+      if (q.t == &t && q.f == f && q.u == u) return q.result;
+    bool same_values = true;
+    constexpr std::size_t chunk = 4096;
+    double buf[chunk];
+    for (std::size_t i = 0; i < t.data.size() && same_values; i += chunk) {
+      const std::size_t n = std::min(chunk, t.data.size() - i);
+      round_to(f, std::span<const double>(t.data.data() + i, n), std::span<double>(buf, n), u);
+      for (std::size_t j = 0; j < n; ++j) same_values = same_values && buf[j] == t.data[i + j];
+    }
+    unchanged_.push_back({&t, f, u, same_values});
+    return same_values;
+  }
+  struct unchanged_entry {
+    const tensor* t;
+    format_id f;
+    underflow_mode u;
+    bool result;
+  };
+  std::vector<unchanged_entry> unchanged_;
 
   operands inputs(const key& k) const {
     operands in{convert_tensor(x_, k.f, k.c, k.u), convert_tensor(w_, k.f, k.c, k.u), std::nullopt};
@@ -210,12 +244,34 @@ struct one {
   element_category cat = element_category::consistent;
 };
 
-inline one judge_element(const arithmetic_model& m, summation_order order, const ops::op_result& r,
-                         std::int64_t i, double obs, double lambda, double bmax,
-                         exact::accumulator& acc) {
+/// A model's bounds for one judging pass (model, order, lambda fixed): the element-independent
+/// constants computed once per n_i (bound_plan.hpp), the same doubles as dot_bound and
+/// dot_bound_probabilistic give.
+struct model_judge {
+  model_judge(const arithmetic_model& model, summation_order o, double lambda)
+      : m(model),
+        order(o),
+        has_prob(has_probabilistic_bound(model)),
+        det(model, o, lambda, false),
+        prob(model, o, lambda, true) {}
+  arithmetic_model m;
+  summation_order order;
+  bool has_prob;
+  model_plans det, prob;
+  double deterministic(const element_input& e) {
+    return evaluate(det.get(e.terms, e.has_bias), e.magnitude, e.abs_observed, e.abs_bias);
+  }
+  double probabilistic(const element_input& e) {
+    return evaluate(prob.get(e.terms, e.has_bias), e.magnitude, e.abs_observed, e.abs_bias);
+  }
+};
+
+inline one judge_element(model_judge& mj, const ops::op_result& r, std::int64_t i, double obs,
+                         double bmax, exact::accumulator& acc) {
   one o;
   o.exact = r.exact.rounded(i);
-  exact_class k = classify(r, i, acc);
+  // A finite rounded value is a finite exact value: only +-Inf and NaN need the exact kind.
+  exact_class k = std::isfinite(o.exact) ? exact_class::finite : classify(r, i, acc);
   element_input e = input_of(r, i, obs, bmax);
   if (k == exact_class::nan) {
     if (!std::isnan(obs)) o.cat = element_category::special_mismatch;
@@ -236,10 +292,10 @@ inline one judge_element(const arithmetic_model& m, summation_order order, const
   if (std::isinf(obs)) {
     // Overflow is a legitimate outcome only if the exact value, moved by the bound, reaches the
     // output format's overflow threshold with the observed sign (docs/verdicts.md).
-    const auto& t = traits(m.output);
+    const auto& t = traits(mj.m.output);
     element_input e2 = e;
     e2.abs_observed = t.max_finite;
-    double d = dot_bound(m, order, e2);
+    double d = mj.deterministic(e2);
     bool same_sign = (obs > 0) == (o.exact > 0) || o.exact == 0;
     double reach = add_up(std::fabs(o.exact), d);
     o.det = d;
@@ -250,10 +306,8 @@ inline one judge_element(const arithmetic_model& m, summation_order order, const
     return o;
   }
   o.err = r.exact.abs_diff(i, obs, exact::rounding::downward);
-  o.det = dot_bound(m, order, e);
-  o.prob = has_probabilistic_bound(m)
-               ? std::min(o.det, dot_bound_probabilistic(m, order, e, lambda))
-               : inf;
+  o.det = mj.deterministic(e);
+  o.prob = mj.has_prob ? std::min(o.det, mj.probabilistic(e)) : inf;
   if (std::isinf(o.det) && std::isinf(o.prob))
     o.cat = element_category::no_bound;
   else if (o.err > o.det)
@@ -266,14 +320,13 @@ inline one judge_element(const arithmetic_model& m, summation_order order, const
 /// Element i against each of `refs` (a model's references) in turn, keeping the best category: an
 /// implementation converts its inputs in one of the model's ways, or keeps them. `which` (when
 /// given) receives the index of the reference that gave it.
-inline one judge_best(const arithmetic_model& m, summation_order order,
-                      const std::vector<const ops::op_result*>& refs, std::int64_t i, double obs,
-                      double lambda, double bmax, exact::accumulator& acc,
+inline one judge_best(model_judge& mj, const std::vector<const ops::op_result*>& refs,
+                      std::int64_t i, double obs, double bmax, exact::accumulator& acc,
                       std::size_t* which = nullptr) {
-  one a = judge_element(m, order, *refs.front(), i, obs, lambda, bmax, acc);
+  one a = judge_element(mj, *refs.front(), i, obs, bmax, acc);
   std::size_t best = 0;
   for (std::size_t r = 1; r < refs.size() && a.cat != element_category::consistent; ++r) {
-    one b = judge_element(m, order, *refs[r], i, obs, lambda, bmax, acc);
+    one b = judge_element(mj, *refs[r], i, obs, bmax, acc);
     if (severity(b.cat) < severity(a.cat)) a = b, best = r;
   }
   if (which) *which = best;
