@@ -406,7 +406,7 @@ namespace {
 ops::reference_options exact_with_magnitude(ops::reference_options ro) {
   ro.want_magnitude = true;
   // T from one DGEMM over |x|, |w| and a proven enlargement (docs/ops.md §3.2): never below the
-  // exact sum, and one DGEMM instead of a second exact contraction (docs/bounds.md, §4.1).
+  // exact sum, and one DGEMM instead of a second exact contraction (docs/bounds.md §3.5).
   ro.magnitude_how = ops::magnitude_method::blas_bound;
   if (ro.how == ops::method::mpfr) ro.how = ops::method::fast;  // need the exact values
   return ro;

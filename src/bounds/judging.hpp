@@ -174,10 +174,27 @@ class reference_cache {
       if (same(x, w, b, in.x, in.w, in.b ? &*in.b : nullptr)) return *e.r;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    entries_.push_back(
-        {rule, h, std::make_unique<ops::op_result>(ops::evaluate(op_, x, w, b, ro_))});
+    auto r = std::make_unique<ops::op_result>(ops::evaluate(op_, x, w, b, ro_));
+    exact_magnitude_where_tiny(*r, x, w, b);
+    entries_.push_back({rule, h, std::move(r)});
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return *entries_.back().r;
+  }
+
+  // The DGEMM magnitude bound is never 0 (it adds L 2^-1074 for underflow), but T = 0 exactly
+  // is what lets a bound be 0 where no relative bound exists (n u >= 1: docs/bounds.md,
+  // Theorem B, step 1). Where some element's bound is tiny (an all-zero row or window, or
+  // underflowing data), the magnitude is computed again exactly (RU of the exact sum), as before
+  // the DGEMM bound; other data never pays for it (docs/bounds.md §3.5, "The magnitude").
+  void exact_magnitude_where_tiny(ops::op_result& r, const tensor& x, const tensor& w,
+                                  const tensor* b) const {
+    if (ro_.magnitude_how != ops::magnitude_method::blas_bound) return;
+    const bool tiny =
+        std::any_of(r.magnitude.begin(), r.magnitude.end(), [](double t) { return t < 0x1p-1000; });
+    if (!tiny) return;
+    ops::reference_options exact = ro_;
+    exact.magnitude_how = ops::magnitude_method::exact;
+    r.magnitude = ops::evaluate(op_, x, w, b, exact).magnitude;
   }
 
   std::vector<std::pair<key, const ops::op_result*>> by_rule_;
