@@ -46,26 +46,52 @@ double ratio(double err, double bound) {
 
 // Judges every element against each of `refs` (the model's references) and keeps the best
 // category: an implementation converts its inputs in one of the model's ways, or keeps them.
+// Nothing is kept per element: the counts, the largest ratios, the `worst_k` worst elements
+// and (when `ratios` is given) err / bound of every element with a finite bound.
+//
+// Worst elements: special mismatches first, then by error / deterministic bound, then by error
+// / probabilistic bound (a missing bound counts as ratio 0). They are selected exactly as
+// std::partial_sort over the indices 0..n-1 selects them (a heap of the first worst_k, each
+// later element that is worse than the heap's top replacing it, then the heap sorted), so ties
+// resolve as they did when every element was kept and sorted.
 judged judge_all(const arithmetic_model& m, summation_order order,
                  const std::vector<const ops::op_result*>& refs, const tensor& observed,
-                 double alpha, double bmax) {
+                 double alpha, double bmax, std::size_t worst_k = 0,
+                 std::vector<double>* ratios = nullptr) {
   judged j;
   const ops::op_result& primary = *refs.front();
   const std::int64_t n = primary.exact.size();
-  j.el.resize(static_cast<std::size_t>(n));
+  j.elements = n;
   detail::model_judge mj(m, order, detail::lambda_of(m, primary, alpha));
   exact::accumulator acc;
+  const std::size_t k = std::min<std::size_t>(worst_k, static_cast<std::size_t>(n));
+  struct keyed {
+    std::pair<double, double> key;
+    element_report report;
+  };
+  std::vector<keyed> heap;
+  heap.reserve(k + 1);
+  auto worse = [](const keyed& a, const keyed& c) { return a.key > c.key; };
+  auto r0 = [](double err, double bound) { return std::isinf(bound) ? 0.0 : ratio(err, bound); };
   for (std::int64_t i = 0; i < n; ++i) {
     double obs = observed.data[static_cast<std::size_t>(i)];
     const detail::one a = detail::judge_best(mj, refs, i, obs, bmax, acc);
-    auto& er = j.el[static_cast<std::size_t>(i)];
-    er.index = i;
-    er.observed = obs;
-    er.exact = a.exact;
-    er.error = a.err;
-    er.bound = a.det;
-    er.probabilistic_bound = a.prob;
-    er.category = a.cat;
+    if (k > 0) {
+      const std::pair<double, double> key{
+          a.cat == element_category::special_mismatch ? inf : r0(a.err, a.det), r0(a.err, a.prob)};
+      const auto ui = static_cast<std::size_t>(i);
+      if (ui < k || worse({key, {}}, heap.front())) {
+        keyed e{key, {i, obs, a.exact, a.err, a.det, a.prob, a.cat}};
+        if (ui < k) {
+          heap.push_back(e);
+          if (ui + 1 == k) std::make_heap(heap.begin(), heap.end(), worse);
+        } else {
+          heap.push_back(e);  // std::partial_sort's step: e replaces the top, which drops out
+          std::pop_heap(heap.begin(), heap.end(), worse);
+          heap.pop_back();
+        }
+      }
+    }
     j.n_cat[static_cast<int>(a.cat)]++;
     if (a.cat == element_category::special_mismatch) continue;
     if (std::isinf(a.det)) {
@@ -73,6 +99,7 @@ judged judge_all(const arithmetic_model& m, summation_order order,
     } else {
       j.any_det = true;
       j.max_det = std::max(j.max_det, ratio(a.err, a.det));
+      if (ratios && std::isfinite(a.det)) ratios->push_back(ratio(a.err, a.det));
     }
     if (std::isinf(a.prob)) {
       ++j.n_no_prob;
@@ -81,6 +108,8 @@ judged judge_all(const arithmetic_model& m, summation_order order,
       j.max_prob = std::max(j.max_prob, ratio(a.err, a.prob));
     }
   }
+  std::sort_heap(heap.begin(), heap.end(), worse);
+  for (auto& e : heap) j.worst.push_back(e.report);
   if (!j.any_det) j.max_det = std::numeric_limits<double>::quiet_NaN();
   if (!j.any_prob) j.max_prob = std::numeric_limits<double>::quiet_NaN();
   return j;
@@ -453,8 +482,9 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
 
   const double bmax = detail::bias_max(b);
   const auto decl_refs = refs.of(declared);
-  judged j = judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax);
-  v.elements = static_cast<std::int64_t>(j.el.size());
+  judged j = judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax,
+                       static_cast<std::size_t>(std::max(opt.worst, 0)));
+  v.elements = j.elements;
   v.n_consistent = j.n_cat[static_cast<int>(element_category::consistent)];
   v.n_beyond_probabilistic = j.n_cat[static_cast<int>(element_category::beyond_probabilistic)];
   v.n_beyond_deterministic = j.n_cat[static_cast<int>(element_category::beyond_deterministic)];
@@ -465,23 +495,7 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
   v.max_ratio_deterministic = j.max_det;
   v.max_ratio_probabilistic = j.max_prob;
 
-  // Worst elements: special mismatches first, then by error / deterministic bound, then by error
-  // / probabilistic bound (a missing bound counts as ratio 0).
-  {
-    std::vector<std::size_t> idx(j.el.size());
-    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-    auto key = [&](std::size_t i) {
-      const auto& e = j.el[i];
-      auto r = [](double err, double bound) { return std::isinf(bound) ? 0.0 : ratio(err, bound); };
-      double s = e.category == element_category::special_mismatch ? inf : r(e.error, e.bound);
-      return std::make_pair(s, r(e.error, e.probabilistic_bound));
-    };
-    std::size_t k =
-        std::min<std::size_t>(static_cast<std::size_t>(std::max(opt.worst, 0)), idx.size());
-    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
-                      [&](std::size_t a, std::size_t c) { return key(a) > key(c); });
-    for (std::size_t i = 0; i < k; ++i) v.worst.push_back(j.el[idx[i]]);
-  }
+  v.worst = std::move(j.worst);
 
   // Model identification (docs/verdicts.md, "Model identification"), on a sample of rows when
   // the output is large (§3, "Sample"): its references, its observed rows.
@@ -641,10 +655,9 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
     // nearer converted inputs: the candidate loop requires it), so that is positive evidence.
     const bool evidence = eff_cand->rounds_inputs;
     if (!evidence) {
+      // err / bound of every element with one (judged again: nothing was kept per element).
       std::vector<double> r;
-      for (const auto& e : j.el)
-        if (e.category != element_category::special_mismatch && std::isfinite(e.bound))
-          r.push_back(ratio(e.error, e.bound));
+      judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax, 0, &r);
       double med = 0;
       if (!r.empty()) {
         std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(r.size() / 2), r.end());

@@ -247,7 +247,8 @@ inline int severity(element_category c) {
 
 // Per-element judgement of one model (docs/verdicts.md, §2).
 struct judged {
-  std::vector<element_report> el;  // one per element
+  std::int64_t elements = 0;
+  std::vector<element_report> worst;  // the worst elements, worst first (judge_all's worst_k)
   std::int64_t n_cat[kCategories] = {0, 0, 0, 0, 0};
   std::int64_t n_no_det = 0, n_no_prob = 0;
   double max_det = 0, max_prob = 0;
