@@ -17,6 +17,7 @@
 
 #include "bound_plan.hpp"
 #include "element_data.hpp"
+#include "magnitude.hpp"
 #include "roundoff/bounds/bounds.hpp"
 #include "roundoff/bounds/check.hpp"
 #include "roundoff/bounds/models.hpp"
@@ -174,7 +175,20 @@ class reference_cache {
       if (same(x, w, b, in.x, in.w, in.b ? &*in.b : nullptr)) return *e.r;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    auto r = std::make_unique<ops::op_result>(ops::evaluate(op_, x, w, b, ro_));
+    // T by DGEMM over blocks of |x| rows where that applies (no copy of |x|), else by ops; after
+    // the exact result, so that the two are never in memory at once with ops' temporaries.
+    const bool blocks = ro_.want_magnitude &&
+                        ro_.magnitude_how == ops::magnitude_method::blas_bound &&
+                        magnitude_by_blocks_applies(op_, x, w, b);
+    ops::reference_options ro = ro_;
+    if (blocks) ro.want_magnitude = false;
+    auto r = std::make_unique<ops::op_result>(ops::evaluate(op_, x, w, b, ro));
+    if (blocks) {
+      if (auto t = magnitude_by_blocks(op_, x, w, b, ro_.threads))
+        r->magnitude = std::move(*t);
+      else
+        r->magnitude = ops::evaluate(op_, x, w, b, ro_).magnitude;
+    }
     exact_magnitude_where_tiny(*r, x, w, b);
     entries_.push_back({rule, h, std::move(r)});
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
