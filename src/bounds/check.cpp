@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <span>
 #include <sstream>
 
 #include "element_data.hpp"
@@ -45,8 +46,8 @@ double ratio(double err, double bound) {
 // Judges every element against each of `refs` (the model's references) and keeps the best
 // category: an implementation converts its inputs in one of the model's ways, or keeps them.
 judged judge_all(const arithmetic_model& m, summation_order order,
-                 const std::vector<const ops::op_result*>& refs, const tensor& observed,
-                 double alpha, double bmax) {
+                 const std::vector<const ops::op_result*>& refs,
+                 const detail::observed_values& observed, double alpha, double bmax) {
   judged j;
   const ops::op_result& primary = *refs.front();
   const std::int64_t n = primary.exact.size();
@@ -54,7 +55,7 @@ judged judge_all(const arithmetic_model& m, summation_order order,
   const double lambda = detail::lambda_of(m, primary, alpha);
   exact::accumulator acc;
   for (std::int64_t i = 0; i < n; ++i) {
-    double obs = observed.data[static_cast<std::size_t>(i)];
+    double obs = observed[i];
     const detail::one a = detail::judge_best(m, order, refs, i, obs, lambda, bmax, acc);
     auto& er = j.el[static_cast<std::size_t>(i)];
     er.index = i;
@@ -95,8 +96,8 @@ struct signature_result {
 };
 
 signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
-                           const ops::op_result& ra, const tensor& observed, double alpha,
-                           double bmax) {
+                           const ops::op_result& ra, const detail::observed_values& observed,
+                           double alpha, double bmax) {
   signature_result s;
   const std::int64_t n = rc.exact.size();
   exact::accumulator acc, tmp;
@@ -108,7 +109,7 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
   bool testable = true;
   std::int64_t used = 0;
   for (std::int64_t i = 0; i < n; ++i) {
-    double obs = observed.data[static_cast<std::size_t>(i)];
+    double obs = observed[i];
     double yc = rc.exact.rounded(i), ya = ra.exact.rounded(i);
     if (!std::isfinite(obs) || !std::isfinite(yc) || !std::isfinite(ya)) continue;
     // Delta_i = y~_a - y~_c and e_i = obs - y~_c, each rounded once from the exact values.
@@ -233,10 +234,11 @@ const std::vector<input_conversion>& input_conversions() {
 
 // Sum over elements of ((y^ - y~) / T)^2, T the magnitude on the inputs as given (elements with
 // T = 0 or a non-finite value are left out).
-double squared_distance(const ops::op_result& r, const ops::op_result& r0, const tensor& observed) {
+double squared_distance(const ops::op_result& r, const ops::op_result& r0,
+                        const detail::observed_values& observed) {
   double d = 0;
   for (std::int64_t i = 0; i < r.exact.size(); ++i) {
-    const double obs = observed.data[static_cast<std::size_t>(i)];
+    const double obs = observed[i];
     const double t = r0.magnitude[static_cast<std::size_t>(i)];
     if (!std::isfinite(obs) || !(t > 0) || !std::isfinite(t)) continue;
     const double e = r.exact.abs_diff(i, obs);
@@ -263,36 +265,41 @@ constexpr double kFitFactor = 4;
 
 }  // namespace
 
-tensor round_tensor(const tensor& t, format_id f, underflow_mode u) {
+tensor round_tensor(const tensor_view& t, format_id f, underflow_mode u) {
   return convert_tensor(t, f, conversion::nearest_even, u);
 }
 
-tensor convert_tensor(const tensor& t, format_id f, conversion c, underflow_mode u) {
+tensor convert_tensor(const tensor_view& t, format_id f, conversion c, underflow_mode u) {
   tensor r;
   r.shape = t.shape;
   r.type = f;
-  r.data.resize(t.data.size());
+  // The values as doubles, read in place when dense f64 (a conversion that changes nothing
+  // keeps t's format, as before).
+  std::vector<double> own;
+  const double* in = static_cast<const double*>(t.data);
+  const auto n = static_cast<std::size_t>(t.numel());
+  if (!t.is_dense_f64()) {
+    own.resize(n);
+    t.read(0, t.numel(), own.data());
+    in = own.data();
+  }
+  r.data.resize(n);
   if (c == conversion::nearest_even)
-    round_to(f, t.data, r.data, u);
+    round_to(f, std::span<const double>(in, n), r.data, u);
   else
-    for (std::size_t i = 0; i < t.data.size(); ++i) r.data[i] = convert(f, t.data[i], c, u);
-  if (at_least_as_fine(f, t.type) && r.data == t.data) r.type = t.type;
+    for (std::size_t i = 0; i < n; ++i) r.data[i] = convert(f, in[i], c, u);
+  if (at_least_as_fine(f, t.type) && std::equal(r.data.begin(), r.data.end(), in)) r.type = t.type;
   return r;
 }
 
-verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-              const tensor& observed, std::string_view declared, const check_options& opt) {
-  return check(op, x, w, b, observed, parse_model(declared), opt);
+verdict check(const ops::problem& p, const tensor_view& observed, std::string_view declared,
+              const check_options& opt) {
+  return check(p, observed, parse_model(declared), opt);
 }
 
 struct reference_set::impl {
-  impl(const ops::op_spec& o, const tensor& xx, const tensor& ww, const tensor* bb,
-       const ops::reference_options& ro)
-      : op(o), x(xx), w(ww), b(bb), cache(op, x, w, b, ro) {}
-  const ops::op_spec& op;
-  const tensor& x;
-  const tensor& w;
-  const tensor* b;
+  impl(const ops::problem& p, const ops::reference_options& ro) : prob(p), cache(p, ro) {}
+  ops::problem prob;
   detail::reference_cache cache;
 };
 
@@ -304,33 +311,36 @@ ops::reference_options exact_with_magnitude(ops::reference_options ro) {
 }
 }  // namespace
 
-reference_set::reference_set(const ops::op_spec& op, const tensor& x, const tensor& w,
-                             const tensor* b, const ops::reference_options& reference)
-    : impl_(std::make_unique<impl>(op, x, w, b, exact_with_magnitude(reference))) {}
+reference_set::reference_set(const ops::problem& p, const ops::reference_options& reference)
+    : impl_(std::make_unique<impl>(p, exact_with_magnitude(reference))) {}
 reference_set::~reference_set() = default;
 const ops::op_result& reference_set::original() {
   return impl_->cache.original();
 }
 
-verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-              const tensor& observed, const arithmetic_model& declared, const check_options& opt) {
-  reference_set set(op, x, w, b, opt.reference);
+verdict check(const ops::problem& p, const tensor_view& observed, const arithmetic_model& declared,
+              const check_options& opt) {
+  reference_set set(p, opt.reference);
   return check(set, observed, declared, opt);
 }
 
-verdict check(reference_set& set, const tensor& observed, const arithmetic_model& declared,
-              const check_options& opt) {
-  const ops::op_spec& op = set.internals().op;
-  const tensor* b = set.internals().b;
+verdict check(reference_set& set, const tensor_view& observed_view,
+              const arithmetic_model& declared, const check_options& opt) {
+  const ops::op_spec& op = set.internals().prob.op;
+  const tensor_view* b = set.internals().prob.b.get();
   reference_cache& refs = set.internals().cache;
   if (!(opt.confidence > 0 && opt.confidence < 1))
     throw input_error("confidence must be in (0, 1), got " + num(opt.confidence));
-  auto shape = ops::output_shape(op, set.internals().x, set.internals().w, b);
-  if (observed.shape != shape)
-    throw input_error("observed output has shape " + detail::shape_str(observed.shape) + " but " +
-                      std::string(ops::op_name(op.kind)) + " gives " + detail::shape_str(shape));
-  if (static_cast<std::int64_t>(observed.data.size()) != observed.numel())
+  auto shape = ops::output_shape(set.internals().prob);
+  if (observed_view.shape != shape)
+    throw input_error("observed output has shape " + detail::shape_str(observed_view.shape) +
+                      " but " + std::string(ops::op_name(op.kind)) + " gives " +
+                      detail::shape_str(shape));
+  if (observed_view.strides.size() != observed_view.shape.size() ||
+      (observed_view.held >= 0 && observed_view.is_contiguous() &&
+       observed_view.held != observed_view.numel()))
     throw input_error("observed output: data size does not match its shape");
+  const detail::observed_values observed(observed_view);
 
   const summation_order order = opt.override_order ? opt.order : declared.order;
   // Split the false-alarm budget: half for the per-element probabilistic bounds, half for the
@@ -609,23 +619,23 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
   return v;
 }
 
-comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-                   const tensor& observed_a, std::string_view model_a, const tensor& observed_b,
-                   std::string_view model_b, const check_options& opt) {
-  verdict va = check(op, x, w, b, observed_a, parse_model(model_a), opt);
-  verdict vb = check(op, x, w, b, observed_b, parse_model(model_b), opt);
-  return compare(op, x, w, b, observed_a, va, observed_b, vb, opt);
+comparison compare(const ops::problem& p, const tensor_view& observed_a, std::string_view model_a,
+                   const tensor_view& observed_b, std::string_view model_b,
+                   const check_options& opt) {
+  verdict va = check(p, observed_a, parse_model(model_a), opt);
+  verdict vb = check(p, observed_b, parse_model(model_b), opt);
+  return compare(p, observed_a, va, observed_b, vb, opt);
 }
 
-comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-                   const tensor& observed_a, const verdict& verdict_a, const tensor& observed_b,
-                   const verdict& verdict_b, const check_options& opt) {
-  reference_set set(op, x, w, b, opt.reference);
+comparison compare(const ops::problem& p, const tensor_view& observed_a, const verdict& verdict_a,
+                   const tensor_view& observed_b, const verdict& verdict_b,
+                   const check_options& opt) {
+  reference_set set(p, opt.reference);
   return compare(set, observed_a, verdict_a, observed_b, verdict_b, opt);
 }
 
-comparison compare(reference_set& set, const tensor& observed_a, const verdict& verdict_a,
-                   const tensor& observed_b, const verdict& verdict_b, const check_options& opt) {
+comparison compare(reference_set& set, const tensor_view& view_a, const verdict& verdict_a,
+                   const tensor_view& view_b, const verdict& verdict_b, const check_options& opt) {
   comparison c;
   const arithmetic_model ma = parse_model(verdict_a.declared_model);
   const arithmetic_model mb = parse_model(verdict_b.declared_model);
@@ -635,7 +645,7 @@ comparison compare(reference_set& set, const tensor& observed_a, const verdict& 
   c.b = verdict_b;
 
   reference_cache& refs = set.internals().cache;
-  const tensor* b = set.internals().b;
+  const tensor_view* b = set.internals().prob.b.get();
   const auto ra = refs.of(ma);
   const auto rb = refs.of(mb);
   const ops::op_result& r0 = refs.original();
@@ -644,14 +654,15 @@ comparison compare(reference_set& set, const tensor& observed_a, const verdict& 
   exact::accumulator acc, tmp;
   const double bmax = detail::bias_max(b);
   c.elements = r0.exact.size();
-  if (observed_a.data.size() != static_cast<std::size_t>(c.elements) ||
-      observed_b.data.size() != static_cast<std::size_t>(c.elements))
+  if (view_a.numel() != c.elements || view_b.numel() != c.elements ||
+      view_a.strides.size() != view_a.shape.size() || view_b.strides.size() != view_b.shape.size())
     throw input_error("compare: the outputs do not have the op's output shape");
+  const detail::observed_values observed_a(view_a), observed_b(view_b);
   std::vector<comparison::element> all;
   std::vector<double> db(rb.all.size());
   for (std::int64_t i = 0; i < c.elements; ++i) {
-    double ya = observed_a.data[static_cast<std::size_t>(i)];
-    double yb = observed_b.data[static_cast<std::size_t>(i)];
+    double ya = observed_a[i];
+    double yb = observed_b[i];
     comparison::element e{i, ya, yb, r0.exact.rounded(i), 0, 0};
     if (!std::isfinite(ya) || !std::isfinite(yb)) {
       bool same = (std::isnan(ya) && std::isnan(yb)) || ya == yb;

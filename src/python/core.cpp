@@ -282,7 +282,7 @@ std::string operands_text(const tensor& x, const tensor& w, const tensor* b) {
 std::vector<std::int64_t> checked_output_shape(const ops::op_spec& spec, const tensor& x,
                                                const tensor& w, const tensor* b) {
   try {
-    return ops::output_shape(spec, x, w, b);
+    return ops::output_shape({spec, x, w, b});
   } catch (const input_error& e) {
     throw input_error(std::string(ops::op_name(spec.kind)) + ": " + operands_text(x, w, b) + ": " +
                       e.what());
@@ -486,7 +486,7 @@ NB_MODULE(_core, m) {
         std::int64_t inexact = 0;
         {
           nb::gil_scoped_release release;
-          ops::op_result r = ops::evaluate(spec, x, w, b, opt);
+          ops::op_result r = ops::evaluate({spec, x, w, b}, opt);
           shape = r.exact.shape();
           values = r.exact.rounded();
           if (opt.how == ops::method::mpfr)

@@ -8,6 +8,7 @@
 #include "roundoff/exact/gemm.hpp"
 #include "roundoff/exact/value.hpp"
 #include "roundoff/tensor.hpp"
+#include "roundoff/tensor_view.hpp"
 
 namespace roundoff::ops {
 
