@@ -15,11 +15,10 @@ void PrintTo(const tensor& t, std::ostream* os) {
 
 namespace testing {
 
-::testing::AssertionResult IsRoundingConsistent(const tensor& y, const ops::op_spec& op,
-                                                const tensor& x, const tensor& w, const tensor* b,
+::testing::AssertionResult IsRoundingConsistent(const tensor_view& y, const ops::problem& p,
                                                 std::string_view model,
                                                 const consistency_options& opt) {
-  auto v = bounds::check({op, x, w, b}, y, model, opt.check);
+  auto v = bounds::check(p, y, model, opt.check);
   if (accepted(v, opt)) return ::testing::AssertionSuccess() << v.explanation;
   return ::testing::AssertionFailure() << failure_message(v);
 }

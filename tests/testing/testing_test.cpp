@@ -44,7 +44,7 @@ const ops::op_spec linear(ops::op_kind::linear);
 TEST(Testing, MatcherAcceptsFloat32Linear) {
   auto c = make();
   EXPECT_THAT(c.y, roundoff::testing::RoundingConsistent(linear, c.x, c.w, c.b, "f32"));
-  EXPECT_TRUE(roundoff::testing::IsRoundingConsistent(c.y, linear, c.x, c.w, &c.b, "f32"));
+  EXPECT_TRUE(roundoff::testing::IsRoundingConsistent(c.y, {linear, c.x, c.w, &c.b}, "f32"));
   EXPECT_NO_THROW(
       roundoff::testing::require_rounding_consistent(c.y, {linear, c.x, c.w, &c.b}, "f32"));
 }
@@ -58,7 +58,7 @@ TEST(Testing, FailureMessageCarriesVerdictAndWorstElement) {
   EXPECT_NONFATAL_FAILURE(
       EXPECT_THAT(c.y, roundoff::testing::RoundingConsistent(linear, c.x, c.w, c.b, "f32")),
       "more than any f32 rounding allows");
-  auto r = roundoff::testing::IsRoundingConsistent(c.y, linear, c.x, c.w, &c.b, "f32");
+  auto r = roundoff::testing::IsRoundingConsistent(c.y, {linear, c.x, c.w, &c.b}, "f32");
   EXPECT_FALSE(r);
   EXPECT_NE(std::string(r.message()).find("violation"), std::string::npos) << r.message();
   // The GoogleTest-free form (roundoff/verdicts/require.hpp) says the same.
