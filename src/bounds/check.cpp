@@ -312,7 +312,10 @@ ops::reference_options exact_with_magnitude(ops::reference_options ro) {
 }  // namespace
 
 reference_set::reference_set(const ops::problem& p, const ops::reference_options& reference)
-    : impl_(std::make_unique<impl>(p, exact_with_magnitude(reference))) {}
+    : impl_(std::make_unique<impl>(p, exact_with_magnitude(reference))) {
+  // The views are read before any evaluate(): validate them (shapes, buffers) first.
+  (void)ops::output_shape(p);
+}
 reference_set::~reference_set() = default;
 const ops::op_result& reference_set::original() {
   return impl_->cache.original();
