@@ -99,11 +99,10 @@ expanded_params expand_params(int nd, const conv_params& p, const std::string& o
 void run_conv_lowering(contraction_runner& run, const conv_lowering& L, const tensor_view& x,
                        const double* bias, std::int64_t tile_bytes) {
   const std::size_t nd = L.dims.size();
-  std::int64_t KK = 1, P = 1, inP = 1;
+  std::int64_t KK = 1, P = 1;
   for (const auto& d : L.dims) {
     KK *= d.k;
     P *= d.out;
-    inP *= d.in;
   }
   const std::int64_t K = L.cin_g * KK;
   if (L.batch == 0 || L.cout == 0 || P == 0) return;
@@ -142,7 +141,6 @@ void run_conv_lowering(contraction_runner& run, const conv_lowering& L, const te
     kstride[d - 1] = kstride[d] * L.dims[d].k;
     ostride[d - 1] = ostride[d] * L.dims[d].out;
   }
-  (void)inP;
   // B's rows for groups [g0, g0 + ng) and positions [p0, p0 + np), reading x through `load`.
   auto gather = [&](std::int64_t n, std::int64_t g0, std::int64_t ng, std::int64_t np, auto load) {
     for (std::int64_t gi = 0; gi < ng; ++gi) {
