@@ -154,27 +154,28 @@ void run_case(const char* name, std::vector<std::int64_t> x_shape, std::int64_t 
 
   // The exact result alone (ops::evaluate without magnitude), and the bounds' magnitude pass as
   // check runs it for linear (DGEMM over blocks of |x| rows, docs/bounds.md §3.5).
-  const roundoff::ops::op_spec spec;  // linear
+  const roundoff::ops::op_spec spec(roundoff::ops::op_kind::linear);
+  const roundoff::ops::problem prob{spec, x, w, &b};
+  const roundoff::tensor_view bview(b);
   roundoff::ops::reference_options plain;
   plain.threads = threads;
   plain.want_magnitude = false;
   const timing t_plain =
-      time_median([&] { (void)roundoff::ops::evaluate(spec, x, w, &b, plain); }, judge_reps, 0.0);
+      time_median([&] { (void)roundoff::ops::evaluate(prob, plain); }, judge_reps, 0.0);
   const timing t_mag = time_median(
-      [&] { (void)roundoff::bounds::detail::magnitude_by_blocks(spec, x, w, &b, threads); },
+      [&] { (void)roundoff::bounds::detail::magnitude_by_blocks(spec, x, w, &bview, threads); },
       std::max(reps, 5), 0.15);
 
   // The check: verdicts::judge, the kernel of `roundoff check`, declared f32.
-  std::vector<roundoff::verdicts::judged_output> outs = {{"sgemm", "f32", &y1, {}}};
-  if (outputs > 1) outs.push_back({"reversed", "f32", &y2, {}});
+  std::vector<roundoff::verdicts::judged_output> outs = {{"sgemm", "f32", y1, {}}};
+  if (outputs > 1) outs.push_back({"reversed", "f32", y2, {}});
   roundoff::verdicts::judge_options jo;
   jo.threads = threads;
   std::string verdicts;
   const timing t_check = time_median(
       [&] {
         roundoff::report::results res;
-        roundoff::verdicts::judge(spec, x, w, &b, outs, roundoff::verdicts::all_pairs(outs.size()),
-                                  jo, res);
+        roundoff::verdicts::judge(prob, outs, roundoff::verdicts::all_pairs(outs.size()), jo, res);
         verdicts.clear();
         for (const auto& it : res.items) verdicts += it.verdict + " ";
         for (const auto& it : res.comparisons) verdicts += it.verdict + " ";

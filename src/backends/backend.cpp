@@ -60,7 +60,7 @@ run_result backend::run(const ops::op_spec& op, const tensor& x, const tensor& w
   if (opt.threads < 1) throw input_error(who + ": --threads must be at least 1");
   // PyTorch's validation rules live in the ops layer; the lowering re-derives the shape and
   // must agree (a disagreement is a roundoff bug, not a user error).
-  auto out_shape = ops::output_shape(op, x, w, b);
+  auto out_shape = ops::output_shape({op, x, w, b});
   if (detail::output_shape(op, x, w, b) != out_shape)
     throw std::logic_error(who + ": lowering and ops layer disagree on the output shape");
   tensor xs = x, ws = w, bs;

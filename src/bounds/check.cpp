@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
+#include <span>
 #include <sstream>
 
 #include "element_data.hpp"
@@ -55,9 +57,9 @@ double ratio(double err, double bound) {
 // later element that is worse than the heap's top replacing it, then the heap sorted), so ties
 // resolve as they did when every element was kept and sorted.
 judged judge_all(const arithmetic_model& m, summation_order order,
-                 const std::vector<const ops::op_result*>& refs, const tensor& observed,
-                 double alpha, double bmax, std::size_t worst_k = 0,
-                 std::vector<double>* ratios = nullptr) {
+                 const std::vector<const ops::op_result*>& refs,
+                 const detail::observed_values& observed, double alpha, double bmax,
+                 std::size_t worst_k = 0, std::vector<double>* ratios = nullptr) {
   judged j;
   const ops::op_result& primary = *refs.front();
   const std::int64_t n = primary.exact.size();
@@ -74,7 +76,7 @@ judged judge_all(const arithmetic_model& m, summation_order order,
   auto worse = [](const keyed& a, const keyed& c) { return a.key > c.key; };
   auto r0 = [](double err, double bound) { return std::isinf(bound) ? 0.0 : ratio(err, bound); };
   for (std::int64_t i = 0; i < n; ++i) {
-    double obs = observed.data[static_cast<std::size_t>(i)];
+    double obs = observed[i];
     const detail::one a = detail::judge_best(mj, refs, i, obs, bmax, acc);
     if (k > 0) {
       const std::pair<double, double> key{
@@ -126,8 +128,8 @@ struct signature_result {
 };
 
 signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
-                           const ops::op_result& ra, const tensor& observed, double alpha,
-                           double bmax) {
+                           const ops::op_result& ra, const detail::observed_values& observed,
+                           double alpha, double bmax) {
   signature_result s;
   const std::int64_t n = rc.exact.size();
   exact::accumulator acc, tmp;
@@ -139,7 +141,7 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
   bool testable = true;
   std::int64_t used = 0;
   for (std::int64_t i = 0; i < n; ++i) {
-    double obs = observed.data[static_cast<std::size_t>(i)];
+    double obs = observed[i];
     double yc = rc.exact.rounded(i), ya = ra.exact.rounded(i);
     if (!std::isfinite(obs) || !std::isfinite(yc) || !std::isfinite(ya)) continue;
     // Delta_i = y~_a - y~_c and e_i = obs - y~_c, each rounded once from the exact values.
@@ -264,10 +266,11 @@ const std::vector<input_conversion>& input_conversions() {
 
 // Sum over elements of ((y^ - y~) / T)^2, T the magnitude on the inputs as given (elements with
 // T = 0 or a non-finite value are left out).
-double squared_distance(const ops::op_result& r, const ops::op_result& r0, const tensor& observed) {
+double squared_distance(const ops::op_result& r, const ops::op_result& r0,
+                        const detail::observed_values& observed) {
   double d = 0;
   for (std::int64_t i = 0; i < r.exact.size(); ++i) {
-    const double obs = observed.data[static_cast<std::size_t>(i)];
+    const double obs = observed[i];
     const double t = r0.magnitude[static_cast<std::size_t>(i)];
     if (!std::isfinite(obs) || !(t > 0) || !std::isfinite(t)) continue;
     const double e = r.exact.abs_diff(i, obs);
@@ -314,27 +317,36 @@ double convert_directed(format_id f, double x, conversion c, underflow_mode u) n
 
 }  // namespace
 
-tensor round_tensor(const tensor& t, format_id f, underflow_mode u) {
+tensor round_tensor(const tensor_view& t, format_id f, underflow_mode u) {
   return convert_tensor(t, f, conversion::nearest_even, u);
 }
 
-tensor convert_tensor(const tensor& t, format_id f, conversion c, underflow_mode u) {
+tensor convert_tensor(const tensor_view& t, format_id f, conversion c, underflow_mode u) {
   tensor r;
   r.shape = t.shape;
   r.type = f;
-  r.data.resize(t.data.size());
+  // The values as doubles, read in place when dense f64 (a conversion that changes nothing
+  // keeps t's format, as before).
+  std::vector<double> own;
+  const double* in = static_cast<const double*>(t.data);
+  const auto n = static_cast<std::size_t>(t.numel());
+  if (!t.is_dense_f64()) {
+    own.resize(n);
+    t.read(0, t.numel(), own.data());
+    in = own.data();
+  }
+  r.data.resize(n);
   if (c == conversion::nearest_even)
-    round_to(f, t.data, r.data, u);
+    round_to(f, std::span<const double>(in, n), r.data, u);
   else
-    for (std::size_t i = 0; i < t.data.size(); ++i)
-      r.data[i] = convert_directed(f, t.data[i], c, u);
-  if (at_least_as_fine(f, t.type) && r.data == t.data) r.type = t.type;
+    for (std::size_t i = 0; i < n; ++i) r.data[i] = convert_directed(f, in[i], c, u);
+  if (at_least_as_fine(f, t.type) && std::equal(r.data.begin(), r.data.end(), in)) r.type = t.type;
   return r;
 }
 
-verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-              const tensor& observed, std::string_view declared, const check_options& opt) {
-  return check(op, x, w, b, observed, parse_model(declared), opt);
+verdict check(const ops::problem& p, const tensor_view& observed, std::string_view declared,
+              const check_options& opt) {
+  return check(p, observed, parse_model(declared), opt);
 }
 
 namespace {
@@ -353,14 +365,16 @@ struct row_sample {
   tensor x;
   std::unique_ptr<detail::reference_cache> cache;
 
-  tensor gather(const tensor& t, std::int64_t row_size, std::vector<std::int64_t> shape) const {
+  tensor gather(const tensor_view& t, std::int64_t row_size,
+                std::vector<std::int64_t> shape) const {
     tensor r;
     r.shape = std::move(shape);
     r.type = t.type;
-    r.data.reserve(rows.size() * static_cast<std::size_t>(row_size));
+    r.data.resize(rows.size() * static_cast<std::size_t>(row_size));
+    double* out = r.data.data();
     for (const std::int64_t q : rows) {
-      const auto first = t.data.begin() + static_cast<std::ptrdiff_t>(q * row_size);
-      r.data.insert(r.data.end(), first, first + static_cast<std::ptrdiff_t>(row_size));
+      t.read(q * row_size, row_size, out);
+      out += row_size;
     }
     return r;
   }
@@ -370,8 +384,9 @@ struct row_sample {
 // (x[..., K], output [..., N]: one row per K inputs) and batched convs (one row per sample).
 // Other ops (bmm, batched matmul, addmm, an unbatched conv, a bias of more than one dim) are
 // not sampled. Returns false when the op has no such rows.
-bool output_rows(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-                 std::int64_t& rows, std::int64_t& x_row, std::vector<std::int64_t>& sub_shape) {
+bool output_rows(const ops::op_spec& op, const tensor_view& x, const tensor_view& w,
+                 const tensor_view* b, std::int64_t& rows, std::int64_t& x_row,
+                 std::vector<std::int64_t>& sub_shape) {
   if (b && b->dim() > 1) return false;
   const int sd = ops::spatial_dims(op.kind);
   if (op.kind == ops::op_kind::linear ||
@@ -394,13 +409,9 @@ bool output_rows(const ops::op_spec& op, const tensor& x, const tensor& w, const
 }  // namespace
 
 struct reference_set::impl {
-  impl(const ops::op_spec& o, const tensor& xx, const tensor& ww, const tensor* bb,
-       const ops::reference_options& ro)
-      : op(o), x(xx), w(ww), b(bb), options(ro), cache(op, x, w, b, ro) {}
-  const ops::op_spec& op;
-  const tensor& x;
-  const tensor& w;
-  const tensor* b;
+  impl(const ops::problem& p, const ops::reference_options& ro)
+      : prob(p), options(ro), cache(p, ro) {}
+  ops::problem prob;
   ops::reference_options options;
   detail::reference_cache cache;
   bool sample_decided = false;
@@ -413,7 +424,8 @@ struct reference_set::impl {
     if (elements <= kSampleAbove) return nullptr;
     std::int64_t rows = 0, x_row = 0;
     std::vector<std::int64_t> sub_shape;
-    if (!output_rows(op, x, w, b, rows, x_row, sub_shape) || rows <= 0) return nullptr;
+    if (!output_rows(prob.op, prob.x, prob.w, prob.b.get(), rows, x_row, sub_shape) || rows <= 0)
+      return nullptr;
     const std::int64_t out_row = elements / rows;
     if (out_row <= 0 || out_row * rows != elements) return nullptr;
     const std::int64_t want = std::max<std::int64_t>(1, (kSampleTarget + out_row - 1) / out_row);
@@ -424,8 +436,9 @@ struct reference_set::impl {
     s->out_row = out_row;
     for (std::int64_t k = 0; k < want; ++k) s->rows.push_back(k * rows / want);
     sub_shape[0] = want;
-    s->x = s->gather(x, x_row, sub_shape);
-    s->cache = std::make_unique<detail::reference_cache>(op, s->x, w, b, options);
+    s->x = s->gather(prob.x, x_row, sub_shape);
+    s->cache = std::make_unique<detail::reference_cache>(
+        ops::problem{prob.op, s->x, prob.w, prob.b}, options);
     sample = std::move(s);
     return sample.get();
   }
@@ -442,33 +455,39 @@ ops::reference_options exact_with_magnitude(ops::reference_options ro) {
 }
 }  // namespace
 
-reference_set::reference_set(const ops::op_spec& op, const tensor& x, const tensor& w,
-                             const tensor* b, const ops::reference_options& reference)
-    : impl_(std::make_unique<impl>(op, x, w, b, exact_with_magnitude(reference))) {}
+reference_set::reference_set(const ops::problem& p, const ops::reference_options& reference)
+    : impl_(std::make_unique<impl>(p, exact_with_magnitude(reference))) {
+  // The views are read before any evaluate(): validate them (shapes, buffers) first.
+  (void)ops::output_shape(p);
+}
 reference_set::~reference_set() = default;
 const ops::op_result& reference_set::original() {
   return impl_->cache.original();
 }
 
-verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-              const tensor& observed, const arithmetic_model& declared, const check_options& opt) {
-  reference_set set(op, x, w, b, opt.reference);
+verdict check(const ops::problem& p, const tensor_view& observed, const arithmetic_model& declared,
+              const check_options& opt) {
+  reference_set set(p, opt.reference);
   return check(set, observed, declared, opt);
 }
 
-verdict check(reference_set& set, const tensor& observed, const arithmetic_model& declared,
-              const check_options& opt) {
-  const ops::op_spec& op = set.internals().op;
-  const tensor* b = set.internals().b;
+verdict check(reference_set& set, const tensor_view& observed_view,
+              const arithmetic_model& declared, const check_options& opt) {
+  const ops::op_spec& op = set.internals().prob.op;
+  const tensor_view* b = set.internals().prob.b.get();
   reference_cache& refs = set.internals().cache;
   if (!(opt.confidence > 0 && opt.confidence < 1))
     throw input_error("confidence must be in (0, 1), got " + num(opt.confidence));
-  auto shape = ops::output_shape(op, set.internals().x, set.internals().w, b);
-  if (observed.shape != shape)
-    throw input_error("observed output has shape " + detail::shape_str(observed.shape) + " but " +
-                      std::string(ops::op_name(op.kind)) + " gives " + detail::shape_str(shape));
-  if (static_cast<std::int64_t>(observed.data.size()) != observed.numel())
+  auto shape = ops::output_shape(set.internals().prob);
+  if (observed_view.shape != shape)
+    throw input_error("observed output has shape " + detail::shape_str(observed_view.shape) +
+                      " but " + std::string(ops::op_name(op.kind)) + " gives " +
+                      detail::shape_str(shape));
+  if (observed_view.strides.size() != observed_view.shape.size() ||
+      (observed_view.held >= 0 && observed_view.is_contiguous() &&
+       observed_view.held != observed_view.numel()))
     throw input_error("observed output: data size does not match its shape");
+  const detail::observed_values observed(observed_view);
 
   const summation_order order = opt.override_order ? opt.order : declared.order;
   // Split the false-alarm budget: half for the per-element probabilistic bounds, half for the
@@ -511,13 +530,15 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
       sub_shape = observed.shape;
       sub_shape.front() = rows;
     }
-    observed_sample = sample->gather(observed, sample->out_row, sub_shape);
+    observed_sample = sample->gather(observed_view, sample->out_row, sub_shape);
     v.identification_rows = sample->rows;
     v.identification_rows_total = sample->rows_total;
   }
   reference_cache& idrefs = sample ? *sample->cache : refs;
-  const tensor& idobserved = sample ? observed_sample : observed;
-  v.identification_elements = static_cast<std::int64_t>(idobserved.data.size());
+  std::optional<detail::observed_values> sampled_values;
+  if (sample) sampled_values.emplace(tensor_view(observed_sample));
+  const detail::observed_values& idobserved = sample ? *sampled_values : observed;
+  v.identification_elements = idobserved.size();
   if (opt.identify) {
     if (opt.candidates.empty())
       cands = presets();
@@ -754,23 +775,23 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
   return v;
 }
 
-comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-                   const tensor& observed_a, std::string_view model_a, const tensor& observed_b,
-                   std::string_view model_b, const check_options& opt) {
-  verdict va = check(op, x, w, b, observed_a, parse_model(model_a), opt);
-  verdict vb = check(op, x, w, b, observed_b, parse_model(model_b), opt);
-  return compare(op, x, w, b, observed_a, va, observed_b, vb, opt);
+comparison compare(const ops::problem& p, const tensor_view& observed_a, std::string_view model_a,
+                   const tensor_view& observed_b, std::string_view model_b,
+                   const check_options& opt) {
+  verdict va = check(p, observed_a, parse_model(model_a), opt);
+  verdict vb = check(p, observed_b, parse_model(model_b), opt);
+  return compare(p, observed_a, va, observed_b, vb, opt);
 }
 
-comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-                   const tensor& observed_a, const verdict& verdict_a, const tensor& observed_b,
-                   const verdict& verdict_b, const check_options& opt) {
-  reference_set set(op, x, w, b, opt.reference);
+comparison compare(const ops::problem& p, const tensor_view& observed_a, const verdict& verdict_a,
+                   const tensor_view& observed_b, const verdict& verdict_b,
+                   const check_options& opt) {
+  reference_set set(p, opt.reference);
   return compare(set, observed_a, verdict_a, observed_b, verdict_b, opt);
 }
 
-comparison compare(reference_set& set, const tensor& observed_a, const verdict& verdict_a,
-                   const tensor& observed_b, const verdict& verdict_b, const check_options& opt) {
+comparison compare(reference_set& set, const tensor_view& view_a, const verdict& verdict_a,
+                   const tensor_view& view_b, const verdict& verdict_b, const check_options& opt) {
   comparison c;
   const arithmetic_model ma = parse_model(verdict_a.declared_model);
   const arithmetic_model mb = parse_model(verdict_b.declared_model);
@@ -780,7 +801,7 @@ comparison compare(reference_set& set, const tensor& observed_a, const verdict& 
   c.b = verdict_b;
 
   reference_cache& refs = set.internals().cache;
-  const tensor* b = set.internals().b;
+  const tensor_view* b = set.internals().prob.b.get();
   const auto ra = refs.of(ma);
   const auto rb = refs.of(mb);
   const ops::op_result& r0 = refs.original();
@@ -789,15 +810,16 @@ comparison compare(reference_set& set, const tensor& observed_a, const verdict& 
   exact::accumulator acc, tmp;
   const double bmax = detail::bias_max(b);
   c.elements = r0.exact.size();
-  if (observed_a.data.size() != static_cast<std::size_t>(c.elements) ||
-      observed_b.data.size() != static_cast<std::size_t>(c.elements))
+  if (view_a.numel() != c.elements || view_b.numel() != c.elements ||
+      view_a.strides.size() != view_a.shape.size() || view_b.strides.size() != view_b.shape.size())
     throw input_error("compare: the outputs do not have the op's output shape");
+  const detail::observed_values observed_a(view_a), observed_b(view_b);
   std::vector<comparison::element> all;
   std::vector<double> db(rb.all.size());
   detail::model_judge ja(ma, oa, 0.0), jb(mb, ob, 0.0);
   for (std::int64_t i = 0; i < c.elements; ++i) {
-    double ya = observed_a.data[static_cast<std::size_t>(i)];
-    double yb = observed_b.data[static_cast<std::size_t>(i)];
+    double ya = observed_a[i];
+    double yb = observed_b[i];
     comparison::element e{i, ya, yb, r0.exact.rounded(i), 0, 0};
     if (!std::isfinite(ya) || !std::isfinite(yb)) {
       bool same = (std::isnan(ya) && std::isnan(yb)) || ya == yb;

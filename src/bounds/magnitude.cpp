@@ -15,8 +15,8 @@
 
 namespace roundoff::bounds::detail {
 
-bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor& x, const tensor& w,
-                                 const tensor* b) {
+bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor_view& x, const tensor_view& w,
+                                 const tensor_view* b) {
   // The bound assumes IEEE gradual underflow in this thread (and OpenBLAS's, which inherit the
   // defaults): with FTZ (MXCSR bit 15) or DAZ (bit 6) set, ops' exact sum is used instead.
   if ((_mm_getcsr() & 0x8040u) != 0) return false;
@@ -30,13 +30,12 @@ bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor& x, const 
     return false;
   const std::int64_t rows = x.numel() / k;
   if (k > INT_MAX || n > INT_MAX || rows <= 0) return false;
-  return static_cast<std::int64_t>(x.data.size()) == rows * k &&
-         static_cast<std::int64_t>(w.data.size()) == n * k &&
-         (!b || static_cast<std::int64_t>(b->data.size()) == b->numel());
+  // The views were validated with the problem (they stay inside their buffers).
+  return w.numel() == n * k;
 }
 
-std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, const tensor& x,
-                                                       const tensor& w, const tensor* b,
+std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, const tensor_view& x,
+                                                       const tensor_view& w, const tensor_view* b,
                                                        int threads) {
   if (!magnitude_by_blocks_applies(op, x, w, b)) return std::nullopt;
   const bool lin = op.kind == ops::op_kind::linear;
@@ -44,13 +43,13 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
   const std::int64_t n = lin ? w.shape[0] : w.shape[1];
   const std::int64_t rows = x.numel() / k;
 
-  std::vector<double> wabs(w.data.size());
-  for (std::size_t i = 0; i < wabs.size(); ++i) wabs[i] = std::fabs(w.data[i]);
+  std::vector<double> wabs(static_cast<std::size_t>(w.numel()));
+  w.read(0, w.numel(), wabs.data());
+  for (double& v : wabs) v = std::fabs(v);
   std::vector<double> babs(static_cast<std::size_t>(n), 0.0);
   if (b)
     for (std::int64_t j = 0; j < n; ++j)
-      babs[static_cast<std::size_t>(j)] =
-          std::fabs(b->data[b->data.size() == 1 ? 0 : static_cast<std::size_t>(j)]);
+      babs[static_cast<std::size_t>(j)] = std::fabs(b->at(b->numel() == 1 ? 0 : j));
 
   // Leaves L = K products (+ the bias); (s^ + L 2^-1074) / (1 - L u), each step rounded upward
   // (the divisor downward), exactly the operations of ops::detail::magnitude_bound.
@@ -70,8 +69,9 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
   openblas_set_num_threads(exact::engine_threads(threads));
   for (std::int64_t r0 = 0; r0 < rows; r0 += block) {
     const std::int64_t m = std::min(block, rows - r0);
-    const double* src = x.data.data() + r0 * k;
-    for (std::int64_t i = 0; i < m * k; ++i) xabs[static_cast<std::size_t>(i)] = std::fabs(src[i]);
+    x.read(r0 * k, m * k, xabs.data());
+    for (std::int64_t i = 0; i < m * k; ++i)
+      xabs[static_cast<std::size_t>(i)] = std::fabs(xabs[static_cast<std::size_t>(i)]);
     double* c = t.data() + r0 * n;
     for (std::int64_t i = 0; i < m; ++i) std::copy(babs.begin(), babs.end(), c + i * n);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, lin ? CblasTrans : CblasNoTrans, static_cast<int>(m),

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "roundoff/ops/op.hpp"
-#include "roundoff/tensor.hpp"
+#include "roundoff/tensor_view.hpp"
 
 namespace roundoff::bounds::detail {
 
@@ -16,11 +16,11 @@ namespace roundoff::bounds::detail {
 /// order); nullopt when this path does not apply (another op or layout, a bias of more than one
 /// dim, flush-to-zero or denormals-are-zero set, a size beyond BLAS's int): use ops then.
 /// Whether magnitude_by_blocks applies to these operands (it may still return nullopt).
-bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor& x, const tensor& w,
-                                 const tensor* b);
+bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor_view& x, const tensor_view& w,
+                                 const tensor_view* b);
 
-std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, const tensor& x,
-                                                       const tensor& w, const tensor* b,
+std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, const tensor_view& x,
+                                                       const tensor_view& w, const tensor_view* b,
                                                        int threads);
 
 }  // namespace roundoff::bounds::detail

@@ -356,7 +356,7 @@ std::vector<sweep_shape> sweep_shapes(const sweep_spec& spec) {
     w.data.assign(static_cast<std::size_t>(numel(p.w)), 0.0);
     b.data.assign(s.bias ? static_cast<std::size_t>(outc) : 0, 0.0);
     try {
-      p.y = ops::output_shape(s.op, x, w, s.bias ? &b : nullptr);
+      p.y = ops::output_shape({s.op, x, w, s.bias ? &b : nullptr});
     } catch (const input_error& e) {
       throw input_error(at + e.what());
     }
@@ -445,8 +445,9 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
   for (std::size_t pi = 0; pi < shapes.size(); ++pi) {
     const sweep_shape& shape = shapes[pi];
     const sweep_inputs in = sweep_point_inputs(shape, s.seed, formats);
-    detail::reference_cache refs(s.op, in.x, in.w, in.bias(), ro);
-    const double bmax = detail::bias_max(in.bias());
+    detail::reference_cache refs(ops::problem(s.op, in.x, in.w, in.bias()), ro);
+    const tensor_view bias_view = in.b ? tensor_view(*in.b) : tensor_view();
+    const double bmax = detail::bias_max(in.b ? &bias_view : nullptr);
     sweep_point pt;
     pt.shape = shape;
     std::vector<measured> ms;

@@ -79,7 +79,7 @@ int run_check(const check_state& s) {
                                          : std::optional<tensor>(load_tensor_finite(s.files.bias))};
   std::vector<std::int64_t> out_shape;
   try {
-    out_shape = ops::output_shape(spec, in.x, in.w, in.bias());
+    out_shape = ops::output_shape({spec, in.x, in.w, in.bias()});
   } catch (const input_error& e) {
     throw input_error(fmt::format("{}: {}: {}", op_name, operands_text(s, in), e.what()));
   }
@@ -95,7 +95,7 @@ int run_check(const check_state& s) {
 
   std::vector<verdicts::judged_output> outs;
   for (std::size_t i = 0; i < names.size(); ++i) {
-    verdicts::judged_output o{names[i].name, declared, &ys[i], {}};
+    verdicts::judged_output o{names[i].name, declared, ys[i], {}};
     o.source.file = names[i].spec;
     outs.push_back(std::move(o));
   }
@@ -125,7 +125,7 @@ int run_check(const check_state& s) {
   jo.threads = s.threads;
   jo.device = device;
   jo.worst = s.verdict.worst;
-  verdicts::judge(spec, in.x, in.w, in.bias(), outs, verdicts::all_pairs(outs.size()), jo, r);
+  verdicts::judge({spec, in.x, in.w, in.bias()}, outs, verdicts::all_pairs(outs.size()), jo, r);
   emit(r, s.rep);
   return verdicts::finding_exit_code(r, s.verdict.fail_on_suspicious());
 }
