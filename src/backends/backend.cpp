@@ -226,6 +226,7 @@ const registry& builtin_registry() {
     for (auto& d : detail::torch_descriptors()) r.add(detail::make_torch_family(d));
     for (auto& d : detail::cublas_descriptors()) r.add(detail::make_cublas_family(d));
     for (auto& d : detail::cpu_descriptors()) r.add(detail::make_cpu_backend(d));
+    for (auto& d : detail::tc_descriptors()) r.add(detail::make_tc_backend(d));
     if (detail::planted_backends_enabled())
       for (auto& d : detail::planted_descriptors()) r.add(detail::make_planted_backend(d));
     return r;
