@@ -250,10 +250,12 @@ std::vector<variant> candidate_variants(const std::string& declared, format_id y
                         : y_type == format_id::f32                            ? format_id::f32
                                                                               : format_id::f64;
   if (out == format_id::f64) return r;  // the unit never produces anything but f32/f16/bf16
+  // (an f32 output of an f16/bf16 unit may hold 16-bit values: find_bit_identical narrows it)
   for (const auto& [f, conv] : units)
     for (int split : {1, 2, 4, 8, 16})
       for (bias_rule br : {bias_rule::epilogue, bias_rule::after_output}) {
-        if (br == bias_rule::after_output && out == format_id::f32) continue;  // the same
+        if (br == bias_rule::after_output && out == format_id::f32 && f == tc_format::tf32)
+          continue;  // the same as epilogue
         variant v;
         v.u = sm90_unit(f);
         v.input_conversion = conv;
@@ -280,7 +282,17 @@ std::optional<variant> find_bit_identical(const ops::op_spec& op, const tensor& 
   // Inputs per (format, conversion), computed once; most candidates share them.
   std::optional<std::pair<tc_format, conversion>> key;
   operand A, B;
-  for (const variant& v : cands) {
+  // 16-bit outputs saved widened (bf16 as f32 values) are judged in the format they hold.
+  auto holds = [&](format_id f) {
+    return std::all_of(y.data.begin(), y.data.end(),
+                       [&](double e) { return !std::isfinite(e) || round_to(f, e) == e; });
+  };
+  const bool holds_f16 = holds(format_id::f16), holds_bf16 = holds(format_id::bf16);
+  for (variant v : cands) {
+    if (v.output == format_id::f32 && v.u.input == tc_format::f16 && holds_f16)
+      v.output = format_id::f16;
+    if (v.output == format_id::f32 && v.u.input == tc_format::bf16 && holds_bf16)
+      v.output = format_id::bf16;
     if (!key || key->first != v.u.input || key->second != v.input_conversion) {
       A = prepare(L.a_data, v);
       B = prepare(L.b_data, v);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "roundoff/backends/tc_emulation.hpp"
 #include "roundoff/bounds/verdict.hpp"
 #include "roundoff/exact/value.hpp"
 
@@ -44,6 +45,22 @@ std::pair<double, double> error_stats(const exact::exact_tensor& exact, const te
     max_rel = std::max(max_rel, rel);
   }
   return {max_abs, max_rel};
+}
+
+// "sm_90 tensor cores (...)" when the output equals an emulation bit for bit; tried only where
+// a matrix unit is relevant: declared or identified as a tf32 preset, or f16/bf16 (declared or
+// stored), so plain f32 checks pay nothing (docs/tensor-cores.md §3).
+std::string bit_identical_to(const ops::op_spec& op, const tensor& x, const tensor& w,
+                             const tensor* b, const tensor& y, const bounds::verdict& v) {
+  if (!backends::tc::emulates(op.kind)) return {};
+  auto unit_preset = [](const std::string& m) {
+    return m.rfind("tf32", 0) == 0 || m.rfind("f16", 0) == 0 || m.rfind("bf16", 0) == 0;
+  };
+  std::string hint = v.declared_model;
+  if (!unit_preset(hint) && unit_preset(v.effective_model)) hint = v.effective_model;
+  if (!unit_preset(hint) && y.type != format_id::f16 && y.type != format_id::bf16) return {};
+  const auto match = backends::tc::find_bit_identical(op, x, w, b, y, hint);
+  return match ? "sm_90 tensor cores (" + backends::tc::describe(*match) + ")" : std::string();
 }
 
 }  // namespace
@@ -91,6 +108,7 @@ void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tenso
     r.n_no_probabilistic_bound = v.n_no_probabilistic_bound;
     for (std::size_t k = 0; k < v.nearest_inputs.size() && k < 3; ++k)
       r.nearest_inputs.emplace_back(v.nearest_inputs[k].inputs, v.nearest_inputs[k].distance);
+    r.bit_identical_to = bit_identical_to(op, x, w, b, *o.observed, v);
     r.source = o.source;
     into.items.push_back(std::move(r));
   }
