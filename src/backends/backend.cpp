@@ -206,7 +206,12 @@ std::vector<const backend*> registry::all() const {
 }
 
 std::vector<const backend*> registry::select(const std::vector<std::string>& globs) const {
-  if (globs.empty()) return all();
+  if (globs.empty()) {  // every implementation; the emulations (library "model") on request
+    std::vector<const backend*> r;
+    for (auto& b : items_)
+      if (b->name().library != "model") r.push_back(b.get());
+    return r;
+  }
   for (auto& g : globs) {
     bool any = std::any_of(items_.begin(), items_.end(),
                            [&](auto& b) { return glob_match(g, b->full_name()); });
