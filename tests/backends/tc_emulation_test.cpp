@@ -256,8 +256,10 @@ TEST(tc_fixtures, seed_gemm_orders) {
       {"matmul_add_bf16", "_bf16", tc::tc_format::bf16, format_id::bf16, 1,
        tc::bias_rule::after_output, 1.0},
       {"matmul_add_tf32", "", tc::tc_format::tf32, format_id::f32, 8, tc::bias_rule::epilogue, 1.0},
-      // F.linear's TF32 kernel: no order tried reproduces it (best: split-K 8).
-      {"linear_tf32", "", tc::tc_format::tf32, format_id::f32, 8, tc::bias_rule::epilogue, -1.0},
+      // F.linear's TF32 kernel: no order tried reproduces it; split-K 8 (matmul_add's order)
+      // gives 30 of these 512 (5.7% of the whole 32x512).
+      {"linear_tf32", "", tc::tc_format::tf32, format_id::f32, 8, tc::bias_rule::epilogue,
+       30.0 / 512},
   };
   for (const seed_case& c : cases) {
     const tensor x = load(file, std::string("x") + c.suffix),
