@@ -5,8 +5,10 @@
 #include "roundoff/backends/tc_emulation.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cmath>
+#include <thread>
 
 #include "lowering.hpp"
 #include "roundoff/error.hpp"
@@ -166,6 +168,36 @@ bool same_value(double a, double b) noexcept {
   return a == b || (std::isnan(a) && std::isnan(b));
 }
 
+// Whether every output element of the variant equals y's. A first stretch runs alone (a wrong
+// variant usually differs at once); the rest is cut among `threads` threads, which stop when any
+// finds a difference.
+bool all_equal(const detail::gemm_lowering& L, const operand& A, const operand& B,
+               const std::vector<i64>& slices, const variant& v, const tensor& y, int threads) {
+  const i64 total = L.count * L.m * L.n;
+  auto same_at = [&](i64 e) {
+    const i64 p = e / (L.m * L.n), i = e / L.n % L.m, j = e % L.n;
+    const auto o = static_cast<std::size_t>(L.out_index[static_cast<std::size_t>(e)]);
+    return same_value(element(L, A, B, slices, v, p, i, j), y.data[o]);
+  };
+  const i64 head = std::min<i64>(total, 256);
+  for (i64 e = 0; e < head; ++e)
+    if (!same_at(e)) return false;
+  if (threads < 1) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const i64 rest = total - head;
+  const int n = static_cast<int>(std::max<i64>(1, std::min<i64>(threads, rest / 4096)));
+  std::atomic<bool> differs{false};
+  auto work = [&](int t) {
+    const i64 lo = head + rest * t / n, hi = head + rest * (t + 1) / n;
+    for (i64 e = lo; e < hi && !differs.load(std::memory_order_relaxed); ++e)
+      if (!same_at(e)) differs.store(true, std::memory_order_relaxed);
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < n; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  return !differs.load();
+}
+
 }  // namespace
 
 std::string_view to_string(tc_format f) noexcept {
@@ -269,11 +301,12 @@ std::vector<variant> candidate_variants(const std::string& declared, format_id y
 
 std::optional<variant> find_bit_identical(const ops::op_spec& op, const tensor& x, const tensor& w,
                                           const tensor* b, const tensor& y,
-                                          const std::string& declared, std::int64_t max_products) {
+                                          const std::string& declared, std::int64_t max_products,
+                                          int threads) {
   if (!emulates(op.kind)) return std::nullopt;
   const std::vector<variant> cands = candidate_variants(declared, y.type);
   if (cands.empty()) return std::nullopt;
-  const detail::gemm_lowering L = lower(op, x, w, b);
+  detail::gemm_lowering L = lower(op, x, w, b);
   if (static_cast<std::int64_t>(y.data.size()) != static_cast<std::int64_t>(L.out_index.size()))
     return std::nullopt;
   if (L.count > 0 && L.m > 0 && L.n > 0 &&
@@ -288,7 +321,17 @@ std::optional<variant> find_bit_identical(const ops::op_spec& op, const tensor& 
                        [&](double e) { return !std::isfinite(e) || round_to(f, e) == e; });
   };
   const bool holds_f16 = holds(format_id::f16), holds_bf16 = holds(format_id::bf16);
+  // A 16-bit unit's op takes a 16-bit bias too (PyTorch casts all operands alike); tf32's bias
+  // stays f32 (only the matrix operands are converted).
+  const std::vector<double> bias_as_given = L.bias;
+  std::optional<tc_format> bias_key;
   for (variant v : cands) {
+    if (!L.bias.empty() && bias_key != v.u.input) {
+      L.bias = bias_as_given;
+      if (v.u.input != tc_format::tf32)
+        for (double& e : L.bias) e = round_to(storage_of(v.u.input), e);
+      bias_key = v.u.input;
+    }
     if (v.output == format_id::f32 && v.u.input == tc_format::f16 && holds_f16)
       v.output = format_id::f16;
     if (v.output == format_id::f32 && v.u.input == tc_format::bf16 && holds_bf16)
@@ -300,15 +343,7 @@ std::optional<variant> find_bit_identical(const ops::op_spec& op, const tensor& 
     }
     const std::vector<i64> slices = slice_starts(L.k, v);
     if (v.split_k > 1 && static_cast<i64>(slices.size()) - 1 < v.split_k) continue;  // too short
-    bool all = true;
-    for (i64 p = 0; p < L.count && all; ++p)
-      for (i64 i = 0; i < L.m && all; ++i)
-        for (i64 j = 0; j < L.n && all; ++j) {
-          const auto o = static_cast<std::size_t>(
-              L.out_index[static_cast<std::size_t>((p * L.m + i) * L.n + j)]);
-          all = same_value(element(L, A, B, slices, v, p, i, j), y.data[o]);
-        }
-    if (all) return v;
+    if (all_equal(L, A, B, slices, v, y, threads)) return v;
   }
   return std::nullopt;
 }

@@ -51,7 +51,8 @@ std::pair<double, double> error_stats(const exact::exact_tensor& exact, const te
 // a matrix unit is relevant: declared or identified as a tf32 preset, or f16/bf16 (declared or
 // stored), so plain f32 checks pay nothing (docs/tensor-cores.md §3).
 std::string bit_identical_to(const ops::op_spec& op, const tensor& x, const tensor& w,
-                             const tensor* b, const tensor& y, const bounds::verdict& v) {
+                             const tensor* b, const tensor& y, const bounds::verdict& v,
+                             int threads) {
   if (!backends::tc::emulates(op.kind)) return {};
   auto unit_preset = [](const std::string& m) {
     return m.rfind("tf32", 0) == 0 || m.rfind("f16", 0) == 0 || m.rfind("bf16", 0) == 0;
@@ -59,7 +60,8 @@ std::string bit_identical_to(const ops::op_spec& op, const tensor& x, const tens
   std::string hint = v.declared_model;
   if (!unit_preset(hint) && unit_preset(v.effective_model)) hint = v.effective_model;
   if (!unit_preset(hint) && y.type != format_id::f16 && y.type != format_id::bf16) return {};
-  const auto match = backends::tc::find_bit_identical(op, x, w, b, y, hint);
+  const auto match =
+      backends::tc::find_bit_identical(op, x, w, b, y, hint, std::int64_t(1) << 31, threads);
   return match ? "sm_90 tensor cores (" + backends::tc::describe(*match) + ")" : std::string();
 }
 
@@ -108,7 +110,7 @@ void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tenso
     r.n_no_probabilistic_bound = v.n_no_probabilistic_bound;
     for (std::size_t k = 0; k < v.nearest_inputs.size() && k < 3; ++k)
       r.nearest_inputs.emplace_back(v.nearest_inputs[k].inputs, v.nearest_inputs[k].distance);
-    r.bit_identical_to = bit_identical_to(op, x, w, b, *o.observed, v);
+    r.bit_identical_to = bit_identical_to(op, x, w, b, *o.observed, v, opt.threads);
     r.source = o.source;
     into.items.push_back(std::move(r));
   }

@@ -83,11 +83,13 @@ std::vector<variant> candidate_variants(const std::string& declared, format_id y
 
 /// The first variant of candidate_variants(declared, y.type) that reproduces y bit for bit
 /// (every element equal as a value; NaN matches NaN), or nullopt. Stops a variant at its first
-/// differing element. nullopt without trying when the op is not emulated or when the problem
-/// has more than max_products multiply-adds (the emulation costs about as much as a naive GEMM).
+/// differing element; a matching one costs a whole emulated GEMM (about 10 ns per multiply-add
+/// and thread), spread over `threads` threads (0: every core). nullopt without trying when the
+/// op is not emulated or when the problem has more than max_products multiply-adds.
 std::optional<variant> find_bit_identical(const ops::op_spec& op, const tensor& x, const tensor& w,
                                           const tensor* b, const tensor& y,
                                           const std::string& declared,
-                                          std::int64_t max_products = std::int64_t(1) << 32);
+                                          std::int64_t max_products = std::int64_t(1) << 31,
+                                          int threads = 0);
 
 }  // namespace roundoff::backends::tc
