@@ -89,3 +89,22 @@ TEST_F(tc_check, a_violation_stays_a_violation) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(tc_check, run_runs_the_emulations_on_request_and_recognizes_them) {
+  const std::string shape = "run linear --batch 4 --in-features 100 --out-features 8";
+  const auto j = run(shape + " --impl 'model.sm90.*' --format json");
+  ASSERT_EQ(j.rc, 0) << j.err;
+  const json d = json::parse(j.out);
+  ASSERT_EQ(d["results"].size(), 4u);
+  for (const auto& r : d["results"]) {
+    EXPECT_EQ(r["verdict"], "consistent") << r.dump();
+    ASSERT_TRUE(r.contains("bit_identical_to")) << r.dump();
+    EXPECT_EQ(r["bit_identical_to"].get<std::string>().rfind("sm_90 tensor cores (", 0), 0u);
+  }
+  EXPECT_EQ(d["results"][1]["bit_identical_to"],
+            "sm_90 tensor cores (tf32, split-K in 8 slices of K-blocks of 8, f32 reduction)");
+}
+
+}  // namespace
