@@ -5,7 +5,7 @@
 
 #include "roundoff/backends/tc_emulation.hpp"
 #include "roundoff/bounds/verdict.hpp"
-#include "roundoff/exact/value.hpp"
+#include "roundoff/exact/exact_tensor.hpp"
 
 namespace roundoff::verdicts {
 
