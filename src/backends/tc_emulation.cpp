@@ -156,12 +156,41 @@ double element(const detail::gemm_lowering& L, const operand& A, const operand& 
   return round_to(v.output, f32_add(round_to(v.output, acc), bias));
 }
 
+bool is_conv(ops::op_kind k) noexcept {
+  return k == ops::op_kind::conv1d || k == ops::op_kind::conv2d || k == ops::op_kind::conv3d;
+}
+
+// The lowering orders a convolution's K as (channel, tap); cuDNN's implicit GEMM as (tap,
+// channel). Both operands' rows are permuted alike, so every product stays the op's own.
+void to_taps_outer(detail::gemm_lowering& L, const tensor& w) {
+  i64 taps = 1;
+  for (std::size_t d = 2; d < w.shape.size(); ++d) taps *= w.shape[d];
+  const i64 channels = L.k / std::max<i64>(taps, 1);
+  if (taps <= 1 || channels <= 1) return;
+  std::vector<double> row(static_cast<std::size_t>(L.k));
+  auto permute = [&](std::vector<double>& data) {
+    for (std::size_t r = 0; r + static_cast<std::size_t>(L.k) <= data.size();
+         r += static_cast<std::size_t>(L.k)) {
+      for (i64 c = 0; c < channels; ++c)
+        for (i64 t = 0; t < taps; ++t)
+          row[static_cast<std::size_t>(t * channels + c)] =
+              data[r + static_cast<std::size_t>(c * taps + t)];
+      std::copy(row.begin(), row.end(), data.begin() + static_cast<std::ptrdiff_t>(r));
+    }
+  };
+  permute(L.a_data);  // rows of k at a_off[p] + i * k: the buffer is whole rows
+  permute(L.b_data);
+}
+
 detail::gemm_lowering lower(const ops::op_spec& op, const tensor& x, const tensor& w,
-                            const tensor* b) {
+                            const tensor* b, bool taps_outer) {
   if (!emulates(op.kind))
-    throw input_error("the sm_90 tensor-core emulation runs linear, matmul, addmm and bmm, not " +
-                      std::string(ops::op_name(op.kind)));
-  return detail::lower_to_gemm(op, x, w, b);
+    throw input_error(
+        "the sm_90 tensor-core emulation runs linear, matmul, addmm, bmm and conv1d/2d/3d, not " +
+        std::string(ops::op_name(op.kind)));
+  detail::gemm_lowering L = detail::lower_to_gemm(op, x, w, b);
+  if (taps_outer && is_conv(op.kind)) to_taps_outer(L, w);
+  return L;
 }
 
 bool same_value(double a, double b) noexcept {
@@ -245,12 +274,12 @@ std::string describe(const variant& v) {
 
 bool emulates(ops::op_kind k) noexcept {
   return k == ops::op_kind::linear || k == ops::op_kind::matmul || k == ops::op_kind::addmm ||
-         k == ops::op_kind::bmm;
+         k == ops::op_kind::bmm || is_conv(k);
 }
 
 tensor emulate(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
                const variant& v) {
-  const detail::gemm_lowering L = lower(op, x, w, b);
+  const detail::gemm_lowering L = lower(op, x, w, b, v.taps_outer);
   const operand A = prepare(L.a_data, v), B = prepare(L.b_data, v);
   const std::vector<i64> slices = slice_starts(L.k, v);
   tensor out;
@@ -306,7 +335,16 @@ std::optional<variant> find_bit_identical(const ops::op_spec& op, const tensor& 
   if (!emulates(op.kind)) return std::nullopt;
   const std::vector<variant> cands = candidate_variants(declared, y.type);
   if (cands.empty()) return std::nullopt;
-  detail::gemm_lowering L = lower(op, x, w, b);
+  // The im2col lowering of a convolution holds (outputs / out-channels) x K inputs: keep it
+  // below 2^26 values (512 MB).
+  if (is_conv(op.kind) && w.shape.size() >= 2 && w.shape[0] > 0) {
+    i64 taps = 1;
+    for (std::size_t d = 2; d < w.shape.size(); ++d) taps *= w.shape[d];
+    const i64 rows =
+        static_cast<i64>(y.data.size()) / w.shape[0] * std::max<i64>(1, op.conv.groups);
+    if (rows * w.shape[1] * taps > (i64(1) << 26)) return std::nullopt;
+  }
+  detail::gemm_lowering L = lower(op, x, w, b, true);
   if (static_cast<std::int64_t>(y.data.size()) != static_cast<std::int64_t>(L.out_index.size()))
     return std::nullopt;
   if (L.count > 0 && L.m > 0 && L.n > 0 &&

@@ -122,6 +122,7 @@ int run_check(const check_state& s) {
   jo.confidence = s.verdict.confidence;
   jo.threads = s.threads;
   jo.worst = s.verdict.worst;
+  jo.emulations = true;  // "bit-identical to sm_90 tensor cores (...)": docs/tensor-cores.md §3
   verdicts::judge(spec, in.x, in.w, in.bias(), outs, verdicts::all_pairs(outs.size()), jo, r);
   emit(r, s.rep);
   return verdicts::finding_exit_code(r, s.verdict.fail_on_suspicious());

@@ -62,7 +62,11 @@ std::string bit_identical_to(const ops::op_spec& op, const tensor& x, const tens
   if (!unit_preset(hint) && y.type != format_id::f16 && y.type != format_id::bf16) return {};
   const auto match =
       backends::tc::find_bit_identical(op, x, w, b, y, hint, std::int64_t(1) << 31, threads);
-  return match ? "sm_90 tensor cores (" + backends::tc::describe(*match) + ")" : std::string();
+  if (!match) return {};
+  const bool conv = op.kind == ops::op_kind::conv1d || op.kind == ops::op_kind::conv2d ||
+                    op.kind == ops::op_kind::conv3d;
+  return "sm_90 tensor cores (" + backends::tc::describe(*match) +
+         (conv ? ", implicit GEMM over kernel taps, then channels" : "") + ")";
 }
 
 }  // namespace
@@ -110,7 +114,8 @@ void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tenso
     r.n_no_probabilistic_bound = v.n_no_probabilistic_bound;
     for (std::size_t k = 0; k < v.nearest_inputs.size() && k < 3; ++k)
       r.nearest_inputs.emplace_back(v.nearest_inputs[k].inputs, v.nearest_inputs[k].distance);
-    r.bit_identical_to = bit_identical_to(op, x, w, b, *o.observed, v, opt.threads);
+    if (opt.emulations)
+      r.bit_identical_to = bit_identical_to(op, x, w, b, *o.observed, v, opt.threads);
     r.source = o.source;
     into.items.push_back(std::move(r));
   }

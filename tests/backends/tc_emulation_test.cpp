@@ -274,6 +274,49 @@ TEST(tc_fixtures, seed_gemm_orders) {
   }
 }
 
+// cuDNN's conv2d (2x64x32x32 * 128x64x3x3, padding 1; subset: batch 0, filters 0-7): the
+// implicit GEMM with K over kernel taps outer, channels inner, K-blocks in sequence; tf32 inputs
+// rounded ties away (docs/formats.md), the bias added in f32 (tf32) or after rounding to the
+// 16-bit output. Channels outer (the im2col lowering's own order) loses most tf32 outputs.
+TEST(tc_fixtures, cudnn_conv2d_bit_for_bit) {
+  ops::op_spec conv;
+  conv.kind = ops::op_kind::conv2d;
+  conv.conv.padding = {1, 1};
+  const char* file = "conv_subset.npz";
+  struct conv_case {
+    const char* output;
+    const char* suffix;
+    tc::tc_format f;
+    format_id out;
+    tc::bias_rule bias;
+  };
+  for (const conv_case& c :
+       {conv_case{"conv2d_tf32", "", tc::tc_format::tf32, format_id::f32, tc::bias_rule::epilogue},
+        conv_case{"conv2d_tf32_bench", "", tc::tc_format::tf32, format_id::f32,
+                  tc::bias_rule::epilogue},
+        conv_case{"conv2d_f16", "_f16", tc::tc_format::f16, format_id::f16,
+                  tc::bias_rule::after_output},
+        conv_case{"conv2d_bf16", "_bf16", tc::tc_format::bf16, format_id::bf16,
+                  tc::bias_rule::after_output}}) {
+    const tensor x = load(file, std::string("x") + c.suffix),
+                 w = load(file, std::string("w") + c.suffix),
+                 b = load(file, std::string("b") + c.suffix), y = load(file, c.output);
+    tc::variant v = sequential(c.f, c.out);
+    v.bias = c.bias;
+    if (c.f == tc::tc_format::tf32) v.input_conversion = conversion::nearest_away;
+    const double got = fraction(tc::emulate(conv, x, w, &b, v), y);
+    std::cout << c.output << " (" << tc::describe(v) << ", taps outer): " << got << "\n";
+    EXPECT_EQ(got, 1.0) << c.output;
+    if (c.f == tc::tc_format::tf32) {
+      v.taps_outer = false;
+      EXPECT_LT(fraction(tc::emulate(conv, x, w, &b, v), y), 0.2) << c.output;
+      v.taps_outer = true;
+      v.input_conversion = conversion::nearest_even;  // ties are rare: 7808 of 8192 agree
+      EXPECT_EQ(fraction(tc::emulate(conv, x, w, &b, v), y), 7808.0 / 8192) << c.output;
+    }
+  }
+}
+
 TEST(tc_fixtures, search_finds_the_order_and_rejects_one_ulp) {
   const ops::op_spec linear{};
   const tensor x = load("seed_subset.npz", "x"), w = load("seed_subset.npz", "W"),

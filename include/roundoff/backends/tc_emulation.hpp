@@ -61,17 +61,21 @@ struct variant {
   int split_k = 1;
   bias_rule bias = bias_rule::epilogue;
   format_id output = format_id::f32;  ///< f32, f16 or bf16 (round to nearest even from f32)
+  /// Convolutions only: the implicit GEMM's K runs over kernel taps outer, input channels inner
+  /// (k = tap * C_in/groups + c, cuDNN's order on the H200), instead of channels outer.
+  bool taps_outer = true;
 };
 
 /// "tf32, K-blocks of 8 in sequence", "tf32 (inputs rounded to nearest, ties away), split-K in
 /// 8 slices of K-blocks of 8, f32 reduction", ... (the bias rule when it matters).
 std::string describe(const variant& v);
 
-/// Whether the op can be emulated: linear, matmul, addmm, bmm.
+/// Whether the op can be emulated: linear, matmul, addmm, bmm, and conv1d/2d/3d as the implicit
+/// GEMM of their im2col lowering (not the transposed convolutions).
 bool emulates(ops::op_kind k) noexcept;
 
-/// The op (linear, matmul, addmm, bmm; PyTorch shapes) as the variant computes it. Inputs are
-/// converted to the unit's format by v.input_conversion. Throws input_error for other ops.
+/// The op (PyTorch shapes) as the variant computes it. Inputs are converted to the unit's format
+/// by v.input_conversion. Throws input_error for an op that emulates() refuses.
 tensor emulate(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
                const variant& v);
 

@@ -27,6 +27,10 @@ struct judge_options {
   double confidence = 1e-6;
   int worst = 5;
   int threads = 0;  ///< exact engine threads (0: exact::engine_threads(), all cores by default)
+  /// Try the sm_90 tensor-core emulations on each output and report a bit-for-bit match in
+  /// report::result::bit_identical_to (docs/tensor-cores.md §3). `check` sets it; `run` does not
+  /// (its outputs are the implementations' own, and its report stays as it was).
+  bool emulations = false;
 };
 
 /// Judges each output (results in the order given) and each pair (indices into outs; a
