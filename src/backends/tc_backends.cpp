@@ -37,8 +37,8 @@ class tc_backend final : public backend {
 std::vector<descriptor> tc_descriptors() {
   using ok = ops::op_kind;
   const std::vector<ok> gemm_ops = {ok::linear, ok::matmul, ok::addmm, ok::bmm};
-  return {{"model.sm90.tc.tf32", "tf32-rne", format_id::f32, gemm_ops},
-          {"model.sm90.tc_splitk8.tf32", "tf32-rne", format_id::f32, gemm_ops},
+  return {{"model.sm90.tc.tf32", "tf32", format_id::f32, gemm_ops},
+          {"model.sm90.tc_splitk8.tf32", "tf32", format_id::f32, gemm_ops},
           {"model.sm90.tc.f16", "f16", format_id::f16, gemm_ops},
           {"model.sm90.tc.bf16", "bf16", format_id::bf16, gemm_ops}};
 }
