@@ -12,9 +12,12 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
+#include "bound_plan.hpp"
 #include "element_data.hpp"
+#include "magnitude.hpp"
 #include "roundoff/bounds/bounds.hpp"
 #include "roundoff/bounds/check.hpp"
 #include "roundoff/bounds/models.hpp"
@@ -52,6 +55,14 @@ class reference_cache {
     const key k{f, c, bias_format, u};
     for (const auto& [kk, r] : by_rule_)
       if (kk == k) return *r;
+    // Inputs that every rule leaves as they are (all values representable in f): the reference
+    // is the original one, found without converting and hashing copies of the inputs. The test
+    // is the one find_or_add applies (element-wise ==, so a NaN counts as changed).
+    if (unchanged(x_, f, u) && unchanged(w_, f, u) && (!b_ || unchanged(*b_, bias_format, u))) {
+      const ops::op_result& r = original();
+      by_rule_.emplace_back(k, &r);
+      return r;
+    }
     const operands in = inputs(k);
     const ops::op_result& r = find_or_add(k, in.x, in.w, in.b ? &*in.b : nullptr);
     by_rule_.emplace_back(k, &r);
@@ -101,6 +112,30 @@ class reference_cache {
     std::unique_ptr<ops::op_result> r;
   };
 
+  // Whether every value of t equals its conversion to f under u (by any rule: a value that is
+  // representable in f is kept by all of them, one that is not is changed by all), cached.
+  bool unchanged(const tensor& t, format_id f, underflow_mode u) {
+    for (const auto& q : unchanged_)
+      if (q.t == &t && q.f == f && q.u == u) return q.result;
+    bool same_values = true;
+    constexpr std::size_t chunk = 4096;
+    double buf[chunk];
+    for (std::size_t i = 0; i < t.data.size() && same_values; i += chunk) {
+      const std::size_t n = std::min(chunk, t.data.size() - i);
+      round_to(f, std::span<const double>(t.data.data() + i, n), std::span<double>(buf, n), u);
+      for (std::size_t j = 0; j < n; ++j) same_values = same_values && buf[j] == t.data[i + j];
+    }
+    unchanged_.push_back({&t, f, u, same_values});
+    return same_values;
+  }
+  struct unchanged_entry {
+    const tensor* t;
+    format_id f;
+    underflow_mode u;
+    bool result;
+  };
+  std::vector<unchanged_entry> unchanged_;
+
   operands inputs(const key& k) const {
     operands in{convert_tensor(x_, k.f, k.c, k.u), convert_tensor(w_, k.f, k.c, k.u), std::nullopt};
     if (b_) in.b = round_tensor(*b_, k.bias, k.u);
@@ -140,10 +175,40 @@ class reference_cache {
       if (same(x, w, b, in.x, in.w, in.b ? &*in.b : nullptr)) return *e.r;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    entries_.push_back(
-        {rule, h, std::make_unique<ops::op_result>(ops::evaluate(op_, x, w, b, ro_))});
+    // T by DGEMM over blocks of |x| rows where that applies (no copy of |x|), else by ops; after
+    // the exact result, so that the two are never in memory at once with ops' temporaries.
+    const bool blocks = ro_.want_magnitude &&
+                        ro_.magnitude_how == ops::magnitude_method::blas_bound &&
+                        magnitude_by_blocks_applies(op_, x, w, b);
+    ops::reference_options ro = ro_;
+    if (blocks) ro.want_magnitude = false;
+    auto r = std::make_unique<ops::op_result>(ops::evaluate(op_, x, w, b, ro));
+    if (blocks) {
+      if (auto t = magnitude_by_blocks(op_, x, w, b, ro_.threads))
+        r->magnitude = std::move(*t);
+      else
+        r->magnitude = ops::evaluate(op_, x, w, b, ro_).magnitude;
+    }
+    exact_magnitude_where_tiny(*r, x, w, b);
+    entries_.push_back({rule, h, std::move(r)});
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return *entries_.back().r;
+  }
+
+  // The DGEMM magnitude bound is never 0 (it adds L 2^-1074 for underflow), but T = 0 exactly
+  // is what lets a bound be 0 where no relative bound exists (n u >= 1: docs/bounds.md,
+  // Theorem B, step 1). Where some element's bound is tiny (an all-zero row or window, or
+  // underflowing data), the magnitude is computed again exactly (RU of the exact sum), as before
+  // the DGEMM bound; other data never pays for it (docs/bounds.md §3.5, "The magnitude").
+  void exact_magnitude_where_tiny(ops::op_result& r, const tensor& x, const tensor& w,
+                                  const tensor* b) const {
+    if (ro_.magnitude_how != ops::magnitude_method::blas_bound) return;
+    const bool tiny =
+        std::any_of(r.magnitude.begin(), r.magnitude.end(), [](double t) { return t < 0x1p-1000; });
+    if (!tiny) return;
+    ops::reference_options exact = ro_;
+    exact.magnitude_how = ops::magnitude_method::exact;
+    r.magnitude = ops::evaluate(op_, x, w, b, exact).magnitude;
   }
 
   std::vector<std::pair<key, const ops::op_result*>> by_rule_;
@@ -196,7 +261,8 @@ inline int severity(element_category c) {
 
 // Per-element judgement of one model (docs/verdicts.md, §2).
 struct judged {
-  std::vector<element_report> el;  // one per element
+  std::int64_t elements = 0;
+  std::vector<element_report> worst;  // the worst elements, worst first (judge_all's worst_k)
   std::int64_t n_cat[kCategories] = {0, 0, 0, 0, 0};
   std::int64_t n_no_det = 0, n_no_prob = 0;
   double max_det = 0, max_prob = 0;
@@ -210,12 +276,34 @@ struct one {
   element_category cat = element_category::consistent;
 };
 
-inline one judge_element(const arithmetic_model& m, summation_order order, const ops::op_result& r,
-                         std::int64_t i, double obs, double lambda, double bmax,
-                         exact::accumulator& acc) {
+/// A model's bounds for one judging pass (model, order, lambda fixed): the element-independent
+/// constants computed once per n_i (bound_plan.hpp), the same doubles as dot_bound and
+/// dot_bound_probabilistic give.
+struct model_judge {
+  model_judge(const arithmetic_model& model, summation_order o, double lambda)
+      : m(model),
+        order(o),
+        has_prob(has_probabilistic_bound(model)),
+        det(model, o, lambda, false),
+        prob(model, o, lambda, true) {}
+  arithmetic_model m;
+  summation_order order;
+  bool has_prob;
+  model_plans det, prob;
+  double deterministic(const element_input& e) {
+    return evaluate(det.get(e.terms, e.has_bias), e.magnitude, e.abs_observed, e.abs_bias);
+  }
+  double probabilistic(const element_input& e) {
+    return evaluate(prob.get(e.terms, e.has_bias), e.magnitude, e.abs_observed, e.abs_bias);
+  }
+};
+
+inline one judge_element(model_judge& mj, const ops::op_result& r, std::int64_t i, double obs,
+                         double bmax, exact::accumulator& acc) {
   one o;
   o.exact = r.exact.rounded(i);
-  exact_class k = classify(r, i, acc);
+  // A finite rounded value is a finite exact value: only +-Inf and NaN need the exact kind.
+  exact_class k = std::isfinite(o.exact) ? exact_class::finite : classify(r, i, acc);
   element_input e = input_of(r, i, obs, bmax);
   if (k == exact_class::nan) {
     if (!std::isnan(obs)) o.cat = element_category::special_mismatch;
@@ -236,10 +324,10 @@ inline one judge_element(const arithmetic_model& m, summation_order order, const
   if (std::isinf(obs)) {
     // Overflow is a legitimate outcome only if the exact value, moved by the bound, reaches the
     // output format's overflow threshold with the observed sign (docs/verdicts.md).
-    const auto& t = traits(m.output);
+    const auto& t = traits(mj.m.output);
     element_input e2 = e;
     e2.abs_observed = t.max_finite;
-    double d = dot_bound(m, order, e2);
+    double d = mj.deterministic(e2);
     bool same_sign = (obs > 0) == (o.exact > 0) || o.exact == 0;
     double reach = add_up(std::fabs(o.exact), d);
     o.det = d;
@@ -250,10 +338,8 @@ inline one judge_element(const arithmetic_model& m, summation_order order, const
     return o;
   }
   o.err = r.exact.abs_diff(i, obs, exact::rounding::downward);
-  o.det = dot_bound(m, order, e);
-  o.prob = has_probabilistic_bound(m)
-               ? std::min(o.det, dot_bound_probabilistic(m, order, e, lambda))
-               : inf;
+  o.det = mj.deterministic(e);
+  o.prob = mj.has_prob ? std::min(o.det, mj.probabilistic(e)) : inf;
   if (std::isinf(o.det) && std::isinf(o.prob))
     o.cat = element_category::no_bound;
   else if (o.err > o.det)
@@ -266,14 +352,13 @@ inline one judge_element(const arithmetic_model& m, summation_order order, const
 /// Element i against each of `refs` (a model's references) in turn, keeping the best category: an
 /// implementation converts its inputs in one of the model's ways, or keeps them. `which` (when
 /// given) receives the index of the reference that gave it.
-inline one judge_best(const arithmetic_model& m, summation_order order,
-                      const std::vector<const ops::op_result*>& refs, std::int64_t i, double obs,
-                      double lambda, double bmax, exact::accumulator& acc,
+inline one judge_best(model_judge& mj, const std::vector<const ops::op_result*>& refs,
+                      std::int64_t i, double obs, double bmax, exact::accumulator& acc,
                       std::size_t* which = nullptr) {
-  one a = judge_element(m, order, *refs.front(), i, obs, lambda, bmax, acc);
+  one a = judge_element(mj, *refs.front(), i, obs, bmax, acc);
   std::size_t best = 0;
   for (std::size_t r = 1; r < refs.size() && a.cat != element_category::consistent; ++r) {
-    one b = judge_element(m, order, *refs[r], i, obs, lambda, bmax, acc);
+    one b = judge_element(mj, *refs[r], i, obs, bmax, acc);
     if (severity(b.cat) < severity(a.cat)) a = b, best = r;
   }
   if (which) *which = best;

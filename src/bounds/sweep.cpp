@@ -470,6 +470,7 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
                                  std::to_string(n));
       ir.elements = n;
       const double lambda = detail::lambda_of(m, primary, alpha);
+      detail::model_judge mj(m, m.order, lambda);
       me.det.resize(static_cast<std::size_t>(n));
       me.ref.resize(static_cast<std::size_t>(n));
       for (std::int64_t i = 0; i < n; ++i) {
@@ -477,8 +478,7 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
         // The same per-element judgement as check(): the best of the model's references, special
         // values and legitimate overflow included (docs/verdicts.md, §1 and §2).
         std::size_t which = 0;
-        const detail::one a =
-            detail::judge_best(m, m.order, mrefs.all, i, obs, lambda, bmax, acc, &which);
+        const detail::one a = detail::judge_best(mj, mrefs.all, i, obs, bmax, acc, &which);
         const ops::op_result& r = *mrefs.all[which];
         double det = a.det, prob = a.prob;
         if (!std::isfinite(obs)) {

@@ -4,15 +4,19 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <iostream>
+#include <limits>
 
 #include "emulate.hpp"
 #include "linear_faults.hpp"
 #include "property.hpp"
 #include "roundoff/bounds/check.hpp"
 #include "roundoff/error.hpp"
+#include "roundoff/formats/convert.hpp"
 
 namespace {
 
@@ -457,6 +461,99 @@ TEST(BoundsVerdict, ConsistentOutputsAreNeverAPairwiseViolation) {
         << c.explanation << ' ' << roundoff::test::replay(it);
     EXPECT_EQ(c.n_beyond, 0);
   }
+}
+
+}  // namespace
+
+namespace {
+
+// Above 2^18 output elements, identification runs on an evenly spread sample of output rows
+// (docs/verdicts.md, §3 "Sample"): stated in the verdict and its explanation; the declared
+// model's per-element test still covers every element; a TF32 output declared f32 is still
+// identified, a correct f32 output still consistent.
+TEST(BoundsVerdict, LargeOutputsIdentifyOnAStatedSampleOfRows) {
+  auto g = roundoff::test::rng(1414);
+  auto p = make(4096, 72, 16, g);  // 294912 outputs
+  auto y32 = run(p, emu("f32"), g);
+  auto v32 = bounds::check(linear, p.x, p.w, &p.b, y32, "f32");
+  EXPECT_EQ(v32.kind, bounds::verdict_kind::consistent) << describe(v32);
+  EXPECT_EQ(v32.effective_model, "f32") << describe(v32);
+  EXPECT_EQ(v32.elements, 4096 * 72);
+  EXPECT_EQ(v32.identification_rows_total, 4096);
+  const auto r = static_cast<std::int64_t>(v32.identification_rows.size());
+  ASSERT_GT(r, 0);
+  EXPECT_EQ(r, (65536 + 71) / 72);
+  for (std::int64_t k = 0; k < r; ++k)
+    EXPECT_EQ(v32.identification_rows[static_cast<std::size_t>(k)], k * 4096 / r);
+  EXPECT_EQ(v32.identification_elements, r * 72);
+  EXPECT_NE(v32.explanation.find("model identification used " + std::to_string(r) +
+                                 " of 4096 output rows"),
+            std::string::npos)
+      << v32.explanation;
+
+  auto ytf = run(p, emu("tf32"), g);
+  auto vtf = bounds::check(linear, p.x, p.w, &p.b, ytf, "f32");
+  EXPECT_NE(vtf.kind, bounds::verdict_kind::consistent) << describe(vtf);
+  EXPECT_EQ(vtf.effective_model, "tf32-rne") << describe(vtf);
+  EXPECT_NE(vtf.explanation.find("TF32"), std::string::npos) << vtf.explanation;
+
+  // A planted error in a row outside the sample is still found: the per-element test is full.
+  std::int64_t outside = 1;
+  while (std::find(v32.identification_rows.begin(), v32.identification_rows.end(), outside) !=
+         v32.identification_rows.end())
+    ++outside;
+  tensor bad = y32;
+  bad.data[static_cast<std::size_t>(outside * 72 + 5)] += 1.0;
+  auto vb = bounds::check(linear, p.x, p.w, &p.b, bad, "f32");
+  EXPECT_EQ(vb.kind, bounds::verdict_kind::violation) << describe(vb);
+  EXPECT_EQ(vb.n_beyond_deterministic, 1) << describe(vb);
+  ASSERT_FALSE(vb.worst.empty());
+  EXPECT_EQ(vb.worst.front().index, outside * 72 + 5);
+
+  // At or below 2^18 elements every element is used and nothing is stated.
+  auto small = make(64, 72, 16, g);
+  auto vs = bounds::check(linear, small.x, small.w, &small.b, run(small, emu("f32"), g), "f32");
+  EXPECT_TRUE(vs.identification_rows.empty());
+  EXPECT_EQ(vs.explanation.find("model identification used"), std::string::npos);
+}
+
+// convert_tensor's bit-pattern path for ties-away and toward-zero equals convert() on every
+// value: random magnitudes across each format's range, ties, the subnormal and overflow edges,
+// zeros, Inf, NaN, both underflow modes.
+TEST(BoundsVerdict, ConvertTensorMatchesConvert) {
+  auto g = roundoff::test::rng(1415);
+  std::normal_distribution<double> nd;
+  std::uniform_int_distribution<int> ex(-160, 140);
+  tensor t;
+  for (int i = 0; i < 200000; ++i) t.data.push_back(std::ldexp(nd(g), ex(g)));
+  for (format_id f : {format_id::f32, format_id::tf32, format_id::f16, format_id::bf16}) {
+    const auto& tr = traits(f);
+    for (double v : {tr.max_finite, tr.min_normal, tr.min_subnormal, tr.overflow_threshold})
+      for (double s : {1.0, -1.0})
+        for (double d : {0.0, 1.0, -1.0, 0.5, 0x1p-30}) {
+          t.data.push_back(s * v);
+          t.data.push_back(s * std::nextafter(v, d * 1e300));
+          t.data.push_back(s * v * (1 + d * tr.unit_roundoff));  // ties and neighbours
+        }
+  }
+  for (double v :
+       {0.0, -0.0, 1.0, std::numeric_limits<double>::infinity(),
+        -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()})
+    t.data.push_back(v);
+  t.shape = {static_cast<std::int64_t>(t.data.size())};
+  for (format_id f : {format_id::f32, format_id::tf32, format_id::f16, format_id::bf16})
+    for (conversion c :
+         {conversion::nearest_even, conversion::nearest_away, conversion::toward_zero})
+      for (underflow_mode u : {underflow_mode::gradual, underflow_mode::flush_to_zero}) {
+        const tensor r = bounds::convert_tensor(t, f, c, u);
+        for (std::size_t i = 0; i < t.data.size(); ++i) {
+          const double want = convert(f, t.data[i], c, u);
+          ASSERT_TRUE(std::memcmp(&want, &r.data[i], sizeof want) == 0 ||
+                      (std::isnan(want) && std::isnan(r.data[i])))
+              << traits(f).name << " " << to_string(c) << " " << static_cast<int>(u) << ": "
+              << t.data[i] << " -> " << r.data[i] << ", convert gives " << want;
+        }
+      }
 }
 
 }  // namespace
