@@ -25,9 +25,9 @@
 
 // The exact engine.
 #include "roundoff/exact/accumulator.hpp"
+#include "roundoff/exact/exact_tensor.hpp"
 #include "roundoff/exact/gemm.hpp"
 #include "roundoff/exact/mpfr_oracle.hpp"
-#include "roundoff/exact/value.hpp"
 
 // PyTorch's ops, computed exactly.
 #include "roundoff/ops/addmm.hpp"

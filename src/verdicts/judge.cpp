@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "roundoff/bounds/verdict.hpp"
-#include "roundoff/exact/value.hpp"
+#include "roundoff/exact/exact_tensor.hpp"
 
 namespace roundoff::verdicts {
 

@@ -7,9 +7,9 @@
 
 #include "exact_testing.hpp"
 #include "property.hpp"
+#include "roundoff/exact/exact_tensor.hpp"
 #include "roundoff/exact/gemm.hpp"
 #include "roundoff/exact/mpfr_oracle.hpp"
-#include "roundoff/exact/value.hpp"
 
 namespace roundoff::test {
 namespace {

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "roundoff/exact/value.hpp"
+#include "roundoff/exact/exact_tensor.hpp"
 
 namespace roundoff::exact {
 

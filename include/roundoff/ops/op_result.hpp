@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "roundoff/exact/exact_tensor.hpp"
 #include "roundoff/exact/gemm.hpp"
-#include "roundoff/exact/value.hpp"
 #include "roundoff/tensor.hpp"
 
 namespace roundoff::ops {

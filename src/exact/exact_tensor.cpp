@@ -5,7 +5,7 @@
 #include <limits>
 #include <mutex>
 
-#include "roundoff/exact/value.hpp"
+#include "roundoff/exact/exact_tensor.hpp"
 
 #define ROUNDOFF_EXACT_INTERNAL 1
 #include "detail/make_double.hpp"

@@ -1,7 +1,7 @@
 // exact_tensor: store/load keeps the whole exact value (narrow, two-double, wide, beyond the
 // double range, below 2^-1074, special), concurrently for distinct elements, compared with the
 // accumulator it came from and with the MPFR oracle.
-#include "roundoff/exact/value.hpp"
+#include "roundoff/exact/exact_tensor.hpp"
 
 #include <gtest/gtest.h>
 
