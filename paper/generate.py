@@ -335,8 +335,10 @@ def corpus(out, nums, test_binary):
     # Put a rule after each total.
     midrules = [m + 1 for m in mid[:-1]]
     spec = "l" + "r" * (len(head) - 2) + "p{2.6cm}"
-    hdr = ["case", "cases", "roundoff flags (viol.)"] + [tex_escape(h) for h in head[3:-1]] + [
-        "roundoff misses, by $K$"]
+    shown = {"np.allclose": "torch.allclose = np.allclose",
+             "np.testing.assert_allclose": "np.testing.assert\\_allclose"}
+    hdr = ["case", "cases", "roundoff flags (viol.)"] + [
+        shown.get(h, tex_escape(h)) for h in head[3:-1]] + ["roundoff misses, by $K$"]
     (out / "corpus.tex").write_text(header_comment(
         f"tests/bounds/compare_allclose_test.cpp, ROUNDOFF_TEST_SEED={CORPUS_SEED} "
         f"ROUNDOFF_TEST_MULTIPLIER={CORPUS_MULTIPLIER}", "det") + tabular(spec, hdr, rows, midrules))
