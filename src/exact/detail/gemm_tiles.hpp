@@ -17,8 +17,8 @@
 #include "gemm_kernel.hpp"
 #include "gemm_plan.hpp"
 #include "roundoff/exact/accumulator.hpp"
-#include "roundoff/exact/gemm.hpp"
 #include "roundoff/exact/exact_tensor.hpp"
+#include "roundoff/exact/gemm.hpp"
 
 namespace roundoff::exact::detail {
 
