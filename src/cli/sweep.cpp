@@ -409,8 +409,7 @@ std::string render_human(const bounds::sweep_result& r, report::output_format f,
 
 int run_sweep_command(const sweep_state& s) {
   const auto start = std::chrono::steady_clock::now();
-  bounds::sweep_spec spec;
-  spec.op = make_op_spec(s.op);
+  bounds::sweep_spec spec(make_op_spec(s.op));
   const report::output_format format = report::parse_output_format(s.format);
   spec.vary = bounds::parse_vary(
       !s.vary.empty() ? s.vary

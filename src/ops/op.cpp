@@ -158,8 +158,7 @@ op_spec parse_op_spec(std::string_view name, const conv_flags& f) {
                       "': expected linear, matmul, bmm, addmm, conv1d, conv2d, conv3d, "
                       "conv_transpose1d, conv_transpose2d or conv_transpose3d");
   }
-  op_spec spec;
-  spec.kind = *k;
+  op_spec spec(*k);
   const int nd = spatial_dims(*k);
   const std::string op(name);
   if (nd == 0) {
@@ -200,8 +199,10 @@ op_spec parse_op_spec(std::string_view name, const conv_flags& f) {
   return spec;
 }
 
-std::vector<std::int64_t> output_shape(const op_spec& op, const tensor& x, const tensor& w,
-                                       const tensor* b) {
+std::vector<std::int64_t> output_shape(const problem& pr) {
+  const op_spec& op = pr.op;
+  const tensor_view &x = pr.x, &w = pr.w;
+  const optional_view& b = pr.b;
   const int nd = spatial_dims(op.kind);
   switch (op.kind) {
     case op_kind::linear:
@@ -220,8 +221,10 @@ std::vector<std::int64_t> output_shape(const op_spec& op, const tensor& x, const
                                 : conv_output_shape(nd, x, w, b, op.conv);
 }
 
-op_result evaluate(const op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-                   const reference_options& opt) {
+op_result evaluate(const problem& pr, const reference_options& opt) {
+  const op_spec& op = pr.op;
+  const tensor_view &x = pr.x, &w = pr.w;
+  const optional_view& b = pr.b;
   const int nd = spatial_dims(op.kind);
   switch (op.kind) {
     case op_kind::linear:

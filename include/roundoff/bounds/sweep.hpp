@@ -68,6 +68,7 @@ std::vector<std::int64_t> vary_values(const vary_range& r, std::int64_t max_poin
 std::pair<std::string, dim_setting> parse_dim(std::string_view text);
 
 struct sweep_spec {
+  explicit sweep_spec(ops::op_spec o) : op(std::move(o)) {}
   ops::op_spec op;
   vary_range vary;
   std::map<std::string, dim_setting> dims;  ///< overrides of sweep_dim_defaults
