@@ -9,6 +9,7 @@
 #include "command.hpp"
 #include "common.hpp"
 #include "op_flags.hpp"
+#include "roundoff/backends/tc_emulation.hpp"
 #include "roundoff/bounds/models.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/io/read_tensor.hpp"
@@ -126,6 +127,11 @@ int run_check(const check_state& s) {
   jo.device = device;
   jo.worst = s.verdict.worst;
   verdicts::judge({spec, in.x, in.w, in.bias()}, outs, verdicts::all_pairs(outs.size()), jo, r);
+  // "bit-identical to sm_90 tensor cores (...)" (docs/tensor-cores.md §3): never a verdict.
+  for (std::size_t i = 0; i < ys.size(); ++i)
+    r.items[i].bit_identical_to = backends::tc::bit_identical_description(
+        spec, in.x, in.w, in.bias(), ys[i], r.items[i].declared, r.items[i].consistent_models,
+        s.threads);
   emit(r, s.rep);
   return verdicts::finding_exit_code(r, s.verdict.fail_on_suspicious());
 }

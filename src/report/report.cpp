@@ -151,6 +151,9 @@ std::string render_text_report(const results& r, const render_options& opt) {
   for (const auto& l : skipped_lines(r)) out += l + "\n";
   for (const auto& x : r.items)
     if (explain(r, x.verdict)) out += fmt::format("{}: {}\n", x.name, x.explanation);
+  for (const auto& x : r.items)
+    if (!x.bit_identical_to.empty())
+      out += fmt::format("{}: bit-identical to {}\n", x.name, x.bit_identical_to);
   for (const auto& c : r.comparisons)
     if (explain(r, c.verdict)) out += fmt::format("{} vs {}: {}\n", c.a, c.b, c.explanation);
   for (const auto& x : r.items) {
@@ -177,6 +180,9 @@ std::string render_markdown_report(const results& r) {
   for (const auto& l : skipped_lines(r)) out += "- " + l + "\n";
   for (const auto& x : r.items)
     if (explain(r, x.verdict)) out += fmt::format("- **{}**: {}\n", x.name, x.explanation);
+  for (const auto& x : r.items)
+    if (!x.bit_identical_to.empty())
+      out += fmt::format("- **{}**: bit-identical to {}\n", x.name, x.bit_identical_to);
   for (const auto& c : r.comparisons)
     if (explain(r, c.verdict)) out += fmt::format("- **{} vs {}**: {}\n", c.a, c.b, c.explanation);
   for (const auto& x : r.items) {
@@ -254,7 +260,8 @@ table comparisons_table(const results& r) {
   for (const auto& c : r.comparisons)
     t.add_row({c.a, c.b,
                cell(fmt::format("{} of {}", c.differing, c.elements), double(c.differing)),
-               number(c.max_abs_difference), number(c.max_ratio), c.verdict});
+               number(c.max_abs_difference),
+               std::isnan(c.max_ratio) ? cell("none") : number(c.max_ratio), c.verdict});
   return t;
 }
 
@@ -299,6 +306,7 @@ std::string render_json(const results& r) {
     for (const auto& [name, d] : x.nearest_inputs)
       near.push_back({{"inputs", name}, {"distance", number_json(d)}});
     o["nearest_inputs"] = near;
+    if (!x.bit_identical_to.empty()) o["bit_identical_to"] = x.bit_identical_to;
     json src = json::object();
     if (!x.source.file.empty()) src["file"] = x.source.file;
     if (!x.source.device.empty()) src["device"] = x.source.device;
@@ -312,14 +320,15 @@ std::string render_json(const results& r) {
   j["results"] = items;
   json comps = json::array();
   for (const auto& c : r.comparisons) {
-    comps.push_back({{"a", c.a},
-                     {"b", c.b},
-                     {"differing", c.differing},
-                     {"max_abs_difference", number_json(c.max_abs_difference)},
-                     {"verdict", c.verdict},
-                     {"elements", c.elements},
-                     {"max_ratio", number_json(c.max_ratio)},
-                     {"explanation", c.explanation}});
+    comps.push_back(
+        {{"a", c.a},
+         {"b", c.b},
+         {"differing", c.differing},
+         {"max_abs_difference", number_json(c.max_abs_difference)},
+         {"verdict", c.verdict},
+         {"elements", c.elements},
+         {"max_ratio", std::isnan(c.max_ratio) ? json(nullptr) : number_json(c.max_ratio)},
+         {"explanation", c.explanation}});
   }
   j["comparisons"] = comps;
   // Names come from the user (file names): invalid UTF-8 is replaced, never thrown.

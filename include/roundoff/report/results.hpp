@@ -67,6 +67,10 @@ struct result {
   /// Input conversions by distance of their exact result to the output, nearest first
   /// (name as in bounds::input_match, relative RMS distance).
   std::vector<std::pair<std::string, double>> nearest_inputs;
+  /// What the output equals bit for bit, when an emulation reproduces every element ("sm_90
+  /// tensor cores (tf32, K-blocks of 8 in sequence)"; docs/tensor-cores.md). Empty: none tried
+  /// or none matched. Never changes the verdict. JSON key `bit_identical_to`, absent when empty.
+  std::string bit_identical_to;
   source_info source;
 };
 
@@ -77,7 +81,8 @@ struct comparison {
   std::int64_t elements = 0;      ///< elements compared
   double max_abs_difference = 0;  ///< max |a - b| (inf for a special-value mismatch)
   std::string verdict;            ///< "consistent", "no guarantee", "suspicious" or "violation"
-  double max_ratio = 0;           ///< max |a - b| / what rounding in both models allows
+  double max_ratio = 0;  ///< max |a - b| / what both models allow; NaN: no element has one (JSON
+                         ///< null, "none" in tables)
   std::string explanation;
 };
 
