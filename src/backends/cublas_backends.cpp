@@ -11,6 +11,7 @@
 #include <string>
 
 #include "detail.hpp"
+#include "roundoff/error.hpp"
 
 namespace roundoff::backends::detail {
 namespace {
@@ -18,11 +19,11 @@ namespace {
 using i64 = std::int64_t;
 
 void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+  if (e != cudaSuccess) throw unsupported_error(std::string(what) + ": " + cudaGetErrorString(e));
 }
 void check(cublasStatus_t s, const char* what) {
   if (s != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(std::string(what) + ": " + cublasGetStatusString(s));
+    throw unsupported_error(std::string(what) + ": " + cublasGetStatusString(s));
 }
 
 enum class kind { sgemm_f32, sgemm_tf32, gemmex_f16, gemmex_bf16 };

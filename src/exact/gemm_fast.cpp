@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "roundoff/error.hpp"
 #include "roundoff/exact/gemm.hpp"
 
 #if defined(__SSE2__)
@@ -335,8 +336,8 @@ class fast_gemm {
   i64 dest_index(i64 bt, i64 i, i64 j) const {
     const i64 c = p_.c_offset + bt * p_.c_batch_stride + i * p_.c_row_stride + j * p_.c_col_stride;
     if (c < 0 || c >= dest_.size())
-      throw std::out_of_range("gemm_exact: output index " + std::to_string(c) +
-                              " outside dest of size " + std::to_string(dest_.size()));
+      throw internal_error("gemm_exact: output index " + std::to_string(c) +
+                           " outside dest of size " + std::to_string(dest_.size()));
     return c;
   }
 
@@ -830,8 +831,8 @@ void gemm_simple_parallel(const gemm_problem& p, exact_tensor& dest, int threads
                   p.b ? p.b + bt * p.b_batch_stride + j * p.ldb : nullptr, bs, acc);
         const i64 c = p.c_offset + bt * p.c_batch_stride + i * p.c_row_stride + j * p.c_col_stride;
         if (c < 0 || c >= dest.size())
-          throw std::out_of_range("gemm_exact: output index " + std::to_string(c) +
-                                  " outside dest of size " + std::to_string(dest.size()));
+          throw internal_error("gemm_exact: output index " + std::to_string(c) +
+                               " outside dest of size " + std::to_string(dest.size()));
         dest.store(c, acc);
       }
     }
@@ -898,7 +899,7 @@ const char* gemm_exact_kernel() noexcept {
 
 void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options& opt) {
   if (p.batch < 0 || p.m < 0 || p.n < 0 || p.k < 0)
-    throw std::invalid_argument("gemm_exact: negative dimension");
+    throw internal_error("gemm_exact: negative dimension");
   if (p.batch == 0 || p.m == 0 || p.n == 0) return;
   const int threads = engine_threads(opt.threads);
   const plan pl = choose_plan(p);
