@@ -16,9 +16,11 @@ endif()
 set(ROUNDOFF_HAVE_TORCH OFF)
 if(ROUNDOFF_WITH_TORCH AND NOT ROUNDOFF_CORE_ONLY)
   if(NOT ROUNDOFF_TORCH_PREFIX)
-    find_program(ROUNDOFF_PYTHON NAMES python3)
-    if(ROUNDOFF_PYTHON)
-      execute_process(COMMAND ${ROUNDOFF_PYTHON} -c
+    # Not ROUNDOFF_PYTHON: that is the option that builds the Python extension, and as a cache
+    # BOOL (OFF) it would stop find_program from looking, so LibTorch was never found.
+    find_program(ROUNDOFF_PYTHON3 NAMES python3)
+    if(ROUNDOFF_PYTHON3)
+      execute_process(COMMAND ${ROUNDOFF_PYTHON3} -c
                               "import torch.utils; print(torch.utils.cmake_prefix_path)"
                       OUTPUT_VARIABLE _tp OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET
                       RESULT_VARIABLE _tr)
