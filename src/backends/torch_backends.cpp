@@ -211,7 +211,7 @@ class torch_backend final : public backend {
                      const std::optional<at::Tensor>& B, const tensor& x, const tensor& w,
                      const tensor* b) const {
     const std::string& f = name().formulation;
-    auto plus_bias = [&](at::Tensor y) { return B ? y + *B : y; };
+    auto plus_bias = [&](const at::Tensor& y) { return B ? y + *B : y; };
     using ok = ops::op_kind;
     switch (op.kind) {
       case ok::linear:

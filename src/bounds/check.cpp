@@ -247,7 +247,7 @@ double squared_distance(const ops::op_result& r, const ops::op_result& r0, const
 }
 
 // The nearest conversion of a verdict when it is decisively nearest (the next is at least twice
-// as far, RMS: the factor kFitFactor in squares), else "".
+// as far, RMS: the factor fit_factor in squares), else "".
 std::string decisive_nearest(const verdict& v) {
   if (v.nearest_inputs.empty()) return "";
   if (v.nearest_inputs.size() > 1 &&
@@ -259,7 +259,7 @@ std::string decisive_nearest(const verdict& v) {
 
 // A model's inputs fit when its nearest conversion is within this factor (in squared distance)
 // of the nearest of all (docs/verdicts.md, §3).
-constexpr double kFitFactor = 4;
+constexpr double fit_factor = 4;
 
 }  // namespace
 
@@ -471,12 +471,12 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
       double own_nearest = inf;
       for (const auto* p : own) own_nearest = std::min(own_nearest, distance_of(p));
       nearest = std::min(nearest, own_nearest);
-      cr.inputs_fit = own_nearest <= kFitFactor * nearest;
+      cr.inputs_fit = own_nearest <= fit_factor * nearest;
       // A model that converts the inputs must show it (positive evidence): its own signature, or
       // its converted inputs decisively nearer than the inputs as given. Otherwise loose bounds
       // (bf16's output rounding, f16-acc16's n u) would "explain" a bug.
       const bool shows_conversion = !cr.rounds_inputs || cr.own_signature_found ||
-                                    kFitFactor * own_nearest <= distance_of(&r0);
+                                    fit_factor * own_nearest <= distance_of(&r0);
       // The output's storage format must hold the candidate's output format: an f32-output
       // arithmetic does not produce bf16 tensors without one more rounding it does not model.
       cr.output_fits = at_least_as_fine(observed.type, c.output);

@@ -175,7 +175,7 @@ inline exact_class classify(const ops::op_result& r, std::int64_t i, exact::accu
   }
 }
 
-constexpr int kCategories = 5;
+constexpr int category_count = 5;
 
 // How bad a category is, for choosing an element's best reference (docs/verdicts.md, §2).
 inline int severity(element_category c) {
@@ -197,7 +197,7 @@ inline int severity(element_category c) {
 // Per-element judgement of one model (docs/verdicts.md, §2).
 struct judged {
   std::vector<element_report> el;  // one per element
-  std::int64_t n_cat[kCategories] = {0, 0, 0, 0, 0};
+  std::int64_t n_cat[category_count] = {0, 0, 0, 0, 0};
   std::int64_t n_no_det = 0, n_no_prob = 0;
   double max_det = 0, max_prob = 0;
   bool any_det = false, any_prob = false;  // some element has that (finite) bound

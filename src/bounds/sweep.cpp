@@ -140,7 +140,7 @@ std::vector<std::int64_t> vary_values(const vary_range& r, std::int64_t max_poin
 }
 
 std::string canonical_dim(ops::op_kind k, std::string_view name) {
-  const std::string n(name);
+  std::string n(name);  // not const: returned by move
   if (n == "in_features" || n == "in-features" || n == "in_channels" || n == "in-channels" ||
       n == "k")
     return "in";

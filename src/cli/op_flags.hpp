@@ -11,9 +11,9 @@
 #include "roundoff/error.hpp"
 #include "roundoff/ops/op.hpp"
 
-namespace CLI {
+namespace CLI {  // NOLINT(readability-identifier-naming): CLI11's namespace, declared only
 class App;
-}
+}  // namespace CLI
 
 namespace roundoff::cli {
 

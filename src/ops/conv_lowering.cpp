@@ -99,11 +99,11 @@ expanded_params expand_params(int nd, const conv_params& p, const std::string& o
 void run_conv_lowering(contraction_runner& run, const conv_lowering& L, const double* x,
                        const double* bias, std::int64_t tile_bytes) {
   const std::size_t nd = L.dims.size();
-  std::int64_t KK = 1, P = 1, inP = 1;
+  std::int64_t KK = 1, P = 1, in_positions = 1;
   for (const auto& d : L.dims) {
     KK *= d.k;
     P *= d.out;
-    inP *= d.in;
+    in_positions *= d.in;
   }
   const std::int64_t K = L.cin_g * KK;
   if (L.batch == 0 || L.cout == 0 || P == 0) return;
@@ -162,12 +162,12 @@ void run_conv_lowering(contraction_runner& run, const conv_lowering& L, const do
       for (std::int64_t g0 = 0; g0 < L.groups; g0 += gchunk) {
         const std::int64_t ng = std::min(gchunk, L.groups - g0);
         for (std::int64_t gi = 0; gi < ng; ++gi) {
-          const double* xg = x + (n * L.cin + (g0 + gi) * L.cin_g) * inP;
+          const double* xg = x + (n * L.cin + (g0 + gi) * L.cin_g) * in_positions;
           for (std::int64_t p = 0; p < np; ++p) {
             double* row = B.data() + (gi * np + p) * K;
             const std::int64_t* po = offs.data() + p * KK;
             for (std::int64_t ci = 0; ci < L.cin_g; ++ci) {
-              const double* xc = xg + ci * inP;
+              const double* xc = xg + ci * in_positions;
               double* r = row + ci * KK;
               for (std::int64_t t = 0; t < KK; ++t) r[t] = po[t] >= 0 ? xc[po[t]] : 0.0;
             }

@@ -73,8 +73,7 @@ bool is_transposed(op_kind k) noexcept {
 }
 
 op_spec make_op_spec(op_kind k, const conv_arguments& a) {
-  op_spec spec;
-  spec.kind = k;
+  op_spec spec{k, {}};
   const int nd = spatial_dims(k);
   const std::string op(op_name(k));
   if (nd == 0) {  // presence alone is the error: the values are not looked at

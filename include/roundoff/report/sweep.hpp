@@ -1,5 +1,5 @@
 // Renders the dimension sweep of `roundoff sweep` in every output format; JSON follows the schema
-// documented in docs/cli.md ("roundoff sweep", "JSON"). Like results.hpp, plain structs: the
+// documented in docs/cli.md, "roundoff sweep <op>". Like results.hpp, plain structs: the
 // caller converts the sweep's measurement (bounds::sweep_result) into a sweep_report, so this
 // layer takes no dependency on bounds.
 //
@@ -86,8 +86,8 @@ table sweep_long_table(const sweep_report& r);
 ///  - table / markdown / latex: two tables, each implementation against the exact result and
 ///    each pair against each other, each under its title;
 ///  - csv: sweep_long_table(r);
-///  - json: the document of docs/cli.md ("command": "sweep"); non-finite numbers are the strings
-///    "inf", "-inf" and "nan". Pretty-printed, 2-space indent, "\n" end.
+///  - json: the sweep document of docs/cli.md, "roundoff sweep <op>"; non-finite numbers are
+///    the strings "inf", "-inf" and "nan". Pretty-printed, 2-space indent, "\n" end.
 std::string render(const sweep_report& r, output_format f, const render_options& opt = {});
 
 }  // namespace roundoff::report
