@@ -17,6 +17,8 @@ import math
 import struct
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from . import _trace_aten
+
 _VERDICT_RANK = {"consistent": 0, "no guarantee": 1, "suspicious": 2, "violation": 3}
 
 
@@ -77,12 +79,16 @@ class _Call:
     """One captured call: operands as received, its arguments and its output."""
 
     def __init__(self, name: str, op: str, x: Any, w: Any, b: Any, y: Any, args: Dict[str, Any],
-                 device: str, autocast: Optional[Any], source: str) -> None:
+                 device: str, autocast: Optional[Any], source: str,
+                 aten: Optional[str] = None) -> None:
         self.name, self.op, self.x, self.w, self.b, self.y = name, op, x, w, b, y
         self.args, self.device, self.autocast, self.source = args, device, autocast, source
+        self.aten = aten
 
 
-def _bind(op: str, params: Tuple[str, ...], args: tuple, kwargs: dict) -> Optional[dict]:
+def _bind(op: str, params: Tuple[str, ...], args: tuple, kwargs: dict) -> Union[None, str, dict]:
+    """The call's operands and conv arguments; None: not a floating-point call; a str: a
+    floating-point call roundoff does not judge, and why."""
     torch = _torch()
     bound = dict(zip(params, args))
     for k, v in kwargs.items():
@@ -93,10 +99,6 @@ def _bind(op: str, params: Tuple[str, ...], args: tuple, kwargs: dict) -> Option
         elif k == "input" and op in ("addmm", "bmm") and "bias" in params:
             k = "bias"
         bound[k] = v
-    if "out" in bound and bound["out"] is not None:
-        return None
-    if bound.pop("beta", 1) != 1 or bound.pop("alpha", 1) != 1:
-        return None  # roundoff's addmm/baddbmm: beta = alpha = 1
     x, w = bound.get("input"), bound.get("weight", bound.get("other"))
     b = bound.get("bias")
     for t in (x, w, b):
@@ -104,36 +106,79 @@ def _bind(op: str, params: Tuple[str, ...], args: tuple, kwargs: dict) -> Option
             return None
     if x is None or w is None:
         return None
+    if "out" in bound and bound["out"] is not None:
+        return f"{op} with out="
+    scale = _trace_aten.scale_check(op, "the kernel", bound.pop("beta", 1),
+                                    bound.pop("alpha", 1))
+    if isinstance(scale, str):
+        return scale
+    if scale:  # beta = 0: b is not read
+        op, b = ("matmul" if op == "addmm" else op), None
     conv = {k: _tuple_arg(v) for k, v in bound.items()
             if k in ("stride", "padding", "dilation", "groups", "output_padding")}
-    return {"x": x, "w": w, "b": b, "args": conv}
+    return {"op": op, "x": x, "w": w, "b": b, "args": conv}
 
 
 class _Capture:
-    """The function mode plus the module-name stack."""
+    """The function mode, the dispatch mode below it, and the module-name stack.
+
+    The function mode records the supported calls the model's Python code makes. While such a
+    call runs, the dispatch mode ignores the aten ops below it (the same product); everywhere
+    else it records the aten products (``_trace_aten``): those inside functions the function
+    mode cannot look into, such as ``F.multi_head_attention_forward`` and the math backend of
+    ``F.scaled_dot_product_attention``."""
 
     def __init__(self, model: Any) -> None:
         torch = _torch()
         from torch.overrides import TorchFunctionMode
+        from torch.utils._python_dispatch import TorchDispatchMode
 
         self.calls: List[_Call] = []
-        self.stack: List[List[Any]] = []  # [name, module, inputs, first call index]
+        # [name, module, inputs, first call index, attention products so far]
+        self.stack: List[List[Any]] = []
         self.targets = _targets()
+        self.depth = 0  # > 0 while a recorded function call runs
+        self.sdpa_scopes: List[List[int]] = []  # attention products so far, per open SDPA call
+        self.not_judged: Dict[Tuple[str, str, str], int] = {}
+        self.params = _trace_aten.ParameterNames(model)
+        self.aten_kinds: Dict[Any, bool] = {}  # op: whether its name can be a product
+        sdpa = torch.nn.functional.scaled_dot_product_attention
         capture = self
 
         class Mode(TorchFunctionMode):
             def __torch_function__(self, func, types, args=(), kwargs=None):
                 kwargs = kwargs or {}
-                out = func(*args, **kwargs)
                 try:
                     spec = capture.targets.get(func)
                 except TypeError:
                     spec = None
-                if spec is not None and isinstance(out, torch.Tensor):
+                if spec is None:
+                    if func is not sdpa:
+                        return func(*args, **kwargs)
+                    capture.sdpa_scopes.append([0])
+                    try:
+                        return func(*args, **kwargs)
+                    finally:
+                        capture.sdpa_scopes.pop()
+                capture.depth += 1
+                try:
+                    out = func(*args, **kwargs)
+                finally:
+                    capture.depth -= 1
+                if isinstance(out, torch.Tensor):
                     capture.record(spec, args, kwargs, out)
                 return out
 
+        class Dispatch(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                out = func(*args, **kwargs)
+                if capture.depth == 0:
+                    capture.record_aten(func, args, kwargs, out)
+                return out
+
         self.mode = Mode()
+        self.dispatch = Dispatch()
         self.handles: List[Any] = []
         for name, module in model.named_modules():
             self.handles.append(module.register_forward_pre_hook(
@@ -150,27 +195,75 @@ class _Capture:
             return None
         return None
 
+    def skip(self, name: str, op: str, reason: str) -> None:
+        key = (name, op, reason)
+        self.not_judged[key] = self.not_judged.get(key, 0) + 1
+
     def record(self, spec, args, kwargs, out) -> None:
         op, params = spec
         b = _bind(op, params, tuple(args), kwargs)
-        if b is None:
-            return
         name = self.stack[-1][0] if self.stack else ""
+        if isinstance(b, str):
+            self.skip(name, op, b)
+        if not isinstance(b, dict):
+            return
         device = out.device.type
-        self.calls.append(_Call(name, op, _copy(b["x"]), _copy(b["w"]),
+        self.calls.append(_Call(name, b["op"], _copy(b["x"]), _copy(b["w"]),
                                 None if b["b"] is None else _copy(b["b"]), _copy(out),
                                 b["args"], device, self._autocast(device), "call"))
 
+    def record_aten(self, func, args, kwargs, out) -> None:
+        """An aten op outside every recorded function call. Products are named after the
+        parameter they multiply (``ParameterNames``); the two parameter-free products of an
+        ``F.scaled_dot_product_attention`` call, or the two parameter-free bmm of an
+        ``nn.MultiheadAttention`` call, are in order ``q@k`` and ``p@v`` (the softmax runs
+        between them as a separate op)."""
+        torch = _torch()
+        self.params.copied(func, args, out)
+        maybe = self.aten_kinds.get(func)
+        if maybe is None:
+            maybe = self.aten_kinds[func] = _trace_aten.may_be_product(func)
+        if not maybe:
+            return
+        kind = _trace_aten.classify(func, tuple(args), kwargs)
+        if kind is None:
+            return
+        top = self.stack[-1] if self.stack else None
+        module_name = top[0] if top is not None else ""
+        aten = f"{func.namespace}.{func.overloadpacket.__name__}"
+        if isinstance(kind, str):
+            self.skip(module_name, aten, kind)
+            return
+        if not isinstance(out, torch.Tensor):
+            self.skip(module_name, aten, "a product whose output is not one tensor")
+            return
+        name = self.params.name(kind["w"]) or self.params.name(kind["x"])
+        if name is None:
+            # inside nn.MultiheadAttention only a bmm can be q@k or p@v: its projections are
+            # 2-D products, named by their weights (unless those are not parameters)
+            counter = self.sdpa_scopes[-1] if self.sdpa_scopes else \
+                (top[4] if top is not None and kind["op"] == "bmm" and
+                 isinstance(top[1], torch.nn.MultiheadAttention) else None)
+            name = module_name
+            if counter is not None:
+                label = ("q@k", "p@v")[counter[0] % 2]
+                counter[0] += 1
+                name = f"{module_name}.{label}" if module_name else label
+        b = kind["b"]
+        self.calls.append(_Call(name, kind["op"], _copy(kind["x"]), _copy(kind["w"]),
+                                None if b is None else _copy(b), _copy(out), kind["args"],
+                                out.device.type, None, "aten", aten))
+
     def _pre(self, name, module):
         def hook(mod, args, kwargs):
-            self.stack.append([name, module, (args, kwargs), len(self.calls)])
+            self.stack.append([name, module, (args, kwargs), len(self.calls), [0]])
         return hook
 
     def _post(self, module):
         def hook(mod, args, kwargs, output):
             if not self.stack or self.stack[-1][1] is not module:
                 return
-            name, _, (a, kw), first = self.stack.pop()
+            name, _, (a, kw), first, _ = self.stack.pop()
             self._module_level(name, module, a, kw, output, first)
         return hook
 
@@ -212,15 +305,32 @@ class _Capture:
             h.remove()
 
 
-def _capture(model: Any, inputs: Sequence[Any], kwargs: Dict[str, Any]) -> Tuple[List[_Call], Any]:
+def _sdpa_arg(sdpa: Any) -> Optional[str]:
+    if sdpa is not None and not isinstance(sdpa, str):
+        raise TypeError(f"sdpa: expected None or 'math', got {type(sdpa).__name__}")
+    if sdpa not in (None, "math"):
+        raise ValueError(f"sdpa: expected None (the backend PyTorch selects) or 'math', "
+                         f"got {sdpa!r}")
+    return sdpa
+
+
+def _capture(model: Any, inputs: Sequence[Any], kwargs: Dict[str, Any], sdpa: Optional[str]
+             ) -> Tuple[List[_Call], Dict[Tuple[str, str, str], int], Any]:
+    """(calls, {(name, op, reason): count} of what was seen and not judged, the output)."""
+    import contextlib
+
     torch = _torch()
     cap = _Capture(model)
+    backend: Any = contextlib.nullcontext()
+    if sdpa == "math":
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        backend = sdpa_kernel([SDPBackend.MATH])
     try:
-        with torch.no_grad(), cap.mode:
+        with torch.no_grad(), backend, cap.dispatch, cap.mode:
             out = model(*inputs, **kwargs)
     finally:
         cap.close()
-    return cap.calls, out
+    return cap.calls, cap.not_judged, out
 
 
 # --- what PyTorch's switches imply ------------------------------------------------------------
@@ -342,8 +452,11 @@ def _shape(t: Any) -> Optional[List[int]]:
 class TraceLayer:
     """One judged call of a traced model (a row of ``TraceReport.layers``).
 
-    index (execution order), name (qualified module name, "" for the model itself), op, source
-    ("module": judged at an nn.Linear/Conv boundary, "call": the functional call as it ran),
+    index (execution order), name (qualified module name, "" for the model itself; products
+    seen at the aten level are named after the parameter they multiply, or ``<module>.q@k`` /
+    ``<module>.p@v`` inside attention), op, source ("module": judged at an nn.Linear/Conv
+    boundary, "call": the functional call as it ran, "aten": the aten product as it ran, inside
+    a function the trace cannot see into), aten_op ("aten.mm" etc. for source "aten"),
     input_shape, weight_shape, bias_shape, output_shape, dtype, device, args (conv arguments),
     declared, verdict ("consistent", "no guarantee", "suspicious", "violation", or "not judged"),
     max_ratio_deterministic, consistent_models, arithmetic (the first consistent model, None:
@@ -370,16 +483,20 @@ def _dtype_name(t: Any) -> str:
 
 class TraceReport:
     """What ``roundoff.trace`` found: ``layers`` in execution order, ``first_violation``, ``ok``,
-    ``to_markdown()``, ``to_json()``, ``save(path)`` (a .safetensors file ``roundoff check``
-    reads)."""
+    ``not_judged`` (every product seen and not judged: ``{"name", "op", "count", "reason"}``,
+    fused attention kernels included), ``sdpa``, ``to_markdown()``, ``to_json()``,
+    ``save(path)`` (a .safetensors file ``roundoff check`` reads)."""
 
     def __init__(self, layers: List[TraceLayer], tensors: List[Tuple[Any, Any, Any, Any]],
-                 declared: Optional[str], sample: Any, confidence: float) -> None:
+                 declared: Optional[str], sample: Any, confidence: float,
+                 not_judged: List[Dict[str, Any]], sdpa: Optional[str]) -> None:
         self.layers = layers
         self._tensors = tensors
         self.declared = declared
         self.sample = sample
         self.confidence = confidence
+        self.not_judged = not_judged
+        self.sdpa = sdpa
 
     @property
     def first_violation(self) -> Optional[TraceLayer]:
@@ -401,7 +518,8 @@ class TraceReport:
         fv = self.first_violation
         return {"ok": self.ok, "first_violation": None if fv is None else fv.index,
                 "declared": self.declared, "sample": self.sample,
-                "confidence": self.confidence, "layers": [l.to_dict() for l in self.layers]}
+                "confidence": self.confidence, "sdpa": self.sdpa,
+                "layers": [l.to_dict() for l in self.layers], "not_judged": self.not_judged}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -409,7 +527,7 @@ class TraceReport:
     def to_markdown(self) -> str:
         fv = self.first_violation
         judged = sum(l.verdict != "not judged" for l in self.layers)
-        lines = [f"roundoff trace: {judged} calls judged, "
+        lines = [f"roundoff trace: {judged} call{'s' if judged != 1 else ''} judged, "
                  + ("no violation" if fv is None else
                     f"first violation: #{fv.index} {fv.name or '(model)'} ({fv.op})"),
                  "",
@@ -431,6 +549,11 @@ class TraceReport:
             lines += ["", f"Sampled: {self.sample!r} output elements per call, as whole units "
                           "(output rows of matrix products, output channels or groups of convs), "
                           "evenly spaced."]
+        lines += _not_judged_lines(self.not_judged)
+        if self.sdpa == "math":
+            lines += ["", "F.scaled_dot_product_attention ran on its math backend (sdpa='math'): "
+                          "the judged q@k and p@v are that backend's products, not those of the "
+                          "fused kernel the model runs untraced."]
         return "\n".join(lines) + "\n"
 
     def __str__(self) -> str:
@@ -454,6 +577,16 @@ class TraceReport:
                                        "confidence": l.confidence,
                                        "command": _cli_command(l, path, b is not None)})
         _write_safetensors(path, named, meta)
+
+
+def _not_judged_lines(rows: List[Dict[str, Any]], side: str = "") -> List[str]:
+    if not rows:
+        return []
+    total = sum(r["count"] for r in rows)
+    lines = ["", f"Not judged{side}: {total} call{'s' if total != 1 else ''}", ""]
+    for r in rows:
+        lines.append(f"- {r['name'] or '(model)'}: {r['op']} x{r['count']}: {r['reason']}")
+    return lines
 
 
 def _cli_value(v: Any) -> str:
@@ -522,8 +655,9 @@ def _judged_operands(c: _Call):
     return x, w, b
 
 
-def _judge(calls: List[_Call], declared: Optional[str], sample: Any, threads: Optional[int],
-           confidence: float, progress: Optional[bool], desc: str = "roundoff trace"
+def _judge(calls: List[_Call], skipped: Dict[Tuple[str, str, str], int],
+           declared: Optional[str], sample: Any, threads: Optional[int], confidence: float,
+           progress: Optional[bool], sdpa: Optional[str], desc: str = "roundoff trace"
            ) -> TraceReport:
     from . import check
 
@@ -533,7 +667,7 @@ def _judge(calls: List[_Call], declared: Optional[str], sample: Any, threads: Op
     for i, c in enumerate(_progress(calls, progress, desc)):
         x, w, b = _judged_operands(c)
         decl = declared or implied_arithmetic(c.op, c.y.dtype, c.device)
-        fields = dict(index=i, name=c.name, op=c.op, source=c.source,
+        fields = dict(index=i, name=c.name, op=c.op, source=c.source, aten_op=c.aten,
                       input_shape=_shape(c.x), weight_shape=_shape(c.w), bias_shape=_shape(c.b),
                       output_shape=_shape(c.y), dtype=_dtype_name(c.y), device=c.device,
                       args=dict(c.args), declared=decl, confidence=each, sample=None,
@@ -561,7 +695,13 @@ def _judge(calls: List[_Call], declared: Optional[str], sample: Any, threads: Op
                       args=args, report=r)
         layers.append(TraceLayer(**fields))
         tensors.append((xs, ws, bs, ys))
-    return TraceReport(layers, tensors, declared, sample, confidence)
+    not_judged = dict(skipped)
+    for l in layers:
+        if l.verdict == "not judged":
+            key = (l.name, l.op, l.explanation)
+            not_judged[key] = not_judged.get(key, 0) + 1
+    rows = [{"name": n, "op": o, "count": k, "reason": r} for (n, o, r), k in not_judged.items()]
+    return TraceReport(layers, tensors, declared, sample, confidence, rows, sdpa)
 
 
 def _sample_arg(sample: Any) -> Any:
@@ -581,7 +721,7 @@ def _sample_arg(sample: Any) -> Any:
 
 def trace(model: Any, *example_inputs: Any, declared: Optional[str] = None,
           sample: Union[int, float, None] = None, threads: Optional[int] = None,
-          confidence: float = 1e-6, progress: Optional[bool] = None,
+          confidence: float = 1e-6, progress: Optional[bool] = None, sdpa: Optional[str] = None,
           **forward_kwargs: Any) -> TraceReport:
     """Run ``model(*example_inputs)`` once and judge every supported call against the exact
     result of the inputs it actually received.
@@ -594,10 +734,15 @@ def trace(model: Any, *example_inputs: Any, declared: Optional[str] = None,
     confidence: false-alarm probability of the probabilistic tests over the whole trace (each
         of n calls gets confidence / n).
     progress: a tqdm bar while judging (None: when tqdm is installed and there are 20+ calls).
+    sdpa: None: F.scaled_dot_product_attention runs the backend PyTorch selects; a fused one
+        (flash, efficient, cuDNN) is listed in ``not_judged``. "math": its math backend is
+        forced while tracing, so q@k and p@v are judged; they are then that backend's
+        products, not the fused kernel's the model runs untraced.
     """
     sample = _sample_arg(sample)
-    calls, _ = _capture(model, example_inputs, forward_kwargs)
-    return _judge(calls, declared, sample, threads, confidence, progress)
+    sdpa = _sdpa_arg(sdpa)
+    calls, skipped, _ = _capture(model, example_inputs, forward_kwargs, sdpa)
+    return _judge(calls, skipped, declared, sample, threads, confidence, progress, sdpa)
 
 
 # --- trace_diff --------------------------------------------------------------------------------
@@ -619,7 +764,7 @@ def _config(spec: Any) -> Tuple[str, Any, Optional[Any]]:
     return str(device), d, None
 
 
-def _run_config(model, inputs, kwargs, spec):
+def _run_config(model, inputs, kwargs, spec, sdpa):
     torch = _torch()
     device, dtype, autocast = _config(spec)
     m = copy.deepcopy(model).to(device)
@@ -636,8 +781,8 @@ def _run_config(model, inputs, kwargs, spec):
     kws = {k: move(v) for k, v in kwargs.items()}
     if autocast is not None:
         with torch.autocast(device_type=torch.device(device).type, dtype=autocast):
-            return _capture(m, ins, kws)
-    return _capture(m, ins, kws)
+            return _capture(m, ins, kws, sdpa)
+    return _capture(m, ins, kws, sdpa)
 
 
 def _divergence(a: Any, b: Any) -> Optional[float]:
@@ -713,6 +858,8 @@ class TraceDiff:
             lines += ["", f"Divergence enters at #{e.index_a} {e.name or '(model)'} "
                           f"(adds {e.added:.3g}); the largest addition: #{big.index_a} "
                           f"{big.name or '(model)'} ({big.added:.3g})."]
+        lines += _not_judged_lines(self.a.not_judged, " on a") + \
+            _not_judged_lines(self.b.not_judged, " on b")
         if self.unmatched:
             lines += ["", f"{len(self.unmatched)} calls ran on one side only: " +
                       ", ".join(f"{u['side']}:{u['name']}({u['op']})" for u in self.unmatched)]
@@ -736,7 +883,7 @@ def trace_diff(model: Any, *example_inputs: Any, a: Any = ("cpu", None),
                b: Any = ("cpu", "autocast-bf16"), declared: Any = None,
                sample: Union[int, float, None] = None, threads: Optional[int] = None,
                confidence: float = 1e-6, progress: Optional[bool] = None,
-               **forward_kwargs: Any) -> TraceDiff:
+               sdpa: Optional[str] = None, **forward_kwargs: Any) -> TraceDiff:
     """Run the model in two configurations and report, per layer, each side's verdict and how
     much of the divergence between the sides the layer inherits (its inputs' divergence) and
     how much it adds (its output's divergence beyond that).
@@ -745,14 +892,18 @@ def trace_diff(model: Any, *example_inputs: Any, a: Any = ("cpu", None),
         ``.to(device).to(dtype)`` (dtype None: unchanged) — or (device, "autocast-bf16" /
         "autocast-f16"): run under ``torch.autocast``.
     declared: None (each side's implied arithmetic), a preset for both, or a pair (a, b).
+    sdpa: as for ``trace``, on both sides.
     Layers are matched by qualified name, op and occurrence (execution order).
     """
     sample = _sample_arg(sample)
     da, db = (declared if isinstance(declared, (tuple, list)) else (declared, declared))
-    calls_a, _ = _run_config(model, example_inputs, forward_kwargs, a)
-    calls_b, _ = _run_config(model, example_inputs, forward_kwargs, b)
-    ra = _judge(calls_a, da, sample, threads, confidence, progress, "roundoff trace a")
-    rb = _judge(calls_b, db, sample, threads, confidence, progress, "roundoff trace b")
+    sdpa = _sdpa_arg(sdpa)
+    calls_a, skipped_a, _ = _run_config(model, example_inputs, forward_kwargs, a, sdpa)
+    calls_b, skipped_b, _ = _run_config(model, example_inputs, forward_kwargs, b, sdpa)
+    ra = _judge(calls_a, skipped_a, da, sample, threads, confidence, progress, sdpa,
+                "roundoff trace a")
+    rb = _judge(calls_b, skipped_b, db, sample, threads, confidence, progress, sdpa,
+                "roundoff trace b")
     kb = {k: i for i, k in enumerate(_keys(calls_b))}
     layers: List[DiffLayer] = []
     unmatched: List[Dict[str, Any]] = []

@@ -147,24 +147,18 @@ template <int S, bool Kara>
   return {any != 0, static_cast<std::uint64_t>(mx)};
 }
 
-// Compiled twice (AVX2 and baseline x86-64), picked at load time: the pass is bandwidth- and
-// latency-bound, and 4-wide vectors halve its instruction count. Same IEEE operations either way.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ROUNDOFF_SPLIT_CLONES [[gnu::target_clones("avx2", "default")]]
-#else
-#define ROUNDOFF_SPLIT_CLONES
-#endif
-ROUNDOFF_SPLIT_CLONES std::uint64_t max_abs_bits(const double* x, std::int64_t n) noexcept;
-ROUNDOFF_SPLIT_CLONES slicer::result split1(const slicer& sl, const double* x, std::int64_t n,
-                                            double* const* out, double* res);
-ROUNDOFF_SPLIT_CLONES slicer::result split2(const slicer& sl, const double* x, std::int64_t n,
-                                            double* const* out, double* res);
-ROUNDOFF_SPLIT_CLONES slicer::result split2k(const slicer& sl, const double* x, std::int64_t n,
-                                             double* const* out, double* res);
-ROUNDOFF_SPLIT_CLONES slicer::result split3(const slicer& sl, const double* x, std::int64_t n,
-                                            double* const* out, double* res);
-ROUNDOFF_SPLIT_CLONES slicer::result split4(const slicer& sl, const double* x, std::int64_t n,
-                                            double* const* out, double* res);
+// Defined in gemm_slicing.cpp, where each is compiled twice (AVX2 and baseline x86-64) and
+// picked at load time.
+slicer::result split1(const slicer& sl, const double* x, std::int64_t n, double* const* out,
+                      double* res);
+slicer::result split2(const slicer& sl, const double* x, std::int64_t n, double* const* out,
+                      double* res);
+slicer::result split2k(const slicer& sl, const double* x, std::int64_t n, double* const* out,
+                       double* res);
+slicer::result split3(const slicer& sl, const double* x, std::int64_t n, double* const* out,
+                      double* res);
+slicer::result split4(const slicer& sl, const double* x, std::int64_t n, double* const* out,
+                      double* res);
 
 }  // namespace split_kernels
 
