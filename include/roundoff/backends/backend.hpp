@@ -116,7 +116,8 @@ class registry {
   /// Every backend, in registration order.
   std::vector<const backend*> all() const;
   /// Backends matching any of the globs (`*`, `?`, `[abc]`), in registration order, each once.
-  /// An empty list selects all. A glob that matches nothing throws input_error naming it.
+  /// An empty list selects all. A glob that matches nothing throws argument_error ("impl", the
+  /// glob, "matches no backend").
   std::vector<const backend*> select(const std::vector<std::string>& globs) const;
 
  private:

@@ -21,8 +21,8 @@ enum class output_format : std::uint8_t { table, markdown, latex, csv, json };
 
 /// "table", "markdown", "latex", "csv", "json".
 std::string_view to_string(output_format f) noexcept;
-/// Parses the names above (also "md" and "tex"). Anything else throws input_error:
-/// "--format: unknown format 'x' (known: table, markdown, latex, csv, json)".
+/// Parses the names above (also "md" and "tex"). Anything else throws argument_error ("format",
+/// "unknown format 'x' (known: table, markdown, latex, csv, json)").
 output_format parse_output_format(std::string_view name);
 /// The names parse_output_format accepts, canonical ones only.
 std::vector<std::string> output_format_names();
