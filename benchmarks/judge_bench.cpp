@@ -36,17 +36,17 @@ int main(int argc, char** argv) {
   const tensor b = roundoff::io::read_npy(dir + "/b.npy");
   const tensor y1 = roundoff::io::read_npy(dir + "/y1.npy");
   const tensor y2 = roundoff::io::read_npy(dir + "/y2.npy");
-  const roundoff::ops::op_spec spec;  // linear
-  const std::vector<roundoff::verdicts::judged_output> outs = {{"F.linear", "f32", &y1, {}},
-                                                               {"matmul_add", "f32", &y2, {}}};
+  const roundoff::ops::op_spec spec(roundoff::ops::op_kind::linear);
+  const std::vector<roundoff::verdicts::judged_output> outs = {{"F.linear", "f32", y1, {}},
+                                                               {"matmul_add", "f32", y2, {}}};
   roundoff::verdicts::judge_options jo;
   jo.threads = threads;
   std::printf("judge seconds (threads %d):", threads);
   for (int r = 0; r < reps; ++r) {
     roundoff::report::results res;
     const auto t0 = std::chrono::steady_clock::now();
-    roundoff::verdicts::judge(spec, x, w, &b, outs, roundoff::verdicts::all_pairs(outs.size()), jo,
-                              res);
+    roundoff::verdicts::judge({spec, x, w, &b}, outs, roundoff::verdicts::all_pairs(outs.size()),
+                              jo, res);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (res.items.size() != 2 || res.items[0].verdict.empty()) return 3;
     std::printf(" %.6f", s);

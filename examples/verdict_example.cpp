@@ -40,16 +40,18 @@ int main() {
   tensor y_bug = y_cpu;
   y_bug.data[100] += 0.25;
 
-  roundoff::ops::op_spec op;  // F.linear
+  // The problem: the op and views of x, w, b (tensor_view: no copies; any caller's buffer works,
+  // e.g. roundoff::tensor_view(ptr, {M, K}) over a float array).
+  const roundoff::ops::problem p{roundoff::ops::op_kind::linear, x, w, &b};
   for (auto* y : {&y_cpu, &y_tf32, &y_bug}) {
-    // The three lines: op + inputs + observed output + declared model -> verdict.
-    roundoff::bounds::verdict v = roundoff::bounds::check(op, x, w, &b, *y, "f32");
+    // The three lines: problem + observed output + declared model -> verdict.
+    roundoff::bounds::verdict v = roundoff::bounds::check(p, *y, "f32");
     std::printf("%-10s %s\n", std::string(to_string(v.kind)).c_str(), v.explanation.c_str());
     if (!v.effective_model.empty())
       std::printf("           effective arithmetic: %s\n", v.effective_model.c_str());
   }
   // CPU vs GPU directly: is their difference explained by f32 and tf32 rounding together?
-  auto c = roundoff::bounds::compare(op, x, w, &b, y_cpu, "f32", y_tf32, "tf32");
+  auto c = roundoff::bounds::compare(p, y_cpu, "f32", y_tf32, "tf32");
   std::printf("compare    %s\n", c.explanation.c_str());
   return 0;
 }

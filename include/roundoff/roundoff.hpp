@@ -1,7 +1,8 @@
 // roundoff's front door: one include for the whole public C++ API.
 //
 //   #include <roundoff/roundoff.hpp>
-//   roundoff::bounds::verdict v = roundoff::bounds::check(op, x, w, &b, y, "f32");
+//   roundoff::ops::problem p{roundoff::ops::op_kind::linear, x, w, &b};  // views, no copies
+//   roundoff::bounds::verdict v = roundoff::bounds::check(p, y, "f32");
 //
 // Link roundoff::roundoff (find_package(roundoff) or add_subdirectory). Not included here:
 // <roundoff/testing.hpp>, the GoogleTest matchers, because it includes <gmock/gmock.h>; include
@@ -15,6 +16,7 @@
 #include "roundoff/formats/format.hpp"
 #include "roundoff/formats/rounding.hpp"
 #include "roundoff/tensor.hpp"
+#include "roundoff/tensor_view.hpp"
 
 // Reading and writing tensor files.
 #include "roundoff/io/npy.hpp"

@@ -1,7 +1,7 @@
 // GoogleTest assertions that an output is explained by rounding in a declared arithmetic.
 //
 //   EXPECT_THAT(y, roundoff::testing::RoundingConsistent(op, x, w, b, "f32"));
-//   EXPECT_TRUE(roundoff::testing::IsRoundingConsistent(y, op, x, w, &b, "f32"));
+//   EXPECT_TRUE(roundoff::testing::IsRoundingConsistent(y, {op, x, w, &b}, "f32"));
 //
 // The GoogleTest-free part (consistency_options, failure_message, require_rounding_consistent)
 // is <roundoff/verdicts/require.hpp>, included here.
@@ -32,8 +32,7 @@ void PrintTo(const tensor& t, std::ostream* os);
 namespace testing {
 
 /// Plain assertion form: success iff the verdict is consistent (or suspicious, if allowed).
-::testing::AssertionResult IsRoundingConsistent(const tensor& y, const ops::op_spec& op,
-                                                const tensor& x, const tensor& w, const tensor* b,
+::testing::AssertionResult IsRoundingConsistent(const tensor_view& y, const ops::problem& p,
                                                 std::string_view model,
                                                 const consistency_options& opt = {});
 

@@ -163,9 +163,14 @@ def _to_host(obj: Any, label: str) -> Any:
 
 
 def as_tensor(obj: Any, label: str, finite: bool) -> Any:
-    """The engine's Tensor for a numpy array / torch tensor; TypeError for anything else."""
-    if isinstance(obj, _core.Tensor):
+    """The engine's Input for a numpy array / torch tensor; TypeError for anything else.
+
+    Host float64/float32 arrays with row-major strides are read in place (no copy); other dtypes
+    and strides are converted once (docs/python.md, "What is copied")."""
+    if isinstance(obj, _core.Input):
         return obj
+    if isinstance(obj, _core.Tensor):
+        return _core.view_tensor(obj)
     if obj is None or isinstance(obj, (str, bytes, int, float, complex, list, tuple, dict)):
         raise TypeError(
             f"{label}: expected a numpy array or a torch tensor, got {type(obj).__name__}"

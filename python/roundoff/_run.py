@@ -419,7 +419,9 @@ def run(
         raise ValueError(f"--impl {' '.join(globs)}: no selected implementation runs {op}")
 
     x, w, b = _core.generate_inputs(xs, ws, bs, dist, seed, dtype)
-    _core.output_shape(spec, x, w, b)  # op arguments against the sizes
+    xv, wv = _core.view_tensor(x), _core.view_tensor(w)
+    bv = None if b is None else _core.view_tensor(b)
+    _core.output_shape(spec, xv, wv, bv)  # op arguments against the sizes
 
     params += list(given.items())
     params += [("input_shape", list(x.shape)), ("weight_shape", list(w.shape))]
@@ -448,6 +450,7 @@ def run(
                 continue
         else:
             y, info = _core.run_backend(entry["name"], spec, x, w, b, n_threads)
+            y = _core.view_tensor(y)
         notes = info.get("notes", "")
         if info.get("inputs_rounded", 0) > 0:
             notes += ("; " if notes else "") + (f"{info['inputs_rounded']} input elements "
@@ -457,6 +460,6 @@ def run(
         outs.append((entry["name"], model, y, source))
 
     pairs = _pairs([o[1] for o in outs], compare)
-    core = _core.judge(spec, x, w, b, outs, pairs, float(confidence), n_worst, n_threads, "run",
+    core = _core.judge(spec, xv, wv, bv, outs, pairs, float(confidence), n_worst, n_threads, "run",
                        params, skipped)
     return Report(core, fail_on)

@@ -60,7 +60,7 @@ run_result backend::run(const ops::op_spec& op, const tensor& x, const tensor& w
   if (opt.threads < 1) throw input_error(who + ": run_options::threads must be at least 1");
   // PyTorch's validation rules live in the ops layer; the lowering re-derives the shape and
   // must agree (a disagreement is a roundoff bug, not a user error).
-  auto out_shape = ops::output_shape(op, x, w, b);
+  auto out_shape = ops::output_shape({op, x, w, b});
   if (detail::output_shape(op, x, w, b) != out_shape)
     throw internal_error(who + ": lowering and ops layer disagree on the output shape");
   tensor xs = x, ws = w, bs;
@@ -206,7 +206,12 @@ std::vector<const backend*> registry::all() const {
 }
 
 std::vector<const backend*> registry::select(const std::vector<std::string>& globs) const {
-  if (globs.empty()) return all();
+  if (globs.empty()) {  // every implementation; the emulations (library "model") on request
+    std::vector<const backend*> r;
+    for (auto& b : items_)
+      if (b->name().library != "model") r.push_back(b.get());
+    return r;
+  }
   for (auto& g : globs) {
     bool any = std::any_of(items_.begin(), items_.end(),
                            [&](auto& b) { return glob_match(g, b->full_name()); });
@@ -226,6 +231,7 @@ const registry& builtin_registry() {
     for (auto& d : detail::torch_descriptors()) r.add(detail::make_torch_family(d));
     for (auto& d : detail::cublas_descriptors()) r.add(detail::make_cublas_family(d));
     for (auto& d : detail::cpu_descriptors()) r.add(detail::make_cpu_backend(d));
+    for (auto& d : detail::tc_descriptors()) r.add(detail::make_tc_backend(d));
     if (detail::planted_backends_enabled())
       for (auto& d : detail::planted_descriptors()) r.add(detail::make_planted_backend(d));
     return r;

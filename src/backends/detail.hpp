@@ -32,6 +32,9 @@ std::unique_ptr<backend> make_cublas_backend(const descriptor& d);  // cublas_ba
 std::unique_ptr<backend> make_torch_family(const descriptor& d);
 std::unique_ptr<backend> make_cublas_family(const descriptor& d);
 std::unique_ptr<backend> make_planted_backend(const descriptor& d);  // planted_backends.cpp
+/// The sm_90 tensor-core emulations (tc_backends.cpp) and what the registry lists of them.
+std::unique_ptr<backend> make_tc_backend(const descriptor& d);
+std::vector<descriptor> tc_descriptors();
 
 /// Whether ROUNDOFF_TEST_PLANTED_BACKENDS=1: then the built-in registry also lists the test-only
 /// backends that are wrong on purpose (planted_backends.cpp).

@@ -7,69 +7,33 @@
 #include <cmath>
 #include <limits>
 
+#include "bound_plan.hpp"
+#include "directed.hpp"
+
 namespace roundoff::bounds {
 
 namespace detail {
 
-namespace {
-constexpr double inf = std::numeric_limits<double>::infinity();
-// Outside this range the error-free transformations below may lose their exactness (underflow
-// of the residual, overflow of intermediates): there we step up unconditionally.
-bool safe(double r) noexcept {
-  return std::fabs(r) > 0x1p-900 && std::fabs(r) < 0x1p+900;
-}
-double up(double r) noexcept {
-  return std::isinf(r) ? r : std::nextafter(r, inf);
-}
-double down(double r) noexcept {
-  return std::isinf(r) ? r : std::nextafter(r, -inf);
-}
-}  // namespace
-
-// RN(a+b) with TwoSum's exact residual: the true sum is r + e, so r is an upper bound iff e <= 0.
+// The inline helpers of directed.hpp (§3.5), exported for tests and other layers.
 double add_up(double a, double b) noexcept {
-  double r = a + b;
-  if (std::isinf(r) || std::isnan(r)) return r;
-  if (!safe(r)) return (r == 0 && a == 0 && b == 0) ? 0.0 : up(r);
-  double bb = r - a;
-  double e = (a - (r - bb)) + (b - bb);
-  return e > 0 ? up(r) : r;
+  return directed::add_up(a, b);
 }
-
 double sub_down(double a, double b) noexcept {
-  double r = a - b;
-  if (std::isinf(r) || std::isnan(r)) return r;
-  if (!safe(r)) return (r == 0 && a == b) ? 0.0 : down(r);
-  double nb = -b;
-  double bb = r - a;
-  double e = (a - (r - bb)) + (nb - bb);
-  return e < 0 ? down(r) : r;
+  return directed::sub_down(a, b);
 }
-
-// fma gives the exact residual a*b - r when it does not underflow.
 double mul_up(double a, double b) noexcept {
-  if (a == 0 || b == 0) return 0.0;
-  double r = a * b;
-  if (std::isinf(r) || std::isnan(r)) return r;
-  if (!safe(r)) return up(r);
-  return std::fma(a, b, -r) > 0 ? up(r) : r;
+  return directed::mul_up(a, b);
 }
-
-// For b > 0: a/b > r iff a - r*b > 0, and that residual is exact (fma) away from underflow.
 double div_up(double a, double b) noexcept {
-  if (a == 0) return 0.0;
-  double r = a / b;
-  if (std::isinf(r) || std::isnan(r)) return r;
-  if (!safe(r) || !safe(a)) return up(r);
-  return std::fma(-r, b, a) > 0 ? up(r) : r;
+  return directed::div_up(a, b);
 }
 
 }  // namespace detail
 
-using detail::add_up;
-using detail::div_up;
-using detail::mul_up;
-using detail::sub_down;
+using detail::directed::add_up;
+using detail::directed::div_up;
+using detail::directed::mul_up;
+using detail::directed::sub_down;
 
 namespace {
 
@@ -196,50 +160,31 @@ double growth(const arithmetic_model& m, std::int64_t l, std::int64_t summands) 
                   inflate(std::exp(path_sum(m, l, summands, step_unit(m)))));
 }
 
-// Accumulation error with relative constant g (deterministic or probabilistic) and the growth
-// factor f of the underflow terms (docs/bounds.md, Theorem B, steps 1-2).
-double accumulation(const arithmetic_model& m, double g, double f, std::int64_t n,
-                    std::int64_t summands, double magnitude) noexcept {
-  // T = 0 (rounded up): every summand is exactly 0, so is every partial sum, in any order and
-  // arithmetic: no rounding error and no underflow, even where no relative bound exists.
-  if (magnitude == 0) return 0.0;
-  if (std::isinf(g)) return inf;
-  double rel = mul_up(g, magnitude);
-  double uf = mul_up(mul_up(f, underflow_count(m, n, summands)), eta_acc(m));
-  return add_up(rel, uf);
-}
-
-// Shared body of the deterministic and probabilistic bounds (docs/bounds.md, Theorem B, step 4
-// for the output rounding and step 5 for the two bias placements). rel(l, summands) is the
-// relative constant, grow(l, summands) the growth factor of an underflow error.
+// The plan (bound_plan.hpp) of Theorem B's bound for n = terms: the element-independent constants
+// of steps 1-2 (relative constant rel(l, summands), the underflow term with its growth factor
+// grow(l, summands)) for both bias placements; evaluate() does steps 4-5 per element.
 template <class RelConstant, class Growth>
-double bound_impl(const arithmetic_model& m, summation_order order, const element_input& e,
-                  RelConstant rel, Growth grow) noexcept {
-  const double uo = unit_roundoff(m.output);
-  const bool coarse = coarser_output(m);
-  const double out_term = coarse ? add_up(mul_up(uo, e.abs_observed), eta_out(m)) : 0.0;
-
+detail::bound_plan make_plan(const arithmetic_model& m, summation_order order, std::int64_t terms,
+                             bool has_bias, RelConstant rel, Growth grow) noexcept {
+  detail::bound_plan p;
+  p.uo = unit_roundoff(m.output);
+  p.coarse = coarser_output(m);
+  p.eta_out = eta_out(m);
   // Bias as a summand of the accumulation (any position), or no bias.
-  std::int64_t summands = e.terms + (e.has_bias ? 1 : 0);
-  std::int64_t l_in = rounding_depth(m, order, e.terms, e.has_bias);
-  double b_in = add_up(
-      accumulation(m, rel(l_in, summands), grow(l_in, summands), e.terms, summands, e.magnitude),
-      out_term);
-  if (!(e.has_bias && coarse) || m.bias == bias_handling::in_accumulator) return b_in;
-
+  const std::int64_t summands = terms + (has_bias ? 1 : 0);
+  const std::int64_t l_in = rounding_depth(m, order, terms, has_bias);
+  p.g_in = rel(l_in, summands);
+  p.uf_in = mul_up(mul_up(grow(l_in, summands), underflow_count(m, terms, summands)), eta_acc(m));
+  p.bias = m.bias;
+  p.after = has_bias && p.coarse && m.bias != bias_handling::in_accumulator;
+  if (!p.after) return p;
   // Bias added after a first output rounding: y = fl_out(fl_out(s) + b).
-  std::int64_t l_af = rounding_depth(m, order, e.terms, false);
-  double a =
-      accumulation(m, rel(l_af, e.terms), grow(l_af, e.terms), e.terms, e.terms, e.magnitude);
-  double first = add_up(div_up(mul_up(uo, add_up(e.magnitude, a)), sub_down(1.0, uo)), eta_out(m));
-  if (e.abs_bias >= 0) {
-    // |y1| <= (1 + u_o)|y^| + eta_o + |b| since y^ = RN(y1 + b).
-    double y1 = add_up(add_up(mul_up(add_up(1.0, uo), e.abs_observed), eta_out(m)), e.abs_bias);
-    first = std::min(first, add_up(mul_up(uo, y1), eta_out(m)));
-  }
-  double b_after = add_up(add_up(a, first), out_term);
-  if (m.bias == bias_handling::after_output) return b_after;
-  return std::max(b_in, b_after);
+  const std::int64_t l_af = rounding_depth(m, order, terms, false);
+  p.g_af = rel(l_af, terms);
+  p.uf_af = mul_up(mul_up(grow(l_af, terms), underflow_count(m, terms, terms)), eta_acc(m));
+  p.one_minus_uo_down = sub_down(1.0, p.uo);
+  p.one_plus_uo_up = add_up(1.0, p.uo);
+  return p;
 }
 
 }  // namespace
@@ -310,22 +255,27 @@ double dot_bound_any_order(const arithmetic_model& m, const element_input& e) no
   return dot_bound(m, summation_order::any(), e);
 }
 
-double dot_bound(const arithmetic_model& m, summation_order order,
-                 const element_input& e) noexcept {
-  return bound_impl(
-      m, order, e,
+namespace detail {
+
+bound_plan plan_deterministic(const arithmetic_model& m, summation_order order, std::int64_t terms,
+                              bool has_bias) noexcept {
+  return make_plan(
+      m, order, terms, has_bias,
       [&](std::int64_t l, std::int64_t summands) { return rel_deterministic(m, l, summands); },
       [&](std::int64_t l, std::int64_t summands) { return growth(m, l, summands); });
 }
 
-// docs/bounds.md, Theorem P (and P' for mixed models, §3.8). +Inf when the model has none.
-double dot_bound_probabilistic(const arithmetic_model& m, summation_order order,
-                               const element_input& e, double lambda) noexcept {
-  if (!has_probabilistic_bound(m)) return inf;
+bound_plan plan_probabilistic(const arithmetic_model& m, summation_order order, std::int64_t terms,
+                              bool has_bias, double lambda) noexcept {
+  if (!has_probabilistic_bound(m)) {
+    bound_plan p;
+    p.none = true;
+    return p;
+  }
   // An underflow error's growth is a product over part of a path: on its own event of the same
   // probability it is at most 1 + the probabilistic constant (lambda covers those events too).
-  return bound_impl(
-      m, order, e,
+  return make_plan(
+      m, order, terms, has_bias,
       [&](std::int64_t l, std::int64_t summands) {
         return std::min(rel_probabilistic(m, l, summands, lambda),
                         rel_deterministic(m, l, summands));
@@ -334,6 +284,21 @@ double dot_bound_probabilistic(const arithmetic_model& m, summation_order order,
         return std::min(growth(m, l, summands),
                         add_up(1.0, rel_probabilistic(m, l, summands, lambda)));
       });
+}
+
+}  // namespace detail
+
+double dot_bound(const arithmetic_model& m, summation_order order,
+                 const element_input& e) noexcept {
+  return detail::evaluate(detail::plan_deterministic(m, order, e.terms, e.has_bias), e.magnitude,
+                          e.abs_observed, e.abs_bias);
+}
+
+// docs/bounds.md, Theorem P (and P' for mixed models, §3.8). +Inf when the model has none.
+double dot_bound_probabilistic(const arithmetic_model& m, summation_order order,
+                               const element_input& e, double lambda) noexcept {
+  return detail::evaluate(detail::plan_probabilistic(m, order, e.terms, e.has_bias, lambda),
+                          e.magnitude, e.abs_observed, e.abs_bias);
 }
 
 double probabilistic_unit_roundoff(const arithmetic_model& m) noexcept {

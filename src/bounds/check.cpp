@@ -4,9 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
+#include <span>
 #include <sstream>
 
 #include "element_data.hpp"
@@ -44,26 +48,52 @@ double ratio(double err, double bound) {
 
 // Judges every element against each of `refs` (the model's references) and keeps the best
 // category: an implementation converts its inputs in one of the model's ways, or keeps them.
+// Nothing is kept per element: the counts, the largest ratios, the `worst_k` worst elements
+// and (when `ratios` is given) err / bound of every element with a finite bound.
+//
+// Worst elements: special mismatches first, then by error / deterministic bound, then by error
+// / probabilistic bound (a missing bound counts as ratio 0). They are selected exactly as
+// std::partial_sort over the indices 0..n-1 selects them (a heap of the first worst_k, each
+// later element that is worse than the heap's top replacing it, then the heap sorted), so ties
+// resolve as they did when every element was kept and sorted.
 judged judge_all(const arithmetic_model& m, summation_order order,
-                 const std::vector<const ops::op_result*>& refs, const tensor& observed,
-                 double alpha, double bmax) {
+                 const std::vector<const ops::op_result*>& refs,
+                 const detail::observed_values& observed, double alpha, double bmax,
+                 std::size_t worst_k = 0, std::vector<double>* ratios = nullptr) {
   judged j;
   const ops::op_result& primary = *refs.front();
   const std::int64_t n = primary.exact.size();
-  j.el.resize(static_cast<std::size_t>(n));
-  const double lambda = detail::lambda_of(m, primary, alpha);
+  j.elements = n;
+  detail::model_judge mj(m, order, detail::lambda_of(m, primary, alpha));
   exact::accumulator acc;
+  const std::size_t k = std::min<std::size_t>(worst_k, static_cast<std::size_t>(n));
+  struct keyed {
+    std::pair<double, double> key;
+    element_report report;
+  };
+  std::vector<keyed> heap;
+  heap.reserve(k + 1);
+  auto worse = [](const keyed& a, const keyed& c) { return a.key > c.key; };
+  auto r0 = [](double err, double bound) { return std::isinf(bound) ? 0.0 : ratio(err, bound); };
   for (std::int64_t i = 0; i < n; ++i) {
-    double obs = observed.data[static_cast<std::size_t>(i)];
-    const detail::one a = detail::judge_best(m, order, refs, i, obs, lambda, bmax, acc);
-    auto& er = j.el[static_cast<std::size_t>(i)];
-    er.index = i;
-    er.observed = obs;
-    er.exact = a.exact;
-    er.error = a.err;
-    er.bound = a.det;
-    er.probabilistic_bound = a.prob;
-    er.category = a.cat;
+    double obs = observed[i];
+    const detail::one a = detail::judge_best(mj, refs, i, obs, bmax, acc);
+    if (k > 0) {
+      const std::pair<double, double> key{
+          a.cat == element_category::special_mismatch ? inf : r0(a.err, a.det), r0(a.err, a.prob)};
+      const auto ui = static_cast<std::size_t>(i);
+      if (ui < k || worse({key, {}}, heap.front())) {
+        keyed e{key, {i, obs, a.exact, a.err, a.det, a.prob, a.cat}};
+        if (ui < k) {
+          heap.push_back(e);
+          if (ui + 1 == k) std::make_heap(heap.begin(), heap.end(), worse);
+        } else {
+          heap.push_back(e);  // std::partial_sort's step: e replaces the top, which drops out
+          std::pop_heap(heap.begin(), heap.end(), worse);
+          heap.pop_back();
+        }
+      }
+    }
     j.n_cat[static_cast<int>(a.cat)]++;
     if (a.cat == element_category::special_mismatch) continue;
     if (std::isinf(a.det)) {
@@ -71,6 +101,7 @@ judged judge_all(const arithmetic_model& m, summation_order order,
     } else {
       j.any_det = true;
       j.max_det = std::max(j.max_det, ratio(a.err, a.det));
+      if (ratios && std::isfinite(a.det)) ratios->push_back(ratio(a.err, a.det));
     }
     if (std::isinf(a.prob)) {
       ++j.n_no_prob;
@@ -79,6 +110,8 @@ judged judge_all(const arithmetic_model& m, summation_order order,
       j.max_prob = std::max(j.max_prob, ratio(a.err, a.prob));
     }
   }
+  std::sort_heap(heap.begin(), heap.end(), worse);
+  for (auto& e : heap) j.worst.push_back(e.report);
   if (!j.any_det) j.max_det = std::numeric_limits<double>::quiet_NaN();
   if (!j.any_prob) j.max_prob = std::numeric_limits<double>::quiet_NaN();
   return j;
@@ -95,8 +128,8 @@ struct signature_result {
 };
 
 signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
-                           const ops::op_result& ra, const tensor& observed, double alpha,
-                           double bmax) {
+                           const ops::op_result& ra, const detail::observed_values& observed,
+                           double alpha, double bmax) {
   signature_result s;
   const std::int64_t n = rc.exact.size();
   exact::accumulator acc, tmp;
@@ -108,7 +141,7 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
   bool testable = true;
   std::int64_t used = 0;
   for (std::int64_t i = 0; i < n; ++i) {
-    double obs = observed.data[static_cast<std::size_t>(i)];
+    double obs = observed[i];
     double yc = rc.exact.rounded(i), ya = ra.exact.rounded(i);
     if (!std::isfinite(obs) || !std::isfinite(yc) || !std::isfinite(ya)) continue;
     // Delta_i = y~_a - y~_c and e_i = obs - y~_c, each rounded once from the exact values.
@@ -233,10 +266,11 @@ const std::vector<input_conversion>& input_conversions() {
 
 // Sum over elements of ((y^ - y~) / T)^2, T the magnitude on the inputs as given (elements with
 // T = 0 or a non-finite value are left out).
-double squared_distance(const ops::op_result& r, const ops::op_result& r0, const tensor& observed) {
+double squared_distance(const ops::op_result& r, const ops::op_result& r0,
+                        const detail::observed_values& observed) {
   double d = 0;
   for (std::int64_t i = 0; i < r.exact.size(); ++i) {
-    const double obs = observed.data[static_cast<std::size_t>(i)];
+    const double obs = observed[i];
     const double t = r0.magnitude[static_cast<std::size_t>(i)];
     if (!std::isfinite(obs) || !(t > 0) || !std::isfinite(t)) continue;
     const double e = r.exact.abs_diff(i, obs);
@@ -261,76 +295,199 @@ std::string decisive_nearest(const verdict& v) {
 // of the nearest of all (docs/verdicts.md, §3).
 constexpr double fit_factor = 4;
 
-}  // namespace
-
-tensor round_tensor(const tensor& t, format_id f, underflow_mode u) {
-  return convert_tensor(t, f, conversion::nearest_even, u);
-}
-
-tensor convert_tensor(const tensor& t, format_id f, conversion c, underflow_mode u) {
-  tensor r;
-  r.shape = t.shape;
-  r.type = f;
-  r.data.resize(t.data.size());
-  if (c == conversion::nearest_even)
-    round_to(f, t.data, r.data, u);
-  else
-    for (std::size_t i = 0; i < t.data.size(); ++i) r.data[i] = convert(f, t.data[i], c, u);
-  if (at_least_as_fine(f, t.type) && r.data == t.data) r.type = t.type;
+// convert(f, x, c, u) for c = nearest_away or toward_zero, with |x| in f's normal range done on
+// the bit pattern: there the result is x's significand cut to f's precision (toward zero), or
+// cut after adding half a unit of the last kept bit (ties away; a carry into the exponent is
+// the correct rounding up to the next binade). Everything else (subnormal or zero in f, beyond
+// max_finite after rounding, Inf, NaN) goes to convert().
+double convert_directed(format_id f, double x, conversion c, underflow_mode u) noexcept {
+  const auto& t = traits(f);
+  const double ax = std::fabs(x);
+  if (t.precision >= 53 || !(ax >= t.min_normal && ax <= t.max_finite)) return convert(f, x, c, u);
+  const int drop = 53 - t.precision;
+  std::uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  if (c == conversion::nearest_away) bits += std::uint64_t{1} << (drop - 1);
+  bits &= ~((std::uint64_t{1} << drop) - 1);
+  double r;
+  std::memcpy(&r, &bits, sizeof r);
+  if (std::fabs(r) > t.max_finite) return convert(f, x, c, u);
   return r;
 }
 
-verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-              const tensor& observed, std::string_view declared, const check_options& opt) {
-  return check(op, x, w, b, observed, parse_model(declared), opt);
+}  // namespace
+
+tensor round_tensor(const tensor_view& t, format_id f, underflow_mode u) {
+  return convert_tensor(t, f, conversion::nearest_even, u);
 }
 
+tensor convert_tensor(const tensor_view& t, format_id f, conversion c, underflow_mode u) {
+  tensor r;
+  r.shape = t.shape;
+  r.type = f;
+  // The values as doubles, read in place when dense f64 (a conversion that changes nothing
+  // keeps t's format, as before).
+  std::vector<double> own;
+  const double* in = static_cast<const double*>(t.data);
+  const auto n = static_cast<std::size_t>(t.numel());
+  if (!t.is_dense_f64()) {
+    own.resize(n);
+    t.read(0, t.numel(), own.data());
+    in = own.data();
+  }
+  r.data.resize(n);
+  if (c == conversion::nearest_even)
+    round_to(f, std::span<const double>(in, n), r.data, u);
+  else
+    for (std::size_t i = 0; i < n; ++i) r.data[i] = convert_directed(f, in[i], c, u);
+  if (at_least_as_fine(f, t.type) && std::equal(r.data.begin(), r.data.end(), in)) r.type = t.type;
+  return r;
+}
+
+verdict check(const ops::problem& p, const tensor_view& observed, std::string_view declared,
+              const check_options& opt) {
+  return check(p, observed, parse_model(declared), opt);
+}
+
+namespace {
+
+// Model identification on a sample of rows (docs/verdicts.md, §3, "Sample"): above
+// kSampleAbove output elements, about kSampleTarget elements of whole output rows, spread evenly.
+constexpr std::int64_t kSampleAbove = std::int64_t{1} << 18;
+constexpr std::int64_t kSampleTarget = std::int64_t{1} << 16;
+
+// The sub-problem of some output rows: x restricted to the inputs of those rows (w and b are
+// shared), its own exact references, and the observed rows gathered alike.
+struct row_sample {
+  std::vector<std::int64_t> rows;  // increasing
+  std::int64_t rows_total = 0;
+  std::int64_t x_row = 0, out_row = 0;  // values per row of x and of the output
+  tensor x;
+  std::unique_ptr<detail::reference_cache> cache;
+
+  tensor gather(const tensor_view& t, std::int64_t row_size,
+                std::vector<std::int64_t> shape) const {
+    tensor r;
+    r.shape = std::move(shape);
+    r.type = t.type;
+    r.data.resize(rows.size() * static_cast<std::size_t>(row_size));
+    double* out = r.data.data();
+    for (const std::int64_t q : rows) {
+      t.read(q * row_size, row_size, out);
+      out += row_size;
+    }
+    return r;
+  }
+};
+
+// Rows of the output that map to rows of x with w and b shared: linear and 2-D-weight matmul
+// (x[..., K], output [..., N]: one row per K inputs) and batched convs (one row per sample).
+// Other ops (bmm, batched matmul, addmm, an unbatched conv, a bias of more than one dim) are
+// not sampled. Returns false when the op has no such rows.
+bool output_rows(const ops::op_spec& op, const tensor_view& x, const tensor_view& w,
+                 const tensor_view* b, std::int64_t& rows, std::int64_t& x_row,
+                 std::vector<std::int64_t>& sub_shape) {
+  if (b && b->dim() > 1) return false;
+  const int sd = ops::spatial_dims(op.kind);
+  if (op.kind == ops::op_kind::linear ||
+      (op.kind == ops::op_kind::matmul && w.dim() == 2 && x.dim() >= 2)) {
+    x_row = x.shape.back();
+    if (x.dim() < 2 || x_row <= 0) return false;
+    rows = x.numel() / x_row;
+    sub_shape = {0, x_row};
+    return true;
+  }
+  if (sd > 0 && x.dim() == sd + 2 && x.shape[0] > 0) {
+    rows = x.shape[0];
+    x_row = x.numel() / rows;
+    sub_shape = x.shape;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 struct reference_set::impl {
-  impl(const ops::op_spec& o, const tensor& xx, const tensor& ww, const tensor* bb,
-       const ops::reference_options& ro)
-      : op(o), x(xx), w(ww), b(bb), cache(op, x, w, b, ro) {}
-  const ops::op_spec& op;
-  const tensor& x;
-  const tensor& w;
-  const tensor* b;
+  impl(const ops::problem& p, const ops::reference_options& ro)
+      : prob(p), options(ro), cache(p, ro) {}
+  ops::problem prob;
+  ops::reference_options options;
   detail::reference_cache cache;
+  bool sample_decided = false;
+  std::unique_ptr<row_sample> sample;
+
+  // The identification sample of an output of `elements` elements, or null (all of them).
+  row_sample* identification_sample(std::int64_t elements) {
+    if (sample_decided) return sample.get();
+    sample_decided = true;
+    if (elements <= kSampleAbove) return nullptr;
+    std::int64_t rows = 0, x_row = 0;
+    std::vector<std::int64_t> sub_shape;
+    if (!output_rows(prob.op, prob.x, prob.w, prob.b.get(), rows, x_row, sub_shape) || rows <= 0)
+      return nullptr;
+    const std::int64_t out_row = elements / rows;
+    if (out_row <= 0 || out_row * rows != elements) return nullptr;
+    const std::int64_t want = std::max<std::int64_t>(1, (kSampleTarget + out_row - 1) / out_row);
+    if (want >= rows) return nullptr;
+    auto s = std::make_unique<row_sample>();
+    s->rows_total = rows;
+    s->x_row = x_row;
+    s->out_row = out_row;
+    for (std::int64_t k = 0; k < want; ++k) s->rows.push_back(k * rows / want);
+    sub_shape[0] = want;
+    s->x = s->gather(prob.x, x_row, sub_shape);
+    s->cache = std::make_unique<detail::reference_cache>(
+        ops::problem{prob.op, s->x, prob.w, prob.b}, options);
+    sample = std::move(s);
+    return sample.get();
+  }
 };
 
 namespace {
 ops::reference_options exact_with_magnitude(ops::reference_options ro) {
   ro.want_magnitude = true;
+  // T from one DGEMM over |x|, |w| and a proven enlargement (docs/ops.md §3.2): never below the
+  // exact sum, and one DGEMM instead of a second exact contraction (docs/bounds.md §3.5).
+  ro.magnitude_how = ops::magnitude_method::blas_bound;
   if (ro.how == ops::method::mpfr) ro.how = ops::method::fast;  // need the exact values
   return ro;
 }
 }  // namespace
 
-reference_set::reference_set(const ops::op_spec& op, const tensor& x, const tensor& w,
-                             const tensor* b, const ops::reference_options& reference)
-    : impl_(std::make_unique<impl>(op, x, w, b, exact_with_magnitude(reference))) {}
+reference_set::reference_set(const ops::problem& p, const ops::reference_options& reference)
+    : impl_(std::make_unique<impl>(p, exact_with_magnitude(reference))) {
+  // The views are read before any evaluate(): validate them (shapes, buffers) first.
+  (void)ops::output_shape(p);
+}
 reference_set::~reference_set() = default;
 const ops::op_result& reference_set::original() {
   return impl_->cache.original();
 }
 
-verdict check(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-              const tensor& observed, const arithmetic_model& declared, const check_options& opt) {
-  reference_set set(op, x, w, b, opt.reference);
+verdict check(const ops::problem& p, const tensor_view& observed, const arithmetic_model& declared,
+              const check_options& opt) {
+  reference_set set(p, opt.reference);
   return check(set, observed, declared, opt);
 }
 
-verdict check(reference_set& set, const tensor& observed, const arithmetic_model& declared,
-              const check_options& opt) {
-  const ops::op_spec& op = set.internals().op;
-  const tensor* b = set.internals().b;
+verdict check(reference_set& set, const tensor_view& observed_view,
+              const arithmetic_model& declared, const check_options& opt) {
+  const ops::op_spec& op = set.internals().prob.op;
+  const tensor_view* b = set.internals().prob.b.get();
   reference_cache& refs = set.internals().cache;
   if (!(opt.confidence > 0 && opt.confidence < 1))
     throw input_error("confidence must be in (0, 1), got " + num(opt.confidence));
-  auto shape = ops::output_shape(op, set.internals().x, set.internals().w, b);
-  if (observed.shape != shape)
-    throw input_error("observed output has shape " + detail::shape_str(observed.shape) + " but " +
-                      std::string(ops::op_name(op.kind)) + " gives " + detail::shape_str(shape));
-  if (static_cast<std::int64_t>(observed.data.size()) != observed.numel())
+  auto shape = ops::output_shape(set.internals().prob);
+  if (observed_view.shape != shape)
+    throw input_error("observed output has shape " + detail::shape_str(observed_view.shape) +
+                      " but " + std::string(ops::op_name(op.kind)) + " gives " +
+                      detail::shape_str(shape));
+  if (observed_view.strides.size() != observed_view.shape.size() ||
+      (observed_view.held >= 0 && observed_view.is_contiguous() &&
+       observed_view.held != observed_view.numel()))
     throw input_error("observed output: data size does not match its shape");
+  const detail::observed_values observed(observed_view);
 
   const summation_order order = opt.override_order ? opt.order : declared.order;
   // Split the false-alarm budget: half for the per-element probabilistic bounds, half for the
@@ -344,8 +501,9 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
 
   const double bmax = detail::bias_max(b);
   const auto decl_refs = refs.of(declared);
-  judged j = judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax);
-  v.elements = static_cast<std::int64_t>(j.el.size());
+  judged j = judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax,
+                       static_cast<std::size_t>(std::max(opt.worst, 0)));
+  v.elements = j.elements;
   v.n_consistent = j.n_cat[static_cast<int>(element_category::consistent)];
   v.n_beyond_probabilistic = j.n_cat[static_cast<int>(element_category::beyond_probabilistic)];
   v.n_beyond_deterministic = j.n_cat[static_cast<int>(element_category::beyond_deterministic)];
@@ -356,26 +514,31 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
   v.max_ratio_deterministic = j.max_det;
   v.max_ratio_probabilistic = j.max_prob;
 
-  // Worst elements: special mismatches first, then by error / deterministic bound, then by error
-  // / probabilistic bound (a missing bound counts as ratio 0).
-  {
-    std::vector<std::size_t> idx(j.el.size());
-    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-    auto key = [&](std::size_t i) {
-      const auto& e = j.el[i];
-      auto r = [](double err, double bound) { return std::isinf(bound) ? 0.0 : ratio(err, bound); };
-      double s = e.category == element_category::special_mismatch ? inf : r(e.error, e.bound);
-      return std::make_pair(s, r(e.error, e.probabilistic_bound));
-    };
-    std::size_t k =
-        std::min<std::size_t>(static_cast<std::size_t>(std::max(opt.worst, 0)), idx.size());
-    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
-                      [&](std::size_t a, std::size_t c) { return key(a) > key(c); });
-    for (std::size_t i = 0; i < k; ++i) v.worst.push_back(j.el[idx[i]]);
-  }
+  v.worst = std::move(j.worst);
 
-  // Model identification (docs/verdicts.md, "Model identification").
+  // Model identification (docs/verdicts.md, "Model identification"), on a sample of rows when
+  // the output is large (§3, "Sample"): its references, its observed rows.
   std::vector<arithmetic_model> cands;
+  row_sample* sample = opt.identify ? set.internals().identification_sample(v.elements) : nullptr;
+  tensor observed_sample;
+  if (sample) {
+    const auto rows = static_cast<std::int64_t>(sample->rows.size());
+    // The output rows of the sub-problem: [rows, out_row] for the matrix ops, [rows, ...] for
+    // convs (the full output's shape with its first dim cut).
+    std::vector<std::int64_t> sub_shape{rows, sample->out_row};
+    if (ops::spatial_dims(op.kind) > 0) {
+      sub_shape = observed.shape;
+      sub_shape.front() = rows;
+    }
+    observed_sample = sample->gather(observed_view, sample->out_row, sub_shape);
+    v.identification_rows = sample->rows;
+    v.identification_rows_total = sample->rows_total;
+  }
+  reference_cache& idrefs = sample ? *sample->cache : refs;
+  std::optional<detail::observed_values> sampled_values;
+  if (sample) sampled_values.emplace(tensor_view(observed_sample));
+  const detail::observed_values& idobserved = sample ? *sampled_values : observed;
+  v.identification_elements = idobserved.size();
   if (opt.identify) {
     if (opt.candidates.empty())
       cands = presets();
@@ -387,17 +550,17 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
   auto distance_of = [&](const ops::op_result* r) {
     for (const auto& [p, d] : dist)
       if (p == r) return d;
-    dist.emplace_back(r, squared_distance(*r, refs.original(), observed));
+    dist.emplace_back(r, squared_distance(*r, idrefs.original(), idobserved));
     return dist.back().second;
   };
   double nearest = inf;
   if (!cands.empty()) {
-    const ops::op_result* r0 = &refs.original();
+    const ops::op_result* r0 = &idrefs.original();
     std::vector<const ops::op_result*> seen{r0};
-    const double elems = std::max<double>(1.0, static_cast<double>(v.elements));
+    const double elems = std::max<double>(1.0, static_cast<double>(v.identification_elements));
     v.nearest_inputs.push_back({"as given", std::sqrt(distance_of(r0) / elems)});
     for (const auto& ic : input_conversions()) {
-      const ops::op_result* r = &refs.converted(ic.input, ic.how, ic.bias, declared.underflow);
+      const ops::op_result* r = &idrefs.converted(ic.input, ic.how, ic.bias, declared.underflow);
       if (std::find(seen.begin(), seen.end(), r) != seen.end()) continue;
       seen.push_back(r);
       v.nearest_inputs.push_back({ic.name, std::sqrt(distance_of(r) / elems)});
@@ -417,15 +580,15 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
     const double alpha_id_elem = opt.confidence / 4 / static_cast<double>(cands.size());
     const double alpha_sig =
         opt.confidence / 4 / static_cast<double>(std::max<std::size_t>(tests, 1));
-    const ops::op_result& r0 = refs.original();
+    const ops::op_result& r0 = idrefs.original();
     for (const auto& c : cands) {
       candidate_report cr;
       cr.model = c.name;
-      const auto crefs = refs.of(c);
+      const auto crefs = idrefs.of(c);
       const std::vector<const ops::op_result*> own(crefs.all.begin(),
                                                    crefs.all.begin() + crefs.own);
       const ops::op_result& rc = *own.front();
-      judged jc = judge_all(c, c.order, own, observed, alpha_id_elem, bmax);
+      judged jc = judge_all(c, c.order, own, idobserved, alpha_id_elem, bmax);
       cr.within_deterministic =
           jc.n_cat[static_cast<int>(element_category::beyond_deterministic)] == 0 &&
           jc.n_cat[static_cast<int>(element_category::special_mismatch)] == 0;
@@ -441,10 +604,10 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
         for (const auto& a : presets()) {
           if (traits(a.input).precision >= traits(c.input).precision) continue;
           const ops::op_result& ra =
-              refs.converted(a.input, conversion::nearest_even, a.bias_format, a.underflow);
+              idrefs.converted(a.input, conversion::nearest_even, a.bias_format, a.underflow);
           if (&ra == &rc || std::find(tried.begin(), tried.end(), &ra) != tried.end()) continue;
           tried.push_back(&ra);
-          signature_result sr = signature(c, rc, ra, observed, alpha_sig, bmax);
+          signature_result sr = signature(c, rc, ra, idobserved, alpha_sig, bmax);
           if (sr.applicable && (sr.found || sr.score > cr.signature_score) && cr.signature_clean) {
             cr.signature_score = sr.score;
             cr.signature_slope = sr.slope;
@@ -459,7 +622,7 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
       // correlation of its errors against the inputs as given with the conversion's effect.)
       cr.rounds_inputs = crefs.rounds_inputs;
       if (cr.rounds_inputs && cr.within_probabilistic) {
-        signature_result sr = signature(c, r0, rc, observed, alpha_sig, bmax);
+        signature_result sr = signature(c, r0, rc, idobserved, alpha_sig, bmax);
         cr.own_signature_correlation = sr.correlation;
         // Under "not this model" (a bug, or another arithmetic) the sample correlation with the
         // data-determined Delta is ~0 +- 1/sqrt(m); 5/sqrt(m) is a five-sigma threshold.
@@ -513,10 +676,9 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
     // nearer converted inputs: the candidate loop requires it), so that is positive evidence.
     const bool evidence = eff_cand->rounds_inputs;
     if (!evidence) {
+      // err / bound of every element with one (judged again: nothing was kept per element).
       std::vector<double> r;
-      for (const auto& e : j.el)
-        if (e.category != element_category::special_mismatch && std::isfinite(e.bound))
-          r.push_back(ratio(e.error, e.bound));
+      judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax, 0, &r);
       double med = 0;
       if (!r.empty()) {
         std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(r.size() / 2), r.end());
@@ -605,27 +767,31 @@ verdict check(reference_set& set, const tensor& observed, const arithmetic_model
       msg << "; it is more precise than " << dm << ": its errors match " << v.effective_model
           << " (it ran without " << dm << "'s input conversion)";
   }
+  if (sample)
+    msg << "; model identification used " << sample->rows.size() << " of " << sample->rows_total
+        << " output rows (" << v.identification_elements << " of " << v.elements
+        << " elements, rows spread evenly)";
   v.explanation = msg.str();
   return v;
 }
 
-comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-                   const tensor& observed_a, std::string_view model_a, const tensor& observed_b,
-                   std::string_view model_b, const check_options& opt) {
-  verdict va = check(op, x, w, b, observed_a, parse_model(model_a), opt);
-  verdict vb = check(op, x, w, b, observed_b, parse_model(model_b), opt);
-  return compare(op, x, w, b, observed_a, va, observed_b, vb, opt);
+comparison compare(const ops::problem& p, const tensor_view& observed_a, std::string_view model_a,
+                   const tensor_view& observed_b, std::string_view model_b,
+                   const check_options& opt) {
+  verdict va = check(p, observed_a, parse_model(model_a), opt);
+  verdict vb = check(p, observed_b, parse_model(model_b), opt);
+  return compare(p, observed_a, va, observed_b, vb, opt);
 }
 
-comparison compare(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-                   const tensor& observed_a, const verdict& verdict_a, const tensor& observed_b,
-                   const verdict& verdict_b, const check_options& opt) {
-  reference_set set(op, x, w, b, opt.reference);
+comparison compare(const ops::problem& p, const tensor_view& observed_a, const verdict& verdict_a,
+                   const tensor_view& observed_b, const verdict& verdict_b,
+                   const check_options& opt) {
+  reference_set set(p, opt.reference);
   return compare(set, observed_a, verdict_a, observed_b, verdict_b, opt);
 }
 
-comparison compare(reference_set& set, const tensor& observed_a, const verdict& verdict_a,
-                   const tensor& observed_b, const verdict& verdict_b, const check_options& opt) {
+comparison compare(reference_set& set, const tensor_view& view_a, const verdict& verdict_a,
+                   const tensor_view& view_b, const verdict& verdict_b, const check_options& opt) {
   comparison c;
   const arithmetic_model ma = parse_model(verdict_a.declared_model);
   const arithmetic_model mb = parse_model(verdict_b.declared_model);
@@ -635,7 +801,7 @@ comparison compare(reference_set& set, const tensor& observed_a, const verdict& 
   c.b = verdict_b;
 
   reference_cache& refs = set.internals().cache;
-  const tensor* b = set.internals().b;
+  const tensor_view* b = set.internals().prob.b.get();
   const auto ra = refs.of(ma);
   const auto rb = refs.of(mb);
   const ops::op_result& r0 = refs.original();
@@ -644,14 +810,16 @@ comparison compare(reference_set& set, const tensor& observed_a, const verdict& 
   exact::accumulator acc, tmp;
   const double bmax = detail::bias_max(b);
   c.elements = r0.exact.size();
-  if (observed_a.data.size() != static_cast<std::size_t>(c.elements) ||
-      observed_b.data.size() != static_cast<std::size_t>(c.elements))
+  if (view_a.numel() != c.elements || view_b.numel() != c.elements ||
+      view_a.strides.size() != view_a.shape.size() || view_b.strides.size() != view_b.shape.size())
     throw input_error("compare: the outputs do not have the op's output shape");
+  const detail::observed_values observed_a(view_a), observed_b(view_b);
   std::vector<comparison::element> all;
   std::vector<double> db(rb.all.size());
+  detail::model_judge ja(ma, oa, 0.0), jb(mb, ob, 0.0);
   for (std::int64_t i = 0; i < c.elements; ++i) {
-    double ya = observed_a.data[static_cast<std::size_t>(i)];
-    double yb = observed_b.data[static_cast<std::size_t>(i)];
+    double ya = observed_a[i];
+    double yb = observed_b[i];
     comparison::element e{i, ya, yb, r0.exact.rounded(i), 0, 0};
     if (!std::isfinite(ya) || !std::isfinite(yb)) {
       bool same = (std::isnan(ya) && std::isnan(yb)) || ya == yb;
@@ -671,10 +839,10 @@ comparison compare(reference_set& set, const tensor& observed_a, const verdict& 
     // (|y~_a - y~_b| rounded up; 0 for a shared reference). Beyond it, no choice of the
     // references the two implementations may have used explains the difference.
     for (std::size_t q = 0; q < rb.all.size(); ++q)
-      db[q] = dot_bound(mb, ob, detail::input_of(*rb.all[q], i, yb, bmax));
+      db[q] = jb.deterministic(detail::input_of(*rb.all[q], i, yb, bmax));
     double allowed = 0, shared = 0;
     for (const auto* pa : ra.all) {
-      const double da = dot_bound(ma, oa, detail::input_of(*pa, i, ya, bmax));
+      const double da = ja.deterministic(detail::input_of(*pa, i, ya, bmax));
       for (std::size_t q = 0; q < rb.all.size(); ++q) {
         const auto* pb = rb.all[q];
         double refdiff = 0;

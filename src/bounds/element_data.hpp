@@ -23,10 +23,11 @@ inline std::string shape_str(const std::vector<std::int64_t>& s) {
 
 /// An upper bound on |b_i| for every element and every rounding of b to nearest in any supported
 /// format (|RN(b)| <= (1 + 2^-8)|b| for bf16, the coarsest; 2^-7 leaves room). 0 without bias.
-inline double bias_max(const tensor* b) {
+inline double bias_max(const tensor_view* b) {
   if (!b) return 0.0;
   double m = 0;
-  for (double v : b->data) m = std::max(m, std::fabs(v));  // NaN bias: exact result is NaN
+  for (std::int64_t i = 0, n = b->numel(); i < n; ++i)
+    m = std::max(m, std::fabs(b->at(i)));  // NaN bias: exact result is NaN
   return mul_up(m, 1 + 0x1p-7);
 }
 

@@ -275,7 +275,7 @@ std::vector<sweep_shape> sweep_shapes(const sweep_spec& spec) {
     w.data.assign(static_cast<std::size_t>(numel(p.w)), 0.0);
     b.data.assign(s.bias ? static_cast<std::size_t>(outc) : 0, 0.0);
     try {
-      p.y = ops::output_shape(s.op, x, w, s.bias ? &b : nullptr);
+      p.y = ops::output_shape({s.op, x, w, s.bias ? &b : nullptr});
     } catch (const input_error& e) {
       throw argument_error("vary", at, e.what());
     }
@@ -365,8 +365,9 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
   for (std::size_t pi = 0; pi < shapes.size(); ++pi) {
     const sweep_shape& shape = shapes[pi];
     const sweep_inputs in = sweep_point_inputs(shape, s.seed, formats);
-    detail::reference_cache refs(s.op, in.x, in.w, in.bias(), ro);
-    const double bmax = detail::bias_max(in.bias());
+    detail::reference_cache refs(ops::problem(s.op, in.x, in.w, in.bias()), ro);
+    const tensor_view bias_view = in.b ? tensor_view(*in.b) : tensor_view();
+    const double bmax = detail::bias_max(in.b ? &bias_view : nullptr);
     sweep_point pt;
     pt.shape = shape;
     std::vector<measured> ms;
@@ -389,6 +390,7 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
                              " values for an output of " + std::to_string(n));
       ir.elements = n;
       const double lambda = detail::lambda_of(m, primary, alpha);
+      detail::model_judge mj(m, m.order, lambda);
       me.det.resize(static_cast<std::size_t>(n));
       me.ref.resize(static_cast<std::size_t>(n));
       for (std::int64_t i = 0; i < n; ++i) {
@@ -396,8 +398,7 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
         // The same per-element judgement as check(): the best of the model's references, special
         // values and legitimate overflow included (docs/verdicts.md, §1 and §2).
         std::size_t which = 0;
-        const detail::one a =
-            detail::judge_best(m, m.order, mrefs.all, i, obs, lambda, bmax, acc, &which);
+        const detail::one a = detail::judge_best(mj, mrefs.all, i, obs, bmax, acc, &which);
         const ops::op_result& r = *mrefs.all[which];
         double det = a.det, prob = a.prob;
         if (!std::isfinite(obs)) {

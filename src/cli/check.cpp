@@ -9,6 +9,7 @@
 #include "command.hpp"
 #include "common.hpp"
 #include "op_flags.hpp"
+#include "roundoff/backends/tc_emulation.hpp"
 #include "roundoff/bounds/models.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/io/read_tensor.hpp"
@@ -77,7 +78,7 @@ int run_check(const check_state& s) {
                                          : std::optional<tensor>(load_tensor_finite(s.files.bias))};
   std::vector<std::int64_t> out_shape;
   try {
-    out_shape = ops::output_shape(spec, in.x, in.w, in.bias());
+    out_shape = ops::output_shape({spec, in.x, in.w, in.bias()});
   } catch (const input_error& e) {
     throw input_error(fmt::format("{}: {}: {}", op_name, operands_text(s, in), e.what()));
   }
@@ -93,7 +94,7 @@ int run_check(const check_state& s) {
 
   std::vector<verdicts::judged_output> outs;
   for (std::size_t i = 0; i < names.size(); ++i) {
-    verdicts::judged_output o{names[i].name, declared, &ys[i], {}};
+    verdicts::judged_output o{names[i].name, declared, ys[i], {}};
     o.source.file = names[i].spec;
     outs.push_back(std::move(o));
   }
@@ -122,7 +123,12 @@ int run_check(const check_state& s) {
   jo.confidence = s.verdict.confidence;
   jo.threads = s.threads;
   jo.worst = s.verdict.worst;
-  verdicts::judge(spec, in.x, in.w, in.bias(), outs, verdicts::all_pairs(outs.size()), jo, r);
+  verdicts::judge({spec, in.x, in.w, in.bias()}, outs, verdicts::all_pairs(outs.size()), jo, r);
+  // "bit-identical to sm_90 tensor cores (...)" (docs/tensor-cores.md §3): never a verdict.
+  for (std::size_t i = 0; i < ys.size(); ++i)
+    r.items[i].bit_identical_to = backends::tc::bit_identical_description(
+        spec, in.x, in.w, in.bias(), ys[i], r.items[i].declared, r.items[i].consistent_models,
+        s.threads);
   emit(r, s.rep);
   return verdicts::finding_exit_code(r, s.verdict.fail_on_suspicious());
 }

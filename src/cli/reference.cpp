@@ -33,7 +33,7 @@ int run_reference(const reference_state& s) {
   const operands in = load_operands(s.files);
   const std::string_view name = ops::op_name(spec.kind);
   try {
-    ops::output_shape(spec, in.x, in.w, in.bias());  // validates shapes and arguments
+    ops::output_shape({spec, in.x, in.w, in.bias()});  // validates shapes and arguments
   } catch (const input_error& e) {
     throw input_error(
         fmt::format("{}: --input {} {}, --weight {} {}{}: {}", name, s.files.input,
@@ -44,7 +44,7 @@ int run_reference(const reference_state& s) {
   }
 
   const auto t0 = std::chrono::steady_clock::now();
-  const ops::op_result r = ops::evaluate(spec, in.x, in.w, in.bias(), opt);
+  const ops::op_result r = ops::evaluate({spec, in.x, in.w, in.bias()}, opt);
   const double compute_s = seconds_since(t0);
 
   tensor y;

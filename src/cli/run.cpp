@@ -59,7 +59,7 @@ int run_run(const run_state& s) {
                                   fmt::join(s.impl, " "), op_name));
 
   const generated_inputs in = generate_inputs(shape, dist, s.seed, *dtype);
-  ops::output_shape(spec, in.x, in.w, in.bias());  // op flags against the sizes (input_error)
+  ops::output_shape({spec, in.x, in.w, in.bias()});  // op flags against the sizes (input_error)
 
   // Each implementation's library runs on an explicit thread count (1 unless --threads), which
   // the report shows; the exact engine takes every core unless --threads is given.
@@ -100,7 +100,7 @@ int run_run(const run_state& s) {
     backends::run_result rr = b->run(spec, in.x, in.w, in.bias(), ro);
     ys.push_back(std::move(rr.output));
     verdicts::judged_output o{
-        b->full_name(), override_model.empty() ? b->model() : override_model, nullptr, {}};
+        b->full_name(), override_model.empty() ? b->model() : override_model, {}, {}};
     o.source.device = rr.info.device;
     o.source.thread_library = rr.info.thread_library;
     o.source.threads = rr.info.threads;
@@ -112,7 +112,7 @@ int run_run(const run_state& s) {
                                     traits(b->storage_format()).name);
     outs.push_back(std::move(o));
   }
-  for (std::size_t i = 0; i < outs.size(); ++i) outs[i].observed = &ys[i];
+  for (std::size_t i = 0; i < outs.size(); ++i) outs[i].observed = ys[i];
 
   std::vector<std::pair<std::size_t, std::size_t>> pairs;
   // first: each implementation against the first one declaring the same model.
@@ -129,7 +129,7 @@ int run_run(const run_state& s) {
   jo.confidence = s.verdict.confidence;
   jo.threads = s.threads;
   jo.worst = s.verdict.worst;
-  verdicts::judge(spec, in.x, in.w, in.bias(), outs, pairs, jo, r);
+  verdicts::judge({spec, in.x, in.w, in.bias()}, outs, pairs, jo, r);
   for (auto& k : skipped) r.items.push_back(std::move(k));
   emit(r, s.rep);
   return verdicts::finding_exit_code(r, s.verdict.fail_on_suspicious());

@@ -216,8 +216,7 @@ report::sweep_report to_report(const bounds::sweep_result& r, const bounds::swee
 
 int run_sweep_command(const sweep_state& s) {
   const auto start = std::chrono::steady_clock::now();
-  bounds::sweep_spec spec;
-  spec.op = make_op_spec(s.op);
+  bounds::sweep_spec spec(make_op_spec(s.op));
   const report::output_format format = report::parse_output_format(s.format);
   spec.vary = parse_vary(
       !s.vary.empty() ? s.vary

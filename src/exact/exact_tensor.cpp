@@ -169,7 +169,34 @@ void exact_tensor::load(std::int64_t i, accumulator& out) const {
   }
 }
 
+namespace {
+// The double next to positive finite or zero x in direction `up`.
+double step(double x, bool up) noexcept {
+  return std::nextafter(x, up ? std::numeric_limits<double>::infinity() : 0.0);
+}
+}  // namespace
+
 double exact_tensor::abs_diff(std::int64_t i, double observed, rounding r) const {
+  const auto ui = static_cast<std::size_t>(i);
+  const double rn = rounded_[ui];
+  // Fast path, same result: exact = rn (+ tail), observed within a factor 2 of rn with rn's
+  // sign, so observed - rn is exact (Sterbenz) and observed - exact = s - tail is one sum of two
+  // doubles, whose rounding TwoSum's exact residual decides.
+  if (state_[ui] != state_side && r != rounding::toward_zero && std::isfinite(rn) &&
+      std::isfinite(observed) && (observed >= 0) == (rn >= 0) &&
+      std::fabs(rn) <= 2 * std::fabs(observed) && std::fabs(observed) <= 2 * std::fabs(rn)) {
+    const double s = observed - rn;
+    const double t = state_[ui] == state_tail ? -std::bit_cast<double>(tail_[ui]) : 0.0;
+    const double d = s + t;  // RN(s + t)
+    const double bb = d - s;
+    const double e = (s - (d - bb)) + (t - bb);  // s + t = d + e exactly
+    if (r == rounding::nearest_even || e == 0) return std::fabs(d);
+    // |s + t| = |d| + sign(d) e: above |d| iff e has d's sign.
+    const bool above = (d > 0) == (e > 0);
+    if (d == 0) return r == rounding::upward ? std::fabs(e) : 0.0;  // not reached: e == 0
+    if (above) return r == rounding::upward ? step(std::fabs(d), true) : std::fabs(d);
+    return r == rounding::upward ? std::fabs(d) : step(std::fabs(d), false);
+  }
   accumulator acc;
   load(i, acc);
   return acc.abs_diff(observed, r);

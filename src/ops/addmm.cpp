@@ -8,8 +8,8 @@
 
 namespace roundoff::ops {
 
-std::vector<std::int64_t> addmm_output_shape(const tensor& input, const tensor& mat1,
-                                             const tensor& mat2) {
+std::vector<std::int64_t> addmm_output_shape(const tensor_view& input, const tensor_view& mat1,
+                                             const tensor_view& mat2) {
   using detail::shape_str;
   detail::check_data(input, "input");
   detail::check_data(mat1, "mat1");
@@ -33,18 +33,18 @@ std::vector<std::int64_t> addmm_output_shape(const tensor& input, const tensor& 
   return out;
 }
 
-op_result addmm(const tensor& input, const tensor& mat1, const tensor& mat2,
+op_result addmm(const tensor_view& input, const tensor_view& mat1, const tensor_view& mat2,
                 const reference_options& opt) {
   const std::vector<std::int64_t> out = addmm_output_shape(input, mat1, mat2);
   const std::int64_t m = out[0], n = out[1], k = mat1.shape[1];
   const std::vector<double> bias = detail::expand_to(input, out);
-  const std::vector<double> wt = detail::transpose_last2(mat2.data.data(), 1, k, n);
+  const std::vector<double> wt = detail::transpose_last2(mat2, 1, k, n);
   detail::nt_operands o;
   o.m = m;
   o.n = n;
   o.k = k;
-  o.a = mat1.data.data();
-  o.b = wt.data();
+  o.a = mat1;
+  o.b = tensor_view(wt.data(), {static_cast<std::int64_t>(wt.size())});
   o.bias = bias.data();
   return detail::run_nt_op(out, o, true, opt);
 }

@@ -9,7 +9,7 @@
 namespace roundoff::ops {
 
 namespace {
-void check_bmm(const tensor& x, const tensor& w, const tensor* b) {
+void check_bmm(const tensor_view& x, const tensor_view& w, optional_view b) {
   using detail::shape_str;
   detail::check_data(x, "input");
   detail::check_data(w, "mat2");
@@ -32,28 +32,30 @@ void check_bmm(const tensor& x, const tensor& w, const tensor* b) {
 }
 }  // namespace
 
-std::vector<std::int64_t> bmm_output_shape(const tensor& x, const tensor& w, const tensor* b) {
+std::vector<std::int64_t> bmm_output_shape(const tensor_view& x, const tensor_view& w,
+                                           optional_view b) {
   check_bmm(x, w, b);
   std::vector<std::int64_t> out{x.shape[0], x.shape[1], w.shape[2]};
   if (b) (void)detail::expand_to(*b, out);
   return out;
 }
 
-op_result bmm(const tensor& x, const tensor& w, const tensor* b, const reference_options& opt) {
+op_result bmm(const tensor_view& x, const tensor_view& w, optional_view b,
+              const reference_options& opt) {
   const std::vector<std::int64_t> out = bmm_output_shape(x, w, b);
   const std::int64_t nb = out[0], m = out[1], n = out[2], k = x.shape[2];
   std::vector<double> bias;
   if (b) bias = detail::expand_to(*b, out);
-  const std::vector<double> wt = detail::transpose_last2(w.data.data(), nb, k, n);
+  const std::vector<double> wt = detail::transpose_last2(w, nb, k, n);
   detail::nt_operands o;
   o.a_batch = o.b_batch = o.out_batch = {nb};
   o.m = m;
   o.n = n;
   o.k = k;
-  o.a = x.data.data();
-  o.b = wt.data();
+  o.a = x;
+  o.b = tensor_view(wt.data(), {static_cast<std::int64_t>(wt.size())});
   o.bias = b ? bias.data() : nullptr;
-  return detail::run_nt_op(out, o, b != nullptr, opt);
+  return detail::run_nt_op(out, o, b.has_value(), opt);
 }
 
 }  // namespace roundoff::ops

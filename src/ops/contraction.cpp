@@ -153,7 +153,7 @@ void contraction_runner::finish() {
   mag_ = exact::exact_tensor();
 }
 
-std::vector<double> expand_to(const tensor& b, const std::vector<std::int64_t>& out) {
+std::vector<double> expand_to(const tensor_view& b, const std::vector<std::int64_t>& out) {
   const int od = static_cast<int>(out.size()), bd = b.dim();
   bool ok = bd <= od;
   int bad = -1;
@@ -190,11 +190,12 @@ std::vector<double> expand_to(const tensor& b, const std::vector<std::int64_t>& 
     if (bs != 1) bstride[static_cast<std::size_t>(i + od - bd)] = st;
     st *= bs;
   }
+  const std::vector<double> bv = dense_values(b);
   std::vector<std::int64_t> idx(out.size(), 0);
   for (std::int64_t q = 0; q < total; ++q) {
     std::int64_t src = 0;
     for (std::size_t d = 0; d < out.size(); ++d) src += idx[d] * bstride[d];
-    full[static_cast<std::size_t>(q)] = b.data[static_cast<std::size_t>(src)];
+    full[static_cast<std::size_t>(q)] = bv[static_cast<std::size_t>(src)];
     for (int d = od - 1; d >= 0; --d) {
       if (++idx[static_cast<std::size_t>(d)] < out[static_cast<std::size_t>(d)]) break;
       idx[static_cast<std::size_t>(d)] = 0;
@@ -203,17 +204,46 @@ std::vector<double> expand_to(const tensor& b, const std::vector<std::int64_t>& 
   return full;
 }
 
-void check_data(const tensor& t, const char* name) {
+void check_data(const tensor_view& t, const char* name) {
   std::int64_t n = 1;
   for (auto d : t.shape) {
     if (d < 0) throw input_error(std::string(name) + ": negative size in " + shape_str(t.shape));
     n *= d;
   }
-  if (static_cast<std::int64_t>(t.data.size()) != n) {
-    throw input_error(std::string(name) + ": shape " + shape_str(t.shape) + " needs " +
-                      std::to_string(n) + " values, but the tensor holds " +
-                      std::to_string(t.data.size()));
+  if (t.strides.size() != t.shape.size()) {
+    throw input_error(std::string(name) + ": shape " + shape_str(t.shape) + " has " +
+                      std::to_string(t.shape.size()) + " dims but the view has " +
+                      std::to_string(t.strides.size()) + " strides");
   }
+  if (n > 0 && t.data == nullptr) {
+    throw input_error(std::string(name) + ": shape " + shape_str(t.shape) + " needs " +
+                      std::to_string(n) + " values, but the view has no buffer");
+  }
+  if (t.held < 0 || n == 0) return;
+  if (t.is_contiguous()) {
+    if (t.held != n) {
+      throw input_error(std::string(name) + ": shape " + shape_str(t.shape) + " needs " +
+                        std::to_string(n) + " values, but the tensor holds " +
+                        std::to_string(t.held));
+    }
+    return;
+  }
+  std::int64_t lo = 0, hi = 0;
+  for (std::size_t d = 0; d < t.shape.size(); ++d) {
+    const std::int64_t span = (t.shape[d] - 1) * t.strides[d];
+    (span < 0 ? lo : hi) += span;
+  }
+  if (lo < 0 || hi >= t.held) {
+    throw input_error(std::string(name) + ": the view of shape " + shape_str(t.shape) +
+                      " and strides " + shape_str(t.strides) + " reaches outside the " +
+                      std::to_string(t.held) + " values its buffer holds");
+  }
+}
+
+std::vector<double> dense_values(const tensor_view& t) {
+  std::vector<double> v(static_cast<std::size_t>(t.numel()));
+  t.read(0, t.numel(), v.data());
+  return v;
 }
 
 namespace {
@@ -241,16 +271,19 @@ std::int64_t broadcast_index(std::int64_t q, const std::vector<std::int64_t>& sr
 }
 }  // namespace
 
-void run_batched_nt(contraction_runner& run, const nt_operands& o) {
+namespace {
+
+// Dense f64 A and B, read in place.
+void run_batched_nt_dense(contraction_runner& run, const nt_operands& o, const double* a,
+                          const double* b) {
   const std::int64_t nb = product(o.out_batch), na = product(o.a_batch), nbb = product(o.b_batch);
-  if (nb == 0 || o.m == 0 || o.n == 0) return;
   const std::int64_t a_size = na * o.m * o.k, b_size = nbb * o.n * o.k;
   const std::int64_t out_size = nb * o.m * o.n;
   std::vector<double> a_abs, b_abs, bias_abs;
   static const double zero = 0.0;  // valid pointer for k == 0 operands
   if (run.want_magnitude()) {
-    a_abs = abs_copy(o.a, a_size);
-    b_abs = abs_copy(o.b, b_size);
+    a_abs = abs_copy(a, a_size);
+    b_abs = abs_copy(b, b_size);
     if (o.bias) bias_abs = abs_copy(o.bias, out_size);
   }
   auto ptr = [](const double* p) { return p ? p : &zero; };
@@ -268,8 +301,8 @@ void run_batched_nt(contraction_runner& run, const nt_operands& o) {
   const double* b_abs_p = b_abs.empty() ? &zero : b_abs.data();
   auto issue = [&](std::int64_t a_off, std::int64_t b_off, std::int64_t out_off) {
     exact::gemm_problem q = p;
-    q.a = ptr(o.a) + a_off;
-    q.b = ptr(o.b) + b_off;
+    q.a = ptr(a) + a_off;
+    q.b = ptr(b) + b_off;
     q.bias = o.bias ? o.bias + out_off : nullptr;
     q.c_offset = out_off;
     exact::gemm_problem qa = q;
@@ -297,6 +330,110 @@ void run_batched_nt(contraction_runner& run, const nt_operands& o) {
   }
 }
 
+// Rows [first, first + rows) (k values each) of an operand: in place when it is dense f64, else
+// converted into `buf`; |rows| into `abs_buf` when the magnitude is wanted.
+struct row_block {
+  const double* values = nullptr;
+  const double* abs = nullptr;
+};
+row_block load_rows(const tensor_view& t, std::int64_t first, std::int64_t count, bool want_abs,
+                    std::vector<double>& buf, std::vector<double>& abs_buf) {
+  static const double zero = 0.0;
+  row_block r;
+  if (count == 0) {
+    r.values = r.abs = &zero;
+    return r;
+  }
+  if (t.is_dense_f64()) {
+    r.values = static_cast<const double*>(t.data) + first;
+  } else {
+    buf.resize(static_cast<std::size_t>(count));
+    t.read(first, count, buf.data());
+    r.values = buf.data();
+  }
+  if (want_abs) {
+    abs_buf.resize(static_cast<std::size_t>(count));
+    for (std::int64_t i = 0; i < count; ++i)
+      abs_buf[static_cast<std::size_t>(i)] = std::fabs(r.values[i]);
+    r.abs = abs_buf.data();
+  }
+  return r;
+}
+
+// Any other A or B: per output batch, blocks of rows of A and B (at most nt_tile_doubles values
+// each) converted on the fly, one product per pair of blocks. Exact results do not depend on
+// how the product is cut (each output is the exact sum of its k products).
+void run_batched_nt_tiled(contraction_runner& run, const nt_operands& o) {
+  const std::int64_t nb = product(o.out_batch);
+  const std::int64_t kk = std::max<std::int64_t>(o.k, 1);
+  const std::int64_t rows_a = std::max<std::int64_t>(1, nt_tile_doubles / kk);
+  const std::int64_t rows_b = std::max<std::int64_t>(1, nt_tile_doubles / kk);
+  const bool want_abs = run.want_magnitude();
+  std::vector<double> bias_abs;
+  if (want_abs && o.bias) bias_abs = abs_copy(o.bias, nb * o.m * o.n);
+  std::vector<double> a_buf, a_abs, b_buf, b_abs;
+  for (std::int64_t q = 0; q < nb; ++q) {
+    const std::int64_t a_off = broadcast_index(q, o.a_batch, o.out_batch) * o.m * o.k;
+    const std::int64_t b_off = broadcast_index(q, o.b_batch, o.out_batch) * o.n * o.k;
+    const std::int64_t out_off = q * o.m * o.n;
+    for (std::int64_t j0 = 0; j0 < o.n; j0 += rows_b) {
+      const std::int64_t nj = std::min(rows_b, o.n - j0);
+      const row_block bb = load_rows(o.b, b_off + j0 * o.k, nj * o.k, want_abs, b_buf, b_abs);
+      for (std::int64_t i0 = 0; i0 < o.m; i0 += rows_a) {
+        const std::int64_t ni = std::min(rows_a, o.m - i0);
+        const row_block ab = load_rows(o.a, a_off + i0 * o.k, ni * o.k, want_abs, a_buf, a_abs);
+        exact::gemm_problem p;
+        p.m = ni;
+        p.n = nj;
+        p.k = o.k;
+        p.a = ab.values;
+        p.lda = o.k;
+        p.b = bb.values;
+        p.ldb = o.k;
+        const std::int64_t c = out_off + i0 * o.n + j0;
+        p.bias = o.bias ? o.bias + c : nullptr;
+        p.bias_row_stride = o.n;
+        p.bias_col_stride = 1;
+        p.c_offset = c;
+        p.c_row_stride = o.n;
+        p.c_col_stride = 1;
+        exact::gemm_problem pa = p;
+        if (want_abs) {
+          pa.a = ab.abs;
+          pa.b = bb.abs;
+          pa.bias = o.bias ? bias_abs.data() + c : nullptr;
+        }
+        run.run(p, pa);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void run_batched_nt(contraction_runner& run, const nt_operands& o) {
+  const std::int64_t nb = product(o.out_batch);
+  if (nb == 0 || o.m == 0 || o.n == 0) return;
+  if (o.a.is_dense_f64() && o.b.is_dense_f64()) {
+    run_batched_nt_dense(run, o, static_cast<const double*>(o.a.data),
+                         static_cast<const double*>(o.b.data));
+    return;
+  }
+  // Small operands: converted whole (within one tile each), then the batched dense path.
+  const std::int64_t a_size = product(o.a_batch) * o.m * o.k;
+  const std::int64_t b_size = product(o.b_batch) * o.n * o.k;
+  if (a_size <= nt_tile_doubles && b_size <= nt_tile_doubles) {
+    std::vector<double> a_buf, b_buf;
+    const double* a = static_cast<const double*>(o.a.data);
+    const double* b = static_cast<const double*>(o.b.data);
+    if (!o.a.is_dense_f64()) a = (a_buf = dense_values(o.a)).data();
+    if (!o.b.is_dense_f64()) b = (b_buf = dense_values(o.b)).data();
+    run_batched_nt_dense(run, o, a, b);
+    return;
+  }
+  run_batched_nt_tiled(run, o);
+}
+
 op_result run_nt_op(const std::vector<std::int64_t>& out, const nt_operands& o, bool has_bias,
                     const reference_options& opt) {
   op_result r;
@@ -309,14 +446,15 @@ op_result run_nt_op(const std::vector<std::int64_t>& out, const nt_operands& o, 
   return r;
 }
 
-std::vector<double> transpose_last2(const double* w, std::int64_t batch, std::int64_t k,
+std::vector<double> transpose_last2(const tensor_view& w, std::int64_t batch, std::int64_t k,
                                     std::int64_t n) {
   std::vector<double> t(static_cast<std::size_t>(batch * k * n));
+  std::vector<double> row(static_cast<std::size_t>(n));
   for (std::int64_t b = 0; b < batch; ++b) {
-    const double* src = w + b * k * n;
     double* dst = t.data() + b * k * n;
     for (std::int64_t kk = 0; kk < k; ++kk) {
-      for (std::int64_t j = 0; j < n; ++j) dst[j * k + kk] = src[kk * n + j];
+      w.read((b * k + kk) * n, n, row.data());
+      for (std::int64_t j = 0; j < n; ++j) dst[j * k + kk] = row[static_cast<std::size_t>(j)];
     }
   }
   return t;

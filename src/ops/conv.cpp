@@ -13,7 +13,7 @@ namespace {
 using detail::conv_plan;
 
 // Validates like at::_convolution / check_shape_forward and builds the per-dim maps.
-conv_plan plan_conv(int nd, const tensor& x, const tensor& w, const tensor* b,
+conv_plan plan_conv(int nd, const tensor_view& x, const tensor_view& w, optional_view b,
                     const conv_params& p) {
   using detail::shape_str;
   const detail::conv_args a = detail::check_conv_args(nd, x, w, b, p, false);
@@ -97,18 +97,18 @@ conv_plan plan_conv(int nd, const tensor& x, const tensor& w, const tensor* b,
         return i;
       });
   // w [cout, cin_g, k...] is already A[g][co][ci * KK + t].
-  plan.L.a = w.data;
+  plan.L.a = detail::dense_values(w);
   return plan;
 }
 }  // namespace
 
-std::vector<std::int64_t> conv_output_shape(int dims, const tensor& x, const tensor& w,
-                                            const tensor* b, const conv_params& p) {
+std::vector<std::int64_t> conv_output_shape(int dims, const tensor_view& x, const tensor_view& w,
+                                            optional_view b, const conv_params& p) {
   return plan_conv(dims, x, w, b, p).out_shape;
 }
 
-op_result conv(int dims, const tensor& x, const tensor& w, const tensor* b, const conv_params& p,
-               const reference_options& opt) {
+op_result conv(int dims, const tensor_view& x, const tensor_view& w, optional_view b,
+               const conv_params& p, const reference_options& opt) {
   return detail::run_conv_plan(plan_conv(dims, x, w, b, p), x, b, opt);
 }
 

@@ -96,14 +96,13 @@ expanded_params expand_params(int nd, const conv_params& p, const std::string& o
   return e;
 }
 
-void run_conv_lowering(contraction_runner& run, const conv_lowering& L, const double* x,
+void run_conv_lowering(contraction_runner& run, const conv_lowering& L, const tensor_view& x,
                        const double* bias, std::int64_t tile_bytes) {
   const std::size_t nd = L.dims.size();
-  std::int64_t KK = 1, P = 1, in_positions = 1;
+  std::int64_t KK = 1, P = 1;
   for (const auto& d : L.dims) {
     KK *= d.k;
     P *= d.out;
-    in_positions *= d.in;
   }
   const std::int64_t K = L.cin_g * KK;
   if (L.batch == 0 || L.cout == 0 || P == 0) return;
@@ -130,14 +129,33 @@ void run_conv_lowering(contraction_runner& run, const conv_lowering& L, const do
   static const double zero = 0.0;
   auto nz = [](const double* p) { return p ? p : &zero; };
 
-  // Input strides of the spatial dims (row-major within one channel plane).
+  std::vector<std::int64_t> offs(static_cast<std::size_t>(pt * KK));
+  // The view's strides (in elements): batch (0 when unbatched), channel, spatial dims.
+  const bool batched = x.dim() == static_cast<int>(nd) + 2;
+  const std::size_t c_dim = batched ? 1 : 0;
+  const std::int64_t batch_stride = batched ? x.strides[0] : 0;
+  const std::int64_t channel_stride = x.strides[c_dim];
   std::vector<std::int64_t> instride(nd, 1), kstride(nd, 1), ostride(nd, 1);
+  for (std::size_t d = 0; d < nd; ++d) instride[d] = x.strides[c_dim + 1 + d];
   for (std::size_t d = nd; d-- > 1;) {
-    instride[d - 1] = instride[d] * L.dims[d].in;
     kstride[d - 1] = kstride[d] * L.dims[d].k;
     ostride[d - 1] = ostride[d] * L.dims[d].out;
   }
-  std::vector<std::int64_t> offs(static_cast<std::size_t>(pt * KK));
+  // B's rows for groups [g0, g0 + ng) and positions [p0, p0 + np), reading x through `load`.
+  auto gather = [&](std::int64_t n, std::int64_t g0, std::int64_t ng, std::int64_t np, auto load) {
+    for (std::int64_t gi = 0; gi < ng; ++gi) {
+      const std::int64_t xg = n * batch_stride + (g0 + gi) * L.cin_g * channel_stride;
+      for (std::int64_t p = 0; p < np; ++p) {
+        double* row = B.data() + (gi * np + p) * K;
+        const std::int64_t* po = offs.data() + p * KK;
+        for (std::int64_t ci = 0; ci < L.cin_g; ++ci) {
+          const std::int64_t xc = xg + ci * channel_stride;
+          double* r = row + ci * KK;
+          for (std::int64_t t = 0; t < KK; ++t) r[t] = po[t] >= 0 ? load(xc + po[t]) : 0.0;
+        }
+      }
+    }
+  };
 
   for (std::int64_t n = 0; n < L.batch; ++n) {
     for (std::int64_t p0 = 0; p0 < P; p0 += pt) {
@@ -161,17 +179,20 @@ void run_conv_lowering(contraction_runner& run, const conv_lowering& L, const do
       }
       for (std::int64_t g0 = 0; g0 < L.groups; g0 += gchunk) {
         const std::int64_t ng = std::min(gchunk, L.groups - g0);
-        for (std::int64_t gi = 0; gi < ng; ++gi) {
-          const double* xg = x + (n * L.cin + (g0 + gi) * L.cin_g) * in_positions;
-          for (std::int64_t p = 0; p < np; ++p) {
-            double* row = B.data() + (gi * np + p) * K;
-            const std::int64_t* po = offs.data() + p * KK;
-            for (std::int64_t ci = 0; ci < L.cin_g; ++ci) {
-              const double* xc = xg + ci * in_positions;
-              double* r = row + ci * KK;
-              for (std::int64_t t = 0; t < KK; ++t) r[t] = po[t] >= 0 ? xc[po[t]] : 0.0;
-            }
+        switch (x.storage) {
+          case storage_type::f64: {
+            const auto* xp = static_cast<const double*>(x.data);
+            gather(n, g0, ng, np, [xp](std::int64_t o) { return xp[o]; });
+            break;
           }
+          case storage_type::f32: {
+            const auto* xp = static_cast<const float*>(x.data);
+            gather(n, g0, ng, np, [xp](std::int64_t o) { return static_cast<double>(xp[o]); });
+            break;
+          }
+          default:  // f16, bf16: decoded per element
+            gather(n, g0, ng, np, [&x](std::int64_t o) { return x.at_offset(o); });
+            break;
         }
         if (!Babs.empty()) {
           const std::int64_t cnt = ng * np * K;

@@ -13,7 +13,7 @@ namespace roundoff::ops {
 namespace {
 using detail::conv_plan;
 
-conv_plan plan_conv_transpose(int nd, const tensor& x, const tensor& w, const tensor* b,
+conv_plan plan_conv_transpose(int nd, const tensor_view& x, const tensor_view& w, optional_view b,
                               const conv_params& p) {
   using detail::shape_str;
   const detail::conv_args a = detail::check_conv_args(nd, x, w, b, p, true);
@@ -60,11 +60,12 @@ conv_plan plan_conv_transpose(int nd, const tensor& x, const tensor& w, const te
   // w [cin, cout_g, k...] -> A[g][co][ci * KK + t].
   std::int64_t KK = 1;
   for (auto kk : k) KK *= kk;
-  L.a.resize(w.data.size());
+  const std::vector<double> wv = detail::dense_values(w);
+  L.a.resize(wv.size());
   for (std::int64_t g = 0; g < G; ++g) {
     for (std::int64_t co = 0; co < L.cout_g; ++co) {
       for (std::int64_t ci = 0; ci < L.cin_g; ++ci) {
-        const double* src = w.data.data() + ((g * L.cin_g + ci) * L.cout_g + co) * KK;
+        const double* src = wv.data() + ((g * L.cin_g + ci) * L.cout_g + co) * KK;
         double* dst = L.a.data() + ((g * L.cout_g + co) * L.cin_g + ci) * KK;
         for (std::int64_t t = 0; t < KK; ++t) dst[t] = src[t];
       }
@@ -74,12 +75,13 @@ conv_plan plan_conv_transpose(int nd, const tensor& x, const tensor& w, const te
 }
 }  // namespace
 
-std::vector<std::int64_t> conv_transpose_output_shape(int dims, const tensor& x, const tensor& w,
-                                                      const tensor* b, const conv_params& p) {
+std::vector<std::int64_t> conv_transpose_output_shape(int dims, const tensor_view& x,
+                                                      const tensor_view& w, optional_view b,
+                                                      const conv_params& p) {
   return plan_conv_transpose(dims, x, w, b, p).out_shape;
 }
 
-op_result conv_transpose(int dims, const tensor& x, const tensor& w, const tensor* b,
+op_result conv_transpose(int dims, const tensor_view& x, const tensor_view& w, optional_view b,
                          const conv_params& p, const reference_options& opt) {
   return detail::run_conv_plan(plan_conv_transpose(dims, x, w, b, p), x, b, opt);
 }

@@ -14,7 +14,7 @@ struct linear_shape {
   std::int64_t m = 1, n = 1, k = 0;
 };
 
-linear_shape check_linear(const tensor& x, const tensor& w, const tensor* b) {
+linear_shape check_linear(const tensor_view& x, const tensor_view& w, optional_view b) {
   using detail::shape_str;
   detail::check_data(x, "input");
   detail::check_data(w, "weight");
@@ -48,13 +48,15 @@ linear_shape check_linear(const tensor& x, const tensor& w, const tensor* b) {
 }
 }  // namespace
 
-std::vector<std::int64_t> linear_output_shape(const tensor& x, const tensor& w, const tensor* b) {
+std::vector<std::int64_t> linear_output_shape(const tensor_view& x, const tensor_view& w,
+                                              optional_view b) {
   linear_shape s = check_linear(x, w, b);
   if (b) (void)detail::expand_to(*b, s.out);
   return s.out;
 }
 
-op_result linear(const tensor& x, const tensor& w, const tensor* b, const reference_options& opt) {
+op_result linear(const tensor_view& x, const tensor_view& w, optional_view b,
+                 const reference_options& opt) {
   const linear_shape s = check_linear(x, w, b);
   std::vector<double> bias;
   if (b) bias = detail::expand_to(*b, s.out);
@@ -62,10 +64,10 @@ op_result linear(const tensor& x, const tensor& w, const tensor* b, const refere
   o.m = s.m;
   o.n = s.n;
   o.k = s.k;
-  o.a = x.data.data();
-  o.b = w.data.data();
+  o.a = x;
+  o.b = w;
   o.bias = b ? bias.data() : nullptr;
-  return detail::run_nt_op(s.out, o, b != nullptr, opt);
+  return detail::run_nt_op(s.out, o, b.has_value(), opt);
 }
 
 }  // namespace roundoff::ops

@@ -15,7 +15,7 @@ struct mm_shape {
   std::int64_t m = 1, n = 1, k = 0;
 };
 
-mm_shape check_matmul(const tensor& x, const tensor& w, const tensor* b) {
+mm_shape check_matmul(const tensor_view& x, const tensor_view& w, optional_view b) {
   using detail::shape_str;
   detail::check_data(x, "input");
   detail::check_data(w, "other");
@@ -61,19 +61,21 @@ mm_shape check_matmul(const tensor& x, const tensor& w, const tensor* b) {
 }
 }  // namespace
 
-std::vector<std::int64_t> matmul_output_shape(const tensor& x, const tensor& w, const tensor* b) {
+std::vector<std::int64_t> matmul_output_shape(const tensor_view& x, const tensor_view& w,
+                                              optional_view b) {
   mm_shape s = check_matmul(x, w, b);
   if (b) (void)detail::expand_to(*b, s.out);
   return s.out;
 }
 
-op_result matmul(const tensor& x, const tensor& w, const tensor* b, const reference_options& opt) {
+op_result matmul(const tensor_view& x, const tensor_view& w, optional_view b,
+                 const reference_options& opt) {
   const mm_shape s = check_matmul(x, w, b);
   std::vector<double> bias;
   if (b) bias = detail::expand_to(*b, s.out);
   std::int64_t wbatch = 1;
   for (auto d : s.wb) wbatch *= d;
-  const std::vector<double> wt = detail::transpose_last2(w.data.data(), wbatch, s.k, s.n);
+  const std::vector<double> wt = detail::transpose_last2(w, wbatch, s.k, s.n);
   detail::nt_operands o;
   o.a_batch = s.xb;
   o.b_batch = s.wb;
@@ -81,10 +83,10 @@ op_result matmul(const tensor& x, const tensor& w, const tensor* b, const refere
   o.m = s.m;
   o.n = s.n;
   o.k = s.k;
-  o.a = x.data.data();
-  o.b = wt.data();
+  o.a = x;
+  o.b = tensor_view(wt.data(), {static_cast<std::int64_t>(wt.size())});
   o.bias = b ? bias.data() : nullptr;
-  return detail::run_nt_op(s.out, o, b != nullptr, opt);
+  return detail::run_nt_op(s.out, o, b.has_value(), opt);
 }
 
 }  // namespace roundoff::ops

@@ -155,8 +155,10 @@ op_spec make_op_spec(op_kind k, const conv_arguments& a) {
   return spec;
 }
 
-std::vector<std::int64_t> output_shape(const op_spec& op, const tensor& x, const tensor& w,
-                                       const tensor* b) {
+std::vector<std::int64_t> output_shape(const problem& pr) {
+  const op_spec& op = pr.op;
+  const tensor_view &x = pr.x, &w = pr.w;
+  const optional_view& b = pr.b;
   const int nd = spatial_dims(op.kind);
   switch (op.kind) {
     case op_kind::linear:
@@ -175,8 +177,10 @@ std::vector<std::int64_t> output_shape(const op_spec& op, const tensor& x, const
                                 : conv_output_shape(nd, x, w, b, op.conv);
 }
 
-op_result evaluate(const op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-                   const reference_options& opt) {
+op_result evaluate(const problem& pr, const reference_options& opt) {
+  const op_spec& op = pr.op;
+  const tensor_view &x = pr.x, &w = pr.w;
+  const optional_view& b = pr.b;
   const int nd = spatial_dims(op.kind);
   switch (op.kind) {
     case op_kind::linear:

@@ -37,6 +37,7 @@
 #include "roundoff/ops/op.hpp"
 #include "roundoff/report/report.hpp"
 #include "roundoff/tensor.hpp"
+#include "roundoff/tensor_view.hpp"
 #include "roundoff/verdicts/inputs.hpp"
 #include "roundoff/verdicts/judge.hpp"
 
@@ -179,12 +180,12 @@ void widen(const T* src, std::size_t n, double* dst) noexcept {
   for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<double>(src[i]);
 }
 
-void refuse_non_finite(const std::string& label, const tensor& t) {
-  for (std::size_t i = 0; i < t.data.size(); ++i) {
-    const double v = t.data[i];
+void refuse_non_finite(const std::string& label, const tensor_view& t) {
+  const std::int64_t n = t.numel();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double v = t.at(i);
     if (!std::isfinite(v))
-      throw input_error(label + ": element " +
-                        shape_string(unflatten(static_cast<std::int64_t>(i), t.shape)) + " is " +
+      throw input_error(label + ": element " + shape_string(unflatten(i, t.shape)) + " is " +
                         (std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf")) +
                         "; non-finite inputs are refused (the exact result would be NaN or Inf)");
   }
@@ -192,10 +193,9 @@ void refuse_non_finite(const std::string& label, const tensor& t) {
 
 using any_array = nb::ndarray<nb::ro>;
 
-// The one conversion from a host array (any strides, f64/f32/f16/bf16) into roundoff::tensor,
-// whose engine computes on doubles: contiguous f64 is one memcpy, contiguous f32 one widening
-// pass, everything else one strided pass. No other copy is made (python/roundoff hands the
-// user's buffer over through DLPack or the buffer protocol as it is).
+// The conversion from a host array (any strides, f64/f32/f16/bf16) into roundoff::tensor, for the
+// arrays the engine does not read in place (as_input): one strided or widening pass, counted by
+// input_bytes_copied().
 tensor to_tensor(const any_array& a, const std::string& label, bool finite) {
   if (a.device_type() != nb::device::cpu::value)
     throw type_error(label + ": the array is not in host memory (DLPack device type " +
@@ -224,6 +224,7 @@ tensor to_tensor(const any_array& a, const std::string& label, bool finite) {
       if (t.shape[d] != 1 && strides[d] != expect) contiguous = false;
       expect *= t.shape[d];
     }
+    count_input_bytes_copied(n * di.bytes);
     const auto* base = static_cast<const unsigned char*>(a.data());
     double* out = t.data.data();
     const auto count = static_cast<std::size_t>(n);
@@ -251,8 +252,60 @@ tensor to_tensor(const any_array& a, const std::string& label, bool finite) {
       }
     }
   }
-  if (finite) refuse_non_finite(label, t);
+  if (finite) {
+    nb::gil_scoped_release release;
+    refuse_non_finite(label, t);
+  }
   return t;
+}
+
+/// An operand or output as the engine reads it: a view of the caller's array, which `array`
+/// keeps alive, when it is a host float64/float32 array with row-major contiguous strides (no
+/// copy); otherwise `owned`, the values converted once by to_tensor; or a view of a Tensor
+/// object (kept alive by `owner`).
+struct input {
+  tensor_view view;
+  any_array array;
+  std::shared_ptr<const tensor> owned;
+  nb::object owner;
+  input() = default;
+  input(const tensor& t) : view(t) {}  // NOLINT(google-explicit-constructor): Tensor -> input
+};
+
+bool is_row_major(const any_array& a) {
+  std::int64_t expect = 1;
+  for (std::size_t d = a.ndim(); d-- > 0;) {
+    const auto n = static_cast<std::int64_t>(a.shape(d));
+    if (n != 1 && a.stride(d) != expect) return false;
+    expect *= n;
+  }
+  return true;
+}
+
+input as_input(const any_array& a, const std::string& label, bool finite) {
+  if (a.device_type() == nb::device::cpu::value) {
+    const dtype_info di = dtype_of(a.dtype(), label);
+    if ((di.format == format_id::f64 || di.format == format_id::f32) && is_row_major(a)) {
+      std::vector<std::int64_t> shape(a.ndim());
+      for (std::size_t d = 0; d < a.ndim(); ++d) shape[d] = static_cast<std::int64_t>(a.shape(d));
+      check_size(label, shape);
+      input in;
+      in.array = a;
+      in.view =
+          tensor_view(a.data(), di.format == format_id::f64 ? storage_type::f64 : storage_type::f32,
+                      shape, {}, di.format);
+      if (finite) {
+        nb::gil_scoped_release release;
+        refuse_non_finite(label, in.view);
+      }
+      return in;
+    }
+  }
+  input in;
+  auto t = std::make_shared<const tensor>(to_tensor(a, label, finite));
+  in.view = tensor_view(*t);
+  in.owned = std::move(t);
+  return in;
 }
 
 // A float64 numpy array over `data` (moved onto the heap, owned by a capsule).
@@ -265,15 +318,15 @@ nb::ndarray<nb::numpy, double> to_numpy(std::vector<double>&& data,
 }
 
 // "x [2, 3], w [4, 3], b [4]": the operands as the CLI's messages name its files.
-std::string operands_text(const tensor& x, const tensor& w, const tensor* b) {
+std::string operands_text(const tensor_view& x, const tensor_view& w, const tensor_view* b) {
   return "x " + shape_string(x.shape) + ", w " + shape_string(w.shape) +
          (b ? ", b " + shape_string(b->shape) : std::string());
 }
 
-std::vector<std::int64_t> checked_output_shape(const ops::op_spec& spec, const tensor& x,
-                                               const tensor& w, const tensor* b) {
+std::vector<std::int64_t> checked_output_shape(const ops::op_spec& spec, const tensor_view& x,
+                                               const tensor_view& w, const tensor_view* b) {
   try {
-    return ops::output_shape(spec, x, w, b);
+    return ops::output_shape({spec, x, w, b});
   } catch (const input_error& e) {
     throw input_error(std::string(ops::op_name(spec.kind)) + ": " + operands_text(x, w, b) + ": " +
                       e.what());
@@ -342,7 +395,7 @@ nb::dict info_dict(const backends::run_info& i) {
 /// One output for judge(): name, declared preset, observed values, where it came from.
 struct output_arg {
   std::string name, declared;
-  const tensor* observed;
+  tensor_view observed;
   report::source_info source;
 };
 
@@ -411,15 +464,55 @@ NB_MODULE(_core, m) {
           },
           "The values as a read-only float64 numpy array viewing this tensor's memory (no copy).");
 
+  nb::class_<input>(m, "Input",
+                    "An operand or output as the engine reads it: a view of the caller's host "
+                    "float64/float32 row-major array (no copy; the array is kept alive), or the "
+                    "values converted once (other dtypes and strides).")
+      .def_prop_ro(
+          "shape",
+          [](const input& t) {
+            nb::list l;
+            for (auto d : t.view.shape) l.append(d);
+            return nb::tuple(l);
+          },
+          "The shape, as a tuple of ints.")
+      .def_prop_ro(
+          "format", [](const input& t) { return std::string(traits(t.view.type).name); },
+          "The format the values came from: 'f64', 'f32', 'f16' or 'bf16'.")
+      .def_prop_ro(
+          "copied", [](const input& t) { return t.owned != nullptr; },
+          "True when the values were converted into a copy (not read in place).");
+
   m.def(
       "as_tensor",
+      [](any_array a, const std::string& label, bool finite) { return as_input(a, label, finite); },
+      "array"_a, "label"_a, "finite"_a,
+      "Reads a host array (DLPack or buffer protocol; float64/32/16 or bfloat16; any strides) as "
+      "an Input: row-major float64/float32 arrays are viewed in place (no copy), others are "
+      "converted once. `label` names it in error messages; finite=True refuses NaN and Inf as "
+      "the CLI refuses them in --input/--weight/--bias.");
+  m.def(
+      "view_tensor",
+      [](nb::handle_t<tensor> t) {
+        input in(nb::cast<const tensor&>(t));
+        in.owner = nb::borrow(t);
+        return in;
+      },
+      "tensor"_a, "An Input viewing a Tensor (which it keeps alive).");
+  m.def(
+      "as_owned_tensor",
       [](any_array a, const std::string& label, bool finite) {
         return to_tensor(a, label, finite);
       },
       "array"_a, "label"_a, "finite"_a,
-      "Reads a host array (DLPack or buffer protocol; float64/32/16 or bfloat16; any strides) into "
-      "a Tensor. `label` names it in error messages; finite=True refuses NaN and Inf as the CLI "
-      "refuses them in --input/--weight/--bias.");
+      "Reads a host array into a Tensor (always a copy, as float64).");
+  m.def(
+      "_input_bytes_copied", [] { return input_bytes_copied(); },
+      "Bytes of callers' arrays copied whole since the last reset (roundoff::input_bytes_copied): "
+      "0 while every input and output is a host float64/float32 row-major array.");
+  m.def(
+      "_reset_input_bytes_copied", [] { reset_input_bytes_copied(); },
+      "Resets the counter of _input_bytes_copied.");
 
   nb::class_<ops::op_spec>(m, "OpSpec", "An op and its convolution arguments, parsed and checked.")
       .def_prop_ro(
@@ -469,16 +562,18 @@ NB_MODULE(_core, m) {
 
   m.def(
       "output_shape",
-      [](const ops::op_spec& spec, const tensor& x, const tensor& w, const tensor* b) {
-        return checked_output_shape(spec, x, w, b);
+      [](const ops::op_spec& spec, const input& x, const input& w, const input* b) {
+        return checked_output_shape(spec, x.view, w.view, b ? &b->view : nullptr);
       },
       "op"_a, "x"_a, "w"_a, "b"_a.none(),
       "The op's output shape; ValueError (PyTorch's rules) when the operands do not fit.");
 
   m.def(
       "exact",
-      [](const ops::op_spec& spec, const tensor& x, const tensor& w, const tensor* b,
+      [](const ops::op_spec& spec, const input& xi, const input& wi, const input* bi,
          const std::string& method, long precision_bits, int threads) {
+        const tensor_view &x = xi.view, &w = wi.view;
+        const tensor_view* b = bi ? &bi->view : nullptr;
         ops::reference_options opt;
         if (method == "fast")
           opt.how = ops::method::fast;
@@ -505,7 +600,7 @@ NB_MODULE(_core, m) {
         std::int64_t inexact = 0;
         {
           nb::gil_scoped_release release;
-          ops::op_result r = ops::evaluate(spec, x, w, b, opt);
+          ops::op_result r = ops::evaluate({spec, x, w, b}, opt);
           shape = r.exact.shape();
           values = r.exact.rounded();
           if (opt.how == ops::method::mpfr)
@@ -548,12 +643,14 @@ NB_MODULE(_core, m) {
 
   m.def(
       "judge",
-      [](const ops::op_spec& spec, const tensor& x, const tensor& w, const tensor* b,
-         const std::vector<std::tuple<std::string, std::string, const tensor*, nb::dict>>& outs,
+      [](const ops::op_spec& spec, const input& xi, const input& wi, const input* bi,
+         const std::vector<std::tuple<std::string, std::string, const input*, nb::dict>>& outs,
          const std::vector<std::pair<std::size_t, std::size_t>>& pairs, double confidence,
          int worst, int threads, const std::string& command,
          const std::vector<std::pair<std::string, nb::object>>& params,
          const std::vector<std::tuple<std::string, std::string, std::string>>& skipped) {
+        const tensor_view &x = xi.view, &w = wi.view;
+        const tensor_view* b = bi ? &bi->view : nullptr;
         check_confidence(confidence);
         if (worst < 0 || worst > 1000)
           throw input_error("--worst: Value " + std::to_string(worst) + " not in range 0 to 1000");
@@ -563,11 +660,11 @@ NB_MODULE(_core, m) {
         std::vector<verdicts::judged_output> judged;
         for (const auto& [name, declared, y, source] : outs) {
           if (!y) throw type_error("outputs['" + name + "']: None is not a tensor");
-          if (y->shape != out_shape)
-            throw input_error("outputs['" + name + "']: shape " + shape_string(y->shape) + " but " +
-                              op + " of " + operands_text(x, w, b) + " gives " +
+          if (y->view.shape != out_shape)
+            throw input_error("outputs['" + name + "']: shape " + shape_string(y->view.shape) +
+                              " but " + op + " of " + operands_text(x, w, b) + " gives " +
                               shape_string(out_shape));
-          judged.push_back({name, bounds::parse_model(declared).name, y, to_source(source)});
+          judged.push_back({name, bounds::parse_model(declared).name, y->view, to_source(source)});
         }
         for (const auto& [i, j] : pairs)
           if (i >= judged.size() || j >= judged.size() || i == j)
@@ -584,7 +681,7 @@ NB_MODULE(_core, m) {
         jo.threads = threads;
         {
           nb::gil_scoped_release release;
-          verdicts::judge(spec, x, w, b, judged, pairs, jo, *r);
+          verdicts::judge({spec, x, w, b}, judged, pairs, jo, *r);
         }
         for (const auto& [name, declared, explanation] : skipped) {
           report::result k;

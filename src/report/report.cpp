@@ -151,6 +151,9 @@ std::string render_text_report(const results& r, const render_options& opt) {
   for (const auto& l : skipped_lines(r)) out += l + "\n";
   for (const auto& x : r.items)
     if (explain(r, x.verdict)) out += fmt::format("{}: {}\n", x.name, x.explanation);
+  for (const auto& x : r.items)
+    if (!x.bit_identical_to.empty())
+      out += fmt::format("{}: bit-identical to {}\n", x.name, x.bit_identical_to);
   for (const auto& c : r.comparisons)
     if (explain(r, c.verdict)) out += fmt::format("{} vs {}: {}\n", c.a, c.b, c.explanation);
   for (const auto& x : r.items) {
@@ -177,6 +180,9 @@ std::string render_markdown_report(const results& r) {
   for (const auto& l : skipped_lines(r)) out += "- " + l + "\n";
   for (const auto& x : r.items)
     if (explain(r, x.verdict)) out += fmt::format("- **{}**: {}\n", x.name, x.explanation);
+  for (const auto& x : r.items)
+    if (!x.bit_identical_to.empty())
+      out += fmt::format("- **{}**: bit-identical to {}\n", x.name, x.bit_identical_to);
   for (const auto& c : r.comparisons)
     if (explain(r, c.verdict)) out += fmt::format("- **{} vs {}**: {}\n", c.a, c.b, c.explanation);
   for (const auto& x : r.items) {
@@ -299,6 +305,7 @@ std::string render_json(const results& r) {
     for (const auto& [name, d] : x.nearest_inputs)
       near.push_back({{"inputs", name}, {"distance", number_json(d)}});
     o["nearest_inputs"] = near;
+    if (!x.bit_identical_to.empty()) o["bit_identical_to"] = x.bit_identical_to;
     json src = json::object();
     if (!x.source.file.empty()) src["file"] = x.source.file;
     if (!x.source.device.empty()) src["device"] = x.source.device;

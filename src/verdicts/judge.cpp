@@ -30,14 +30,11 @@ namespace {
 // max |y - exact| (the exact difference rounded once, nearest) and max |y - exact| / |exact|
 // over elements whose exact result is nonzero; an element with exact == 0 and y != 0 gives an
 // infinite relative error. A non-finite y against a finite exact result gives inf.
-std::pair<double, double> error_stats(const exact::exact_tensor& exact, const tensor& y) {
+std::pair<double, double> error_stats(const exact::exact_tensor& exact, const tensor_view& y) {
   double max_abs = 0, max_rel = 0;
   for (std::int64_t i = 0; i < exact.size(); ++i) {
-    double e = exact.abs_diff(i, y.data[static_cast<std::size_t>(i)]);
-    if (std::isnan(e))
-      e = std::isnan(y.data[static_cast<std::size_t>(i)]) && std::isnan(exact.rounded(i))
-              ? 0.0
-              : INFINITY;
+    double e = exact.abs_diff(i, y.at(i));
+    if (std::isnan(e)) e = std::isnan(y.at(i)) && std::isnan(exact.rounded(i)) ? 0.0 : INFINITY;
     max_abs = std::max(max_abs, e);
     const double ref = std::fabs(exact.rounded(i));
     const double rel = ref > 0 ? e / ref : (e > 0 ? INFINITY : 0.0);
@@ -48,8 +45,7 @@ std::pair<double, double> error_stats(const exact::exact_tensor& exact, const te
 
 }  // namespace
 
-void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-           const std::vector<judged_output>& outs,
+void judge(const ops::problem& p, const std::vector<judged_output>& outs,
            const std::vector<std::pair<std::size_t, std::size_t>>& pairs, const judge_options& opt,
            report::results& into) {
   bounds::check_options co;
@@ -59,19 +55,19 @@ void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tenso
 
   // One set of exact references for every output and pair (each conversion computed once);
   // its exact result on the given inputs also gives the error statistics.
-  bounds::reference_set refs(op, x, w, b, co.reference);
+  bounds::reference_set refs(p, co.reference);
   const ops::op_result& ref = refs.original();
   const std::vector<std::int64_t> shape = ref.exact.shape();
 
   std::vector<bounds::verdict> judged;
   for (const auto& o : outs) {
-    judged.push_back(bounds::check(refs, *o.observed, bounds::parse_model(o.declared), co));
+    judged.push_back(bounds::check(refs, o.observed, bounds::parse_model(o.declared), co));
     const bounds::verdict& v = judged.back();
     report::result r;
     r.name = o.name;
     r.declared = v.declared_model;
     r.verdict = std::string(bounds::to_string(v.kind));
-    const auto [max_abs, max_rel] = error_stats(ref.exact, *o.observed);
+    const auto [max_abs, max_rel] = error_stats(ref.exact, o.observed);
     r.max_abs_error = max_abs;
     r.max_rel_error = max_rel;
     if (!std::isnan(v.max_ratio_deterministic))
@@ -100,13 +96,13 @@ void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tenso
     const auto& bo = outs[j];
     // The per-output verdicts above are reused: compare() does not judge them again.
     const bounds::comparison c =
-        bounds::compare(refs, *a.observed, judged[i], *bo.observed, judged[j], co);
+        bounds::compare(refs, a.observed, judged[i], bo.observed, judged[j], co);
     report::comparison rc;
     rc.a = a.name;
     rc.b = bo.name;
     rc.elements = c.elements;
-    for (std::size_t k = 0; k < a.observed->data.size(); ++k) {
-      const double ya = a.observed->data[k], yb = bo.observed->data[k];
+    for (std::int64_t k = 0; k < a.observed.numel(); ++k) {
+      const double ya = a.observed.at(k), yb = bo.observed.at(k);
       if (ya == yb || (std::isnan(ya) && std::isnan(yb))) continue;
       ++rc.differing;
       const double d = std::isfinite(ya) && std::isfinite(yb) ? std::fabs(ya - yb) : INFINITY;

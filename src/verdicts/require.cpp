@@ -41,20 +41,18 @@ std::string failure_message(const bounds::verdict& v) {
   return m.str();
 }
 
-std::optional<std::string> rounding_inconsistency(const tensor& y, const ops::op_spec& op,
-                                                  const tensor& x, const tensor& w, const tensor* b,
+std::optional<std::string> rounding_inconsistency(const tensor_view& y, const ops::problem& p,
                                                   std::string_view model,
                                                   const consistency_options& opt) {
-  const auto v = bounds::check(op, x, w, b, y, model, opt.check);
+  const auto v = bounds::check(p, y, model, opt.check);
   if (accepted(v, opt)) return std::nullopt;
   return failure_message(v);
 }
 
-bounds::verdict require_rounding_consistent(const tensor& y, const ops::op_spec& op,
-                                            const tensor& x, const tensor& w, const tensor* b,
+bounds::verdict require_rounding_consistent(const tensor_view& y, const ops::problem& p,
                                             std::string_view model,
                                             const consistency_options& opt) {
-  auto v = bounds::check(op, x, w, b, y, model, opt.check);
+  auto v = bounds::check(p, y, model, opt.check);
   if (!accepted(v, opt)) throw verdict_error(failure_message(v));
   return v;
 }

@@ -47,8 +47,7 @@ ops::op_spec conv_spec(
     shape_t output_padding = {},
     ops::conv_params::padding_kind pad = ops::conv_params::padding_kind::explicit_,
     ops::padding_mode mode = ops::padding_mode::zeros) {
-  ops::op_spec s;
-  s.kind = k;
+  ops::op_spec s(k);
   s.conv.stride = std::move(stride);
   s.conv.padding = std::move(padding);
   s.conv.dilation = std::move(dilation);
@@ -60,8 +59,7 @@ ops::op_spec conv_spec(
 }
 
 ops::op_spec plain(op_kind k) {
-  ops::op_spec s;
-  s.kind = k;
+  ops::op_spec s(k);
   return s;
 }
 
@@ -206,8 +204,8 @@ TEST_P(conformance, every_supported_op_is_consistent_with_the_declared_model) {
       auto in = make_inputs(c, be->storage_format(), where);
       auto r = be->run(c.op, in.x, in.w, in.bias());
       EXPECT_EQ(r.info.inputs_rounded, 0);
-      EXPECT_EQ(r.output.shape, ops::output_shape(c.op, in.x, in.w, in.bias()));
-      auto v = bounds::check(c.op, in.x, in.w, in.bias(), r.output, be->model());
+      EXPECT_EQ(r.output.shape, ops::output_shape({c.op, in.x, in.w, in.bias()}));
+      auto v = bounds::check({c.op, in.x, in.w, in.bias()}, r.output, be->model());
       if (auto kd = known_deviations().find(GetParam()); kd != known_deviations().end()) {
         EXPECT_EQ(v.n_special_mismatch, 0) << where << ": " << describe(v);
         if (v.kind != bounds::verdict_kind::consistent)
@@ -283,7 +281,7 @@ TEST(faulty_backends, are_flagged_by_the_conformance_check) {
     SCOPED_TRACE(be->full_name());
     auto in = make_inputs(c, format_id::f32, be->full_name());
     auto r = be->run(c.op, in.x, in.w, in.bias());
-    auto v = bounds::check(c.op, in.x, in.w, in.bias(), r.output, be->model());
+    auto v = bounds::check({c.op, in.x, in.w, in.bias()}, r.output, be->model());
     EXPECT_NE(v.kind, bounds::verdict_kind::consistent) << describe(v);
     if (be->name().formulation == "dropped_term") {
       EXPECT_EQ(v.kind, bounds::verdict_kind::violation) << describe(v);
@@ -318,10 +316,10 @@ TEST(seed_question, linear_and_matmul_add_both_consistent_however_many_outputs_d
     differ += ra.output.data[i] != rb.output.data[i];
     sum_abs += std::abs(ra.output.data[i] - rb.output.data[i]);
   }
-  auto va = bounds::check(c.op, in.x, in.w, in.bias(), ra.output, a->model());
-  auto vb = bounds::check(c.op, in.x, in.w, in.bias(), rb.output, b->model());
+  auto va = bounds::check({c.op, in.x, in.w, in.bias()}, ra.output, a->model());
+  auto vb = bounds::check({c.op, in.x, in.w, in.bias()}, rb.output, b->model());
   auto cmp =
-      bounds::compare(c.op, in.x, in.w, in.bias(), ra.output, a->model(), rb.output, b->model());
+      bounds::compare({c.op, in.x, in.w, in.bias()}, ra.output, a->model(), rb.output, b->model());
   std::cerr << "[seed] " << a_name << " vs " << b_name << ": " << differ << " of "
             << ra.output.data.size() << " outputs differ, sum |diff| = " << sum_abs
             << "; comparison " << bounds::to_string(cmp.kind) << " (max ratio " << cmp.max_ratio
@@ -351,8 +349,8 @@ TEST(tf32_detection, tf32_outputs_declared_f32_are_not_consistent) {
     const op_case c = seed_linear();
     auto in = make_inputs(c, format_id::f32, name);
     auto r = be->run(c.op, in.x, in.w, in.bias());
-    auto as_f32 = bounds::check(c.op, in.x, in.w, in.bias(), r.output, "f32");
-    auto as_tf32 = bounds::check(c.op, in.x, in.w, in.bias(), r.output, "tf32");
+    auto as_f32 = bounds::check({c.op, in.x, in.w, in.bias()}, r.output, "f32");
+    auto as_tf32 = bounds::check({c.op, in.x, in.w, in.bias()}, r.output, "tf32");
     std::cerr << "[tf32] " << name << " declared f32: " << describe(as_f32) << '\n';
     EXPECT_NE(as_f32.kind, bounds::verdict_kind::consistent) << describe(as_f32);
     // A TF32 preset (tf32-rne for cuBLAS on the H200; the tie rule is the kernel's business).
@@ -415,7 +413,7 @@ TEST(known_findings, torch_cpu_bf16_conv_transpose_accumulates_taps_in_bf16) {
               xs, ws, std::nullopt};
     auto in = make_inputs(c, format_id::bf16, "bf16 taps " + sd);
     auto rt = tr->run(c.op, in.x, in.w, nullptr);
-    auto vt = bounds::check(c.op, in.x, in.w, nullptr, rt.output, "bf16");
+    auto vt = bounds::check({c.op, in.x, in.w, nullptr}, rt.output, "bf16");
     // The same sums as a direct convolution: flipped kernel, padding k - 1.
     ops::op_spec direct = conv_spec(d == 1   ? op_kind::conv1d
                                     : d == 2 ? op_kind::conv2d
@@ -424,7 +422,7 @@ TEST(known_findings, torch_cpu_bf16_conv_transpose_accumulates_taps_in_bf16) {
     tensor wf = in.w;
     std::reverse(wf.data.begin(), wf.data.end());
     auto rc = cv->run(direct, in.x, wf, nullptr);
-    auto vc = bounds::check(direct, in.x, wf, nullptr, rc.output, "bf16");
+    auto vc = bounds::check({direct, in.x, wf, nullptr}, rc.output, "bf16");
     const char* seen = vt.n_beyond_deterministic > 0
                            ? "beyond the bf16 bound: taps summed in bf16 on this machine"
                            : "within the bf16 bound: taps summed in f32 on this machine";

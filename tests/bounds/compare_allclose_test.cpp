@@ -101,7 +101,7 @@ struct row {
 
 TEST(BoundsCompareAllclose, Table) {
   auto g = roundoff::test::rng(0x7AB1E);
-  const ops::op_spec linear{};
+  const ops::op_spec linear(ops::op_kind::linear);
   std::map<std::string, row> correct, faults;
   std::vector<std::string> correct_order, fault_order;
   auto judge = [&](std::map<std::string, row>& tab, std::vector<std::string>& order,
@@ -109,8 +109,8 @@ TEST(BoundsCompareAllclose, Table) {
                    const std::string& declared) {
     if (!tab.count(key)) order.push_back(key);
     auto& r = tab[key];
-    auto ref = ops::evaluate(linear, p.x, p.w, &p.b);
-    auto v = bounds::check(linear, p.x, p.w, &p.b, y, declared);
+    auto ref = ops::evaluate({linear, p.x, p.w, &p.b});
+    auto v = bounds::check({linear, p.x, p.w, &p.b}, y, declared);
     auto [rt, at] =
         torch_tol(dtype_of(declared) == format_id::f32 ? format_id::f32
                                                        : bounds::parse_model(declared).output);

@@ -50,11 +50,10 @@ std::string model_of(const std::string& tag) {
   return tag.substr(0, tag.find('_'));
 }
 
-const ops::op_spec linear{};
+const ops::op_spec linear(ops::op_kind::linear);
 
 ops::op_spec conv2d_padding_1() {
-  ops::op_spec s;
-  s.kind = ops::op_kind::conv2d;
+  ops::op_spec s(ops::op_kind::conv2d);
   s.conv.padding = {1, 1};
   return s;
 }
@@ -64,13 +63,13 @@ TEST(h200_fixtures, seed_outputs_are_consistent_with_their_arithmetic) {
     for (const std::string form : {"linear_", "matmul_add_"}) {
       const auto in = inputs("seed_subset.npz", tag, "x", "W", "b");
       const tensor y = load("seed_subset.npz", form + tag);
-      const auto v = bounds::check(linear, in.x, in.w, &in.b, y, model_of(tag));
+      const auto v = bounds::check({linear, in.x, in.w, &in.b}, y, model_of(tag));
       EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << form << tag << ": " << describe(v);
       std::cout << "  [h200 seed] " << form << tag << ": " << describe(v) << '\n';
     }
   for (const std::string name : {"cpu_linear_f32", "cpu_matmul_add_f32"}) {
     const auto in = inputs("seed_subset.npz", "f32", "x", "W", "b");
-    const auto v = bounds::check(linear, in.x, in.w, &in.b, load("seed_subset.npz", name), "f32");
+    const auto v = bounds::check({linear, in.x, in.w, &in.b}, load("seed_subset.npz", name), "f32");
     EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << name << ": " << describe(v);
   }
 }
@@ -78,7 +77,7 @@ TEST(h200_fixtures, seed_outputs_are_consistent_with_their_arithmetic) {
 TEST(h200_fixtures, cublas_tf32_declared_f32_is_flagged_as_tf32_ties_to_even) {
   const auto in = inputs("seed_subset.npz", "f32", "x", "W", "b");
   for (const std::string name : {"linear_tf32", "matmul_add_tf32"}) {
-    const auto v = bounds::check(linear, in.x, in.w, &in.b, load("seed_subset.npz", name), "f32");
+    const auto v = bounds::check({linear, in.x, in.w, &in.b}, load("seed_subset.npz", name), "f32");
     EXPECT_NE(v.kind, bounds::verdict_kind::consistent) << name << ": " << describe(v);
     EXPECT_EQ(v.effective_model, "tf32-rne") << name << ": " << describe(v);
     ASSERT_FALSE(v.nearest_inputs.empty());
@@ -92,7 +91,7 @@ TEST(h200_fixtures, conv2d_outputs_are_consistent_with_their_arithmetic) {
     if (tag == "f32_bench") continue;  // not in the subset (same verdicts as f32, README)
     const auto in = inputs("conv_subset.npz", tag, "x", "w", "b");
     const tensor y = load("conv_subset.npz", "conv2d_" + tag);
-    const auto v = bounds::check(conv2d_padding_1(), in.x, in.w, &in.b, y, model_of(tag));
+    const auto v = bounds::check({conv2d_padding_1(), in.x, in.w, &in.b}, y, model_of(tag));
     EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << tag << ": " << describe(v);
     std::cout << "  [h200 conv2d] " << tag << ": " << describe(v) << '\n';
   }
@@ -102,13 +101,13 @@ TEST(h200_fixtures, cudnn_tf32_conv2d_is_identified_as_ties_away) {
   const auto in = inputs("conv_subset.npz", "f32", "x", "w", "b");
   for (const std::string tag : {"tf32", "tf32_bench"}) {
     const tensor y = load("conv_subset.npz", "conv2d_" + tag);
-    const auto v = bounds::check(conv2d_padding_1(), in.x, in.w, &in.b, y, "tf32");
+    const auto v = bounds::check({conv2d_padding_1(), in.x, in.w, &in.b}, y, "tf32");
     EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << describe(v);
     EXPECT_EQ(v.effective_model, "tf32-rna") << describe(v);
     ASSERT_FALSE(v.nearest_inputs.empty());
     EXPECT_EQ(v.nearest_inputs.front().inputs, "tf32-rna") << describe(v);
     // Declared f32 it is flagged, and the hint names TF32.
-    const auto v32 = bounds::check(conv2d_padding_1(), in.x, in.w, &in.b, y, "f32");
+    const auto v32 = bounds::check({conv2d_padding_1(), in.x, in.w, &in.b}, y, "f32");
     EXPECT_NE(v32.kind, bounds::verdict_kind::consistent) << describe(v32);
     EXPECT_EQ(v32.effective_model, "tf32-rna") << describe(v32);
     std::cout << "  [h200 conv2d " << tag << " declared f32] " << describe(v32) << '\n';
@@ -123,7 +122,7 @@ TEST(h200_fixtures, tensor_core_probes_are_consistent_and_truncate) {
       const tensor x = load("probe_subset.npz", key + "_x");
       const tensor w = load("probe_subset.npz", key + "_w");
       const tensor y = load("probe_subset.npz", key + "_y");
-      const auto v = bounds::check(linear, x, w, nullptr, y, fmt);
+      const auto v = bounds::check({linear, x, w, nullptr}, y, fmt);
       EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << key << ": " << describe(v);
       EXPECT_EQ(v.n_beyond_deterministic, 0) << key;
       std::cout << "  [h200 probe] " << key << ": max err/bound " << v.max_ratio_deterministic
@@ -138,7 +137,7 @@ TEST(h200_fixtures, two_correct_outputs_are_never_a_pairwise_violation) {
   const auto in = inputs("seed_subset.npz", "f32", "x", "W", "b");
   const tensor without = load("seed_subset.npz", "linear_f32");
   const tensor with = load("seed_subset.npz", "linear_tf32");
-  const auto c = bounds::compare(linear, in.x, in.w, &in.b, without, "tf32", with, "tf32");
+  const auto c = bounds::compare({linear, in.x, in.w, &in.b}, without, "tf32", with, "tf32");
   EXPECT_EQ(c.a.kind, bounds::verdict_kind::consistent) << describe(c.a);
   EXPECT_EQ(c.b.kind, bounds::verdict_kind::consistent) << describe(c.b);
   EXPECT_NE(c.kind, bounds::verdict_kind::violation) << c.explanation;

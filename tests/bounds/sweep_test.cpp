@@ -45,8 +45,7 @@ TEST(SweepVary, RefusesTooManyPoints) {
 }
 
 bounds::sweep_spec spec_for(ops::op_kind op, const bounds::vary_range& vary) {
-  bounds::sweep_spec s;
-  s.op = ops::make_op_spec(op, {});
+  bounds::sweep_spec s(ops::make_op_spec(op, {}));
   s.vary = vary;
   return s;
 }
@@ -294,7 +293,7 @@ TEST(SweepRun, ErrorsBoundsAndPairsAgainstOracles) {
                            roundoff::test::replay(static_cast<std::int64_t>(p));
     const auto& in = rec.inputs[p];
     for (double v : in[0].data) ASSERT_TRUE(is_representable(format_id::f32, v));
-    const ops::op_result oracle = ops::evaluate(s.op, in[0], in[1], &in[2], mpfr);
+    const ops::op_result oracle = ops::evaluate({s.op, in[0], in[1], &in[2]}, mpfr);
     for (auto e : oracle.oracle_exact) ASSERT_TRUE(e) << "MPFR oracle rounded " << at;
     ASSERT_EQ(pt.impls.size(), 4u);
     for (std::size_t k = 0; k < 4; ++k) {

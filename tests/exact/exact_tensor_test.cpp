@@ -88,6 +88,52 @@ case_terms random_case(std::mt19937_64& g, int shape) {
   return ::testing::AssertionSuccess();
 }
 
+// abs_diff's fast path (observed within a factor 2 of the rounded value, no accumulator) gives
+// the accumulator's result bit for bit: sums of random f32-valued products (value and tail),
+// observed values at the Sterbenz limits (x2, /2), one ulp around them, near the exact value
+// and of the other sign, every rounding.
+TEST(ExactTensor, AbsDiffFastPathMatchesTheAccumulator) {
+  auto g = rng(0x1400);
+  const std::int64_t iters = iterations(20000);
+  std::normal_distribution<double> nd(0.0, 1.0);
+  std::uniform_int_distribution<int> ex(-30, 30), len(1, 64);
+  exact_tensor t({1});
+  for (std::int64_t it = 0; it < iters; ++it) {
+    const int n = len(g);
+    std::vector<double> a(static_cast<std::size_t>(n)), b(a.size());
+    for (int q = 0; q < n; ++q) {
+      a[static_cast<std::size_t>(q)] = std::ldexp(static_cast<float>(nd(g)), ex(g));
+      b[static_cast<std::size_t>(q)] = static_cast<float>(nd(g));
+    }
+    accumulator acc;
+    exact::dot_exact(n, a.data(), b.data(), nullptr, acc);
+    t.store(0, acc);
+    const double rn = t.rounded(0);
+    const double up = std::numeric_limits<double>::infinity();
+    std::vector<double> obs = {rn,
+                               2 * rn,
+                               rn / 2,
+                               -rn,
+                               std::nextafter(rn, up),
+                               std::nextafter(rn, -up),
+                               std::nextafter(2 * rn, 0.0),
+                               std::nextafter(2 * rn, up),
+                               std::nextafter(rn / 2, up),
+                               std::nextafter(rn / 2, 0.0),
+                               rn * (1 + nd(g) * 1e-7),
+                               acc.round(rounding::upward),
+                               acc.round(rounding::downward)};
+    for (double o : obs)
+      for (auto r : all_roundings) {
+        accumulator back;
+        t.load(0, back);
+        ASSERT_TRUE(same_double(t.abs_diff(0, o, r), back.abs_diff(o, r)))
+            << replay(it) << ", rounded " << hex(rn) << ", observed " << hex(o) << ", dir "
+            << int(r);
+      }
+  }
+}
+
 TEST(ExactTensor, StoreLoadRoundtripAllShapes) {
   auto g = rng(0x1000);
   const std::int64_t iters = iterations(6000);

@@ -50,7 +50,7 @@ TEST(ops_methods, fast_simple_and_mpfr_agree_bit_for_bit) {
   for (std::int64_t it = 0; it < iters; ++it) {
     const int family = static_cast<int>(it % 6);
     const int kind = static_cast<int>(rng() % 4);
-    ops::op_spec op;
+    ops::op_spec op(ops::op_kind::linear);  // each family sets its kind below
     tensor x, w, b;
     bool with_bias = rng() % 2;
     if (family == 0) {  // linear
@@ -144,7 +144,7 @@ TEST(ops_methods, blas_bound_magnitude_is_above_the_exact_one_and_close) {
   const std::int64_t iters = test::iterations(300);
   std::normal_distribution<double> normal;
   for (std::int64_t it = 0; it < iters; ++it) {
-    ops::op_spec op;
+    ops::op_spec op(ops::op_kind::linear);  // each family sets its kind below
     tensor x, w, b;
     const bool conv = it % 2;
     if (conv) {
@@ -172,8 +172,8 @@ TEST(ops_methods, blas_bound_magnitude_is_above_the_exact_one_and_close) {
     ops::reference_options ex, bl;
     ex.magnitude_how = ops::magnitude_method::exact;
     bl.magnitude_how = ops::magnitude_method::blas_bound;
-    const auto re = ops::evaluate(op, x, w, with_bias ? &b : nullptr, ex);
-    const auto rb = ops::evaluate(op, x, w, with_bias ? &b : nullptr, bl);
+    const auto re = ops::evaluate({op, x, w, with_bias ? &b : nullptr}, ex);
+    const auto rb = ops::evaluate({op, x, w, with_bias ? &b : nullptr}, bl);
     ASSERT_EQ(re.magnitude.size(), rb.magnitude.size());
     for (std::size_t i = 0; i < re.magnitude.size(); ++i) {
       const double lo = re.magnitude[i], got = rb.magnitude[i];

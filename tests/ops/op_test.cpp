@@ -84,31 +84,30 @@ TEST(op, evaluate_dispatches_like_the_per_op_functions) {
   f.stride = std::vector<std::int64_t>{1};
   const auto spec = ops::make_op_spec(op_kind::conv2d, f);
   const tensor x = test::iota({1, 2, 2, 2}, 1), w = T({3, 2, 1, 1}, {1, 1, 1, -1, 2, 0});
-  test::expect_result(ops::evaluate(spec, x, w, nullptr), {1, 3, 2, 2},
+  test::expect_result(ops::evaluate({spec, x, w, nullptr}), {1, 3, 2, 2},
                       {6, 8, 10, 12, -4, -4, -4, -4, 2, 4, 6, 8});
-  EXPECT_EQ(ops::output_shape(spec, x, w, nullptr), (std::vector<std::int64_t>{1, 3, 2, 2}));
+  EXPECT_EQ(ops::output_shape({spec, x, w, nullptr}), (std::vector<std::int64_t>{1, 3, 2, 2}));
   // addmm takes the bias as its `input`, and requires it.
-  ops::op_spec am;
-  am.kind = op_kind::addmm;
+  ops::op_spec am(op_kind::addmm);
   const tensor b = T({2}, {100, 200});
-  test::expect_result(ops::evaluate(am, T({1, 2}, {1, 2}), T({2, 2}, {1, 2, 3, 4}), &b), {1, 2},
+  test::expect_result(ops::evaluate({am, T({1, 2}, {1, 2}), T({2, 2}, {1, 2, 3, 4}), &b}), {1, 2},
                       {107, 210});
   expect_error(
       [&] {
-        (void)ops::evaluate(am, T({1, 2}, {1, 2}), T({2, 2}, {1, 2, 3, 4}), nullptr);
+        (void)ops::evaluate({am, T({1, 2}, {1, 2}), T({2, 2}, {1, 2, 3, 4}), nullptr});
       },
       "addmm: the bias (input) tensor is required");
-  ops::op_spec lin;
+  const ops::op_spec lin(op_kind::linear);
   EXPECT_EQ(
-      ops::output_shape(lin, test::iota({4, 2, 3}), T({5, 3}, std::vector<double>(15)), nullptr),
+      ops::output_shape({lin, test::iota({4, 2, 3}), T({5, 3}, std::vector<double>(15)), nullptr}),
       (std::vector<std::int64_t>{4, 2, 5}));
 }
 
 TEST(op, magnitude_can_be_skipped) {
   ops::reference_options o;
   o.want_magnitude = false;
-  ops::op_spec lin;
-  const auto r = ops::evaluate(lin, test::iota({2, 3}), T({1, 3}, {1, 1, 1}), nullptr, o);
+  const ops::op_spec lin(op_kind::linear);
+  const auto r = ops::evaluate({lin, test::iota({2, 3}), T({1, 3}, {1, 1, 1}), nullptr}, o);
   EXPECT_TRUE(r.magnitude.empty());
   test::expect_result(r, {2, 1}, {3, 12});
 }

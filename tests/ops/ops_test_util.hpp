@@ -114,9 +114,9 @@ inline void expect_methods_agree(const ops::op_spec& op, const tensor& x, const 
   s.how = ops::method::simple;
   m.how = ops::method::mpfr;
   m.mpfr_auto_raise = true;  // wide exponent ranges need more than 256 bits
-  const auto rf = ops::evaluate(op, x, w, b, f);
-  const auto rs = ops::evaluate(op, x, w, b, s);
-  const auto rm = ops::evaluate(op, x, w, b, m);
+  const auto rf = ops::evaluate({op, x, w, b}, f);
+  const auto rs = ops::evaluate({op, x, w, b}, s);
+  const auto rm = ops::evaluate({op, x, w, b}, m);
   ASSERT_EQ(rf.exact.shape(), rs.exact.shape()) << ctx;
   ASSERT_EQ(rf.exact.shape(), rm.exact.shape()) << ctx;
   for (std::int64_t i = 0; i < rf.exact.size(); ++i) {

@@ -261,13 +261,12 @@ void cross_check(const std::vector<op_kind>& kinds, std::uint64_t salt) {
   for (std::int64_t it = 0; accepted < target && it < 4 * target; ++it) {
     const config c = draw(kinds[static_cast<std::size_t>(it) % kinds.size()], rng);
     const std::string ctx = c.text + "; " + test::replay(it);
-    ops::op_spec spec;
-    spec.kind = c.kind;
+    ops::op_spec spec(c.kind);
     spec.conv = c.p;
     std::optional<ops::op_result> r;
     std::string why;
     try {
-      r = ops::evaluate(spec, c.x, c.w, c.with_bias ? &c.b : nullptr);
+      r = ops::evaluate({spec, c.x, c.w, c.with_bias ? &c.b : nullptr});
     } catch (const input_error& e) {
       why = e.what();
     }

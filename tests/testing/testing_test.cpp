@@ -39,14 +39,14 @@ case_ make() {
   return c;
 }
 
-const ops::op_spec linear{};
+const ops::op_spec linear(ops::op_kind::linear);
 
 TEST(Testing, MatcherAcceptsFloat32Linear) {
   auto c = make();
   EXPECT_THAT(c.y, roundoff::testing::RoundingConsistent(linear, c.x, c.w, c.b, "f32"));
-  EXPECT_TRUE(roundoff::testing::IsRoundingConsistent(c.y, linear, c.x, c.w, &c.b, "f32"));
+  EXPECT_TRUE(roundoff::testing::IsRoundingConsistent(c.y, {linear, c.x, c.w, &c.b}, "f32"));
   EXPECT_NO_THROW(
-      roundoff::testing::require_rounding_consistent(c.y, linear, c.x, c.w, &c.b, "f32"));
+      roundoff::testing::require_rounding_consistent(c.y, {linear, c.x, c.w, &c.b}, "f32"));
 }
 
 TEST(Testing, FailureMessageCarriesVerdictAndWorstElement) {
@@ -58,16 +58,17 @@ TEST(Testing, FailureMessageCarriesVerdictAndWorstElement) {
   EXPECT_NONFATAL_FAILURE(
       EXPECT_THAT(c.y, roundoff::testing::RoundingConsistent(linear, c.x, c.w, c.b, "f32")),
       "more than any f32 rounding allows");
-  auto r = roundoff::testing::IsRoundingConsistent(c.y, linear, c.x, c.w, &c.b, "f32");
+  auto r = roundoff::testing::IsRoundingConsistent(c.y, {linear, c.x, c.w, &c.b}, "f32");
   EXPECT_FALSE(r);
   EXPECT_NE(std::string(r.message()).find("violation"), std::string::npos) << r.message();
   // The GoogleTest-free form (roundoff/verdicts/require.hpp) says the same.
-  const auto why = roundoff::testing::rounding_inconsistency(c.y, linear, c.x, c.w, &c.b, "f32");
+  const auto why = roundoff::testing::rounding_inconsistency(c.y, {linear, c.x, c.w, &c.b}, "f32");
   ASSERT_TRUE(why.has_value());
   EXPECT_NE(why->find("worst element: index 4"), std::string::npos) << *why;
-  EXPECT_FALSE(roundoff::testing::rounding_inconsistency(make().y, linear, c.x, c.w, &c.b, "f32"));
+  EXPECT_FALSE(
+      roundoff::testing::rounding_inconsistency(make().y, {linear, c.x, c.w, &c.b}, "f32"));
   try {
-    roundoff::testing::require_rounding_consistent(c.y, linear, c.x, c.w, &c.b, "f32");
+    roundoff::testing::require_rounding_consistent(c.y, {linear, c.x, c.w, &c.b}, "f32");
     FAIL() << "no throw";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("index 4"), std::string::npos) << e.what();

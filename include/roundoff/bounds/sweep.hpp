@@ -61,6 +61,7 @@ struct vary_range {
 std::vector<std::int64_t> vary_values(const vary_range& r, std::int64_t max_points = 10000);
 
 struct sweep_spec {
+  explicit sweep_spec(ops::op_spec o) : op(std::move(o)) {}
   ops::op_spec op;
   vary_range vary;
   std::map<std::string, dim_setting> dims;  ///< overrides of sweep_dim_defaults

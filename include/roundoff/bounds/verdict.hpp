@@ -130,7 +130,14 @@ struct verdict {
   /// Input conversions by distance of their exact result to the output, nearest first (with
   /// identification on; empty otherwise).
   std::vector<input_match> nearest_inputs;
-  std::string explanation;  ///< one plain sentence a user can act on
+  /// Model identification (candidates, nearest_inputs) on a deterministic sample of the
+  /// output's rows when the output is large (docs/verdicts.md, §3, "Sample"): the rows used,
+  /// out of `identification_rows_total`; empty when every element was used. The explanation
+  /// then says so.
+  std::vector<std::int64_t> identification_rows;
+  std::int64_t identification_rows_total = 0;
+  std::int64_t identification_elements = 0;  ///< elements identification used
+  std::string explanation;                   ///< one plain sentence a user can act on
 };
 
 /// Two implementations' outputs judged against each other.

@@ -10,21 +10,22 @@ namespace roundoff::ops {
 /// x: [N, C_in, *spatial] or unbatched [C_in, *spatial]; w: [C_in, C_out/groups, *kernel];
 /// b: [C_out] or null. Output size per dim: (in-1)*stride - 2*padding + dilation*(k-1) +
 /// output_padding + 1. Only explicit padding and padding_mode zeros (as PyTorch).
-op_result conv_transpose(int dims, const tensor& x, const tensor& w, const tensor* b,
+op_result conv_transpose(int dims, const tensor_view& x, const tensor_view& w, optional_view b,
                          const conv_params& p, const reference_options& opt = {});
 
-std::vector<std::int64_t> conv_transpose_output_shape(int dims, const tensor& x, const tensor& w,
-                                                      const tensor* b, const conv_params& p);
+std::vector<std::int64_t> conv_transpose_output_shape(int dims, const tensor_view& x,
+                                                      const tensor_view& w, optional_view b,
+                                                      const conv_params& p);
 
-inline op_result conv_transpose1d(const tensor& x, const tensor& w, const tensor* b,
+inline op_result conv_transpose1d(const tensor_view& x, const tensor_view& w, optional_view b,
                                   const conv_params& p, const reference_options& opt = {}) {
   return conv_transpose(1, x, w, b, p, opt);
 }
-inline op_result conv_transpose2d(const tensor& x, const tensor& w, const tensor* b,
+inline op_result conv_transpose2d(const tensor_view& x, const tensor_view& w, optional_view b,
                                   const conv_params& p, const reference_options& opt = {}) {
   return conv_transpose(2, x, w, b, p, opt);
 }
-inline op_result conv_transpose3d(const tensor& x, const tensor& w, const tensor* b,
+inline op_result conv_transpose3d(const tensor_view& x, const tensor_view& w, optional_view b,
                                   const conv_params& p, const reference_options& opt = {}) {
   return conv_transpose(3, x, w, b, p, opt);
 }

@@ -6,9 +6,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "roundoff/ops/op_result.hpp"
+#include "roundoff/tensor_view.hpp"
 
 namespace roundoff::ops {
 
@@ -36,9 +38,26 @@ struct conv_params {
   padding_mode mode = padding_mode::zeros;
 };
 
+/// An op and its arguments. The kind is required (there is no default op):
+///   ops::op_spec lin(ops::op_kind::linear);
+///   ops::op_spec conv(ops::op_kind::conv2d, {.stride = {2}, .padding = {1}});
 struct op_spec {
-  op_kind kind = op_kind::linear;
+  op_kind kind;
   conv_params conv;  ///< used by conv* ops only
+  op_spec(op_kind k, conv_params c = {}) : kind(k), conv(std::move(c)) {}  // NOLINT: as a value
+};
+
+/// One problem: an op with its arguments and its operands x, w and (optional) b, as views of
+/// the caller's buffers (not owned: they must outlive the problem). What check(), compare() and
+/// evaluate() take.
+///   ops::problem p{ops::op_kind::linear, x, w, &b};
+///   auto v = bounds::check(p, y, "f32");
+struct problem {
+  op_spec op;
+  tensor_view x, w;
+  optional_view b;
+  problem(op_spec o, tensor_view x_, tensor_view w_, optional_view b_ = {})
+      : op(std::move(o)), x(std::move(x_)), w(std::move(w_)), b(std::move(b_)) {}
 };
 
 /// Convolution arguments as a caller gives them, by torch.nn.functional's names; nullopt means
@@ -70,11 +89,9 @@ std::optional<op_kind> parse_op(std::string_view name) noexcept;
 std::string_view op_name(op_kind k) noexcept;
 
 /// Validates shapes and arguments like PyTorch (throws input_error) and returns the output shape.
-std::vector<std::int64_t> output_shape(const op_spec& op, const tensor& x, const tensor& w,
-                                       const tensor* b);
+std::vector<std::int64_t> output_shape(const problem& p);
 
 /// The op's exact result, n_i and magnitude per output element.
-op_result evaluate(const op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-                   const reference_options& opt = {});
+op_result evaluate(const problem& p, const reference_options& opt = {});
 
 }  // namespace roundoff::ops

@@ -8,6 +8,7 @@
 #include "roundoff/exact/exact_tensor.hpp"
 #include "roundoff/exact/gemm.hpp"
 #include "roundoff/tensor.hpp"
+#include "roundoff/tensor_view.hpp"
 
 namespace roundoff::ops {
 

@@ -67,6 +67,10 @@ struct result {
   /// Input conversions by distance of their exact result to the output, nearest first
   /// (name as in bounds::input_match, relative RMS distance).
   std::vector<std::pair<std::string, double>> nearest_inputs;
+  /// What the output equals bit for bit, when an emulation reproduces every element ("sm_90
+  /// tensor cores (tf32, K-blocks of 8 in sequence)"; docs/tensor-cores.md). Empty: none tried
+  /// or none matched. Never changes the verdict. JSON key `bit_identical_to`, absent when empty.
+  std::string bit_identical_to;
   source_info source;
 };
 

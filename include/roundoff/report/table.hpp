@@ -58,7 +58,7 @@ cell integer(std::int64_t v);
 struct table {
   std::vector<column> columns;
   std::vector<std::vector<cell>> rows;
-  /// Appends a row; throws std::invalid_argument when it does not have one cell per column.
+  /// Appends a row; throws internal_error when it does not have one cell per column.
   void add_row(std::vector<cell> cells);
 };
 

@@ -12,6 +12,7 @@
 #include "roundoff/ops/op.hpp"
 #include "roundoff/report/results.hpp"
 #include "roundoff/tensor.hpp"
+#include "roundoff/tensor_view.hpp"
 
 namespace roundoff::verdicts {
 
@@ -19,7 +20,7 @@ namespace roundoff::verdicts {
 struct judged_output {
   std::string name;      ///< NAME of --output NAME=FILE, or the backend name
   std::string declared;  ///< preset name
-  const tensor* observed = nullptr;
+  tensor_view observed;  ///< the caller's buffer (not copied)
   report::source_info source;
 };
 
@@ -34,8 +35,7 @@ struct judge_options {
 /// already have it). Fills results.items and results.comparisons; the caller fills command, op,
 /// params and reference. Non-finite observed values are judged (special-value mismatches), never
 /// refused.
-void judge(const ops::op_spec& op, const tensor& x, const tensor& w, const tensor* b,
-           const std::vector<judged_output>& outs,
+void judge(const ops::problem& p, const std::vector<judged_output>& outs,
            const std::vector<std::pair<std::size_t, std::size_t>>& pairs, const judge_options& opt,
            report::results& into);
 

@@ -2,8 +2,9 @@
 // GoogleTest: for any test harness (or a production guard). The GoogleTest matcher with the same
 // semantics is in <roundoff/testing.hpp>.
 //
-//   roundoff::testing::require_rounding_consistent(y, op, x, w, &b, "f32");  // throws
-//   if (auto why = roundoff::testing::rounding_inconsistency(y, op, x, w, &b, "f32"))
+//   roundoff::ops::problem p{roundoff::ops::op_kind::linear, x, w, &b};
+//   roundoff::testing::require_rounding_consistent(y, p, "f32");  // throws
+//   if (auto why = roundoff::testing::rounding_inconsistency(y, p, "f32"))
 //     std::cerr << *why << '\n';
 #pragma once
 
@@ -28,15 +29,13 @@ bool accepted(const bounds::verdict& v, const consistency_options& opt) noexcept
 std::string failure_message(const bounds::verdict& v);
 
 /// The failure message when y is not explained by rounding in `model` (see accepted), else none.
-std::optional<std::string> rounding_inconsistency(const tensor& y, const ops::op_spec& op,
-                                                  const tensor& x, const tensor& w, const tensor* b,
+std::optional<std::string> rounding_inconsistency(const tensor_view& y, const ops::problem& p,
                                                   std::string_view model,
                                                   const consistency_options& opt = {});
 
-/// Throws std::runtime_error(failure_message) unless the verdict is accepted; returns the
+/// Throws verdict_error(failure_message) unless the verdict is accepted; returns the
 /// verdict otherwise.
-bounds::verdict require_rounding_consistent(const tensor& y, const ops::op_spec& op,
-                                            const tensor& x, const tensor& w, const tensor* b,
+bounds::verdict require_rounding_consistent(const tensor_view& y, const ops::problem& p,
                                             std::string_view model,
                                             const consistency_options& opt = {});
 

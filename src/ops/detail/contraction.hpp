@@ -9,6 +9,7 @@
 
 #include "roundoff/exact/gemm.hpp"
 #include "roundoff/ops/op_result.hpp"
+#include "roundoff/tensor_view.hpp"
 
 namespace roundoff::ops::detail {
 
@@ -48,15 +49,18 @@ class contraction_runner {
 };
 
 /// C[ob..., i, j] = sum_k A[ab..., i, k] * B[bb..., j, k] (+ bias[ob..., i, j]) where the batch
-/// shapes ab and bb broadcast to ob (already checked). A, B, bias are dense row-major; the
-/// output is dense [ob..., m, n] in the runner's tensor.
+/// shapes ab and bb broadcast to ob (already checked). A and B are the row-major element orders
+/// of views (any storage and strides: their own shapes are not used); bias is dense row-major;
+/// the output is dense [ob..., m, n] in the runner's tensor. Dense f64 operands are read in
+/// place; others are converted to doubles tile by tile (nt_tile_doubles each), never whole.
 struct nt_operands {
   std::vector<std::int64_t> a_batch, b_batch, out_batch;
   std::int64_t m = 0, n = 0, k = 0;
-  const double* a = nullptr;
-  const double* b = nullptr;
+  tensor_view a, b;
   const double* bias = nullptr;  ///< full [out_batch..., m, n], or null
 };
+/// Doubles per converted operand tile (16 MiB) of a non-f64 or strided operand.
+inline constexpr std::int64_t nt_tile_doubles = std::int64_t{1} << 21;
 void run_batched_nt(contraction_runner& run, const nt_operands& ops);
 
 /// The whole of an NT-lowered op: a fresh op_result of shape `out` (has_bias as given, since a
@@ -65,15 +69,20 @@ void run_batched_nt(contraction_runner& run, const nt_operands& ops);
 op_result run_nt_op(const std::vector<std::int64_t>& out, const nt_operands& o, bool has_bias,
                     const reference_options& opt);
 
-/// w [batch, k, n] (dense) -> [batch, n, k].
-std::vector<double> transpose_last2(const double* w, std::int64_t batch, std::int64_t k,
+/// w [batch, k, n] (the row-major element order of a view) -> dense [batch, n, k].
+std::vector<double> transpose_last2(const tensor_view& w, std::int64_t batch, std::int64_t k,
                                     std::int64_t n);
 
-/// Validates that t.data holds numel(t.shape) values; `name` is "input", "weight", "bias".
-void check_data(const tensor& t, const char* name);
+/// The view's elements in row-major order as dense doubles (packing for the lowerings that
+/// rearrange an operand anyway: conv weights, biases).
+std::vector<double> dense_values(const tensor_view& t);
+
+/// Validates a view: no negative sizes, one stride per dim, a buffer when it has elements, and
+/// (when t.held is known) that it stays inside what the buffer holds; `name` is "input", ...
+void check_data(const tensor_view& t, const char* name);
 
 /// Checks that b broadcasts to `out` without enlarging it (PyTorch's expand rule) and returns
 /// it materialized to `out`'s shape. `what` names the op in messages.
-std::vector<double> expand_to(const tensor& b, const std::vector<std::int64_t>& out);
+std::vector<double> expand_to(const tensor_view& b, const std::vector<std::int64_t>& out);
 
 }  // namespace roundoff::ops::detail

@@ -5,7 +5,7 @@
 
 namespace roundoff::ops::detail {
 
-conv_args check_conv_args(int nd, const tensor& x, const tensor& w, const tensor* b,
+conv_args check_conv_args(int nd, const tensor_view& x, const tensor_view& w, optional_view b,
                           const conv_params& p, bool transposed) {
   const std::string family = transposed ? "conv_transpose" : "conv";
   if (nd < 1 || nd > 3) throw input_error(family + ": spatial dims must be 1, 2 or 3");
@@ -77,12 +77,13 @@ conv_args check_conv_args(int nd, const tensor& x, const tensor& w, const tensor
   return a;
 }
 
-op_result run_conv_plan(const conv_plan& plan, const tensor& x, const tensor* b,
+op_result run_conv_plan(const conv_plan& plan, const tensor_view& x, optional_view b,
                         const reference_options& opt) {
   op_result r;
-  r.has_bias = b != nullptr;
+  r.has_bias = b.has_value();
   contraction_runner run(r, plan.out_shape, opt);
-  run_conv_lowering(run, plan.L, x.data.data(), b ? b->data.data() : nullptr,
+  const std::vector<double> bias = b ? dense_values(*b) : std::vector<double>();
+  run_conv_lowering(run, plan.L, x, b ? bias.data() : nullptr,
                     opt.tile_bytes > 0 ? opt.tile_bytes : im2col_tile_bytes);
   run.finish();
   conv_term_counts(plan.L, r.terms, r.data_terms);

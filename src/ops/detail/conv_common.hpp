@@ -27,7 +27,7 @@ struct conv_args {
 /// [out_channels, in_channels/groups, kernel...]) or, with `transposed`, conv_transpose (weight
 /// [in_channels, out_channels/groups, kernel...]): data, ranks, params, kernel sizes, groups,
 /// channels, bias, and empty spatial sizes. Throws input_error naming the op.
-conv_args check_conv_args(int nd, const tensor& x, const tensor& w, const tensor* b,
+conv_args check_conv_args(int nd, const tensor_view& x, const tensor_view& w, optional_view b,
                           const conv_params& p, bool transposed);
 
 struct conv_plan {
@@ -68,7 +68,7 @@ conv_plan make_conv_plan(const conv_args& a, std::int64_t cin_g, std::int64_t co
 }
 
 /// Runs a plan on x (and bias b, may be null): exact results, magnitudes and term counts.
-op_result run_conv_plan(const conv_plan& plan, const tensor& x, const tensor* b,
+op_result run_conv_plan(const conv_plan& plan, const tensor_view& x, optional_view b,
                         const reference_options& opt);
 
 }  // namespace roundoff::ops::detail

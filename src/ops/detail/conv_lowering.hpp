@@ -38,8 +38,9 @@ expanded_params expand_params(int nd, const conv_params& p, const std::string& o
 /// row (one output position of one group) is larger.
 inline constexpr std::int64_t im2col_tile_bytes = std::int64_t{64} << 20;
 
-/// Runs the lowering: result tensor of shape [N?, cout, out...] (layout [N][cout][P]).
-void run_conv_lowering(contraction_runner& run, const conv_lowering& L, const double* x,
+/// Runs the lowering: result tensor of shape [N?, cout, out...] (layout [N][cout][P]). x is
+/// [N, C, in...] or [C, in...] with any storage and strides: the im2col gather reads it in place.
+void run_conv_lowering(contraction_runner& run, const conv_lowering& L, const tensor_view& x,
                        const double* bias, std::int64_t tile_bytes = im2col_tile_bytes);
 
 /// Per output element: terms = cin_g * KK, data_terms = cin_g * prod_d #{t : src >= 0}.

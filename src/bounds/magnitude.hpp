@@ -1,0 +1,26 @@
+// T_i = sum_k |x_ik||w_jk| + |b_j| for linear and 2-D-weight matmul, from OpenBLAS DGEMM over
+// blocks of |x| rows and the certified enlargement of docs/ops.md §3.2, without a copy of |x|
+// (docs/bounds.md §3.5, "The magnitude"). Internal: not installed.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "roundoff/ops/op.hpp"
+#include "roundoff/tensor_view.hpp"
+
+namespace roundoff::bounds::detail {
+
+/// The magnitude of every output element of `op` on (x, w, b), each >= the exact sum (the same
+/// doubles ops::evaluate gives with magnitude_method::blas_bound, up to the DGEMM's summation
+/// order); nullopt when this path does not apply (another op or layout, a bias of more than one
+/// dim, flush-to-zero or denormals-are-zero set, a size beyond BLAS's int): use ops then.
+/// Whether magnitude_by_blocks applies to these operands (it may still return nullopt).
+bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor_view& x, const tensor_view& w,
+                                 const tensor_view* b);
+
+std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, const tensor_view& x,
+                                                       const tensor_view& w, const tensor_view* b,
+                                                       int threads);
+
+}  // namespace roundoff::bounds::detail
