@@ -352,9 +352,9 @@ verdict check(const ops::problem& p, const tensor_view& observed, std::string_vi
 namespace {
 
 // Model identification on a sample of rows (docs/verdicts.md, §3, "Sample"): above
-// kSampleAbove output elements, about kSampleTarget elements of whole output rows, spread evenly.
-constexpr std::int64_t kSampleAbove = std::int64_t{1} << 18;
-constexpr std::int64_t kSampleTarget = std::int64_t{1} << 16;
+// sample_above output elements, about sample_target elements of whole output rows, spread evenly.
+constexpr std::int64_t sample_above = std::int64_t{1} << 18;
+constexpr std::int64_t sample_target = std::int64_t{1} << 16;
 
 // The sub-problem of some output rows: x restricted to the inputs of those rows (w and b are
 // shared), its own exact references, and the observed rows gathered alike.
@@ -421,14 +421,14 @@ struct reference_set::impl {
   row_sample* identification_sample(std::int64_t elements) {
     if (sample_decided) return sample.get();
     sample_decided = true;
-    if (elements <= kSampleAbove) return nullptr;
+    if (elements <= sample_above) return nullptr;
     std::int64_t rows = 0, x_row = 0;
     std::vector<std::int64_t> sub_shape;
     if (!output_rows(prob.op, prob.x, prob.w, prob.b.get(), rows, x_row, sub_shape) || rows <= 0)
       return nullptr;
     const std::int64_t out_row = elements / rows;
     if (out_row <= 0 || out_row * rows != elements) return nullptr;
-    const std::int64_t want = std::max<std::int64_t>(1, (kSampleTarget + out_row - 1) / out_row);
+    const std::int64_t want = std::max<std::int64_t>(1, (sample_target + out_row - 1) / out_row);
     if (want >= rows) return nullptr;
     auto s = std::make_unique<row_sample>();
     s->rows_total = rows;

@@ -56,8 +56,8 @@ struct problem {
   op_spec op;
   tensor_view x, w;
   optional_view b;
-  problem(op_spec o, tensor_view x_, tensor_view w_, optional_view b_ = {})
-      : op(std::move(o)), x(std::move(x_)), w(std::move(w_)), b(std::move(b_)) {}
+  problem(op_spec o, tensor_view input, tensor_view weight, optional_view bias = {})
+      : op(std::move(o)), x(std::move(input)), w(std::move(weight)), b(std::move(bias)) {}
 };
 
 /// Convolution arguments as a caller gives them, by torch.nn.functional's names; nullopt means
