@@ -16,11 +16,9 @@ endif()
 set(ROUNDOFF_HAVE_TORCH OFF)
 if(ROUNDOFF_WITH_TORCH AND NOT ROUNDOFF_CORE_ONLY)
   if(NOT ROUNDOFF_TORCH_PREFIX)
-    # Not ROUNDOFF_PYTHON: that is the option that builds the Python extension, and as a cache
-    # BOOL (OFF) it would stop find_program from looking, so LibTorch was never found.
-    find_program(ROUNDOFF_PYTHON3 NAMES python3)
-    if(ROUNDOFF_PYTHON3)
-      execute_process(COMMAND ${ROUNDOFF_PYTHON3} -c
+    find_program(ROUNDOFF_PYTHON3_FOR_TORCH NAMES python3)
+    if(ROUNDOFF_PYTHON3_FOR_TORCH)
+      execute_process(COMMAND ${ROUNDOFF_PYTHON3_FOR_TORCH} -c
                               "import torch.utils; print(torch.utils.cmake_prefix_path)"
                       OUTPUT_VARIABLE _tp OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET
                       RESULT_VARIABLE _tr)

@@ -28,7 +28,7 @@ import warnings
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 from . import _core
-from ._args import IntOrTuple, as_tensor, float_arg, op_spec, threads_arg
+from ._args import IntOrTuple, as_tensor, device_arg, float_arg, op_spec, threads_arg
 from ._args import int_arg as _int_arg
 from ._report import Comparison, Report, Result, WorstElement
 from ._run import backends, run
@@ -90,6 +90,7 @@ def exact(
     method: str = "fast",
     precision_bits: Optional[int] = None,
     threads: Optional[int] = None,
+    device: Optional[str] = None,
 ) -> Any:
     """The exact result of ``op(x, w, b)``, rounded once to float64 (ties to even).
 
@@ -103,6 +104,9 @@ def exact(
     element, slow, a cross-check) or "mpfr" (the MPFR oracle at ``precision_bits``, default 256;
     a RuntimeWarning says how many elements were not exact at that precision).
     threads: threads of the exact engine (default: every core this process may use).
+    device: "cpu" (default) or "cuda": where the exact engine multiplies slices (cuBLAS on the
+        first CUDA device; the same exact result, docs/exact-gpu.md). ValueError "--device cuda:
+        no CUDA device available (...)" without one.
 
     Raises ValueError for shapes or arguments PyTorch would refuse, and for NaN or Inf in an
     input (the exact result would be NaN or Inf); TypeError for a non-tensor or an integer
@@ -121,8 +125,9 @@ def exact(
     if method == "mpfr" and precision_bits is None:
         bits = 256
     n_threads = threads_arg(threads)
+    dev = device_arg(device)
     xt, wt, bt = _operands(x, w, b)
-    values, inexact = _core.exact(spec, xt, wt, bt, method, bits, n_threads)
+    values, inexact = _core.exact(spec, xt, wt, bt, method, bits, n_threads, dev)
     if inexact:
         warnings.warn(
             f"roundoff: {inexact} of {values.size} elements are MPFR's {bits}-bit rounding, not "
@@ -174,6 +179,7 @@ def check(
     fail_on: str = "violation",
     worst: int = 5,
     threads: Optional[int] = None,
+    device: Optional[str] = None,
 ) -> Report:
     """Judge outputs of ``op(x, w, b)`` against its exact result and against each other.
 
@@ -192,6 +198,7 @@ def check(
     fail_on: "violation" (default) or "suspicious": what makes ``report.ok`` False.
     worst: worst elements listed per output.
     threads: exact-engine threads (default: every core this process may use).
+    device: "cpu" (default) or "cuda": where the exact engine multiplies slices (same verdicts).
 
     Returns a Report: ``report.ok``, ``report.results[name]`` (``.verdict``,
     ``.max_ratio_deterministic``, ``.consistent_models``, ``.explanation``, ``.worst``, ...),
@@ -221,6 +228,7 @@ def check(
     fail = _fail_on(fail_on)
     n_worst = _int_arg("worst", worst)
     n_threads = threads_arg(threads)
+    dev = device_arg(device)
     named = _outputs(outputs)
     xt, wt, bt = _operands(x, w, b)
     out_shape = _core.output_shape(spec, xt, wt, bt)
@@ -236,7 +244,7 @@ def check(
                ("confidence", float(confidence))]
     pairs = [(i, j) for i in range(len(ys)) for j in range(i + 1, len(ys))]
     core = _core.judge(spec, xt, wt, bt, ys, pairs, float(confidence), n_worst, n_threads,
-                       "check", params, [])
+                       "check", params, [], dev)
     return Report(core, fail)
 
 

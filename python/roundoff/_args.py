@@ -33,6 +33,21 @@ def default_threads() -> int:
     return max(1, min(n, 1024))
 
 
+def device_arg(device: Any) -> str:
+    """device= of exact/check/run: "cpu" (None) or "cuda" (also "cuda:0", torch.device("cuda")):
+    where the exact engine multiplies slices. The result is the same exact value on both."""
+    if device is None:
+        return "cpu"
+    if not isinstance(device, str):
+        if hasattr(device, "type") and hasattr(device, "index"):  # torch.device
+            device = str(device)
+        else:
+            raise TypeError(f"device: expected a str, got {type(device).__name__}")
+    if device in ("cuda", "cuda:0", "cpu"):
+        return device.split(":")[0]
+    raise ValueError(f"--device: {device} not in {{cpu,cuda}}")
+
+
 def threads_arg(threads: Optional[int]) -> int:
     if threads is None:
         return default_threads()

@@ -13,7 +13,8 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _core
-from ._args import IntOrTuple, as_tensor, float_arg, int_arg, op_spec, str_arg, threads_arg
+from ._args import (IntOrTuple, as_tensor, device_arg, float_arg, int_arg, op_spec, str_arg,
+                    threads_arg)
 from ._report import Report
 
 _SizeArg = Optional[Union[int, Tuple[int, ...]]]
@@ -349,6 +350,7 @@ def run(
     confidence: float = 1e-6,
     fail_on: str = "violation",
     worst: int = 5,
+    device: Optional[str] = None,
 ) -> Report:
     """Run implementations of ``op`` on generated inputs and judge each against the exact result.
 
@@ -371,6 +373,7 @@ def run(
     declared: judge every implementation against this preset instead of its own.
     compare: "first" (default), "same-model", "all" or "none".
     confidence, fail_on, worst: as in ``check``.
+    device: "cpu" (default) or "cuda": where the exact engine multiplies slices (``--device``).
 
     The torch implementations run in this process through the installed torch (the extension
     does not link LibTorch), with the same formulations (``F.linear``, ``x @ W.T + b``,
@@ -411,6 +414,9 @@ def run(
         raise ValueError(f"--compare: {compare} not in {{first,same-model,all,none}}")
     n_worst = int_arg("worst", worst)
     n_threads = threads_arg(threads)
+    dev = device_arg(device)
+    if dev == "cuda":
+        _core.check_device(dev)  # refuse before running anything
 
     registry = {e["name"]: e for e in backends()}
     chosen = [registry[name] for name in _core.select_backends(globs)
@@ -461,5 +467,5 @@ def run(
 
     pairs = _pairs([o[1] for o in outs], compare)
     core = _core.judge(spec, xv, wv, bv, outs, pairs, float(confidence), n_worst, n_threads, "run",
-                       params, skipped)
+                       params, skipped, dev)
     return Report(core, fail_on)

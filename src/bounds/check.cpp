@@ -816,6 +816,7 @@ comparison compare(reference_set& set, const tensor_view& view_a, const verdict&
   const detail::observed_values observed_a(view_a), observed_b(view_b);
   std::vector<comparison::element> all;
   std::vector<double> db(rb.all.size());
+  std::int64_t n_allowed = 0;  // elements with a finite allowance
   detail::model_judge ja(ma, oa, 0.0), jb(mb, ob, 0.0);
   for (std::int64_t i = 0; i < c.elements; ++i) {
     double ya = observed_a[i];
@@ -863,10 +864,14 @@ comparison compare(reference_set& set, const tensor_view& view_a, const verdict&
     if (std::isfinite(allowed)) {
       c.max_ratio = std::max(c.max_ratio, ratio(e.difference, allowed));
       if (e.difference > allowed) ++c.n_beyond;
+      ++n_allowed;
+    } else if (e.difference > 0) {
+      ++c.n_no_allowance;
     }
     if (std::isfinite(shared) && e.difference > shared) ++c.n_beyond_shared;
     all.push_back(e);
   }
+  if (n_allowed == 0 && c.elements > 0) c.max_ratio = std::numeric_limits<double>::quiet_NaN();
   auto key = [](const comparison::element& p) {
     return std::isinf(p.allowed) && std::isfinite(p.difference) ? 0.0
                                                                 : ratio(p.difference, p.allowed);
@@ -889,12 +894,24 @@ comparison compare(reference_set& set, const tensor_view& view_a, const verdict&
     if (a_bad && !b_bad) msg << ": the first (" << c.model_a << ") is the one beyond its bound";
     if (b_bad && !a_bad) msg << ": the second (" << c.model_b << ") is the one beyond its bound";
     if (a_bad && b_bad) msg << ": both are beyond their own bounds";
+  } else if (std::isnan(c.max_ratio)) {
+    // No element has a finite allowance: no ratio, and no claim either way (docs/verdicts.md §5).
+    c.kind = std::max({c.a.kind, c.b.kind, verdict_kind::no_guarantee}) == verdict_kind::violation
+                 ? verdict_kind::suspicious
+                 : std::max({c.a.kind, c.b.kind, verdict_kind::no_guarantee});
+    msg << "no guarantee: neither " << c.model_a << " nor " << c.model_b
+        << " rounding bounds the difference of these outputs at this size (no worst-case bound), "
+        << "so their divergence can be neither explained nor blamed";
   } else {
     c.kind = std::max(c.a.kind, c.b.kind) == verdict_kind::violation ? verdict_kind::suspicious
                                                                      : std::max(c.a.kind, c.b.kind);
+    if (c.n_no_allowance > 0) c.kind = std::max(c.kind, verdict_kind::no_guarantee);
     msg << "the two outputs differ by at most " << short_num(c.max_ratio) << " of what "
-        << c.model_a << " and " << c.model_b << " rounding together allow: the divergence is "
-        << "expected rounding";
+        << c.model_a << " and " << c.model_b << " rounding together allow";
+    if (c.n_no_allowance > 0)
+      msg << " where they bound it (" << c.n_no_allowance << " of " << c.elements
+          << " elements differ where neither model bounds the difference)";
+    msg << ": the divergence is expected rounding";
     if (c.kind != verdict_kind::consistent)
       msg << " (but see each verdict: " << to_string(c.a.kind) << " / " << to_string(c.b.kind)
           << ")";

@@ -27,6 +27,7 @@ struct check_state {
   std::string declared;
   verdict_flags verdict;
   int threads = 0;  ///< 0: exact::engine_threads (every core)
+  std::string device = "cpu";
   report_flags rep;
 };
 
@@ -57,6 +58,7 @@ std::string operands_text(const check_state& s, const operands& in) {
 }
 
 int run_check(const check_state& s) {
+  const exact::device_kind device = to_device(s.device);  // refuse before any work
   // Cheap validation first: flags, names, the report destination.
   const ops::op_spec spec = make_op_spec(s.op);
   const std::string_view op_name = ops::op_name(spec.kind);
@@ -122,6 +124,7 @@ int run_check(const check_state& s) {
   verdicts::judge_options jo;
   jo.confidence = s.verdict.confidence;
   jo.threads = s.threads;
+  jo.device = device;
   jo.worst = s.verdict.worst;
   verdicts::judge({spec, in.x, in.w, in.bias()}, outs, verdicts::all_pairs(outs.size()), jo, r);
   // "bit-identical to sm_90 tensor cores (...)" (docs/tensor-cores.md §3): never a verdict.
@@ -165,6 +168,7 @@ command add_check_command(CLI::App& root) {
       ->add_option("--threads", state->threads,
                    "threads for the exact engine (default: every core, or ROUNDOFF_THREADS)")
       ->check(CLI::Range(1, 1024));
+  add_device_flag(*c.app, state->device);
   add_worst_flag(*c.app, state->verdict);
   add_report_flags(*c.app, state->rep);
   c.run = [state] { return run_check(*state); };

@@ -75,6 +75,22 @@ void add_engine_flags(CLI::App& cmd, engine_flags& f) {
   cmd.add_option("--threads", f.threads,
                  "threads for the exact engine (default: every core, or ROUNDOFF_THREADS)")
       ->check(CLI::Range(1, 1024));
+  add_device_flag(cmd, f.device);
+}
+
+void add_device_flag(CLI::App& cmd, std::string& device) {
+  cmd.add_option("--device", device,
+                 "where the exact engine multiplies slices: cpu (default) or cuda (cuBLAS on the "
+                 "first CUDA device; same exact result)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+}
+
+exact::device_kind to_device(const std::string& device) {
+  if (device != "cuda") return exact::device_kind::cpu;
+  std::string why;
+  if (!exact::device_available(exact::device_kind::cuda, &why))
+    throw input_error("--device cuda: " + why);
+  return exact::device_kind::cuda;
 }
 
 ops::reference_options to_reference_options(const engine_flags& f) {
@@ -88,6 +104,9 @@ ops::reference_options to_reference_options(const engine_flags& f) {
     opt.precision_bits = f.precision_bits;
   }
   opt.threads = f.threads;
+  if (f.device == "cuda" && opt.how != ops::method::fast)
+    throw input_error("--device cuda: applies to --method fast only");
+  opt.device = to_device(f.device);
   return opt;
 }
 

@@ -40,8 +40,15 @@ struct engine_flags {
   std::string method = "fast";
   long precision_bits = 0;  ///< 0: not given (256 for mpfr)
   int threads = 0;          ///< 0: not given (exact::engine_threads: every core)
+  std::string device = "cpu";
 };
 void add_engine_flags(CLI::App& cmd, engine_flags& f);
+/// --device cpu|cuda: where the exact engine forms its slice products (docs/exact-gpu.md).
+void add_device_flag(CLI::App& cmd, std::string& device);
+/// The device of --device; "cuda" without a usable CUDA device is an input_error of one line
+/// ("--device cuda: no CUDA device available (...)").
+exact::device_kind to_device(const std::string& device);
+
 /// Validates combinations (e.g. --precision-bits without --method mpfr) and converts.
 ops::reference_options to_reference_options(const engine_flags& f);
 

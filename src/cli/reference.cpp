@@ -65,7 +65,8 @@ int run_reference(const reference_state& s) {
              inexact ? "MPFR's result rounded to nearest-even (not exact everywhere, see below)"
                      : "the exact value rounded once to nearest-even");
   const int used = exact::engine_threads(opt.threads);
-  const std::string threads = fmt::format("{} thread{}", used, used == 1 ? "" : "s");
+  std::string threads = fmt::format("{} thread{}", used, used == 1 ? "" : "s");
+  if (opt.device == exact::device_kind::cuda) threads += ", slice products on cuda";
   const double total_s = seconds_since(start);
   if (opt.how == ops::method::mpfr) {
     const auto n = static_cast<std::int64_t>(y.data.size());

@@ -25,7 +25,8 @@ struct run_state {
   op_flags op;
   shape_flags shape;
   std::vector<std::string> impl;
-  int threads = 0;  ///< 0: not given (libraries 1, the exact engine every core)
+  int threads = 0;             ///< 0: not given (libraries 1, the exact engine every core)
+  std::string device = "cpu";  ///< the exact engine's (--device)
   std::uint64_t seed = 0;
   std::string dist = "normal";
   std::string dtype = "f32";
@@ -36,6 +37,7 @@ struct run_state {
 };
 
 int run_run(const run_state& s) {
+  const exact::device_kind device = to_device(s.device);  // refuse before any work
   const ops::op_spec spec = make_op_spec(s.op);
   const std::string_view op_name = ops::op_name(spec.kind);
   const problem_shape shape = resolve_shape(spec, s.shape);
@@ -128,6 +130,7 @@ int run_run(const run_state& s) {
   verdicts::judge_options jo;
   jo.confidence = s.verdict.confidence;
   jo.threads = s.threads;
+  jo.device = device;
   jo.worst = s.verdict.worst;
   verdicts::judge({spec, in.x, in.w, in.bias()}, outs, pairs, jo, r);
   for (auto& k : skipped) r.items.push_back(std::move(k));
@@ -154,6 +157,7 @@ command add_run_command(CLI::App& root) {
                    "threads for each implementation's library (default 1) and for the exact engine "
                    "(default: every core, or ROUNDOFF_THREADS)")
       ->check(CLI::Range(1, 1024));
+  add_device_flag(*c.app, state->device);
   c.app->add_option("--seed", state->seed, "seed of the generated inputs (0)");
   c.app->add_option("--dist", state->dist,
                     "input distribution: normal (default), uniform, positive");

@@ -15,6 +15,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "roundoff/error.hpp"
 #include "roundoff/exact/gemm.hpp"
@@ -24,6 +25,7 @@
 #include "detail/gemm_plan.hpp"
 #include "detail/gemm_scheduler.hpp"
 #include "detail/gemm_tiles.hpp"
+#include "detail/slice_products.hpp"
 
 namespace roundoff::exact {
 namespace {
@@ -66,6 +68,23 @@ class single_threaded_blas {
   int saved_;
 };
 
+/// Runs every tile of `tiles` on `threads` threads, each with a workspace of the pool.
+void run_tiles(const gemm_problem& p, const detail::tile_shape& tiles, int threads,
+               const detail::tile_executor& executor) {
+  const i64 per_batch = tiles.row_tiles * tiles.column_tiles;
+  run_workers(threads, tiles.count, [&](std::atomic<i64>& next, i64 count) {
+    detail::workspace_lease lease;
+    detail::workspace& ws = lease.get();
+    for (i64 t; (t = next.fetch_add(1)) < count;) {
+      const i64 batch = t / per_batch, rest = t % per_batch;
+      const i64 i0 = (rest / tiles.column_tiles) * tiles.rows;
+      const i64 j0 = (rest % tiles.column_tiles) * tiles.columns;
+      executor.run_tile(ws, batch, i0, std::min(p.m, i0 + tiles.rows), j0,
+                        std::min(p.n, j0 + tiles.columns));
+    }
+  });
+}
+
 }  // namespace
 
 const char* gemm_exact_kernel() noexcept {
@@ -73,7 +92,34 @@ const char* gemm_exact_kernel() noexcept {
   return k != nullptr ? k->name : "openblas";
 }
 
+namespace detail {
+
+void gemm_exact_with(const gemm_problem& p, exact_tensor& dest, int threads,
+                     slice_products& products) {
+  if (p.batch < 0 || p.m < 0 || p.n < 0 || p.k < 0)
+    throw internal_error("gemm_exact: negative dimension");
+  if (p.batch == 0 || p.m == 0 || p.n == 0) return;
+  threads = engine_threads(threads);
+  const plan pl = choose_plan(p);
+  if (pl.path == plan::path_kind::simple) return gemm_simple_parallel(p, dest, threads);
+  const tile_shape tiles = choose_device_tiles(p, pl, threads, products.memory_bytes());
+  // The OpenBLAS implementation runs single-threaded, as the OpenBLAS tile path does: the
+  // parallelism is over tiles (and OpenBLAS's own threads synchronize invisibly to TSan).
+  std::optional<single_threaded_blas> blas1;
+  if (std::string_view(products.name()) == "openblas") blas1.emplace();
+  const tile_executor executor(p, dest, pl, nullptr, &products);
+  run_tiles(p, tiles, static_cast<int>(std::min<i64>(threads, tiles.count)), executor);
+}
+
+}  // namespace detail
+
 void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options& opt) {
+  if (opt.device == device_kind::cuda) {
+    std::string reason;
+    detail::slice_products* products = detail::cuda_slice_products(opt.device_memory, &reason);
+    if (!products) throw std::runtime_error("no CUDA device available (" + reason + ")");
+    return detail::gemm_exact_with(p, dest, opt.threads, *products);
+  }
   if (p.batch < 0 || p.m < 0 || p.n < 0 || p.k < 0)
     throw internal_error("gemm_exact: negative dimension");
   if (p.batch == 0 || p.m == 0 || p.n == 0) return;
@@ -91,19 +137,7 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
   std::optional<single_threaded_blas> blas1;
   if (!native) blas1.emplace();
   const detail::tile_executor executor(p, dest, pl, native);
-  const i64 per_batch = tiles.row_tiles * tiles.column_tiles;
-  run_workers(static_cast<int>(std::min<i64>(threads, tiles.count)), tiles.count,
-              [&](std::atomic<i64>& next, i64 count) {
-                detail::workspace_lease lease;
-                detail::workspace& ws = lease.get();
-                for (i64 t; (t = next.fetch_add(1)) < count;) {
-                  const i64 batch = t / per_batch, rest = t % per_batch;
-                  const i64 i0 = (rest / tiles.column_tiles) * tiles.rows;
-                  const i64 j0 = (rest % tiles.column_tiles) * tiles.columns;
-                  executor.run_tile(ws, batch, i0, std::min(p.m, i0 + tiles.rows), j0,
-                                    std::min(p.n, j0 + tiles.columns));
-                }
-              });
+  run_tiles(p, tiles, static_cast<int>(std::min<i64>(threads, tiles.count)), executor);
 }
 
 }  // namespace roundoff::exact

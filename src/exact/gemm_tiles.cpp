@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -131,6 +132,94 @@ workspace_lease::~workspace_lease() {
   pool().release(std::move(held_));
 }
 
+namespace {
+
+/// Freivalds' check of one product C = A B^T (rows_a x rows_b, integer-valued doubles, Lemma 2):
+/// with r in {-1, +1}^rows_b drawn from `seed`, C r must equal A (B^T r), both formed exactly in
+/// integers. A single wrong sum always breaks the equality (its r_s is nonzero); any set of wrong
+/// sums that does not depend on r breaks it with probability at least 1/2.
+bool product_agrees(i64 rows_a, i64 rows_b, i64 kn, const double* a, const double* b,
+                    const double* c, std::uint64_t seed, std::vector<i64>& signs,
+                    std::vector<i128>& bt_r) {
+  signs.resize(static_cast<std::size_t>(rows_b));
+  std::uint64_t x = seed;
+  for (i64 s = 0; s < rows_b; ++s) {  // splitmix64
+    std::uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    signs[static_cast<std::size_t>(s)] = ((z ^ (z >> 31)) & 1) ? 1 : -1;
+  }
+  // Each |a b| <= 2^53 and each sum over k of them too (Lemma 2), so |a (B^T r)_k| and both
+  // sides stay below rows_b * 2^54 < 2^100: exact in 128 bits.
+  bt_r.assign(static_cast<std::size_t>(kn), 0);
+  for (i64 s = 0; s < rows_b; ++s) {
+    const i64 sign = signs[static_cast<std::size_t>(s)];
+    const double* row = b + s * kn;
+    for (i64 k = 0; k < kn; ++k)
+      bt_r[static_cast<std::size_t>(k)] += static_cast<i128>(static_cast<i64>(row[k]) * sign);
+  }
+  for (i64 r = 0; r < rows_a; ++r) {
+    i128 left = 0, right = 0;
+    const double* row = a + r * kn;
+    for (i64 k = 0; k < kn; ++k)
+      right += static_cast<i128>(static_cast<i64>(row[k])) * bt_r[static_cast<std::size_t>(k)];
+    const double* out = c + r * rows_b;
+    for (i64 s = 0; s < rows_b; ++s)
+      left += static_cast<i128>(static_cast<i64>(out[s]) * signs[static_cast<std::size_t>(s)]);
+    if (left != right) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void tile_executor::form_products(const double* a_slices, const double* b_slices, double* products,
+                                  i64 mt, i64 nt, i64 kn, i64 count) const {
+  // The calls: Karatsuba three of mt x nt, plain one of the stacked blocks.
+  struct call {
+    i64 rows_a, rows_b;
+    const double *a, *b;
+    double* c;
+  };
+  call calls[3];
+  int n_calls = 0;
+  if (plan_.karatsuba) {
+    for (int t = 0; t < 3; ++t)
+      calls[n_calls++] = {mt, nt, a_slices + t * mt * kn, b_slices + t * nt * kn,
+                          products + t * mt * nt};
+  } else {
+    calls[n_calls++] = {plan_.blocks_a() * mt, plan_.blocks_b() * nt, a_slices, b_slices, products};
+  }
+  std::uint64_t seed = 0;
+  {
+    // One tile's product at a time: the implementation need not be thread-safe, and a device
+    // runs one product at a time anyway.
+    const std::lock_guard<std::mutex> lk(products_lock_);
+    for (int t = 0; t < n_calls; ++t)
+      products_->multiply(calls[t].rows_a, calls[t].rows_b, kn, calls[t].a, calls[t].b, calls[t].c);
+    seed = ++products_calls_;
+  }
+  const auto inexact = [&](const char* what) {
+    throw std::runtime_error(std::string("gemm_exact: the slice products from ") +
+                             products_->name() + " are not exact (" + what +
+                             "); the device does not compute IEEE binary64 products and sums");
+  };
+  // Lemma 2: every sum is an integer of magnitude at most 2^53. A result outside that set was
+  // not computed in exact binary64 arithmetic (a faulty device, or a reduced-precision mode).
+  for (i64 t = 0; t < count; ++t) {
+    const double v = products[t];
+    if (!(std::fabs(v) <= 0x1p53) || v != std::trunc(v))
+      inexact("a sum is not an integer of magnitude <= 2^53");
+  }
+  // And the integers must be the right ones (docs/exact-gpu.md §3, "Detection").
+  thread_local std::vector<i64> signs;
+  thread_local std::vector<i128> bt_r;
+  for (int t = 0; t < n_calls; ++t)
+    if (!product_agrees(calls[t].rows_a, calls[t].rows_b, kn, calls[t].a, calls[t].b, calls[t].c,
+                        seed * 3 + static_cast<std::uint64_t>(t), signs, bt_r))
+      inexact("the sums fail Freivalds' check C r = A (B^T r)");
+}
+
 i64 tile_executor::dest_index(i64 batch, i64 i, i64 j) const {
   const i64 c = problem_.c_offset + batch * problem_.c_batch_stride + i * problem_.c_row_stride +
                 j * problem_.c_col_stride;
@@ -247,17 +336,21 @@ void tile_executor::run_tile_blas(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0,
                         ws.b_remainders);
     if (!ws.a_any_fast || !good_b) break;  // every output of the tile goes to the simple path
     const double* as = ws.a_slices.data() + ba * mt * k0;
-    const auto ik = static_cast<blasint>(kn);
-    if (plan_.karatsuba) {
-      for (int t = 0; t < 3; ++t)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(mt),
-                    static_cast<blasint>(nt), ik, 1.0, as + t * mt * kn, ik,
-                    ws.b_slices.data() + t * nt * kn, ik, 0.0, ws.products.data() + t * mt * nt,
-                    static_cast<blasint>(nt));
+    if (products_) {
+      form_products(as, ws.b_slices.data(), ws.products.data(), mt, nt, kn, csize);
     } else {
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(ba * mt),
-                  static_cast<blasint>(bb * nt), ik, 1.0, as, ik, ws.b_slices.data(), ik, 0.0,
-                  ws.products.data(), static_cast<blasint>(bb * nt));
+      const auto ik = static_cast<blasint>(kn);
+      if (plan_.karatsuba) {
+        for (int t = 0; t < 3; ++t)
+          cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(mt),
+                      static_cast<blasint>(nt), ik, 1.0, as + t * mt * kn, ik,
+                      ws.b_slices.data() + t * nt * kn, ik, 0.0, ws.products.data() + t * mt * nt,
+                      static_cast<blasint>(nt));
+      } else {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(ba * mt),
+                    static_cast<blasint>(bb * nt), ik, 1.0, as, ik, ws.b_slices.data(), ik, 0.0,
+                    ws.products.data(), static_cast<blasint>(bb * nt));
+      }
     }
     if (multi)
       for (i64 t = 0; t < csize; ++t)

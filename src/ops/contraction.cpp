@@ -61,7 +61,10 @@ void contraction_runner::run_one(const exact::gemm_problem& p, exact::exact_tens
   if (p.batch == 0 || p.m == 0 || p.n == 0) return;
   if (!oracle) {
     if (opt_.how == method::fast) {
-      exact::gemm_exact(p, dest, exact::engine_options{opt_.threads});
+      exact::engine_options eo;
+      eo.threads = opt_.threads;
+      eo.device = opt_.device;
+      exact::gemm_exact(p, dest, eo);
     } else {
       exact::gemm_exact_simple(p, dest);
     }

@@ -359,6 +359,16 @@ std::string cli_message(const argument_error& e) {
   return m;
 }
 
+/// device="cpu"|"cuda" (the CLI's --device); "cuda" without a usable device: ValueError.
+exact::device_kind check_device(const std::string& device) {
+  if (device == "cpu") return exact::device_kind::cpu;
+  if (device != "cuda") throw input_error("--device: " + device + " not in {cpu,cuda}");
+  std::string why;
+  if (!exact::device_available(exact::device_kind::cuda, &why))
+    throw input_error("--device cuda: " + why);
+  return exact::device_kind::cuda;
+}
+
 void check_threads(int threads) {  // CLI11's Range(1, 1024) message
   if (threads < 1 || threads > 1024)
     throw input_error("--threads: Value " + std::to_string(threads) + " not in range 1 to 1024");
@@ -569,9 +579,13 @@ NB_MODULE(_core, m) {
       "The op's output shape; ValueError (PyTorch's rules) when the operands do not fit.");
 
   m.def(
+      "check_device", [](const std::string& device) { check_device(device); }, "device"_a,
+      "ValueError (the CLI's --device message) unless the device can run the exact engine.");
+
+  m.def(
       "exact",
       [](const ops::op_spec& spec, const input& xi, const input& wi, const input* bi,
-         const std::string& method, long precision_bits, int threads) {
+         const std::string& method, long precision_bits, int threads, const std::string& device) {
         const tensor_view &x = xi.view, &w = wi.view;
         const tensor_view* b = bi ? &bi->view : nullptr;
         ops::reference_options opt;
@@ -593,6 +607,9 @@ NB_MODULE(_core, m) {
         }
         check_threads(threads);
         opt.threads = threads;
+        if (device == "cuda" && opt.how != ops::method::fast)
+          throw input_error("--device cuda: applies to --method fast only");
+        opt.device = check_device(device);
         opt.want_magnitude = false;
         checked_output_shape(spec, x, w, b);
         std::vector<double> values;
@@ -609,6 +626,7 @@ NB_MODULE(_core, m) {
         return std::make_pair(to_numpy(std::move(values), shape), inexact);
       },
       "op"_a, "x"_a, "w"_a, "b"_a.none(), "method"_a, "precision_bits"_a, "threads"_a,
+      "device"_a = "cpu",
       "The op's exact result rounded once to float64 (ops::evaluate), and for method 'mpfr' the "
       "number of elements that were NOT exact at precision_bits (0 otherwise).");
 
@@ -648,10 +666,12 @@ NB_MODULE(_core, m) {
          const std::vector<std::pair<std::size_t, std::size_t>>& pairs, double confidence,
          int worst, int threads, const std::string& command,
          const std::vector<std::pair<std::string, nb::object>>& params,
-         const std::vector<std::tuple<std::string, std::string, std::string>>& skipped) {
+         const std::vector<std::tuple<std::string, std::string, std::string>>& skipped,
+         const std::string& device) {
         const tensor_view &x = xi.view, &w = wi.view;
         const tensor_view* b = bi ? &bi->view : nullptr;
         check_confidence(confidence);
+        const exact::device_kind dev = check_device(device);
         if (worst < 0 || worst > 1000)
           throw input_error("--worst: Value " + std::to_string(worst) + " not in range 0 to 1000");
         check_threads(threads);
@@ -679,6 +699,7 @@ NB_MODULE(_core, m) {
         jo.confidence = confidence;
         jo.worst = worst;
         jo.threads = threads;
+        jo.device = dev;
         {
           nb::gil_scoped_release release;
           verdicts::judge({spec, x, w, b}, judged, pairs, jo, *r);
@@ -694,7 +715,7 @@ NB_MODULE(_core, m) {
         return r;
       },
       "op"_a, "x"_a, "w"_a, "b"_a.none(), "outputs"_a, "pairs"_a, "confidence"_a, "worst"_a,
-      "threads"_a, "command"_a, "params"_a, "skipped"_a,
+      "threads"_a, "command"_a, "params"_a, "skipped"_a, "device"_a = "cpu",
       "verdicts::judge, the kernel behind the CLI's check and run: each output (name, declared "
       "preset, Tensor, source dict) against the exact result, each pair (indices) against each "
       "other; `skipped` (name, declared, explanation) are listed after them as run's skipped "

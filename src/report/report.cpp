@@ -260,7 +260,8 @@ table comparisons_table(const results& r) {
   for (const auto& c : r.comparisons)
     t.add_row({c.a, c.b,
                cell(fmt::format("{} of {}", c.differing, c.elements), double(c.differing)),
-               number(c.max_abs_difference), number(c.max_ratio), c.verdict});
+               number(c.max_abs_difference),
+               std::isnan(c.max_ratio) ? cell("none") : number(c.max_ratio), c.verdict});
   return t;
 }
 
@@ -319,14 +320,15 @@ std::string render_json(const results& r) {
   j["results"] = items;
   json comps = json::array();
   for (const auto& c : r.comparisons) {
-    comps.push_back({{"a", c.a},
-                     {"b", c.b},
-                     {"differing", c.differing},
-                     {"max_abs_difference", number_json(c.max_abs_difference)},
-                     {"verdict", c.verdict},
-                     {"elements", c.elements},
-                     {"max_ratio", number_json(c.max_ratio)},
-                     {"explanation", c.explanation}});
+    comps.push_back(
+        {{"a", c.a},
+         {"b", c.b},
+         {"differing", c.differing},
+         {"max_abs_difference", number_json(c.max_abs_difference)},
+         {"verdict", c.verdict},
+         {"elements", c.elements},
+         {"max_ratio", std::isnan(c.max_ratio) ? json(nullptr) : number_json(c.max_ratio)},
+         {"explanation", c.explanation}});
   }
   j["comparisons"] = comps;
   // Names come from the user (file names): invalid UTF-8 is replaced, never thrown.

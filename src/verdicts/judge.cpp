@@ -52,6 +52,7 @@ void judge(const ops::problem& p, const std::vector<judged_output>& outs,
   co.confidence = opt.confidence;
   co.worst = opt.worst;
   co.reference.threads = opt.threads;
+  co.reference.device = opt.device;
 
   // One set of exact references for every output and pair (each conversion computed once);
   // its exact result on the given inputs also gives the error statistics.

@@ -3,7 +3,8 @@
 // implementations (false alarms) and planted faults (detections). The allclose criteria are
 // re-implemented from their documentation against the exact result rounded to double (the most
 // favourable reference they could be given):
-//   np.allclose(a, ref):          |a - ref| <= 1e-8 + 1e-5 |ref|
+//   np.allclose(a, ref):          |a - ref| <= 1e-8 + 1e-5 |ref|  (= torch.allclose defaults)
+//   np.testing.assert_allclose:   |a - ref| <= 1e-7 |ref|          (rtol 1e-7, atol 0)
 //   torch.testing.assert_close:   |a - ref| <= atol + rtol |ref|, by the output dtype:
 //                                 f64 (1e-7, 1e-7), f32 (1e-5, 1.3e-6), f16 (1e-5, 1e-3),
 //                                 bf16 (1e-5, 1.6e-2); NaN never equal.
@@ -95,7 +96,8 @@ std::pair<double, double> torch_tol(format_id out) {
 }
 
 struct row {
-  std::int64_t cases = 0, roundoff = 0, roundoff_violation = 0, torch = 0, numpy = 0;
+  std::int64_t cases = 0, roundoff = 0, roundoff_violation = 0, torch = 0, numpy = 0,
+               numpy_testing = 0;
   std::map<std::int64_t, std::int64_t> unflagged_by_k;  // cases roundoff did not flag, by K
 };
 
@@ -120,6 +122,7 @@ TEST(BoundsCompareAllclose, Table) {
     r.roundoff_violation += v.kind == bounds::verdict_kind::violation;
     r.torch += !allclose(y, ref.exact.rounded(), rt, at);
     r.numpy += !allclose(y, ref.exact.rounded(), 1e-5, 1e-8);
+    r.numpy_testing += !allclose(y, ref.exact.rounded(), 1e-7, 0);
     return v;
   };
   const std::int64_t reps = roundoff::test::iterations(2);
@@ -177,11 +180,11 @@ TEST(BoundsCompareAllclose, Table) {
 
   std::ostringstream t;
   t << "| case | cases | roundoff flags (violation) | torch.testing.assert_close | np.allclose "
-       "| roundoff: faults not flagged, by K |\n"
-    << "|---|---:|---:|---:|---:|---|\n";
+       "| np.testing.assert_allclose | roundoff: faults not flagged, by K |\n"
+    << "|---|---:|---:|---:|---:|---:|---|\n";
   auto line = [&](const std::string& k, const row& r, bool fault) {
     t << "| " << k << " | " << r.cases << " | " << r.roundoff << " (" << r.roundoff_violation
-      << ") | " << r.torch << " | " << r.numpy << " | ";
+      << ") | " << r.torch << " | " << r.numpy << " | " << r.numpy_testing << " | ";
     if (fault)
       for (auto& [kk, c] : r.unflagged_by_k) t << "K=" << kk << ": " << c << " ";
     t << "|\n";
@@ -191,6 +194,7 @@ TEST(BoundsCompareAllclose, Table) {
     line(k + " (false alarms)", correct[k], false);
     fa_tot.cases += correct[k].cases, fa_tot.roundoff += correct[k].roundoff;
     fa_tot.torch += correct[k].torch, fa_tot.numpy += correct[k].numpy;
+    fa_tot.numpy_testing += correct[k].numpy_testing;
   }
   line("**all correct implementations (false alarms)**", fa_tot, false);
   for (auto& k : fault_order) {
@@ -198,6 +202,7 @@ TEST(BoundsCompareAllclose, Table) {
     det_tot.cases += faults[k].cases, det_tot.roundoff += faults[k].roundoff;
     det_tot.roundoff_violation += faults[k].roundoff_violation;
     det_tot.torch += faults[k].torch, det_tot.numpy += faults[k].numpy;
+    det_tot.numpy_testing += faults[k].numpy_testing;
   }
   line("**all planted faults (detections)**", det_tot, true);
   std::cout << t.str();

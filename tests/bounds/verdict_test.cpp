@@ -397,6 +397,29 @@ TEST(BoundsVerdict, NoBoundIsNotReportedAsZeroRatio) {
   }
 }
 
+// A pair whose models give no worst-case bound at this size has no ratio either: not "differ by
+// at most 0 of what ... allow" (found by the paper's H200 f16-rpr table at K = 2048).
+TEST(BoundsVerdict, PairWithoutBoundsHasNoRatio) {
+  auto g = roundoff::test::rng(32);
+  auto p = make(2, 16, 2048, g, format_id::f16);
+  const auto ya = run(p, emu("f16-acc16", algo::pairwise), g);
+  const auto yb = run(p, emu("f16-acc16", algo::sequential), g);
+  ASSERT_NE(ya.data, yb.data);
+  auto c = bounds::compare({linear, p.x, p.w, &p.b}, ya, "f16-acc16", yb, "f16-acc16");
+  EXPECT_TRUE(std::isnan(c.max_ratio)) << c.explanation;
+  EXPECT_GT(c.n_no_allowance, 0);
+  EXPECT_NE(c.kind, bounds::verdict_kind::consistent) << c.explanation;
+  EXPECT_NE(c.kind, bounds::verdict_kind::violation) << c.explanation;
+  EXPECT_EQ(c.explanation.find("at most 0 of"), std::string::npos) << c.explanation;
+  EXPECT_NE(c.explanation.find("no guarantee"), std::string::npos) << c.explanation;
+  // With bounds (f32 at the same K) the ratio is there and finite.
+  auto q = make(2, 16, 2048, g);
+  auto c32 = bounds::compare({linear, q.x, q.w, &q.b}, run(q, emu("f32", algo::pairwise), g), "f32",
+                             run(q, emu("f32", algo::sequential), g), "f32");
+  EXPECT_TRUE(std::isfinite(c32.max_ratio)) << c32.explanation;
+  EXPECT_EQ(c32.n_no_allowance, 0);
+}
+
 // Item 5a (pytorch#35655): every product exactly 0, yet an output of 5.03. Exact zero has a zero
 // bound in every model, even where n u >= 1; no model explains it.
 TEST(BoundsVerdict, NonzeroOutputOfAllZeroProductsIsABug) {

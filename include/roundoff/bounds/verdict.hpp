@@ -152,7 +152,12 @@ struct comparison {
   /// outputs were computed from differently converted inputs (a finding, not a violation).
   std::int64_t n_beyond_shared = 0;
   std::int64_t n_special_mismatch = 0;
-  double max_ratio = 0;  ///< max |a - b| / allowed
+  /// Elements where a and b differ and neither model bounds the difference (allowed = +Inf: no
+  /// worst-case bound at this size, n u >= 1): nothing can be said about them.
+  std::int64_t n_no_allowance = 0;
+  /// max |a - b| / allowed over the elements with a finite allowance; NaN when none has one
+  /// (no ratio without a bound: JSON null, "none" in tables).
+  double max_ratio = 0;
   struct element {
     std::int64_t index = 0;
     double a = 0, b = 0, exact = 0, difference = 0, allowed = 0;

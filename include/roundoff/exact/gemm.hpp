@@ -3,7 +3,9 @@
 // exact by construction), simple (one accumulator per output), and the MPFR oracle.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "roundoff/exact/exact_tensor.hpp"
@@ -26,18 +28,41 @@ struct gemm_problem {
   std::int64_t c_offset = 0, c_batch_stride = 0, c_row_stride = 0, c_col_stride = 1;
 };
 
+/// Where gemm_exact forms the products of slices (docs/exact-gpu.md). The result is the same
+/// exact value on every device.
+enum class device_kind {
+  cpu,   ///< this process's cores (native kernels or OpenBLAS)
+  cuda,  ///< cublasDgemm on the first CUDA device; slicing and combination stay on the host
+};
+
 struct engine_options {
   /// Threads for the fast path (and the BLAS it calls); 0: engine_threads(0), every core unless
-  /// ROUNDOFF_THREADS says otherwise.
+  /// ROUNDOFF_THREADS says otherwise. With device_kind::cuda, the host threads that slice and
+  /// combine tiles while the device multiplies.
   int threads = 0;
+  device_kind device = device_kind::cpu;
+  /// device_kind::cuda: bytes of device memory one tile's product may use; 0: 90% of the free
+  /// device memory (cudaMemGetInfo) when the device is first used.
+  std::size_t device_memory = 0;
 };
+
+/// Whether gemm_exact can run on d in this process. When it cannot, *reason (if given) gets one
+/// line, e.g. "no CUDA device available (cudaGetDeviceCount: no CUDA-capable device is
+/// detected)". device_kind::cpu is always available. The first call for cuda loads the CUDA
+/// engine (roundoff_exact_cuda.so) and cuBLAS; later calls reuse them.
+bool device_available(device_kind d, std::string* reason = nullptr);
+
+/// "cpu" or "cuda".
+const char* device_name(device_kind d) noexcept;
 
 /// The thread count the exact engine runs with when asked for `requested`: `requested` when it
 /// is positive; otherwise the environment variable ROUNDOFF_THREADS when it holds an integer in
 /// [1, 1024]; otherwise std::thread::hardware_concurrency() (at least 1).
 int engine_threads(int requested) noexcept;
 
-/// Fast exact path. Writes every output element of p into dest (already sized).
+/// Fast exact path. Writes every output element of p into dest (already sized). With
+/// opt.device == device_kind::cuda and no usable CUDA device it throws std::runtime_error whose
+/// what() starts "no CUDA device available".
 void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options& opt = {});
 
 /// The kernel gemm_exact multiplies slices with, as things stand now: "native-avx512" (its own

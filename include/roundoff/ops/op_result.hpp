@@ -31,6 +31,9 @@ struct reference_options {
   /// Threads of the exact engine; 0: exact::engine_threads(0), every core unless
   /// ROUNDOFF_THREADS says otherwise.
   int threads = 0;
+  /// Where the fast engine forms its slice products (exact::device_kind; docs/exact-gpu.md). The
+  /// exact result does not depend on it; device_kind::cuda applies to method::fast only.
+  exact::device_kind device = exact::device_kind::cpu;
   /// Compute `magnitude` (one more exact contraction on |x|, |w|, |b|). Off: magnitude is empty.
   bool want_magnitude = true;
   magnitude_method magnitude_how = magnitude_method::exact;

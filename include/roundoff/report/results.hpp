@@ -81,7 +81,8 @@ struct comparison {
   std::int64_t elements = 0;      ///< elements compared
   double max_abs_difference = 0;  ///< max |a - b| (inf for a special-value mismatch)
   std::string verdict;            ///< "consistent", "no guarantee", "suspicious" or "violation"
-  double max_ratio = 0;           ///< max |a - b| / what rounding in both models allows
+  double max_ratio = 0;  ///< max |a - b| / what both models allow; NaN: no element has one (JSON
+                         ///< null, "none" in tables)
   std::string explanation;
 };
 

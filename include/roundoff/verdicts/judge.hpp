@@ -28,6 +28,8 @@ struct judge_options {
   double confidence = 1e-6;
   int worst = 5;
   int threads = 0;  ///< exact engine threads (0: exact::engine_threads(), all cores by default)
+  /// Where the exact engine forms its slice products (same exact references on every device).
+  exact::device_kind device = exact::device_kind::cpu;
 };
 
 /// Judges each output (results in the order given) and each pair (indices into outs; a

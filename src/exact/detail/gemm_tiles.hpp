@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "gemm_fast_split.hpp"
@@ -19,6 +20,7 @@
 #include "roundoff/exact/accumulator.hpp"
 #include "roundoff/exact/exact_tensor.hpp"
 #include "roundoff/exact/gemm.hpp"
+#include "slice_products.hpp"
 
 namespace roundoff::exact::detail {
 
@@ -67,10 +69,12 @@ class workspace_lease {
 /// Runs the tiles of one call: every output of a tile is stored into dest exactly.
 class tile_executor {
  public:
-  /// native: the micro-kernel to run, or nullptr for the OpenBLAS path.
+  /// native: the micro-kernel to run, or nullptr for the OpenBLAS path. products: when not
+  /// null (and native is null), the OpenBLAS path forms its slice products there instead of
+  /// with cblas_dgemm, one call at a time, and checks them (slice_products.hpp).
   tile_executor(const gemm_problem& p, exact_tensor& dest, const plan& pl,
-                const native::micro_kernel* native)
-      : problem_(p), dest_(dest), plan_(pl), native_(native) {}
+                const native::micro_kernel* native, slice_products* products = nullptr)
+      : problem_(p), dest_(dest), plan_(pl), native_(native), products_(products) {}
 
   void run_tile(workspace& ws, std::int64_t batch, std::int64_t i0, std::int64_t i1,
                 std::int64_t j0, std::int64_t j1) const {
@@ -109,10 +113,17 @@ class tile_executor {
                   bool analyze, int bits, int slices, int w, row_info* info, slicer* sl, int blocks,
                   double* out, std::vector<double>& res, std::vector<rem_entry>& rem) const;
 
+  /// The products of one chunk of a tile through products_, checked (Lemma 2's integers).
+  void form_products(const double* a_slices, const double* b_slices, double* products,
+                     std::int64_t mt, std::int64_t nt, std::int64_t kn, std::int64_t count) const;
+
   const gemm_problem& problem_;
   exact_tensor& dest_;
   const plan& plan_;
   const native::micro_kernel* const native_;
+  slice_products* const products_;
+  mutable std::mutex products_lock_;
+  mutable std::uint64_t products_calls_ = 0;  ///< under products_lock_: seeds the checks
 };
 
 }  // namespace roundoff::exact::detail
