@@ -16,6 +16,11 @@ install(FILES ${PROJECT_BINARY_DIR}/include/roundoff/version.hpp
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/roundoff)
 set(_cfgdir ${CMAKE_INSTALL_LIBDIR}/cmake/roundoff)
 install(EXPORT roundoffTargets NAMESPACE roundoff:: DESTINATION ${_cfgdir})
+if(BUILD_SHARED_LIBS)
+  set(BUILD_SHARED_LIBS_FOR_CONFIG TRUE)
+else()
+  set(BUILD_SHARED_LIBS_FOR_CONFIG FALSE)
+endif()
 configure_package_config_file(cmake/roundoffConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/roundoffConfig.cmake INSTALL_DESTINATION ${_cfgdir})
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/roundoffConfigVersion.cmake

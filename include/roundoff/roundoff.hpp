@@ -56,4 +56,5 @@
 #include "roundoff/backends/backend.hpp"
 #include "roundoff/report/report.hpp"
 #include "roundoff/report/results.hpp"
+#include "roundoff/report/sweep.hpp"
 #include "roundoff/report/table.hpp"

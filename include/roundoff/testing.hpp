@@ -21,6 +21,9 @@
 #include "roundoff/bounds/check.hpp"
 #include "roundoff/verdicts/require.hpp"
 
+// GoogleTest's names: PrintTo, MatchAndExplain, DescribeTo and DescribeNegationTo are the hooks
+// it looks up; IsRoundingConsistent and RoundingConsistent read like its own matchers.
+// NOLINTBEGIN(readability-identifier-naming)
 namespace roundoff {
 
 /// Prints shape, format and the first few values (so that gtest does not dump raw bytes).
@@ -64,3 +67,4 @@ rounding_consistent_matcher RoundingConsistent(const ops::op_spec& op, const ten
 
 }  // namespace testing
 }  // namespace roundoff
+// NOLINTEND(readability-identifier-naming)

@@ -4,9 +4,10 @@ Tensors: numpy arrays and torch tensors (any strides; float64/32/16, and torch.b
 handed to the extension as they are, through DLPack or the buffer protocol, and read there in one
 pass into the engine's float64 tensor. Torch tensors on a GPU are copied to the host once here.
 
-Op arguments: PyTorch's names and spellings (``stride=(2, 1)``, ``padding="same"``, ...) become
-the CLI's flag syntax ("2,1", "same"), which the library parses and checks exactly as it does for
-``roundoff check --stride 2,1``; the error messages are therefore the CLI's.
+Op arguments: PyTorch's names and spellings (``stride=(2, 1)``, ``padding="same"``, ...) go to
+the library typed (lists of ints, words), which checks them as it does the CLI's
+``roundoff check --stride 2,1``; the extension words its errors as the CLI does. The report's
+params show them in the CLI's syntax ("2,1", "same").
 """
 
 from __future__ import annotations
@@ -74,18 +75,22 @@ def str_arg(name: str, value: Any) -> str:
     return value
 
 
-def _int_list(name: str, value: Any) -> str:
+def _int_values(name: str, value: Any) -> list:
     if isinstance(value, (tuple, list)):
-        items = [int_arg(name, v) for v in value]
-        return ",".join(str(v) for v in items) if items else "()"
+        return [int_arg(name, v) for v in value]
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name}: expected an int or a tuple of ints, got {value!r}")
     try:
-        return str(int_arg(name, value))
+        return [int_arg(name, value)]
     except TypeError:
         raise TypeError(
             f"{name}: expected an int or a tuple of ints, got {type(value).__name__}"
         ) from None
+
+
+def _int_list(name: str, value: Any) -> str:
+    items = _int_values(name, value)
+    return ",".join(str(v) for v in items) if items else "()"
 
 
 def conv_flags(args: dict) -> dict:
@@ -107,12 +112,36 @@ def conv_flags(args: dict) -> dict:
     return out
 
 
+def conv_args(args: dict) -> dict:
+    """PyTorch-style conv arguments (None: not given) -> the engine's typed ones (lists of ints,
+    padding words as padding_keyword; absent: not given)."""
+    out = {}
+    for key in ("stride", "dilation", "output_padding"):
+        if args.get(key) is not None:
+            out[key] = _int_values(key, args[key])
+    padding = args.get("padding")
+    if padding is not None:
+        if isinstance(padding, str):
+            out["padding_keyword"] = padding
+        else:
+            out["padding"] = _int_values("padding", padding)
+    if args.get("groups") is not None:
+        out["groups"] = int_arg("groups", args["groups"])
+    mode = args.get("padding_mode")
+    if mode is not None:
+        if not isinstance(mode, str):
+            raise TypeError(f"padding_mode: expected a str, got {type(mode).__name__}")
+        out["padding_mode"] = mode
+    return out
+
+
 def op_spec(op: Any, args: dict) -> Tuple[Any, dict]:
-    """The engine's OpSpec for `op` and its conv arguments, and the flags that were given."""
+    """The engine's OpSpec for `op` and its conv arguments, and the flags that were given (in
+    the CLI's syntax, for the report's params)."""
     if not isinstance(op, str):
         raise TypeError(f"op: expected an op name (str), got {type(op).__name__}")
     flags = conv_flags(args)
-    spec = _core.op_spec(op, **flags)
+    spec = _core.op_spec(op, **conv_args(args))
     return spec, {k: v for k, v in flags.items() if v}
 
 

@@ -57,12 +57,12 @@ run_result backend::run(const ops::op_spec& op, const tensor& x, const tensor& w
   if (!supports(op.kind))
     throw input_error(who + ": does not support op " + std::string(detail::kind_name(op.kind)));
   if (auto a = available(); !a.available) throw input_error(who + ": unavailable: " + a.reason);
-  if (opt.threads < 1) throw input_error(who + ": --threads must be at least 1");
+  if (opt.threads < 1) throw input_error(who + ": run_options::threads must be at least 1");
   // PyTorch's validation rules live in the ops layer; the lowering re-derives the shape and
   // must agree (a disagreement is a roundoff bug, not a user error).
   auto out_shape = ops::output_shape({op, x, w, b});
   if (detail::output_shape(op, x, w, b) != out_shape)
-    throw std::logic_error(who + ": lowering and ops layer disagree on the output shape");
+    throw internal_error(who + ": lowering and ops layer disagree on the output shape");
   tensor xs = x, ws = w, bs;
   std::int64_t changed = to_storage(xs, storage_) + to_storage(ws, storage_);
   if (b) {
@@ -77,7 +77,7 @@ run_result backend::run(const ops::op_spec& op, const tensor& x, const tensor& w
   do_run(op, xs, ws, b ? &bs : nullptr, out_shape, opt, r);
   if (r.output.shape != out_shape ||
       static_cast<std::int64_t>(r.output.data.size()) != r.output.numel())
-    throw std::logic_error(who + ": adapter returned an output of the wrong shape");
+    throw internal_error(who + ": adapter returned an output of the wrong shape");
   return r;
 }
 
@@ -104,7 +104,7 @@ class unavailable_backend final : public backend {
  protected:
   void do_run(const ops::op_spec&, const tensor&, const tensor&, const tensor*,
               const std::vector<std::int64_t>&, const run_options&, run_result&) const override {
-    throw std::logic_error("unreachable: unavailable backend ran");
+    throw internal_error("unreachable: unavailable backend ran");
   }
 
  private:
@@ -187,8 +187,8 @@ std::unique_ptr<backend> make_unavailable(const descriptor& d, std::string reaso
 }  // namespace detail
 
 const backend& registry::add(std::unique_ptr<backend> b) {
-  if (!b) throw std::logic_error("registry::add: null backend");
-  if (find(b->full_name())) throw std::logic_error("duplicate backend name " + b->full_name());
+  if (!b) throw internal_error("registry::add: null backend");
+  if (find(b->full_name())) throw internal_error("duplicate backend name " + b->full_name());
   items_.push_back(std::move(b));
   return *items_.back();
 }
@@ -215,7 +215,7 @@ std::vector<const backend*> registry::select(const std::vector<std::string>& glo
   for (auto& g : globs) {
     bool any = std::any_of(items_.begin(), items_.end(),
                            [&](auto& b) { return glob_match(g, b->full_name()); });
-    if (!any) throw input_error("--impl " + g + ": matches no backend (see `roundoff backends`)");
+    if (!any) throw argument_error("impl", g, "matches no backend");
   }
   std::vector<const backend*> r;
   for (auto& b : items_)

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "detail.hpp"
+#include "roundoff/error.hpp"
 
 namespace roundoff::backends::detail {
 namespace {
@@ -18,11 +19,11 @@ namespace {
 using i64 = std::int64_t;
 
 void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+  if (e != cudaSuccess) throw unsupported_error(std::string(what) + ": " + cudaGetErrorString(e));
 }
 void check(cublasStatus_t s, const char* what) {
   if (s != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(std::string(what) + ": " + cublasGetStatusString(s));
+    throw unsupported_error(std::string(what) + ": " + cublasGetStatusString(s));
 }
 
 enum class kind { sgemm_f32, sgemm_tf32, gemmex_f16, gemmex_bf16 };
@@ -131,12 +132,14 @@ class cublas_backend final : public gemm_backend {
     std::vector<T> A(L.a_data.size()), B(L.b_data.size());
     for (std::size_t i = 0; i < A.size(); ++i) A[i] = elem<K>::from(L.a_data[i]);
     for (std::size_t i = 0; i < B.size(); ++i) B[i] = elem<K>::from(L.b_data[i]);
-    device_buffer dA(A.size() * sizeof(T)), dB(B.size() * sizeof(T)),
-        dC(static_cast<std::size_t>(L.m * L.n) * sizeof(T));
+    device_buffer device_a(A.size() * sizeof(T)), device_b(B.size() * sizeof(T)),
+        device_c(static_cast<std::size_t>(L.m * L.n) * sizeof(T));
     if (!A.empty())
-      check(cudaMemcpy(dA.p, A.data(), A.size() * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy");
+      check(cudaMemcpy(device_a.p, A.data(), A.size() * sizeof(T), cudaMemcpyHostToDevice),
+            "cudaMemcpy");
     if (!B.empty())
-      check(cudaMemcpy(dB.p, B.data(), B.size() * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy");
+      check(cudaMemcpy(device_b.p, B.data(), B.size() * sizeof(T), cudaMemcpyHostToDevice),
+            "cudaMemcpy");
     if constexpr (K == kind::sgemm_f32) {
       check(cublasSetMathMode(h.h, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
       info.notes = "cublasSgemm, CUBLAS_PEDANTIC_MATH";
@@ -161,12 +164,12 @@ class cublas_backend final : public gemm_backend {
         for (i64 i = 0; i < L.m; ++i)
           for (i64 j = 0; j < L.n; ++j)
             C[static_cast<std::size_t>(i * L.n + j)] = elem<K>::from(L.bias[oi(p, i, j)]);
-        check(cudaMemcpy(dC.p, C.data(), C.size() * sizeof(T), cudaMemcpyHostToDevice),
+        check(cudaMemcpy(device_c.p, C.data(), C.size() * sizeof(T), cudaMemcpyHostToDevice),
               "cudaMemcpy");
       }
-      const T* a = static_cast<const T*>(dA.p) + L.a_off[static_cast<std::size_t>(p)];
-      const T* b = static_cast<const T*>(dB.p) + L.b_off[static_cast<std::size_t>(p)];
-      T* c = static_cast<T*>(dC.p);
+      const T* a = static_cast<const T*>(device_a.p) + L.a_off[static_cast<std::size_t>(p)];
+      const T* b = static_cast<const T*>(device_b.p) + L.b_off[static_cast<std::size_t>(p)];
+      T* c = static_cast<T*>(device_c.p);
       check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
       auto t0 = std::chrono::steady_clock::now();
       // Row-major C[m,n] = A[m,k] B[n,k]^T is column-major C^T[n,m] = op_T(B) op_N(A).
@@ -183,7 +186,8 @@ class cublas_backend final : public gemm_backend {
       }
       check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
       secs += seconds_since(t0);
-      check(cudaMemcpy(C.data(), dC.p, C.size() * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy");
+      check(cudaMemcpy(C.data(), device_c.p, C.size() * sizeof(T), cudaMemcpyDeviceToHost),
+            "cudaMemcpy");
       for (i64 i = 0; i < L.m; ++i)
         for (i64 j = 0; j < L.n; ++j)
           out[oi(p, i, j)] = elem<K>::to(C[static_cast<std::size_t>(i * L.n + j)]);

@@ -26,7 +26,7 @@ at::ScalarType dtype_of(format_id f) {
     case format_id::f16:
       return at::kHalf;
     default:
-      throw std::logic_error("torch backend: no dtype for this format");
+      throw unsupported_error("torch backend: no dtype for this format");
   }
 }
 
@@ -190,11 +190,11 @@ class torch_backend final : public backend {
     if (cuda_) torch::cuda::synchronize();
     r.info.seconds = seconds_since(t0);
     if (Y.sizes() != at::IntArrayRef(out_shape))
-      throw std::logic_error(full_name() + ": LibTorch returned shape " + c10::str(Y.sizes()) +
-                             " where roundoff expects " + c10::str(at::IntArrayRef(out_shape)));
+      throw internal_error(full_name() + ": LibTorch returned shape " + c10::str(Y.sizes()) +
+                           " where roundoff expects " + c10::str(at::IntArrayRef(out_shape)));
     if (Y.scalar_type() != st)
-      throw std::logic_error(full_name() + ": LibTorch returned dtype " +
-                             std::string(c10::toString(Y.scalar_type())));
+      throw internal_error(full_name() + ": LibTorch returned dtype " +
+                           std::string(c10::toString(Y.scalar_type())));
     auto host = Y.to(at::kCPU).to(at::kDouble).contiguous();  // exact widening
     r.output.data.resize(static_cast<std::size_t>(host.numel()));
     if (host.numel() > 0)
@@ -211,7 +211,7 @@ class torch_backend final : public backend {
                      const std::optional<at::Tensor>& B, const tensor& x, const tensor& w,
                      const tensor* b) const {
     const std::string& f = name().formulation;
-    auto plus_bias = [&](at::Tensor y) { return B ? y + *B : y; };
+    auto plus_bias = [&](const at::Tensor& y) { return B ? y + *B : y; };
     using ok = ops::op_kind;
     switch (op.kind) {
       case ok::linear:
@@ -240,7 +240,7 @@ class torch_backend final : public backend {
       default:
         return conv(op, X, W, B, x, w, b);
     }
-    throw std::logic_error(full_name() + ": no formulation for this op");
+    throw unsupported_error(full_name() + ": no formulation for this op");
   }
 
   bool cuda_, tf32_;

@@ -281,7 +281,7 @@ double squared_distance(const ops::op_result& r, const ops::op_result& r0,
 }
 
 // The nearest conversion of a verdict when it is decisively nearest (the next is at least twice
-// as far, RMS: the factor kFitFactor in squares), else "".
+// as far, RMS: the factor fit_factor in squares), else "".
 std::string decisive_nearest(const verdict& v) {
   if (v.nearest_inputs.empty()) return "";
   if (v.nearest_inputs.size() > 1 &&
@@ -293,7 +293,7 @@ std::string decisive_nearest(const verdict& v) {
 
 // A model's inputs fit when its nearest conversion is within this factor (in squared distance)
 // of the nearest of all (docs/verdicts.md, §3).
-constexpr double kFitFactor = 4;
+constexpr double fit_factor = 4;
 
 // convert(f, x, c, u) for c = nearest_away or toward_zero, with |x| in f's normal range done on
 // the bit pattern: there the result is x's significand cut to f's precision (toward zero), or
@@ -352,9 +352,9 @@ verdict check(const ops::problem& p, const tensor_view& observed, std::string_vi
 namespace {
 
 // Model identification on a sample of rows (docs/verdicts.md, §3, "Sample"): above
-// kSampleAbove output elements, about kSampleTarget elements of whole output rows, spread evenly.
-constexpr std::int64_t kSampleAbove = std::int64_t{1} << 18;
-constexpr std::int64_t kSampleTarget = std::int64_t{1} << 16;
+// sample_above output elements, about sample_target elements of whole output rows, spread evenly.
+constexpr std::int64_t sample_above = std::int64_t{1} << 18;
+constexpr std::int64_t sample_target = std::int64_t{1} << 16;
 
 // The sub-problem of some output rows: x restricted to the inputs of those rows (w and b are
 // shared), its own exact references, and the observed rows gathered alike.
@@ -421,14 +421,14 @@ struct reference_set::impl {
   row_sample* identification_sample(std::int64_t elements) {
     if (sample_decided) return sample.get();
     sample_decided = true;
-    if (elements <= kSampleAbove) return nullptr;
+    if (elements <= sample_above) return nullptr;
     std::int64_t rows = 0, x_row = 0;
     std::vector<std::int64_t> sub_shape;
     if (!output_rows(prob.op, prob.x, prob.w, prob.b.get(), rows, x_row, sub_shape) || rows <= 0)
       return nullptr;
     const std::int64_t out_row = elements / rows;
     if (out_row <= 0 || out_row * rows != elements) return nullptr;
-    const std::int64_t want = std::max<std::int64_t>(1, (kSampleTarget + out_row - 1) / out_row);
+    const std::int64_t want = std::max<std::int64_t>(1, (sample_target + out_row - 1) / out_row);
     if (want >= rows) return nullptr;
     auto s = std::make_unique<row_sample>();
     s->rows_total = rows;
@@ -634,12 +634,12 @@ verdict check(reference_set& set, const tensor_view& observed_view,
       double own_nearest = inf;
       for (const auto* p : own) own_nearest = std::min(own_nearest, distance_of(p));
       nearest = std::min(nearest, own_nearest);
-      cr.inputs_fit = own_nearest <= kFitFactor * nearest;
+      cr.inputs_fit = own_nearest <= fit_factor * nearest;
       // A model that converts the inputs must show it (positive evidence): its own signature, or
       // its converted inputs decisively nearer than the inputs as given. Otherwise loose bounds
       // (bf16's output rounding, f16-acc16's n u) would "explain" a bug.
       const bool shows_conversion = !cr.rounds_inputs || cr.own_signature_found ||
-                                    kFitFactor * own_nearest <= distance_of(&r0);
+                                    fit_factor * own_nearest <= distance_of(&r0);
       // The output's storage format must hold the candidate's output format: an f32-output
       // arithmetic does not produce bf16 tensors without one more rounding it does not model.
       cr.output_fits = at_least_as_fine(observed.type, c.output);

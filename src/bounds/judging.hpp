@@ -311,7 +311,7 @@ inline exact_class classify(const ops::op_result& r, std::int64_t i, exact::accu
   }
 }
 
-constexpr int kCategories = 5;
+constexpr int category_count = 5;
 
 // How bad a category is, for choosing an element's best reference (docs/verdicts.md, §2).
 inline int severity(element_category c) {
@@ -334,7 +334,7 @@ inline int severity(element_category c) {
 struct judged {
   std::int64_t elements = 0;
   std::vector<element_report> worst;  // the worst elements, worst first (judge_all's worst_k)
-  std::int64_t n_cat[kCategories] = {0, 0, 0, 0, 0};
+  std::int64_t n_cat[category_count] = {0, 0, 0, 0, 0};
   std::int64_t n_no_det = 0, n_no_prob = 0;
   double max_det = 0, max_prob = 0;
   bool any_det = false, any_prob = false;  // some element has that (finite) bound

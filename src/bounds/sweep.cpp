@@ -4,7 +4,6 @@
 #include "roundoff/bounds/sweep.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -28,22 +27,6 @@ namespace {
 constexpr double inf = std::numeric_limits<double>::infinity();
 // One operand of one point may hold at most this many elements (2 GiB as doubles).
 constexpr std::int64_t max_operand_elements = std::int64_t{1} << 28;
-
-bool is_name(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || c == '_' || c == '-')) return false;
-  return true;
-}
-
-// A positive decimal integer, the whole of s; nullopt otherwise (sign, junk, overflow).
-std::optional<std::int64_t> parse_size(std::string_view s) {
-  if (s.empty() || s.front() < '0' || s.front() > '9') return std::nullopt;
-  std::int64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
 
 std::string join_names(const std::vector<std::pair<std::string, dim_setting>>& d) {
   std::string r;
@@ -128,57 +111,11 @@ std::vector<std::pair<std::string, dim_setting>> sweep_dim_defaults(ops::op_kind
           {"kernel", {3, {}}}};
 }
 
-vary_range parse_vary(std::string_view text) {
-  const std::string t(text);
-  const auto fail = [&](const std::string& why) -> vary_range {
-    throw input_error("--vary " + t + ": " + why);
-  };
-  const auto eq = text.find('=');
-  if (eq == std::string_view::npos)
-    return fail("expected NAME=START:STOP[:STEP], e.g. in=1:2048:64");
-  vary_range r;
-  r.dim = std::string(text.substr(0, eq));
-  if (!is_name(r.dim)) return fail("'" + r.dim + "' is not a dimension name (e.g. in, out, batch)");
-  std::vector<std::string_view> parts;
-  std::string_view rest = text.substr(eq + 1);
-  for (;;) {
-    const auto c = rest.find(':');
-    parts.push_back(rest.substr(0, c));
-    if (c == std::string_view::npos) break;
-    rest = rest.substr(c + 1);
-  }
-  if (parts.size() < 2 || parts.size() > 3)
-    return fail("expected NAME=START:STOP[:STEP], e.g. in=1:2048:64");
-  const auto start = parse_size(parts[0]), stop = parse_size(parts[1]);
-  if (!start) return fail("START '" + std::string(parts[0]) + "' is not a positive integer");
-  if (!stop) return fail("STOP '" + std::string(parts[1]) + "' is not a positive integer");
-  r.start = *start;
-  r.stop = *stop;
-  r.step = 1;
-  if (parts.size() == 3) {
-    std::string_view st = parts[2];
-    if (!st.empty() && (st.front() == 'x' || st.front() == '*')) {
-      r.geometric = true;
-      st.remove_prefix(1);
-    }
-    const auto step = parse_size(st);
-    if (!step)
-      return fail("STEP '" + std::string(parts[2]) + "' is not a positive integer (or xF)");
-    r.step = *step;
-    if (r.geometric && r.step < 2) return fail("a geometric step needs a factor >= 2");
-  }
-  if (r.start < 1) return fail("sizes start at 1");
-  if (r.stop < r.start) return fail("STOP is below START (the range is empty)");
-  if (r.step < 1) return fail("STEP must be at least 1");
-  return r;
-}
-
 std::vector<std::int64_t> vary_values(const vary_range& r, std::int64_t max_points) {
-  const std::string name = "--vary " + r.dim + "=" + std::to_string(r.start) + ":" +
-                           std::to_string(r.stop) + ":" + (r.geometric ? "x" : "") +
-                           std::to_string(r.step);
+  const std::string range = r.dim + "=" + std::to_string(r.start) + ":" + std::to_string(r.stop) +
+                            ":" + (r.geometric ? "x" : "") + std::to_string(r.step);
   if (r.start < 1 || r.stop < r.start || r.step < 1 || (r.geometric && r.step < 2))
-    throw input_error(name + ": empty or invalid range");
+    throw argument_error("vary", range, "empty or invalid range");
   std::int64_t count = 0;
   if (r.geometric) {
     for (std::int64_t v = r.start;; v *= r.step) {
@@ -189,8 +126,9 @@ std::vector<std::int64_t> vary_values(const vary_range& r, std::int64_t max_poin
     count = (r.stop - r.start) / r.step + 1;
   }
   if (count > max_points)
-    throw input_error(name + ": " + std::to_string(count) + " points, more than the limit of " +
-                      std::to_string(max_points) + " (use a larger step)");
+    throw argument_error("vary", range,
+                         std::to_string(count) + " points, more than the limit of " +
+                             std::to_string(max_points) + " (use a larger step)");
   std::vector<std::int64_t> v;
   v.reserve(static_cast<std::size_t>(count));
   std::int64_t x = r.start;
@@ -201,29 +139,8 @@ std::vector<std::int64_t> vary_values(const vary_range& r, std::int64_t max_poin
   return v;
 }
 
-std::pair<std::string, dim_setting> parse_dim(std::string_view text) {
-  const std::string t(text);
-  const auto eq = text.find('=');
-  if (eq == std::string_view::npos)
-    throw input_error("--dim " + t + ": expected NAME=SIZE or NAME=OTHER, e.g. batch=32, out=in");
-  std::string name(text.substr(0, eq));
-  std::string_view v = text.substr(eq + 1);
-  if (!is_name(name)) throw input_error("--dim " + t + ": '" + name + "' is not a dimension name");
-  dim_setting d;
-  if (auto n = parse_size(v)) {
-    if (*n < 1) throw input_error("--dim " + t + ": sizes start at 1");
-    d.value = *n;
-  } else if (is_name(v)) {
-    d.tied_to = std::string(v);
-  } else {
-    throw input_error("--dim " + t + ": '" + std::string(v) +
-                      "' is neither a positive integer nor a dimension name");
-  }
-  return {std::move(name), d};
-}
-
 std::string canonical_dim(ops::op_kind k, std::string_view name) {
-  const std::string n(name);
+  std::string n(name);  // not const: returned by move
   if (n == "in_features" || n == "in-features" || n == "in_channels" || n == "in-channels" ||
       n == "k")
     return "in";
@@ -245,7 +162,7 @@ std::vector<sweep_shape> sweep_shapes(const sweep_spec& spec) {
     dim_setting c = d;
     if (!c.tied_to.empty()) c.tied_to = canonical_dim(s.op.kind, c.tied_to);
     const std::string cn = canonical_dim(s.op.kind, n);
-    if (s.dims.count(cn)) throw input_error("--dim " + n + ": " + cn + " is given twice");
+    if (s.dims.count(cn)) throw argument_error("dim", n, cn + " is given twice");
     s.dims[cn] = c;
   }
   const ops::op_kind k = s.op.kind;
@@ -255,22 +172,23 @@ std::vector<sweep_shape> sweep_shapes(const sweep_spec& spec) {
     return std::any_of(defs.begin(), defs.end(), [&](const auto& d) { return d.first == n; });
   };
   if (!known(s.vary.dim))
-    throw input_error("--vary: " + op + " has no dimension '" + s.vary.dim +
-                      "' (its dimensions: " + join_names(defs) + ")");
+    throw argument_error("vary", op + " has no dimension '" + s.vary.dim +
+                                     "' (its dimensions: " + join_names(defs) + ")");
   for (const auto& [n, d] : s.dims) {
     if (!known(n))
-      throw input_error("--dim " + n + ": " + op + " has no dimension '" + n +
-                        "' (its dimensions: " + join_names(defs) + ")");
-    if (n == s.vary.dim)
-      throw input_error("--dim " + n + ": " + n + " is the dimension --vary varies");
+      throw argument_error(
+          "dim", n,
+          op + " has no dimension '" + n + "' (its dimensions: " + join_names(defs) + ")");
+    if (n == s.vary.dim) throw argument_error("dim", n, n + " is the dimension --vary varies");
     if (!d.tied_to.empty() && !known(d.tied_to))
-      throw input_error("--dim " + n + "=" + d.tied_to + ": " + op + " has no dimension '" +
-                        d.tied_to + "' (its dimensions: " + join_names(defs) + ")");
+      throw argument_error(
+          "dim", n + "=" + d.tied_to,
+          op + " has no dimension '" + d.tied_to + "' (its dimensions: " + join_names(defs) + ")");
   }
   for (auto& [n, d] : defs)
     if (auto it = s.dims.find(n); it != s.dims.end()) d = it->second;
   if (k == ops::op_kind::addmm && !s.bias)
-    throw input_error("--no-bias: addmm needs its bias (input) operand");
+    throw argument_error("no_bias", "addmm needs its bias (input) operand");
 
   const std::vector<std::int64_t> values = vary_values(s.vary, s.max_points);
   const std::int64_t groups = s.op.conv.groups;
@@ -286,8 +204,7 @@ std::vector<sweep_shape> sweep_shapes(const sweep_spec& spec) {
       std::int64_t v = 0;
       for (std::size_t hops = 0;; ++hops) {
         if (hops > defs.size())
-          throw input_error("--dim " + n + ": the ties form a cycle (" + n + " -> ... -> " + n +
-                            ")");
+          throw argument_error("dim", n, "the ties form a cycle (" + n + " -> ... -> " + n + ")");
         if (cur == s.vary.dim) {
           v = value;
           break;
@@ -304,7 +221,7 @@ std::vector<sweep_shape> sweep_shapes(const sweep_spec& spec) {
       size[n] = v;
       p.dims.emplace_back(n, v);
     }
-    const std::string at = "--vary " + s.vary.dim + "=" + std::to_string(value) + ": ";
+    const std::string at = s.vary.dim + "=" + std::to_string(value);  // the --vary point
     const std::int64_t batch = size["batch"], in = size["in"], outc = size["out"];
     switch (k) {
       case ops::op_kind::linear:
@@ -322,10 +239,11 @@ std::vector<sweep_shape> sweep_shapes(const sweep_spec& spec) {
         break;
       default: {
         const bool tr = ops::is_transposed(k);
-        if (groups < 1) throw input_error("--groups: must be at least 1");
+        if (groups < 1) throw argument_error("groups", "must be at least 1");
         if (in % groups != 0 || outc % groups != 0)
-          throw input_error(at + "--groups " + std::to_string(groups) + " must divide in (" +
-                            std::to_string(in) + ") and out (" + std::to_string(outc) + ")");
+          throw argument_error("vary", at,
+                               "--groups " + std::to_string(groups) + " must divide in (" +
+                                   std::to_string(in) + ") and out (" + std::to_string(outc) + ")");
         p.x = {batch, in};
         p.w = tr ? std::vector<std::int64_t>{in, outc / groups}
                  : std::vector<std::int64_t>{outc, in / groups};
@@ -341,8 +259,9 @@ std::vector<sweep_shape> sweep_shapes(const sweep_spec& spec) {
       std::int64_t n = 1;
       for (auto d : *shape) {
         if (d > max_operand_elements / n)
-          throw input_error(at + "an operand of shape " + detail::shape_str(*shape) +
-                            " exceeds the limit of 2^28 elements per operand");
+          throw argument_error("vary", at,
+                               "an operand of shape " + detail::shape_str(*shape) +
+                                   " exceeds the limit of 2^28 elements per operand");
         n *= d;
       }
     }
@@ -358,11 +277,12 @@ std::vector<sweep_shape> sweep_shapes(const sweep_spec& spec) {
     try {
       p.y = ops::output_shape({s.op, x, w, s.bias ? &b : nullptr});
     } catch (const input_error& e) {
-      throw input_error(at + e.what());
+      throw argument_error("vary", at, e.what());
     }
     if (numel(p.y) > max_operand_elements)
-      throw input_error(at + "the output of shape " + detail::shape_str(p.y) +
-                        " exceeds the limit of 2^28 elements");
+      throw argument_error(
+          "vary", at,
+          "the output of shape " + detail::shape_str(p.y) + " exceeds the limit of 2^28 elements");
     out.push_back(std::move(p));
   }
   return out;
@@ -418,7 +338,7 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
                        const sweep_progress& progress) {
   if (impls.empty()) throw input_error("sweep: no implementation to run");
   if (!(s.confidence > 0 && s.confidence < 1))
-    throw input_error("--confidence: must be in (0, 1), got " + std::to_string(s.confidence));
+    throw argument_error("confidence", "must be in (0, 1), got " + std::to_string(s.confidence));
   const std::vector<sweep_shape> shapes = sweep_shapes(s);
   std::vector<arithmetic_model> models;
   std::vector<format_id> formats;
@@ -466,9 +386,8 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
       ir.model = m.name;
       const std::int64_t n = primary.exact.size();
       if (static_cast<std::int64_t>(me.y.data.size()) != n)
-        throw std::runtime_error("sweep: " + im.name + " returned " +
-                                 std::to_string(me.y.data.size()) + " values for an output of " +
-                                 std::to_string(n));
+        throw internal_error("sweep: " + im.name + " returned " + std::to_string(me.y.data.size()) +
+                             " values for an output of " + std::to_string(n));
       ir.elements = n;
       const double lambda = detail::lambda_of(m, primary, alpha);
       detail::model_judge mj(m, m.order, lambda);

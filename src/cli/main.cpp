@@ -1,6 +1,8 @@
 // roundoff: is this divergence a bug or expected rounding? A thin shell: parse, call the library,
 // report. Every error leaves as exactly one line on stderr, "roundoff: <message>", and an exit
-// code (command.hpp): 2 for usage and input errors, 3 for anything unexpected.
+// code (command.hpp): 2 for usage and input errors (roundoff::input_error; an argument_error
+// reworded to name the flag), 3 for anything else ("internal error: ...", every other
+// roundoff::error and std::exception). The one mapping of include/roundoff/error.hpp's kinds.
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -10,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "op_flags.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff_build_info.hpp"
 
@@ -55,6 +58,8 @@ int main(int argc, char** argv) {
     for (const auto& c : commands)
       if (c.app->parsed()) return c.run();
     return report(exit_usage, "no command given (roundoff --help lists the commands)");
+  } catch (const roundoff::argument_error& e) {
+    return report(exit_usage, flag_message(e));
   } catch (const roundoff::input_error& e) {
     return report(exit_usage, e.what());
   } catch (const std::bad_alloc&) {

@@ -1,6 +1,6 @@
 // `roundoff sweep <op> --vary in=1:2048:64`: the forum experiment. Parses flags, wraps the
-// selected backends as callables, calls bounds::run_sweep and renders its result (a table in
-// every --format, JSON through nlohmann_json), then optionally draws it with
+// selected backends as callables, calls bounds::run_sweep, hands its result to report (a table in
+// every --format, include/roundoff/report/sweep.hpp), then optionally draws it with
 // scripts/plot_sweep.py. Columns and schema: docs/cli.md, "roundoff sweep".
 #include <fcntl.h>
 #include <spawn.h>
@@ -21,7 +21,6 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "command.hpp"
 #include "common.hpp"
@@ -29,7 +28,9 @@
 #include "roundoff/backends/backend.hpp"
 #include "roundoff/bounds/sweep.hpp"
 #include "roundoff/error.hpp"
+#include "roundoff/report/sweep.hpp"
 #include "roundoff/report/table.hpp"
+#include "sweep_flags.hpp"
 
 extern char** environ;
 
@@ -144,7 +145,7 @@ struct temp_file {
   temp_file() {
     std::string t = (fs::temp_directory_path() / "roundoff-sweep-XXXXXX.csv").string();
     const int fd = mkstemps(t.data(), 4);
-    if (fd < 0) throw std::runtime_error("cannot create a temporary file in " + t);
+    if (fd < 0) throw resource_error("cannot create a temporary file in " + t);
     ::close(fd);
     path = t;
   }
@@ -156,253 +157,59 @@ struct temp_file {
   temp_file& operator=(const temp_file&) = delete;
 };
 
-// ---- rendering -----------------------------------------------------------------------------
-
-std::string status_word(bounds::verdict_kind k) {
-  return std::string(bounds::to_string(k));
-}
-
-// The long table behind CSV: one row per (point, implementation) and per (point, pair).
-report::table long_table(const bounds::sweep_result& r) {
-  report::table t;
-  using report::align;
-  t.columns = {{"op"}, {"dim"}, {"value", align::right}};
-  if (!r.points.empty())
-    for (const auto& [n, v] : r.points.front().shape.dims) t.columns.push_back({n, align::right});
-  for (const char* h : {"kind", "name", "other", "model"}) t.columns.push_back({h});
-  for (const char* h :
-       {"elements", "max_abs_error", "sum_abs_error", "max_deterministic_bound",
-        "sum_deterministic_bound", "max_probabilistic_bound", "sum_probabilistic_bound",
-        "max_ratio_deterministic", "max_ratio_probabilistic", "beyond_deterministic",
-        "beyond_probabilistic", "differing", "max_abs_difference", "sum_abs_difference",
-        "sum_allowed_difference", "max_ratio_difference"})
-    t.columns.push_back({h, align::right});
-  t.columns.push_back({"verdict", align::left, true});
-  for (const auto& p : r.points) {
-    std::vector<report::cell> head = {r.op, r.dim, report::integer(p.shape.value)};
-    for (const auto& [n, v] : p.shape.dims) head.push_back(report::integer(v));
-    for (const auto& im : p.impls) {
-      auto row = head;
-      for (report::cell c : {report::cell("impl"),
-                             report::cell(im.name),
-                             report::cell(""),
-                             report::cell(im.model),
-                             report::integer(im.elements),
-                             report::number(im.max_abs_error),
-                             report::number(im.sum_abs_error),
-                             report::number(im.max_deterministic_bound),
-                             report::number(im.sum_deterministic_bound),
-                             report::number(im.max_probabilistic_bound),
-                             report::number(im.sum_probabilistic_bound),
-                             report::number(im.max_ratio_deterministic),
-                             report::number(im.max_ratio_probabilistic),
-                             report::integer(im.beyond_deterministic),
-                             report::integer(im.beyond_probabilistic),
-                             report::cell(""),
-                             report::cell(""),
-                             report::cell(""),
-                             report::cell(""),
-                             report::cell(""),
-                             report::cell(status_word(im.status()))})
-        row.push_back(std::move(c));
-      t.add_row(std::move(row));
-    }
-    for (const auto& pr : p.pairs) {
-      auto row = head;
-      for (report::cell c : {report::cell("pair"),
-                             report::cell(pr.a),
-                             report::cell(pr.b),
-                             report::cell(""),
-                             report::integer(p.impls.empty() ? 0 : p.impls.front().elements),
-                             report::cell(""),
-                             report::cell(""),
-                             report::cell(""),
-                             report::cell(""),
-                             report::cell(""),
-                             report::cell(""),
-                             report::cell(""),
-                             report::cell(""),
-                             report::cell(""),
-                             report::cell(""),
-                             report::integer(pr.differing),
-                             report::number(pr.max_abs_difference),
-                             report::number(pr.sum_abs_difference),
-                             report::number(pr.sum_allowed_difference),
-                             report::number(pr.max_ratio),
-                             report::cell(status_word(pr.status()))})
-        row.push_back(std::move(c));
-      t.add_row(std::move(row));
-    }
-  }
-  return t;
-}
-
-// The two narrower tables the human formats show.
-report::table impl_table(const bounds::sweep_result& r) {
-  using report::align;
-  report::table t;
-  t.columns = {{r.dim, align::right},
-               {"implementation"},
-               {"model"},
-               {"max |err|", align::right},
-               {"sum |err|", align::right},
-               {"max det. bound", align::right},
-               {"max prob. bound", align::right},
-               {"max err/det", align::right},
-               {"max err/prob", align::right},
-               {"verdict", align::left, true}};
-  for (const auto& p : r.points)
-    for (const auto& im : p.impls)
-      t.add_row(
-          {report::integer(p.shape.value), im.name, im.model, report::number(im.max_abs_error),
-           report::number(im.sum_abs_error), report::number(im.max_deterministic_bound),
-           report::number(im.max_probabilistic_bound), report::number(im.max_ratio_deterministic),
-           report::number(im.max_ratio_probabilistic), status_word(im.status())});
-  return t;
-}
-
-report::table pair_table(const bounds::sweep_result& r) {
-  using report::align;
-  report::table t;
-  t.columns = {{r.dim, align::right},
-               {"a"},
-               {"b"},
-               {"differing", align::right},
-               {"max |a-b|", align::right},
-               {"sum |a-b|", align::right},
-               {"sum allowed", align::right},
-               {"max |a-b|/allowed", align::right},
-               {"verdict", align::left, true}};
-  for (const auto& p : r.points)
-    for (const auto& pr : p.pairs)
-      t.add_row({report::integer(p.shape.value), pr.a, pr.b, report::integer(pr.differing),
-                 report::number(pr.max_abs_difference), report::number(pr.sum_abs_difference),
-                 report::number(pr.sum_allowed_difference), report::number(pr.max_ratio),
-                 status_word(pr.status())});
-  return t;
-}
-
-nlohmann::ordered_json number_json(double v) {
-  if (std::isfinite(v)) return v;
-  return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
-}
+// ---- the report -----------------------------------------------------------------------------
 
 struct skipped_impl {
   std::string name, reason;
 };
 
-std::string render_json(const bounds::sweep_result& r, const bounds::sweep_spec& spec,
-                        const sweep_state& s, const std::vector<bounds::sweep_impl>& impls,
-                        const std::vector<skipped_impl>& skipped) {
-  using json = nlohmann::ordered_json;
-  json j;
-  j["command"] = "sweep";
-  j["op"] = r.op;
-  json params = json::object();
-  const auto& c = s.op.conv;
-  for (const auto& [k, v] : {std::pair<const char*, const std::string*>{"stride", &c.stride},
-                             {"padding", &c.padding},
-                             {"dilation", &c.dilation},
-                             {"groups", &c.groups},
-                             {"output_padding", &c.output_padding},
-                             {"padding_mode", &c.padding_mode}})
-    if (!v->empty()) params[k] = *v;
-  j["params"] = params;
-  j["vary"] = {{"dim", spec.vary.dim},
-               {"start", spec.vary.start},
-               {"stop", spec.vary.stop},
-               {"step", spec.vary.step},
-               {"geometric", spec.vary.geometric}};
-  json dims = json::object();
+// The sweep's measurement as the report layer renders it (include/roundoff/report/sweep.hpp).
+report::sweep_report to_report(const bounds::sweep_result& r, const bounds::sweep_spec& spec,
+                               const sweep_state& s, const std::vector<bounds::sweep_impl>& impls,
+                               const std::vector<skipped_impl>& skipped) {
+  report::sweep_report out;
+  out.op = r.op;
+  out.params = op_flag_params(s.op);
+  out.dim = spec.vary.dim;
+  out.start = spec.vary.start;
+  out.stop = spec.vary.stop;
+  out.step = spec.vary.step;
+  out.geometric = spec.vary.geometric;
   for (const auto& [n, d] : bounds::sweep_dim_defaults(spec.op.kind)) {
     auto it = spec.dims.find(n);
     const bounds::dim_setting& ds = it != spec.dims.end() ? it->second : d;
-    if (n == spec.vary.dim)
-      dims[n] = "varied";
-    else if (!ds.tied_to.empty())
-      dims[n] = ds.tied_to;
-    else
-      dims[n] = ds.value;
+    out.dims.push_back({n, ds.value, ds.tied_to, n == spec.vary.dim});
   }
-  j["dims"] = dims;
-  j["bias"] = r.bias;
-  j["seed"] = r.seed;
-  j["confidence"] = r.confidence;
-  json formats = json::array();
-  for (auto f : r.input_formats) formats.push_back(std::string(traits(f).name));
-  j["input_formats"] = formats;
-  json ims = json::array();
+  out.bias = r.bias;
+  out.seed = r.seed;
+  out.confidence = r.confidence;
+  for (auto f : r.input_formats) out.input_formats.emplace_back(traits(f).name);
   for (const auto& im : impls)
-    ims.push_back({{"name", im.name},
-                   {"model", im.model},
-                   {"storage", std::string(traits(im.storage).name)}});
-  j["implementations"] = ims;
-  json sk = json::array();
-  for (const auto& x : skipped) sk.push_back({{"name", x.name}, {"reason", x.reason}});
-  j["skipped"] = sk;
-  json pts = json::array();
+    out.implementations.push_back({im.name, im.model, std::string(traits(im.storage).name)});
+  for (const auto& x : skipped) out.skipped.push_back({x.name, x.reason});
   for (const auto& p : r.points) {
-    json pj;
-    pj["value"] = p.shape.value;
-    json pd = json::object();
-    for (const auto& [n, v] : p.shape.dims) pd[n] = v;
-    pj["dims"] = pd;
-    pj["shapes"] = {{"input", p.shape.x}, {"weight", p.shape.w}, {"output", p.shape.y}};
-    if (!p.shape.b.empty()) pj["shapes"]["bias"] = p.shape.b;
-    pj["reference_seconds"] = p.reference_seconds;
-    json res = json::array();
+    report::sweep_point_rows pr;
+    pr.value = p.shape.value;
+    pr.dims = p.shape.dims;
+    pr.x = p.shape.x;
+    pr.w = p.shape.w;
+    pr.b = p.shape.b;
+    pr.y = p.shape.y;
+    pr.reference_seconds = p.reference_seconds;
     for (const auto& im : p.impls)
-      res.push_back({{"name", im.name},
-                     {"model", im.model},
-                     {"elements", im.elements},
-                     {"max_abs_error", number_json(im.max_abs_error)},
-                     {"sum_abs_error", number_json(im.sum_abs_error)},
-                     {"max_deterministic_bound", number_json(im.max_deterministic_bound)},
-                     {"sum_deterministic_bound", number_json(im.sum_deterministic_bound)},
-                     {"max_probabilistic_bound", number_json(im.max_probabilistic_bound)},
-                     {"sum_probabilistic_bound", number_json(im.sum_probabilistic_bound)},
-                     {"max_ratio_deterministic", number_json(im.max_ratio_deterministic)},
-                     {"max_ratio_probabilistic", number_json(im.max_ratio_probabilistic)},
-                     {"beyond_deterministic", im.beyond_deterministic},
-                     {"beyond_probabilistic", im.beyond_probabilistic},
-                     {"verdict", status_word(im.status())},
-                     {"seconds", im.seconds}});
-    pj["results"] = res;
-    json cmp = json::array();
-    for (const auto& pr : p.pairs)
-      cmp.push_back({{"a", pr.a},
-                     {"b", pr.b},
-                     {"differing", pr.differing},
-                     {"max_abs_difference", number_json(pr.max_abs_difference)},
-                     {"sum_abs_difference", number_json(pr.sum_abs_difference)},
-                     {"sum_allowed_difference", number_json(pr.sum_allowed_difference)},
-                     {"max_ratio", number_json(pr.max_ratio)},
-                     {"beyond", pr.beyond},
-                     {"verdict", status_word(pr.status())}});
-    pj["comparisons"] = cmp;
-    pts.push_back(std::move(pj));
+      pr.impls.push_back({im.name, im.model, im.elements, im.max_abs_error, im.sum_abs_error,
+                          im.max_deterministic_bound, im.sum_deterministic_bound,
+                          im.max_probabilistic_bound, im.sum_probabilistic_bound,
+                          im.max_ratio_deterministic, im.max_ratio_probabilistic,
+                          im.beyond_deterministic, im.beyond_probabilistic,
+                          std::string(bounds::to_string(im.status())), im.seconds});
+    for (const auto& c : p.pairs)
+      pr.pairs.push_back({c.a, c.b, c.differing, c.max_abs_difference, c.sum_abs_difference,
+                          c.sum_allowed_difference, c.max_ratio, c.beyond,
+                          std::string(bounds::to_string(c.status()))});
+    out.points.push_back(std::move(pr));
   }
-  j["points"] = pts;
-  return j.dump(2) + "\n";
-}
-
-std::string render_human(const bounds::sweep_result& r, report::output_format f, bool colour) {
-  const report::table a = impl_table(r), b = pair_table(r);
-  const std::string ta = "Each implementation against the exact result",
-                    tb = "Each pair of implementations against each other";
-  switch (f) {
-    case report::output_format::markdown:
-      return "**" + ta + "**\n\n" + report::render_markdown(a) + "\n**" + tb + "**\n\n" +
-             report::render_markdown(b);
-    case report::output_format::latex:
-      return "% " + ta + "\n" + report::render_latex(a) + "\n% " + tb + "\n" +
-             report::render_latex(b);
-    default: {
-      report::render_options o;
-      o.colour = colour;
-      return ta + "\n" + report::render_text(a, o) + "\n" + tb + "\n" + report::render_text(b, o);
-    }
-  }
+  return out;
 }
 
 // ---- the command ---------------------------------------------------------------------------
@@ -411,12 +218,12 @@ int run_sweep_command(const sweep_state& s) {
   const auto start = std::chrono::steady_clock::now();
   bounds::sweep_spec spec(make_op_spec(s.op));
   const report::output_format format = report::parse_output_format(s.format);
-  spec.vary = bounds::parse_vary(
+  spec.vary = parse_vary(
       !s.vary.empty() ? s.vary
                       : (ops::spatial_dims(spec.op.kind) > 0 ? "in=1:128:4" : "in=1:2048:64"));
   spec.vary.dim = bounds::canonical_dim(spec.op.kind, spec.vary.dim);
   for (const auto& d : s.dims) {
-    auto [given, setting] = bounds::parse_dim(d);
+    auto [given, setting] = parse_dim(d);
     const std::string name = bounds::canonical_dim(spec.op.kind, given);
     if (spec.dims.count(name))
       throw input_error("--dim " + given + ": " + name + " is given twice");
@@ -464,7 +271,7 @@ int run_sweep_command(const sweep_state& s) {
       ro.threads = threads;
       backends::run_result rr = b->run(op, x, w, bias, ro);
       if (rr.info.inputs_rounded != 0)  // run_sweep draws inputs in every storage format
-        throw std::logic_error(b->full_name() + " rounded its inputs");
+        throw internal_error(b->full_name() + " rounded its inputs");
       return std::move(rr.output);
     };
     impls.push_back(std::move(im));
@@ -508,19 +315,15 @@ int run_sweep_command(const sweep_state& s) {
     std::fflush(stderr);
   }
 
-  std::string text;
   const bool to_stdout = s.out.empty() || s.out == "-";
-  if (format == report::output_format::csv)
-    text = report::render_csv(long_table(r));
-  else if (format == report::output_format::json)
-    text = render_json(r, spec, s, impls, skipped);
-  else
-    text = render_human(r, format, to_stdout && report::colour_on_stdout());
-  report::write_output(text, s.out);
+  const report::sweep_report rep = to_report(r, spec, s, impls, skipped);
+  report::render_options ro;
+  ro.colour = to_stdout && report::colour_on_stdout();
+  report::write_output(report::render(rep, format, ro), s.out);
 
   if (!s.plot.empty()) {
     temp_file csv;
-    report::write_output(report::render_csv(long_table(r)), csv.path);
+    report::write_output(report::render(rep, report::output_format::csv), csv.path);
     draw_plot(script, csv.path, s.plot);
   }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "roundoff/error.hpp"
 #include "roundoff/exact/gemm.hpp"
 
 #define ROUNDOFF_EXACT_INTERNAL 1
@@ -46,8 +47,8 @@ void gemm_simple_parallel(const gemm_problem& p, exact_tensor& dest, int threads
                   p.b ? p.b + bt * p.b_batch_stride + j * p.ldb : nullptr, bs, acc);
         const i64 c = p.c_offset + bt * p.c_batch_stride + i * p.c_row_stride + j * p.c_col_stride;
         if (c < 0 || c >= dest.size())
-          throw std::out_of_range("gemm_exact: output index " + std::to_string(c) +
-                                  " outside dest of size " + std::to_string(dest.size()));
+          throw internal_error("gemm_exact: output index " + std::to_string(c) +
+                               " outside dest of size " + std::to_string(dest.size()));
         dest.store(c, acc);
       }
     }
@@ -96,7 +97,7 @@ namespace detail {
 void gemm_exact_with(const gemm_problem& p, exact_tensor& dest, int threads,
                      slice_products& products) {
   if (p.batch < 0 || p.m < 0 || p.n < 0 || p.k < 0)
-    throw std::invalid_argument("gemm_exact: negative dimension");
+    throw internal_error("gemm_exact: negative dimension");
   if (p.batch == 0 || p.m == 0 || p.n == 0) return;
   threads = engine_threads(threads);
   const plan pl = choose_plan(p);
@@ -120,7 +121,7 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
     return detail::gemm_exact_with(p, dest, opt.threads, *products);
   }
   if (p.batch < 0 || p.m < 0 || p.n < 0 || p.k < 0)
-    throw std::invalid_argument("gemm_exact: negative dimension");
+    throw internal_error("gemm_exact: negative dimension");
   if (p.batch == 0 || p.m == 0 || p.n == 0) return;
   const int threads = engine_threads(opt.threads);
   const detail::plan pl = detail::choose_plan(p);

@@ -9,6 +9,7 @@
 
 #define ROUNDOFF_EXACT_INTERNAL 1
 #include "detail/gemm_kernel.hpp"
+#include "roundoff/error.hpp"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define ROUNDOFF_NATIVE_KERNEL 1
@@ -214,7 +215,7 @@ void split_panel(int width, bool wide, const double* const* rows, const slicer* 
   static constexpr group_fn plain8[] = {split_group8<1, false>, split_group8<2, false>,
                                         split_group8<3, false>, split_group8<4, false>};
   if (!karatsuba && (slices < 1 || slices > 4))
-    throw std::logic_error("native split_panel: more than 4 slices");
+    throw internal_error("native split_panel: more than 4 slices");
   const int lanes = wide && width % 8 == 0 ? 8 : 4;
   const group_fn split = lanes == 8 ? (karatsuba ? split_group8<2, true> : plain8[slices - 1])
                                     : (karatsuba ? split_group<2, true> : plain[slices - 1]);
@@ -322,7 +323,7 @@ const micro_kernel* chosen() noexcept {
 
 void split_panel(int, bool, const double* const*, const slicer*, int, bool, i64, i64,
                  double* const*, std::int32_t, std::vector<rem_entry>&) {
-  throw std::logic_error("gemm_exact: native kernel not built for this target");
+  throw internal_error("gemm_exact: native kernel not built for this target");
 }
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "roundoff/error.hpp"
 #include "roundoff/exact/gemm.hpp"
 
 namespace roundoff::exact {
@@ -16,7 +17,7 @@ void dot_exact(std::int64_t k, const double* a, const double* b, const double* b
 
 void gemm_exact_simple(const gemm_problem& p, exact_tensor& dest) {
   if (p.batch < 0 || p.m < 0 || p.n < 0 || p.k < 0)
-    throw std::invalid_argument("gemm_exact_simple: negative dimension");
+    throw internal_error("gemm_exact_simple: negative dimension");
   accumulator acc;
   for (std::int64_t bb = 0; bb < p.batch; ++bb) {
     for (std::int64_t i = 0; i < p.m; ++i) {
@@ -30,8 +31,8 @@ void gemm_exact_simple(const gemm_problem& p, exact_tensor& dest) {
         const std::int64_t c =
             p.c_offset + bb * p.c_batch_stride + i * p.c_row_stride + j * p.c_col_stride;
         if (c < 0 || c >= dest.size())
-          throw std::out_of_range("gemm_exact_simple: output index " + std::to_string(c) +
-                                  " outside dest of size " + std::to_string(dest.size()));
+          throw internal_error("gemm_exact_simple: output index " + std::to_string(c) +
+                               " outside dest of size " + std::to_string(dest.size()));
         dest.store(c, acc);
       }
     }

@@ -15,6 +15,7 @@
 
 #define ROUNDOFF_EXACT_INTERNAL 1
 #include "detail/gemm_tiles.hpp"
+#include "roundoff/error.hpp"
 
 namespace roundoff::exact::detail {
 namespace {
@@ -223,8 +224,8 @@ i64 tile_executor::dest_index(i64 batch, i64 i, i64 j) const {
   const i64 c = problem_.c_offset + batch * problem_.c_batch_stride + i * problem_.c_row_stride +
                 j * problem_.c_col_stride;
   if (c < 0 || c >= dest_.size())
-    throw std::out_of_range("gemm_exact: output index " + std::to_string(c) +
-                            " outside dest of size " + std::to_string(dest_.size()));
+    throw internal_error("gemm_exact: output index " + std::to_string(c) +
+                         " outside dest of size " + std::to_string(dest_.size()));
   return c;
 }
 

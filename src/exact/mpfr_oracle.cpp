@@ -2,6 +2,7 @@
 // ternary value of every operation recorded (MPFR's habit of never rounding silently).
 // Precision rule and special values: docs/exact.md ("The oracle").
 #include "roundoff/exact/mpfr_oracle.hpp"
+#include "roundoff/error.hpp"
 
 #include <mpfr.h>
 
@@ -230,8 +231,8 @@ double mpfr_value::abs_diff(double observed, rounding r) const {
 mpfr_value dot_mpfr_value(std::int64_t k, const double* a, const double* b, const double* bias,
                           const mpfr_options& opt) {
   if (opt.precision_bits < MPFR_PREC_MIN || opt.precision_bits > MPFR_PREC_MAX)
-    throw std::invalid_argument("mpfr oracle: precision " + std::to_string(opt.precision_bits) +
-                                " bits is outside MPFR's range");
+    throw internal_error("mpfr oracle: precision " + std::to_string(opt.precision_bits) +
+                         " bits is outside MPFR's range");
   mpfr_value out;
   mpfr_ptr s = out.p_->v.backend().data();
   out.p_->precision = opt.precision_bits;
@@ -242,8 +243,8 @@ mpfr_value dot_mpfr_value(std::int64_t k, const double* a, const double* b, cons
     out.p_->precision = prec;
     out.p_->exact = mpfr_dot(s, k, a, b, bias, prec);
     if (!out.p_->exact)
-      throw std::logic_error("mpfr oracle: inexact at the sufficient precision " +
-                             std::to_string(prec) + " (bug in sufficient_precision)");
+      throw internal_error("mpfr oracle: inexact at the sufficient precision " +
+                           std::to_string(prec) + " (bug in sufficient_precision)");
   }
   return out;
 }
@@ -263,7 +264,7 @@ bool mpfr_result::all_exact() const noexcept {
 
 mpfr_result gemm_mpfr(const gemm_problem& p, const mpfr_options& opt) {
   if (p.batch < 0 || p.m < 0 || p.n < 0 || p.k < 0)
-    throw std::invalid_argument("gemm_mpfr: negative dimension");
+    throw internal_error("gemm_mpfr: negative dimension");
   mpfr_result r;
   const auto total = static_cast<std::size_t>(p.batch * p.m * p.n);
   r.rounded.resize(total);

@@ -512,14 +512,14 @@ tensor read_npy(const std::filesystem::path& file) {
 
 std::vector<std::byte> encode_npy(const tensor& t, format_id as) {
   if (as != format_id::f64 && as != format_id::f32)
-    throw std::invalid_argument("encode_npy: only f64 and f32 can be written");
+    throw unsupported_error("encode_npy: only f64 and f32 can be written");
   std::uint64_t numel = 1;
   for (auto d : t.shape) {
     if (d < 0 || __builtin_mul_overflow(numel, static_cast<std::uint64_t>(d), &numel))
-      throw std::invalid_argument("encode_npy: invalid shape");
+      throw internal_error("encode_npy: invalid shape");
   }
   if (numel != t.data.size())
-    throw std::invalid_argument("encode_npy: data size does not match the shape");
+    throw internal_error("encode_npy: data size does not match the shape");
   const std::size_t esize = as == format_id::f64 ? 8 : 4;
 
   std::string dict = std::string("{'descr': '") + (esize == 8 ? "<f8" : "<f4") +
@@ -551,8 +551,8 @@ std::vector<std::byte> encode_npy(const tensor& t, format_id as) {
     } else {
       if (std::isfinite(v) &&
           (std::fabs(v) > FLT_MAX || static_cast<double>(static_cast<float>(v)) != v))
-        throw std::invalid_argument("encode_npy: element " + std::to_string(k) +
-                                    " is not exactly representable in f32");
+        throw internal_error("encode_npy: element " + std::to_string(k) +
+                             " is not exactly representable in f32");
       bits = std::bit_cast<std::uint32_t>(static_cast<float>(v));
     }
     for (std::size_t i = 0; i < esize; ++i)

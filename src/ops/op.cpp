@@ -1,8 +1,8 @@
-// The generic op descriptor: names, flag parsing, and dispatch to the per-op functions.
+// The generic op descriptor: names, checking an op's arguments, and dispatch to the per-op
+// functions.
 #include "roundoff/ops/op.hpp"
 
 #include <array>
-#include <charconv>
 #include <string>
 #include <utility>
 
@@ -34,41 +34,6 @@ std::string trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return std::string(s);
-}
-
-// "2" or "2,1" (also "(2, 1)" / "[2,1]") -> {2} / {2, 1}.
-std::vector<std::int64_t> parse_int_list(std::string_view flag, std::string_view text,
-                                         const char* what) {
-  std::string s = trim(text);
-  if (s.size() >= 2 &&
-      ((s.front() == '(' && s.back() == ')') || (s.front() == '[' && s.back() == ']'))) {
-    s = trim(std::string_view(s).substr(1, s.size() - 2));
-  }
-  std::vector<std::int64_t> out;
-  std::string_view rest = s;
-  bool ok = !rest.empty();
-  while (ok) {
-    const auto comma = rest.find(',');
-    const std::string item = trim(rest.substr(0, comma));
-    std::int64_t v = 0;
-    const char* b = item.data();
-    const char* e = b + item.size();
-    if (!item.empty() && *b == '+') ++b;
-    const auto [ptr, ec] = std::from_chars(b, e, v);
-    if (item.empty() || ec != std::errc() || ptr != e) {
-      ok = false;
-      break;
-    }
-    out.push_back(v);
-    if (comma == std::string_view::npos) break;
-    rest = rest.substr(comma + 1);
-  }
-  if (!ok || out.empty() || out.size() > 3) {
-    throw input_error(std::string(flag) + ": expected " + what +
-                      " or a comma-separated list of 1 to 3 like 2,1, got '" + std::string(text) +
-                      "'");
-  }
-  return out;
 }
 }  // namespace
 
@@ -107,93 +72,84 @@ bool is_transposed(op_kind k) noexcept {
          k == op_kind::conv_transpose3d;
 }
 
-conv_params parse_conv_params(const conv_flags& f) {
-  conv_params p;
-  if (!f.stride.empty()) p.stride = parse_int_list("--stride", f.stride, "an integer");
-  if (!f.dilation.empty()) p.dilation = parse_int_list("--dilation", f.dilation, "an integer");
-  if (!f.output_padding.empty()) {
-    p.output_padding = parse_int_list("--output-padding", f.output_padding, "an integer");
+op_spec make_op_spec(op_kind k, const conv_arguments& a) {
+  op_spec spec{k, {}};
+  const int nd = spatial_dims(k);
+  const std::string op(op_name(k));
+  if (nd == 0) {  // presence alone is the error: the values are not looked at
+    const std::pair<bool, const char*> given[] = {
+        {a.stride.has_value(), "stride"},
+        {a.padding.has_value() || a.padding_keyword.has_value(), "padding"},
+        {a.dilation.has_value(), "dilation"},
+        {a.output_padding.has_value(), "output_padding"},
+        {a.groups.has_value(), "groups"},
+        {a.padding_mode.has_value(), "padding_mode"}};
+    for (const auto& [is_given, name] : given) {
+      if (is_given) throw argument_error(name, "not an option of " + op);
+    }
+    return spec;
   }
-  if (!f.padding.empty()) {
-    const std::string t = trim(f.padding);
+  conv_params& p = spec.conv;
+  if (a.stride) p.stride = *a.stride;
+  if (a.dilation) p.dilation = *a.dilation;
+  if (a.output_padding) p.output_padding = *a.output_padding;
+  if (a.padding) p.padding = *a.padding;
+  if (a.padding_keyword) {
+    const std::string t = trim(*a.padding_keyword);
     if (t == "same") {
       p.pad = conv_params::padding_kind::same;
     } else if (t == "valid") {
       p.pad = conv_params::padding_kind::valid;
     } else {
-      p.padding = parse_int_list("--padding", f.padding, "same, valid, an integer");
+      throw argument_error("padding",
+                           "expected same, valid, an integer or a comma-separated list of 1 to 3 "
+                           "like 2,1, got '" +
+                               *a.padding_keyword + "'");
     }
   }
-  if (!f.groups.empty()) {
-    const std::string t = trim(f.groups);
-    std::int64_t g = 0;
-    const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), g);
-    if (t.empty() || ec != std::errc() || ptr != t.data() + t.size()) {
-      throw input_error("--groups: expected an integer, got '" + f.groups + "'");
-    }
-    p.groups = g;
-  }
-  if (!f.padding_mode.empty()) {
-    const std::string t = trim(f.padding_mode);
-    if (t == "zeros")
+  if (a.groups) p.groups = *a.groups;
+  if (a.padding_mode) {
+    const std::string t = trim(*a.padding_mode);
+    if (t == "zeros") {
       p.mode = padding_mode::zeros;
-    else if (t == "reflect")
+    } else if (t == "reflect") {
       p.mode = padding_mode::reflect;
-    else if (t == "replicate")
+    } else if (t == "replicate") {
       p.mode = padding_mode::replicate;
-    else if (t == "circular")
+    } else if (t == "circular") {
       p.mode = padding_mode::circular;
-    else {
-      throw input_error("--padding-mode: expected zeros, reflect, replicate or circular, got '" +
-                        f.padding_mode + "'");
+    } else {
+      throw argument_error("padding_mode", "expected zeros, reflect, replicate or circular, got '" +
+                                               *a.padding_mode + "'");
     }
   }
-  return p;
-}
-
-op_spec parse_op_spec(std::string_view name, const conv_flags& f) {
-  const auto k = parse_op(name);
-  if (!k) {
-    throw input_error("unknown op '" + std::string(name) +
-                      "': expected linear, matmul, bmm, addmm, conv1d, conv2d, conv3d, "
-                      "conv_transpose1d, conv_transpose2d or conv_transpose3d");
-  }
-  op_spec spec(*k);
-  const int nd = spatial_dims(*k);
-  const std::string op(name);
-  if (nd == 0) {
-    const std::pair<const std::string*, const char*> flags[] = {
-        {&f.stride, "--stride"},     {&f.padding, "--padding"},
-        {&f.dilation, "--dilation"}, {&f.output_padding, "--output-padding"},
-        {&f.groups, "--groups"},     {&f.padding_mode, "--padding-mode"}};
-    for (const auto& [v, flag] : flags) {
-      if (!v->empty()) throw input_error(std::string(flag) + ": not an option of " + op);
-    }
-    return spec;
-  }
-  spec.conv = parse_conv_params(f);
-  if (!is_transposed(*k)) {
-    if (!f.output_padding.empty()) {
-      throw input_error("--output-padding: applies only to conv_transpose ops, not " + op);
+  if (!is_transposed(k)) {
+    if (a.output_padding) {
+      throw argument_error("output_padding", "applies only to conv_transpose ops, not " + op);
     }
   } else {
-    if (spec.conv.pad != conv_params::padding_kind::explicit_) {
-      throw input_error("--padding: " + op + " takes integers only, not '" + trim(f.padding) + "'");
+    if (p.pad != conv_params::padding_kind::explicit_) {
+      throw argument_error("padding",
+                           op + " takes integers only, not '" + trim(*a.padding_keyword) + "'");
     }
-    if (!f.padding_mode.empty() && spec.conv.mode != padding_mode::zeros) {
-      throw input_error("--padding-mode: only zeros is supported for " + op + " (as PyTorch)");
+    if (a.padding_mode && p.mode != padding_mode::zeros) {
+      throw argument_error("padding_mode", "only zeros is supported for " + op + " (as PyTorch)");
     }
   }
-  for (const auto* v :
-       {&spec.conv.stride, &spec.conv.padding, &spec.conv.dilation, &spec.conv.output_padding}) {
-    if (v->size() > 1 && static_cast<int>(v->size()) != nd) {
-      const char* flag = v == &spec.conv.stride     ? "--stride"
-                         : v == &spec.conv.padding  ? "--padding"
-                         : v == &spec.conv.dilation ? "--dilation"
-                                                    : "--output-padding";
-      throw input_error(std::string(flag) + ": " + op + " has " + std::to_string(nd) +
-                        " spatial dim" + (nd > 1 ? "s" : "") + ": give 1 or " + std::to_string(nd) +
-                        " values, got " + std::to_string(v->size()));
+  const std::pair<const std::vector<std::int64_t>*, const char*> lists[] = {
+      {&p.stride, "stride"},
+      {&p.padding, "padding"},
+      {&p.dilation, "dilation"},
+      {&p.output_padding, "output_padding"}};
+  for (const auto& [v, name] : lists) {
+    const bool given = (v == &p.stride && a.stride) || (v == &p.padding && a.padding) ||
+                       (v == &p.dilation && a.dilation) ||
+                       (v == &p.output_padding && a.output_padding);
+    // An empty list is only possible from a typed caller (the CLI's syntax needs a value).
+    if (given && v->size() != 1 && static_cast<int>(v->size()) != nd) {
+      throw argument_error(name, op + " has " + std::to_string(nd) + " spatial dim" +
+                                     (nd > 1 ? "s" : "") + ": give 1 or " + std::to_string(nd) +
+                                     " values, got " + std::to_string(v->size()));
     }
   }
   return spec;

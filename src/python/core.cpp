@@ -2,10 +2,13 @@
 // tensors in through DLPack / the buffer protocol, the library's own functions (ops::evaluate,
 // verdicts::judge, report::render, the backends registry) in the middle, and the report back as
 // one opaque object that renders itself exactly as the CLI does. Argument spelling (PyTorch's
-// names, ints or tuples) is turned into the library's op flags in python/roundoff/_args.py.
+// names, ints or tuples) is turned into the library's typed op arguments in
+// python/roundoff/_args.py.
 //
-// Errors: roundoff::input_error becomes ValueError with the same one-line message; a wrong
-// argument type becomes TypeError. The GIL is released around every piece of engine work.
+// Errors (include/roundoff/error.hpp), mapped once in the translator below: input_error becomes
+// ValueError with the CLI's one-line message (an argument_error worded as the CLI words it,
+// cli_message), type_error TypeError, resource_error MemoryError; anything else nanobind's
+// default (RuntimeError). The GIL is released around every piece of engine work.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
@@ -45,18 +48,6 @@ namespace roundoff::python {
 
 namespace {
 
-/// A wrong argument type: TypeError in Python.
-class type_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-/// A tensor too large for this machine's memory: MemoryError in Python.
-class memory_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 std::string shape_string(const std::vector<std::int64_t>& shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) {
@@ -83,13 +74,13 @@ void check_size(const std::string& label, const std::vector<std::int64_t>& shape
   for (auto d : shape) {
     if (d < 0) throw input_error(label + ": negative dimension in shape " + shape_string(shape));
     if (d != 0 && n > INT64_MAX / 8 / d)
-      throw memory_error(label + ": shape " + shape_string(shape) + " has too many elements");
+      throw resource_error(label + ": shape " + shape_string(shape) + " has too many elements");
     n *= d;
   }
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   if (pages > 0 && page > 0 && n > static_cast<std::int64_t>(pages) * page / 8)
-    throw memory_error(label + ": shape " + shape_string(shape) + " needs " + std::to_string(n) +
-                       " doubles, more than this machine's memory");
+    throw resource_error(label + ": shape " + shape_string(shape) + " needs " + std::to_string(n) +
+                         " doubles, more than this machine's memory");
 }
 
 // binary16 / bfloat16 bit patterns to double, exactly (every such value is a double). NaN keeps
@@ -342,8 +333,9 @@ std::vector<std::int64_t> checked_output_shape(const ops::op_spec& spec, const t
   }
 }
 
-ops::op_spec make_op_spec(const std::string& name, const ops::conv_flags& flags) {
-  if (!ops::parse_op(name)) {  // the CLI's message (src/cli/op_flags.cpp)
+ops::op_spec make_op_spec(const std::string& name, const ops::conv_arguments& args) {
+  const auto kind = ops::parse_op(name);
+  if (!kind) {  // the CLI's message (src/cli/op_flags.cpp)
     std::string known;
     for (int k = 0; k <= static_cast<int>(ops::op_kind::conv_transpose3d); ++k) {
       if (k) known += ", ";
@@ -351,7 +343,20 @@ ops::op_spec make_op_spec(const std::string& name, const ops::conv_flags& flags)
     }
     throw input_error("unknown op '" + name + "' (known: " + known + ")");
   }
-  return ops::parse_op_spec(name, flags);
+  return ops::make_op_spec(*kind, args);
+}
+
+// An argument_error worded as the CLI words it (src/cli/op_flags.cpp, flag_message:
+// "--output-padding: ...", "--impl GLOB: ... (see `roundoff backends`)"), so that the package's
+// messages are the CLI's; tests/python/test_errors.py checks they are.
+std::string cli_message(const argument_error& e) {
+  std::string m = "--" + e.argument();
+  for (char& c : m)
+    if (c == '_') c = '-';
+  if (!e.value().empty()) m += " " + e.value();
+  m += ": " + e.detail();
+  if (e.argument() == "impl") m += " (see `roundoff backends`)";
+  return m;
 }
 
 /// device="cpu"|"cuda" (the CLI's --device); "cuda" without a usable device: ValueError.
@@ -434,11 +439,13 @@ NB_MODULE(_core, m) {
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {
       std::rethrow_exception(p);
-    } catch (const input_error& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const type_error& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
-    } catch (const memory_error& e) {
+    } catch (const argument_error& e) {
+      PyErr_SetString(PyExc_ValueError, cli_message(e).c_str());
+    } catch (const input_error& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const resource_error& e) {
       PyErr_SetString(PyExc_MemoryError, e.what());
     }
   });
@@ -530,16 +537,28 @@ NB_MODULE(_core, m) {
 
   m.def(
       "op_spec",
-      [](const std::string& name, const std::string& stride, const std::string& padding,
-         const std::string& dilation, const std::string& groups, const std::string& output_padding,
-         const std::string& padding_mode) {
-        return make_op_spec(name,
-                            {stride, padding, dilation, output_padding, groups, padding_mode});
+      [](const std::string& name, std::optional<std::vector<std::int64_t>> stride,
+         std::optional<std::vector<std::int64_t>> padding,
+         std::optional<std::string> padding_keyword,
+         std::optional<std::vector<std::int64_t>> dilation, std::optional<std::int64_t> groups,
+         std::optional<std::vector<std::int64_t>> output_padding,
+         std::optional<std::string> padding_mode) {
+        ops::conv_arguments a;
+        a.stride = std::move(stride);
+        a.padding = std::move(padding);
+        a.padding_keyword = std::move(padding_keyword);
+        a.dilation = std::move(dilation);
+        a.groups = groups;
+        a.output_padding = std::move(output_padding);
+        a.padding_mode = std::move(padding_mode);
+        return make_op_spec(name, a);
       },
-      "op"_a, "stride"_a = "", "padding"_a = "", "dilation"_a = "", "groups"_a = "",
-      "output_padding"_a = "", "padding_mode"_a = "",
-      "Parses an op name and its conv arguments in the CLI's syntax ('2,1', 'same', ...; empty: "
-      "not given), exactly as `roundoff check <op> --stride ...` does.");
+      "op"_a, "stride"_a = nb::none(), "padding"_a = nb::none(), "padding_keyword"_a = nb::none(),
+      "dilation"_a = nb::none(), "groups"_a = nb::none(), "output_padding"_a = nb::none(),
+      "padding_mode"_a = nb::none(),
+      "An op name and its conv arguments, typed (lists of ints; padding_keyword 'same' or "
+      "'valid'; None: not given), checked as `roundoff check <op> --stride ...` checks them, "
+      "with the CLI's messages.");
 
   m.def(
       "op_names",

@@ -82,8 +82,8 @@ output_format parse_output_format(std::string_view name) {
     if (name == format_names[i]) return static_cast<output_format>(i);
   if (name == "md") return output_format::markdown;
   if (name == "tex") return output_format::latex;
-  throw input_error(fmt::format("--format: unknown format '{}' (known: {})", name,
-                                fmt::join(format_names, ", ")));
+  throw argument_error("format", fmt::format("unknown format '{}' (known: {})", name,
+                                             fmt::join(format_names, ", ")));
 }
 
 std::vector<std::string> output_format_names() {
@@ -107,7 +107,7 @@ cell integer(std::int64_t v) {
 
 void table::add_row(std::vector<cell> cells) {
   if (cells.size() != columns.size())
-    throw std::invalid_argument(
+    throw internal_error(
         fmt::format("report::table: row of {} cells for {} columns", cells.size(), columns.size()));
   rows.push_back(std::move(cells));
 }

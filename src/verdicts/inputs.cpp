@@ -55,8 +55,8 @@ distribution parse_distribution(std::string_view name) {
   if (name == "normal") return distribution::normal;
   if (name == "uniform") return distribution::uniform;
   if (name == "positive") return distribution::positive;
-  throw input_error("--dist: unknown distribution '" + std::string(name) +
-                    "' (known: normal, uniform, positive)");
+  throw argument_error("dist", "unknown distribution '" + std::string(name) +
+                                   "' (known: normal, uniform, positive)");
 }
 
 generated_inputs generate_inputs(const std::vector<std::int64_t>& x_shape,

@@ -1,5 +1,6 @@
 // roundoff/verdicts/require.hpp: assertions over bounds::check without GoogleTest.
 #include "roundoff/verdicts/require.hpp"
+#include "roundoff/error.hpp"
 
 #include <cstdio>
 #include <sstream>
@@ -52,7 +53,7 @@ bounds::verdict require_rounding_consistent(const tensor_view& y, const ops::pro
                                             std::string_view model,
                                             const consistency_options& opt) {
   auto v = bounds::check(p, y, model, opt.check);
-  if (!accepted(v, opt)) throw std::runtime_error(failure_message(v));
+  if (!accepted(v, opt)) throw verdict_error(failure_message(v));
   return v;
 }
 

@@ -221,7 +221,7 @@ TEST(run_selected, reports_a_failing_library_and_still_runs_the_others_but_propa
   EXPECT_EQ(runs[0].skipped_reason, "failed: simulated library failure");
   auto bad_w = make({1, 3}, {1, 2, 3});
   EXPECT_THROW(backends::run_selected(lin, x, bad_w, nullptr, {"test.*"}, {}, reg), input_error);
-  EXPECT_THROW(reg.add(std::make_unique<failing_backend>()), std::logic_error);  // duplicate
+  EXPECT_THROW(reg.add(std::make_unique<failing_backend>()), internal_error);  // duplicate
 }
 
 // ---- Lowering vs the ops layer on integer data (exact in f64) ------------------------------

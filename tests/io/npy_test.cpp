@@ -26,7 +26,9 @@
 namespace fs = std::filesystem;
 using roundoff::format_id;
 using roundoff::input_error;
+using roundoff::internal_error;
 using roundoff::tensor;
+using roundoff::unsupported_error;
 using namespace roundoff::io;
 
 namespace {
@@ -215,12 +217,12 @@ TEST(npy, f32_round_trip_and_refusal_to_round) {
   EXPECT_EQ(enc.size(), 128u + 21 * 4);  // header padded to 64 bytes
 
   tensor bad{{2}, {1.0, 0.1}};
-  EXPECT_THROW(encode_npy(bad, format_id::f32), std::invalid_argument);
+  EXPECT_THROW(encode_npy(bad, format_id::f32), internal_error);
   tensor big{{1}, {1e300}};
-  EXPECT_THROW(encode_npy(big, format_id::f32), std::invalid_argument);
-  EXPECT_THROW(encode_npy(bad, format_id::f16), std::invalid_argument);
+  EXPECT_THROW(encode_npy(big, format_id::f32), internal_error);
+  EXPECT_THROW(encode_npy(bad, format_id::f16), unsupported_error);
   tensor mismatch{{3}, {1.0}};
-  EXPECT_THROW(encode_npy(mismatch), std::invalid_argument);
+  EXPECT_THROW(encode_npy(mismatch), internal_error);
 }
 
 TEST(npy, written_header_is_numpy_layout) {

@@ -1,4 +1,4 @@
-// The generic op descriptor: op names, flag parsing (parse_conv_params / parse_op_spec),
+// The generic op descriptor: op names, checking the arguments (make_op_spec),
 // and evaluate/output_shape dispatch agreeing with the per-op functions.
 #include "roundoff/ops/op.hpp"
 
@@ -11,7 +11,6 @@
 namespace roundoff {
 namespace {
 
-using ops::conv_flags;
 using ops::op_kind;
 using test::expect_error;
 using test::T;
@@ -31,86 +30,59 @@ TEST(op, names_round_trip) {
   EXPECT_FALSE(ops::is_transposed(op_kind::conv1d));
 }
 
-TEST(op, parse_conv_params_syntax) {
-  conv_flags f;
-  f.stride = "2,1";
-  f.padding = "1";
-  f.dilation = " ( 1, 2 ) ";
-  f.groups = "4";
-  f.padding_mode = "reflect";
-  const auto p = ops::parse_conv_params(f);
-  EXPECT_EQ(p.stride, (std::vector<std::int64_t>{2, 1}));
-  EXPECT_EQ(p.padding, (std::vector<std::int64_t>{1}));
-  EXPECT_EQ(p.dilation, (std::vector<std::int64_t>{1, 2}));
-  EXPECT_EQ(p.groups, 4);
-  EXPECT_EQ(p.mode, ops::padding_mode::reflect);
-  EXPECT_EQ(p.pad, ops::conv_params::padding_kind::explicit_);
-  f = {};
-  f.padding = "same";
-  EXPECT_EQ(ops::parse_conv_params(f).pad, ops::conv_params::padding_kind::same);
-  f.padding = "valid";
-  EXPECT_EQ(ops::parse_conv_params(f).pad, ops::conv_params::padding_kind::valid);
-  f.padding = "[1,2,3]";
-  EXPECT_EQ(ops::parse_conv_params(f).padding, (std::vector<std::int64_t>{1, 2, 3}));
-}
-
-TEST(op, parse_errors_name_the_flag) {
-  auto parse = [](conv_flags f) { return [f] { (void)ops::parse_conv_params(f); }; };
-  conv_flags f;
-  f.stride = "2,x";
-  expect_error(parse(f), "--stride: expected an integer or a comma-separated list");
-  f = {};
-  f.stride = "1,,2";
-  expect_error(parse(f), "--stride");
-  f = {};
-  f.padding = "half";
-  expect_error(parse(f), "--padding: expected same, valid, an integer");
-  f = {};
-  f.dilation = "1,1,1,1";
-  expect_error(parse(f), "--dilation");
-  f = {};
-  f.groups = "2.5";
-  expect_error(parse(f), "--groups: expected an integer, got '2.5'");
-  f = {};
-  f.padding_mode = "mirror";
-  expect_error(parse(f), "--padding-mode: expected zeros, reflect, replicate or circular");
-  f = {};
-  f.output_padding = "";
-  EXPECT_NO_THROW(parse(f)());
-}
-
-TEST(op, parse_op_spec_rejects_flags_the_op_does_not_take) {
-  conv_flags f;
-  expect_error([&] { (void)ops::parse_op_spec("conv4d", f); }, "unknown op 'conv4d'");
-  f.stride = "2";
-  expect_error([&] { (void)ops::parse_op_spec("linear", f); }, "--stride: not an option of linear");
-  f = {};
-  f.output_padding = "1";
-  expect_error([&] { (void)ops::parse_op_spec("conv2d", f); },
-               "--output-padding: applies only to conv_transpose ops");
-  EXPECT_EQ(ops::parse_op_spec("conv_transpose2d", f).conv.output_padding,
-            (std::vector<std::int64_t>{1}));
-  f = {};
-  f.padding = "same";
-  expect_error([&] { (void)ops::parse_op_spec("conv_transpose1d", f); },
-               "--padding: conv_transpose1d takes integers only");
-  f = {};
-  f.padding_mode = "circular";
-  expect_error([&] { (void)ops::parse_op_spec("conv_transpose3d", f); },
-               "--padding-mode: only zeros is supported for conv_transpose3d");
-  f = {};
-  f.stride = "1,2,1";
-  expect_error([&] { (void)ops::parse_op_spec("conv2d", f); },
-               "--stride: conv2d has 2 spatial dims: give 1 or 2 values, got 3");
-  f.stride = "1,2";
-  EXPECT_EQ(ops::parse_op_spec("conv2d", f).kind, op_kind::conv2d);
+// The typed arguments: argument_error names the argument (as torch.nn.functional does) apart from
+// what is wrong with it; the CLI's and Python's wording of them: tests/cli/op_flags_test.cpp,
+// tests/python/test_errors.py.
+TEST(op, make_op_spec_checks_the_arguments_against_the_op) {
+  auto error_of = [](op_kind k,
+                     const ops::conv_arguments& a) -> std::pair<std::string, std::string> {
+    try {
+      (void)ops::make_op_spec(k, a);
+    } catch (const argument_error& e) {
+      EXPECT_EQ(std::string(e.what()), e.argument() + ": " + e.detail());
+      return {e.argument(), e.detail()};
+    }
+    return {"(no argument_error)", ""};
+  };
+  ops::conv_arguments a;
+  a.groups = 4;
+  EXPECT_EQ(error_of(op_kind::linear, a),
+            (std::pair<std::string, std::string>{"groups", "not an option of linear"}));
+  a = {};
+  a.output_padding = std::vector<std::int64_t>{1};
+  EXPECT_EQ(error_of(op_kind::conv2d, a).first, "output_padding");
+  a = {};
+  a.stride = std::vector<std::int64_t>{};  // a typed caller can give an empty list
+  EXPECT_EQ(error_of(op_kind::conv2d, a),
+            (std::pair<std::string, std::string>{
+                "stride", "conv2d has 2 spatial dims: give 1 or 2 values, got 0"}));
+  a = {};
+  a.padding_keyword = "half";
+  EXPECT_EQ(error_of(op_kind::conv1d, a).first, "padding");
+  a.padding_keyword = "same";
+  EXPECT_EQ(error_of(op_kind::conv_transpose1d, a),
+            (std::pair<std::string, std::string>{
+                "padding", "conv_transpose1d takes integers only, not 'same'"}));
+  a = {};
+  a.padding_mode = "mirror";
+  EXPECT_EQ(error_of(op_kind::conv2d, a).first, "padding_mode");
+  a.padding_mode = "circular";
+  a.stride = std::vector<std::int64_t>{2, 1};
+  a.padding = std::vector<std::int64_t>{1};
+  a.groups = 2;
+  const auto spec = ops::make_op_spec(op_kind::conv2d, a);
+  EXPECT_EQ(spec.kind, op_kind::conv2d);
+  EXPECT_EQ(spec.conv.stride, (std::vector<std::int64_t>{2, 1}));
+  EXPECT_EQ(spec.conv.padding, (std::vector<std::int64_t>{1}));
+  EXPECT_EQ(spec.conv.groups, 2);
+  EXPECT_EQ(spec.conv.mode, ops::padding_mode::circular);
 }
 
 TEST(op, evaluate_dispatches_like_the_per_op_functions) {
   // conv2d through the descriptor equals ops::conv2d (golden from conv_test: 1x1 kernel).
-  ops::conv_flags f;
-  f.stride = "1";
-  const auto spec = ops::parse_op_spec("conv2d", f);
+  ops::conv_arguments f;
+  f.stride = std::vector<std::int64_t>{1};
+  const auto spec = ops::make_op_spec(op_kind::conv2d, f);
   const tensor x = test::iota({1, 2, 2, 2}, 1), w = T({3, 2, 1, 1}, {1, 1, 1, -1, 2, 0});
   test::expect_result(ops::evaluate({spec, x, w, nullptr}), {1, 3, 2, 2},
                       {6, 8, 10, 12, -4, -4, -4, -4, 2, 4, 6, 8});

@@ -1,7 +1,8 @@
 # cmake -DPREFIX=<install prefix> -DVERSION=<project version> -P check_installed_headers.cmake
 # Checks the installed front door: <roundoff/version.hpp> states this build's version, and every
 # header <roundoff/roundoff.hpp> reaches is installed and none of them includes GoogleTest
-# (roundoff/testing.hpp, which does, is deliberately left out of the umbrella).
+# (roundoff/testing.hpp, which does, is deliberately left out of the umbrella) nor any private
+# dependency (MPFR, GMP, Boost, Eigen, nlohmann_json, fmt, libzip, BLAS).
 cmake_minimum_required(VERSION 3.25)
 set(_inc "${PREFIX}/include")
 file(READ "${_inc}/roundoff/version.hpp" _version_hpp)
@@ -36,8 +37,11 @@ while(_todo)
       list(APPEND _todo ${CMAKE_MATCH_1})
     elseif(_line MATCHES "gmock|gtest")
       message(FATAL_ERROR "${_header} includes GoogleTest (${_line}); roundoff/roundoff.hpp must not")
+    elseif(_line MATCHES "mpfr|gmp|boost/|Eigen|nlohmann|fmt/|zip\\.h|cblas")
+      # the package config does not find these for the headers: they are private dependencies
+      message(FATAL_ERROR "${_header} includes a private dependency (${_line})")
     endif()
   endforeach()
 endwhile()
 list(LENGTH _seen _n)
-message(STATUS "roundoff.hpp reaches ${_n} installed headers, none of them GoogleTest; version ${VERSION}")
+message(STATUS "roundoff.hpp reaches ${_n} installed headers, none of them GoogleTest or a private dependency; version ${VERSION}")

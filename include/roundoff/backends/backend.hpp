@@ -109,7 +109,7 @@ class backend {
 /// An ordered collection of backends, looked up by name or glob.
 class registry {
  public:
-  /// Takes ownership; throws std::logic_error on a duplicate name.
+  /// Takes ownership; throws internal_error on a duplicate name.
   const backend& add(std::unique_ptr<backend> b);
   /// Null when no backend has that exact name.
   const backend* find(std::string_view name) const noexcept;
@@ -117,7 +117,8 @@ class registry {
   std::vector<const backend*> all() const;
   /// Backends matching any of the globs (`*`, `?`, `[abc]`), in registration order, each once.
   /// An empty list selects all but the emulations (library "model", e.g. model.sm90.tc.tf32),
-  /// which run when a glob names them. A glob that matches nothing throws input_error naming it.
+  /// which run when a glob names them. A glob that matches nothing throws argument_error
+  /// ("impl", the glob, "matches no backend").
   std::vector<const backend*> select(const std::vector<std::string>& globs) const;
 
  private:

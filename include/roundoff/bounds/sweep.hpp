@@ -5,8 +5,8 @@
 // the user plotted. Definitions of every measured quantity: docs/cli.md, "roundoff sweep".
 //
 //   bounds::sweep_spec s;
-//   s.op = ops::parse_op_spec("linear", {});
-//   s.vary = bounds::parse_vary("in=1:2048:64");
+//   s.op = ops::make_op_spec(ops::op_kind::linear, {});
+//   s.vary = {"in", 1, 2048, 64};  // the CLI's --vary in=1:2048:64
 //   auto r = bounds::run_sweep(s, impls);  // impls: callables, e.g. wrapping backends
 //
 // Implementations are passed in as callables so that this layer need not know the backends
@@ -56,16 +56,9 @@ struct vary_range {
   bool geometric = false;
 };
 
-/// Parses `NAME=START:STOP[:STEP]` (STEP defaults to 1; `xF` for a geometric factor F >= 2), e.g.
-/// "in=1:2048:64", "in=1:4096:x2". Throws input_error naming --vary on bad syntax, sizes < 1,
-/// stop < start or step < 1. Does not check the name against an op (sweep_shapes does).
-vary_range parse_vary(std::string_view text);
-
-/// The values of r. Throws input_error when there are more than max_points.
+/// The values of r. Throws argument_error ("vary", the range, ...) for an empty range or more
+/// than max_points.
 std::vector<std::int64_t> vary_values(const vary_range& r, std::int64_t max_points = 10000);
-
-/// Parses `NAME=SIZE` or `NAME=OTHER` (a tie), for --dim. Throws input_error naming --dim.
-std::pair<std::string, dim_setting> parse_dim(std::string_view text);
 
 struct sweep_spec {
   explicit sweep_spec(ops::op_spec o) : op(std::move(o)) {}
@@ -89,10 +82,11 @@ struct sweep_shape {
   std::vector<std::int64_t> y;                             ///< output shape
 };
 
-/// Resolves the sizes of every point (defaults, --dim overrides, ties) and checks them against
-/// the op (ops::output_shape). Throws input_error for an unknown dimension name (listing the
-/// op's), a tie to an unknown dimension or a cycle, a --dim that sets the varied dimension, or
-/// shapes the op refuses ("--vary in=3: conv1d: ...").
+/// Resolves the sizes of every point (defaults, dims overrides, ties) and checks them against
+/// the op (ops::output_shape). Throws argument_error naming "vary" or "dim" (with the value, e.g.
+/// ("vary", "in=3", "conv1d: ...")) for an unknown dimension name (listing the op's), a tie to
+/// an unknown dimension or a cycle, a dims entry that sets the varied dimension, or shapes the
+/// op refuses; ("no_bias", ...) for addmm without its bias.
 std::vector<sweep_shape> sweep_shapes(const sweep_spec& s);
 
 /// The operands of one point: x, w (and b) drawn from N(0, 1) by a portable generator seeded by
@@ -183,8 +177,8 @@ struct sweep_result {
 using sweep_progress = std::function<void(std::size_t, std::size_t, std::int64_t)>;
 
 /// Runs the sweep. Throws input_error as sweep_shapes does (before running anything), for an
-/// unknown model name, or when no impl is given; std::runtime_error when an implementation
-/// returns an output of the wrong size.
+/// unknown model name, a confidence outside (0, 1) (argument_error "confidence"), or when no
+/// impl is given; internal_error when an implementation returns an output of the wrong size.
 sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls,
                        const sweep_progress& progress = {});
 

@@ -69,7 +69,7 @@ class mpfr_value {
 
 /// Oracle dot product sum_k a[k]*b[k] (+ *bias) kept as an mpfr_value. With auto_raise, an
 /// inexact sum is recomputed at the sufficient precision of docs/exact.md, and the result is
-/// then always exact (a failure to be exact there throws std::logic_error).
+/// then always exact (a failure to be exact there throws internal_error).
 mpfr_value dot_mpfr_value(std::int64_t k, const double* a, const double* b, const double* bias,
                           const mpfr_options& opt = {});
 

@@ -39,8 +39,9 @@ std::uint64_t npy_file_size(std::span<const std::byte> head, std::string_view na
 
 /// Encodes t as a format 1.0 .npy file (2.0 only if the header needs it), little-endian,
 /// C order. `as` is format_id::f64 ('<f8') or format_id::f32 ('<f4'). Writing f32 never rounds:
-/// a value that is not exactly an f32 throws std::invalid_argument (round first with round_to).
-/// Throws std::invalid_argument when data.size() != numel() or `as` is another format.
+/// a value that is not exactly an f32 throws internal_error (round first with round_to).
+/// Throws internal_error when data.size() != numel(), unsupported_error when `as` is another
+/// format.
 std::vector<std::byte> encode_npy(const tensor& t, format_id as = format_id::f64);
 
 /// Writes encode_npy(t, as) to `file` (through a temporary file renamed into place, so a failed

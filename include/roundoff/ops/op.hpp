@@ -1,5 +1,5 @@
 // A generic op descriptor, so that upper layers (bounds, backends, CLI) can handle every op the
-// same way: parse a name and flags into an op_spec, then evaluate it. See docs/ops.md.
+// same way: an op name and its arguments make an op_spec, which evaluates. See docs/ops.md.
 #pragma once
 
 #include <cstdint>
@@ -56,25 +56,29 @@ struct problem {
   op_spec op;
   tensor_view x, w;
   optional_view b;
-  problem(op_spec o, tensor_view x_, tensor_view w_, optional_view b_ = {})
-      : op(std::move(o)), x(std::move(x_)), w(std::move(w_)), b(std::move(b_)) {}
+  problem(op_spec o, tensor_view input, tensor_view weight, optional_view bias = {})
+      : op(std::move(o)), x(std::move(input)), w(std::move(weight)), b(std::move(bias)) {}
 };
 
-/// Op flags as the CLI receives them, unparsed; an empty string means "not given".
-/// Syntax: --stride 2,1 | 2; --padding 1 | 1,2 | same | valid; --dilation, --output-padding like
-/// --stride; --groups 4; --padding-mode zeros|reflect|replicate|circular.
-struct conv_flags {
-  std::string stride, padding, dilation, output_padding, groups, padding_mode;
+/// Convolution arguments as a caller gives them, by torch.nn.functional's names; nullopt means
+/// "not given" (PyTorch's default). A list holds one value (for every spatial dim) or one per
+/// spatial dim. The front ends turn their own syntax into this (the CLI's --stride 2,1,
+/// Python's stride=(2, 1)).
+struct conv_arguments {
+  std::optional<std::vector<std::int64_t>> stride, padding, dilation, output_padding;
+  /// padding given as a word: "same" or "valid" (instead of integers in `padding`).
+  std::optional<std::string> padding_keyword;
+  std::optional<std::int64_t> groups;
+  std::optional<std::string> padding_mode;  ///< "zeros", "reflect", "replicate" or "circular"
 };
 
-/// Parses conv flags into conv_params. Throws input_error naming the flag, e.g.
-/// "--stride: expected a positive integer or a comma-separated list like 2,1, got '2,x'".
-/// Range checks that depend on the op (stride > 0, ...) happen in output_shape/evaluate.
-conv_params parse_conv_params(const conv_flags& flags);
-
-/// parse_op + parse_conv_params, and rejects flags the op does not take (e.g. --stride for
-/// linear, --output-padding for conv2d, --padding same for conv_transpose2d).
-op_spec parse_op_spec(std::string_view op_name, const conv_flags& flags);
+/// The op_spec of op k with args. Checks the arguments against the op: an argument the op does
+/// not take (any for linear, output_padding for conv2d), a word where integers are needed
+/// (padding "same" for conv_transpose2d), a list whose length is neither 1 nor the op's spatial
+/// dims, an unknown padding word or padding mode. Throws argument_error naming the argument,
+/// e.g. ("stride", "not an option of linear"). Range checks that depend on the operands
+/// (stride > 0, ...) happen in output_shape/evaluate.
+op_spec make_op_spec(op_kind k, const conv_arguments& args);
 
 /// Number of spatial dims of a conv op (1, 2, 3), 0 for the matrix-product ops.
 int spatial_dims(op_kind k) noexcept;

@@ -21,8 +21,8 @@ enum class output_format : std::uint8_t { table, markdown, latex, csv, json };
 
 /// "table", "markdown", "latex", "csv", "json".
 std::string_view to_string(output_format f) noexcept;
-/// Parses the names above (also "md" and "tex"). Anything else throws input_error:
-/// "--format: unknown format 'x' (known: table, markdown, latex, csv, json)".
+/// Parses the names above (also "md" and "tex"). Anything else throws argument_error ("format",
+/// "unknown format 'x' (known: table, markdown, latex, csv, json)").
 output_format parse_output_format(std::string_view name);
 /// The names parse_output_format accepts, canonical ones only.
 std::vector<std::string> output_format_names();
@@ -58,7 +58,7 @@ cell integer(std::int64_t v);
 struct table {
   std::vector<column> columns;
   std::vector<std::vector<cell>> rows;
-  /// Appends a row; throws std::invalid_argument when it does not have one cell per column.
+  /// Appends a row; throws internal_error when it does not have one cell per column.
   void add_row(std::vector<cell> cells);
 };
 

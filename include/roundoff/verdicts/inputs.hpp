@@ -17,8 +17,8 @@ enum class distribution : std::uint8_t {
   uniform,   ///< uniform on [-1, 1)
   positive,  ///< uniform on [0, 1): no cancellation, every error far below the bound
 };
-/// Parses "normal", "uniform", "positive"; input_error ("--dist: unknown distribution ...")
-/// otherwise.
+/// Parses "normal", "uniform", "positive"; otherwise argument_error ("dist", "unknown
+/// distribution ...").
 distribution parse_distribution(std::string_view name);
 
 /// x, W and b drawn in that order from one splitmix64 stream seeded with `seed`, each value

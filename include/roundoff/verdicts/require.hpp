@@ -33,7 +33,7 @@ std::optional<std::string> rounding_inconsistency(const tensor_view& y, const op
                                                   std::string_view model,
                                                   const consistency_options& opt = {});
 
-/// Throws std::runtime_error(failure_message) unless the verdict is accepted; returns the
+/// Throws verdict_error(failure_message) unless the verdict is accepted; returns the
 /// verdict otherwise.
 bounds::verdict require_rounding_consistent(const tensor_view& y, const ops::problem& p,
                                             std::string_view model,
