@@ -20,48 +20,6 @@ namespace roundoff::io {
 
 namespace {
 
-// A 16-bit binary format with a sign bit, E exponent bits (bias 2^(E-1) - 1) and M = 15 - E
-// fraction bits, widened exactly to double (every such value is a double).
-template <int E, int M>
-double binary16_bits_to_double(std::uint16_t h) noexcept {
-  static_assert(1 + E + M == 16);
-  constexpr unsigned exp_max = (1u << E) - 1;
-  constexpr int bias = (1 << (E - 1)) - 1;
-  const std::uint64_t sign = static_cast<std::uint64_t>(h >> 15) << 63;
-  const unsigned exp = (h >> M) & exp_max;
-  const std::uint64_t mant = h & ((1u << M) - 1);
-  std::uint64_t bits;
-  if (exp == exp_max) {
-    bits = sign | 0x7FF0000000000000ull | (mant << (52 - M));  // Inf, or NaN keeping its payload
-  } else if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {
-      // Subnormal: mant * 2^(1 - bias - M) = 1.f * 2^(p + 1 - bias - M) with p the leading bit of
-      // mant (f16: 2^(p - 24); bf16: 2^(p - 133)).
-      const int p = static_cast<int>(std::bit_width(mant)) - 1;
-      const std::uint64_t frac = (mant << (52 - p)) & 0xFFFFFFFFFFFFFull;
-      bits = sign | (static_cast<std::uint64_t>(p + 1 - bias - M + 1023) << 52) | frac;
-    }
-  } else {
-    bits = sign | (static_cast<std::uint64_t>(static_cast<int>(exp) - bias + 1023) << 52) |
-           (mant << (52 - M));
-  }
-  return std::bit_cast<double>(bits);
-}
-
-}  // namespace
-
-double f16_bits_to_double(std::uint16_t h) noexcept {
-  return binary16_bits_to_double<5, 10>(h);
-}
-
-double bf16_bits_to_double(std::uint16_t h) noexcept {
-  return binary16_bits_to_double<8, 7>(h);
-}
-
-namespace {
-
 [[noreturn]] void fail(std::string_view name, std::string_view problem) {
   std::string msg(name);
   msg += ": ";

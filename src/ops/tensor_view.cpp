@@ -12,25 +12,6 @@ namespace {
 
 std::atomic<std::int64_t> copied_bytes{0};
 
-// binary16 / bfloat16 bit patterns to double, exactly (every such value is a double). NaN keeps
-// its sign and the top payload bits, as io's .npy reader does.
-template <int E, int M>
-double binary16_to_double(std::uint16_t h) noexcept {
-  const bool neg = (h >> 15) != 0;
-  const int bias = (1 << (E - 1)) - 1;
-  const int e = (h >> M) & ((1 << E) - 1);
-  const std::uint64_t m = h & ((1u << M) - 1);
-  double v;
-  if (e == (1 << E) - 1) {
-    v = std::bit_cast<double>((std::uint64_t{0x7FF} << 52) | (m << (52 - M)));
-  } else if (e == 0) {
-    v = std::ldexp(static_cast<double>(m), 1 - bias - M);  // zero or subnormal
-  } else {
-    v = std::ldexp(static_cast<double>(m | (std::uint64_t{1} << M)), e - bias - M);
-  }
-  return neg ? -v : v;
-}
-
 inline double load(const void* base, storage_type s, std::int64_t off) noexcept {
   switch (s) {
     case storage_type::f64:
@@ -38,9 +19,9 @@ inline double load(const void* base, storage_type s, std::int64_t off) noexcept 
     case storage_type::f32:
       return static_cast<const float*>(base)[off];
     case storage_type::f16:
-      return binary16_to_double<5, 10>(static_cast<const std::uint16_t*>(base)[off]);
+      return f16_bits_to_double(static_cast<const std::uint16_t*>(base)[off]);
     case storage_type::bf16:
-      return binary16_to_double<8, 7>(static_cast<const std::uint16_t*>(base)[off]);
+      return bf16_bits_to_double(static_cast<const std::uint16_t*>(base)[off]);
   }
   return 0;
 }
@@ -140,11 +121,11 @@ void tensor_view::read(std::int64_t first, std::int64_t count, double* out) cons
         return;
       case storage_type::f16:
         read_contiguous(static_cast<const std::uint16_t*>(data) + first, count, out,
-                        binary16_to_double<5, 10>);
+                        f16_bits_to_double);
         return;
       case storage_type::bf16:
         read_contiguous(static_cast<const std::uint16_t*>(data) + first, count, out,
-                        binary16_to_double<8, 7>);
+                        bf16_bits_to_double);
         return;
     }
   }

@@ -83,26 +83,6 @@ void check_size(const std::string& label, const std::vector<std::int64_t>& shape
                          " doubles, more than this machine's memory");
 }
 
-// binary16 / bfloat16 bit patterns to double, exactly (every such value is a double). NaN keeps
-// its sign and the top payload bits, as io's .npy reader does.
-template <int E, int M>
-double binary16_to_double(std::uint16_t h) noexcept {
-  const bool neg = (h >> 15) != 0;
-  const int bias = (1 << (E - 1)) - 1;
-  const int e = (h >> M) & ((1 << E) - 1);
-  const std::uint64_t m = h & ((1u << M) - 1);
-  double v;
-  if (e == (1 << E) - 1) {
-    // Inf (m == 0) or NaN with the payload in the top significand bits
-    v = std::bit_cast<double>((std::uint64_t{0x7FF} << 52) | (m << (52 - M)));
-  } else if (e == 0) {
-    v = std::ldexp(static_cast<double>(m), 1 - bias - M);  // zero or subnormal
-  } else {
-    v = std::ldexp(static_cast<double>(m | (std::uint64_t{1} << M)), e - bias - M);
-  }
-  return neg ? -v : v;
-}
-
 struct dtype_info {
   format_id format;
   int bytes;
@@ -165,12 +145,12 @@ inline double load(const unsigned char* p, format_id f) noexcept {
     case format_id::f16: {
       std::uint16_t h;
       std::memcpy(&h, p, 2);
-      return binary16_to_double<5, 10>(h);
+      return f16_bits_to_double(h);
     }
     default: {  // bf16
       std::uint16_t h;
       std::memcpy(&h, p, 2);
-      return binary16_to_double<8, 7>(h);
+      return bf16_bits_to_double(h);
     }
   }
 }

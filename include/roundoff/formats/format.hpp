@@ -67,4 +67,10 @@ void round_to(format_id f, std::span<const double> in, std::span<double> out,
 /// i.e. round_to(f, x, gradual) == x. NaN and +-Inf give false.
 bool is_representable(format_id f, double x) noexcept;
 
+/// Exact f16 / bf16 bit patterns to double (no rounding: every such value is a double).
+/// NaN payloads are kept in the top significand bits. The one decoder of 16-bit storage: the
+/// file readers (io), tensor views (ops) and the Python extension use it.
+double f16_bits_to_double(std::uint16_t bits) noexcept;
+double bf16_bits_to_double(std::uint16_t bits) noexcept;
+
 }  // namespace roundoff

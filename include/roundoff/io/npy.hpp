@@ -48,9 +48,8 @@ std::vector<std::byte> encode_npy(const tensor& t, format_id as = format_id::f64
 /// write leaves no partial file). Throws input_error when the file cannot be written.
 void write_npy(const std::filesystem::path& file, const tensor& t, format_id as = format_id::f64);
 
-/// Exact f16 / bf16 bit patterns to double (no rounding: every such value is a double).
-/// NaN payloads are kept in the top significand bits.
-double f16_bits_to_double(std::uint16_t bits) noexcept;
-double bf16_bits_to_double(std::uint16_t bits) noexcept;
+/// Exact f16 / bf16 bit patterns to double: roundoff::f16_bits_to_double (formats/format.hpp).
+using roundoff::bf16_bits_to_double;
+using roundoff::f16_bits_to_double;
 
 }  // namespace roundoff::io
