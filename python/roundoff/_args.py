@@ -88,30 +88,6 @@ def _int_values(name: str, value: Any) -> list:
         ) from None
 
 
-def _int_list(name: str, value: Any) -> str:
-    items = _int_values(name, value)
-    return ",".join(str(v) for v in items) if items else "()"
-
-
-def conv_flags(args: dict) -> dict:
-    """PyTorch-style conv arguments (None: not given) -> the CLI's flag strings ("" = not given)."""
-    out = {k: "" for k in CONV_ARGS}
-    for key in ("stride", "dilation", "output_padding"):
-        if args.get(key) is not None:
-            out[key] = _int_list(key, args[key])
-    padding = args.get("padding")
-    if padding is not None:
-        out["padding"] = padding if isinstance(padding, str) else _int_list("padding", padding)
-    if args.get("groups") is not None:
-        out["groups"] = str(int_arg("groups", args["groups"]))
-    mode = args.get("padding_mode")
-    if mode is not None:
-        if not isinstance(mode, str):
-            raise TypeError(f"padding_mode: expected a str, got {type(mode).__name__}")
-        out["padding_mode"] = mode
-    return out
-
-
 def conv_args(args: dict) -> dict:
     """PyTorch-style conv arguments (None: not given) -> the engine's typed ones (lists of ints,
     padding words as padding_keyword; absent: not given)."""
@@ -135,13 +111,30 @@ def conv_args(args: dict) -> dict:
     return out
 
 
+def conv_flags(typed: dict) -> dict:
+    """conv_args' typed values -> the CLI's flag strings ("" = not given), for the report's
+    params (the arguments are checked once, by conv_args)."""
+    out = {k: "" for k in CONV_ARGS}
+    for key in ("stride", "dilation", "output_padding", "padding"):
+        if key in typed:
+            out[key] = ",".join(str(v) for v in typed[key]) if typed[key] else "()"
+    if "padding_keyword" in typed:
+        out["padding"] = typed["padding_keyword"]
+    if "groups" in typed:
+        out["groups"] = str(typed["groups"])
+    if "padding_mode" in typed:
+        out["padding_mode"] = typed["padding_mode"]
+    return out
+
+
 def op_spec(op: Any, args: dict) -> Tuple[Any, dict]:
     """The engine's OpSpec for `op` and its conv arguments, and the flags that were given (in
     the CLI's syntax, for the report's params)."""
     if not isinstance(op, str):
         raise TypeError(f"op: expected an op name (str), got {type(op).__name__}")
-    flags = conv_flags(args)
-    spec = _core.op_spec(op, **conv_args(args))
+    typed = conv_args(args)
+    spec = _core.op_spec(op, **typed)
+    flags = conv_flags(typed)
     return spec, {k: v for k, v in flags.items() if v}
 
 
