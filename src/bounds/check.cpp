@@ -129,14 +129,18 @@ struct signature_result {
 
 signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
                            const ops::op_result& ra, const detail::observed_values& observed,
-                           double alpha, double bmax) {
+                           double alpha, double bmax, reference_cache& memo) {
   signature_result s;
   const std::int64_t n = rc.exact.size();
-  exact::accumulator acc, tmp;
+  exact::accumulator tmp;
   // Half of alpha for the per-path events behind the remainder bound, half for Hoeffding.
   const double lambda_r = lambda_for(static_cast<double>(detail::summand_count(rc)),
                                      probabilistic_unit_roundoff(c), alpha / 2);
   alpha /= 2;
+  // Delta_i and the first-order terms do not depend on the observed output: formed once per
+  // set (reference_cache::difference, first_orders), the same doubles as per element here.
+  const std::vector<double>& delta_of = memo.difference(ra, rc);
+  const auto& fo = memo.first_orders(c, rc, lambda_r, bmax);
   double S = 0, S_abs = 0, off = 0, V = 0, D2 = 0, E2 = 0;
   bool testable = true;
   std::int64_t used = 0;
@@ -145,18 +149,24 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
     double yc = rc.exact.rounded(i), ya = ra.exact.rounded(i);
     if (!std::isfinite(obs) || !std::isfinite(yc) || !std::isfinite(ya)) continue;
     // Delta_i = y~_a - y~_c and e_i = obs - y~_c, each rounded once from the exact values.
-    ra.exact.load(i, acc);
-    rc.exact.load(i, tmp);
-    tmp.negate();
-    acc.add(tmp);
-    double delta = acc.round();
-    tmp.add(obs);
-    double e = tmp.round();
+    // e_i: |e_i| is abs_diff (RN is symmetric); obs > RN(y~_c) implies obs > y~_c (y~_c is
+    // within half an ulp of RN(y~_c), obs a double beyond it), likewise below; on obs ==
+    // RN(y~_c) the sign is y~_c's tail's, formed exactly.
+    const auto k = static_cast<std::size_t>(i);
+    const double delta = delta_of[k];
+    double e;
+    if (obs > yc) {
+      e = rc.exact.abs_diff(i, obs);
+    } else if (obs < yc) {
+      e = -rc.exact.abs_diff(i, obs);
+    } else {
+      rc.exact.load(i, tmp);
+      tmp.negate();
+      tmp.add(obs);
+      e = tmp.round();
+    }
     if (!std::isfinite(delta) || !std::isfinite(e)) continue;
-    element_input in = detail::input_of(rc, i, obs, bmax);
-    rc.exact.load(i, acc);
-    in.abs_exact = acc.abs_diff(0.0, exact::rounding::upward);
-    first_order_terms f = first_order(c, in, lambda_r);
+    first_order_terms f{fo.variance[k], fo.remainder[k]};
     // No first-order terms (a truncating model): no Hoeffding test, but the correlation (a
     // measured statistic, used as evidence of a conversion) is still formed.
     if (!std::isfinite(f.variance) || !std::isfinite(f.remainder)) testable = false;
@@ -607,7 +617,7 @@ verdict check(reference_set& set, const tensor_view& observed_view,
               idrefs.converted(a.input, conversion::nearest_even, a.bias_format, a.underflow);
           if (&ra == &rc || std::find(tried.begin(), tried.end(), &ra) != tried.end()) continue;
           tried.push_back(&ra);
-          signature_result sr = signature(c, rc, ra, idobserved, alpha_sig, bmax);
+          signature_result sr = signature(c, rc, ra, idobserved, alpha_sig, bmax, idrefs);
           if (sr.applicable && (sr.found || sr.score > cr.signature_score) && cr.signature_clean) {
             cr.signature_score = sr.score;
             cr.signature_slope = sr.slope;
@@ -622,7 +632,7 @@ verdict check(reference_set& set, const tensor_view& observed_view,
       // correlation of its errors against the inputs as given with the conversion's effect.)
       cr.rounds_inputs = crefs.rounds_inputs;
       if (cr.rounds_inputs && cr.within_probabilistic) {
-        signature_result sr = signature(c, r0, rc, idobserved, alpha_sig, bmax);
+        signature_result sr = signature(c, r0, rc, idobserved, alpha_sig, bmax, idrefs);
         cr.own_signature_correlation = sr.correlation;
         // Under "not this model" (a bug, or another arithmetic) the sample correlation with the
         // data-determined Delta is ~0 +- 1/sqrt(m); 5/sqrt(m) is a five-sigma threshold.

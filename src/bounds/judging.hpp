@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -79,6 +80,65 @@ class reference_cache {
     bool rounds_inputs = false;  // some conversion changes the inputs
   };
   double seconds = 0;  ///< time spent in ops::evaluate
+
+  // The signature test's per-element terms that do not depend on the observed output (docs/
+  // bounds.md, Theorem S), formed once per set for every output and candidate that needs them:
+  // Delta_i = RN(y~_a - y~_c) per pair of references (NaN where either rounded value is not
+  // finite), and model c's first-order terms per reference and lambda.
+  const std::vector<double>& difference(const ops::op_result& ra, const ops::op_result& rc) {
+    for (const auto& d : differences_)
+      if (d->a == &ra && d->c == &rc) return d->delta;
+    auto d = std::make_unique<difference_entry>();
+    d->a = &ra;
+    d->c = &rc;
+    const std::int64_t n = rc.exact.size();
+    d->delta.resize(static_cast<std::size_t>(n));
+    exact::accumulator acc, tmp;
+    for (std::int64_t i = 0; i < n; ++i) {
+      double& out = d->delta[static_cast<std::size_t>(i)];
+      if (!std::isfinite(rc.exact.rounded(i)) || !std::isfinite(ra.exact.rounded(i))) {
+        out = std::numeric_limits<double>::quiet_NaN();
+        continue;
+      }
+      ra.exact.load(i, acc);
+      rc.exact.load(i, tmp);
+      tmp.negate();
+      acc.add(tmp);
+      out = acc.round();
+    }
+    differences_.push_back(std::move(d));
+    return differences_.back()->delta;
+  }
+  struct first_order_values {
+    std::vector<double> variance, remainder;
+  };
+  // first_order(m, input_of(r, i, 0, bmax) with abs_exact = |y~_i| rounded up, lambda) for every
+  // element (input_of's observed value does not enter first_order).
+  const first_order_values& first_orders(const arithmetic_model& m, const ops::op_result& r,
+                                         double lambda, double bmax) {
+    for (const auto& f : first_orders_)
+      if (f->model == m.name && f->r == &r && f->lambda == lambda && f->bmax == bmax)
+        return f->values;
+    auto f = std::make_unique<first_order_entry>();
+    f->model = m.name;
+    f->r = &r;
+    f->lambda = lambda;
+    f->bmax = bmax;
+    const std::int64_t n = r.exact.size();
+    f->values.variance.resize(static_cast<std::size_t>(n));
+    f->values.remainder.resize(static_cast<std::size_t>(n));
+    exact::accumulator acc;
+    for (std::int64_t i = 0; i < n; ++i) {
+      element_input in = input_of(r, i, 0.0, bmax);
+      r.exact.load(i, acc);
+      in.abs_exact = acc.abs_diff(0.0, exact::rounding::upward);
+      const first_order_terms t = first_order(m, in, lambda);
+      f->values.variance[static_cast<std::size_t>(i)] = t.variance;
+      f->values.remainder[static_cast<std::size_t>(i)] = t.remainder;
+    }
+    first_orders_.push_back(std::move(f));
+    return first_orders_.back()->values;
+  }
 
   model_refs of(const arithmetic_model& m) {
     model_refs r;
@@ -256,6 +316,19 @@ class reference_cache {
     exact.magnitude_how = ops::magnitude_method::exact;
     r.magnitude = ops::evaluate({p_.op, x, w, b}, exact).magnitude;
   }
+
+  struct difference_entry {
+    const ops::op_result *a = nullptr, *c = nullptr;
+    std::vector<double> delta;
+  };
+  struct first_order_entry {
+    std::string model;
+    const ops::op_result* r = nullptr;
+    double lambda = 0, bmax = 0;
+    first_order_values values;
+  };
+  std::vector<std::unique_ptr<difference_entry>> differences_;
+  std::vector<std::unique_ptr<first_order_entry>> first_orders_;
 
   std::vector<std::pair<key, const ops::op_result*>> by_rule_;
   const ops::op_result* original_ = nullptr;
