@@ -570,7 +570,14 @@ verdict check(reference_set& set, const tensor_view& observed_view,
     const double elems = std::max<double>(1.0, static_cast<double>(v.identification_elements));
     v.nearest_inputs.push_back({"as given", std::sqrt(distance_of(r0) / elems)});
     for (const auto& ic : input_conversions()) {
-      const ops::op_result* r = &idrefs.converted(ic.input, ic.how, ic.bias, declared.underflow);
+      // The magnitude only where a candidate judges against this conversion (the distance
+      // reads the exact values alone).
+      const bool judged = std::any_of(cands.begin(), cands.end(), [&](const arithmetic_model& c) {
+        return c.input == ic.input && (c.conversions & conversion_bit(ic.how));
+      });
+      const ops::op_result* r =
+          judged ? &idrefs.converted(ic.input, ic.how, ic.bias, declared.underflow)
+                 : &idrefs.converted_values(ic.input, ic.how, ic.bias, declared.underflow);
       if (std::find(seen.begin(), seen.end(), r) != seen.end()) continue;
       seen.push_back(r);
       v.nearest_inputs.push_back({ic.name, std::sqrt(distance_of(r) / elems)});

@@ -46,30 +46,21 @@ class reference_cache {
 
   // Exact op on the inputs as given.
   const ops::op_result& original() {
-    if (!original_) original_ = &find_or_add(std::nullopt, p_.x, p_.w, p_.b.get());
-    return *original_;
+    if (original_ == none) original_ = find_or_add(std::nullopt, p_.x, p_.w, p_.b.get(), true);
+    return *entries_[original_].r;
   }
 
   // Exact op on x, w converted to f by rule c and b rounded to nearest in bias_format.
   const ops::op_result& converted(format_id f, conversion c, format_id bias_format,
                                   underflow_mode u) {
-    const key k{f, c, bias_format, u};
-    for (const auto& [kk, r] : by_rule_)
-      if (kk == k) return *r;
-    // Inputs that every rule leaves as they are (all values representable in f): the reference
-    // is the original one, found without converting and hashing copies of the inputs. The test
-    // is the one find_or_add applies (element-wise ==, so a NaN counts as changed).
-    if (unchanged(p_.x, f, u) && unchanged(p_.w, f, u) &&
-        (!p_.b || unchanged(*p_.b, bias_format, u))) {
-      const ops::op_result& r = original();
-      by_rule_.emplace_back(k, &r);
-      return r;
-    }
-    const operands in = inputs(k);
-    const tensor_view ib = in.b ? tensor_view(*in.b) : tensor_view();
-    const ops::op_result& r = find_or_add(k, in.x, in.w, in.b ? &ib : nullptr);
-    by_rule_.emplace_back(k, &r);
-    return r;
+    return converted(key{f, c, bias_format, u}, true);
+  }
+  // As converted(), but the magnitude may be left unformed (empty) where only the exact values
+  // are read (identification's nearest-input distances): the DGEMM for T is paid only by the
+  // references that are judged. A later converted() of the same entry forms it.
+  const ops::op_result& converted_values(format_id f, conversion c, format_id bias_format,
+                                         underflow_mode u) {
+    return converted(key{f, c, bias_format, u}, false);
   }
 
   // A model's references: one per allowed conversion (distinct ones), then the inputs as given
@@ -172,7 +163,40 @@ class reference_cache {
     std::optional<key> rule;  // none: the inputs as given
     std::uint64_t hash = 0;
     std::unique_ptr<ops::op_result> r;
+    bool has_magnitude = false;
   };
+
+  const ops::op_result& converted(const key& k, bool with_magnitude) {
+    for (const auto& [kk, index] : by_rule_)
+      if (kk == k) {
+        entry& e = entries_[index];
+        if (with_magnitude && !e.has_magnitude) {
+          // Its inputs derived again from its rule (entries keep no copy).
+          if (!e.rule) {
+            add_magnitude(e, p_.x, p_.w, p_.b.get());
+          } else {
+            const operands in = inputs(*e.rule);
+            const tensor_view ib = in.b ? tensor_view(*in.b) : tensor_view();
+            add_magnitude(e, in.x, in.w, in.b ? &ib : nullptr);
+          }
+        }
+        return *e.r;
+      }
+    // Inputs that every rule leaves as they are (all values representable in f): the reference
+    // is the original one, found without converting and hashing copies of the inputs. The test
+    // is the one find_or_add applies (element-wise ==, so a NaN counts as changed).
+    if (unchanged(p_.x, k.f, k.u) && unchanged(p_.w, k.f, k.u) &&
+        (!p_.b || unchanged(*p_.b, k.bias, k.u))) {
+      const ops::op_result& r = original();
+      by_rule_.emplace_back(k, original_);
+      return r;
+    }
+    const operands in = inputs(k);
+    const tensor_view ib = in.b ? tensor_view(*in.b) : tensor_view();
+    const std::size_t index = find_or_add(k, in.x, in.w, in.b ? &ib : nullptr, with_magnitude);
+    by_rule_.emplace_back(k, index);
+    return *entries_[index].r;
+  }
 
   // Whether every value of t equals its conversion to f under u (by any rule: a value that is
   // representable in f is kept by all of them, one that is not is changed by all), cached.
@@ -266,19 +290,23 @@ class reference_cache {
     return same_values(x, x2) && same_values(w, w2) && (b == nullptr) == (b2 == nullptr) &&
            (!b || same_values(*b, *b2));
   }
-  // The entry whose inputs equal (x, w, b) (its inputs derived again from its rule), or a new one.
-  const ops::op_result& find_or_add(std::optional<key> rule, const tensor_view& x,
-                                    const tensor_view& w, const tensor_view* b) {
+  // The index of the entry whose inputs equal (x, w, b) (its inputs derived again from its
+  // rule), or of a new one; with its magnitude formed when with_magnitude.
+  std::size_t find_or_add(std::optional<key> rule, const tensor_view& x, const tensor_view& w,
+                          const tensor_view* b, bool with_magnitude) {
     const std::uint64_t h = hash(x, w, b);
-    for (auto& e : entries_) {
+    for (std::size_t index = 0; index < entries_.size(); ++index) {
+      entry& e = entries_[index];
       if (e.hash != h) continue;
       if (!e.rule) {
-        if (same(x, w, b, p_.x, p_.w, p_.b.get())) return *e.r;
-        continue;
+        if (!same(x, w, b, p_.x, p_.w, p_.b.get())) continue;
+      } else {
+        const operands in = inputs(*e.rule);
+        const tensor_view ib = in.b ? tensor_view(*in.b) : tensor_view();
+        if (!same(x, w, b, in.x, in.w, in.b ? &ib : nullptr)) continue;
       }
-      const operands in = inputs(*e.rule);
-      const tensor_view ib = in.b ? tensor_view(*in.b) : tensor_view();
-      if (same(x, w, b, in.x, in.w, in.b ? &ib : nullptr)) return *e.r;
+      if (with_magnitude && !e.has_magnitude) add_magnitude(e, x, w, b);
+      return index;
     }
     const auto t0 = std::chrono::steady_clock::now();
     // T by DGEMM over blocks of |x| rows where that applies (no copy of |x|), else by ops; after
@@ -288,17 +316,25 @@ class reference_cache {
                         magnitude_by_blocks_applies(p_.op, x, w, b);
     ops::reference_options ro = ro_;
     if (blocks) ro.want_magnitude = false;
-    auto r = std::make_unique<ops::op_result>(ops::evaluate({p_.op, x, w, b}, ro));
-    if (blocks) {
-      if (auto t = magnitude_by_blocks(p_.op, x, w, b, ro_.threads))
-        r->magnitude = std::move(*t);
-      else
-        r->magnitude = ops::evaluate({p_.op, x, w, b}, ro_).magnitude;
-    }
-    exact_magnitude_where_tiny(*r, x, w, b);
-    entries_.push_back({rule, h, std::move(r)});
+    entries_.push_back(
+        {rule, h, std::make_unique<ops::op_result>(ops::evaluate({p_.op, x, w, b}, ro)), !blocks});
+    if (!blocks) exact_magnitude_where_tiny(*entries_.back().r, x, w, b);
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return *entries_.back().r;
+    if (blocks && with_magnitude) add_magnitude(entries_.back(), x, w, b);
+    return entries_.size() - 1;
+  }
+  // Forms e's magnitude from its inputs (x, w, b) as ro_ asks: by DGEMM over blocks of |x|
+  // rows where that applies, else by ops.
+  void add_magnitude(entry& e, const tensor_view& x, const tensor_view& w, const tensor_view* b) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ops::op_result& r = *e.r;
+    if (auto t = magnitude_by_blocks(p_.op, x, w, b, ro_.threads))
+      r.magnitude = std::move(*t);
+    else
+      r.magnitude = ops::evaluate({p_.op, x, w, b}, ro_).magnitude;
+    exact_magnitude_where_tiny(r, x, w, b);
+    e.has_magnitude = true;
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
   // The DGEMM magnitude bound is never 0 (it adds L 2^-1074 for underflow), but T = 0 exactly
@@ -330,8 +366,9 @@ class reference_cache {
   std::vector<std::unique_ptr<difference_entry>> differences_;
   std::vector<std::unique_ptr<first_order_entry>> first_orders_;
 
-  std::vector<std::pair<key, const ops::op_result*>> by_rule_;
-  const ops::op_result* original_ = nullptr;
+  std::vector<std::pair<key, std::size_t>> by_rule_;  // index into entries_
+  static constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+  std::size_t original_ = none;  // index into entries_
   ops::problem p_;
   ops::reference_options ro_;
   std::vector<entry> entries_;
