@@ -9,11 +9,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -25,6 +27,7 @@
 #include "roundoff/bounds/models.hpp"
 #include "roundoff/bounds/verdict.hpp"
 #include "roundoff/exact/accumulator.hpp"
+#include "roundoff/exact/gemm.hpp"
 #include "roundoff/formats/convert.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/tensor_view.hpp"
@@ -32,6 +35,34 @@
 namespace roundoff::bounds::detail {
 
 constexpr double inf = std::numeric_limits<double>::infinity();
+
+// Runs f(begin, end) over [0, n) cut into up to `threads` contiguous ranges (at least
+// min_per_range elements each), the caller's thread taking the first. f must write only what
+// belongs to its range (or its own partial result), so that the outcome does not depend on the
+// cut. The first exception is rethrown after all ranges are done.
+template <class F>
+void for_ranges(int threads, std::int64_t n, std::int64_t min_per_range, F f) {
+  const std::int64_t parts = std::max<std::int64_t>(
+      1, std::min<std::int64_t>(threads, n / std::max<std::int64_t>(min_per_range, 1)));
+  if (parts <= 1) {
+    f(std::int64_t{0}, n);
+    return;
+  }
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(parts));
+  auto run = [&](std::int64_t q) {
+    try {
+      f(n * q / parts, n * (q + 1) / parts);
+    } catch (...) {
+      errors[static_cast<std::size_t>(q)] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> others;
+  for (std::int64_t q = 1; q < parts; ++q) others.emplace_back(run, q);
+  run(0);
+  for (auto& t : others) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
 
 constexpr conversion conversion_list[] = {conversion::nearest_even, conversion::nearest_away,
                                           conversion::toward_zero};
@@ -71,6 +102,8 @@ class reference_cache {
     bool rounds_inputs = false;  // some conversion changes the inputs
   };
   double seconds = 0;  ///< time spent in ops::evaluate
+  /// Threads for the judging loops over elements: the exact engine's.
+  int threads() const noexcept { return exact::engine_threads(ro_.threads); }
 
   // The signature test's per-element terms that do not depend on the observed output (docs/
   // bounds.md, Theorem S), formed once per set for every output and candidate that needs them:
@@ -84,19 +117,21 @@ class reference_cache {
     d->c = &rc;
     const std::int64_t n = rc.exact.size();
     d->delta.resize(static_cast<std::size_t>(n));
-    exact::accumulator acc, tmp;
-    for (std::int64_t i = 0; i < n; ++i) {
-      double& out = d->delta[static_cast<std::size_t>(i)];
-      if (!std::isfinite(rc.exact.rounded(i)) || !std::isfinite(ra.exact.rounded(i))) {
-        out = std::numeric_limits<double>::quiet_NaN();
-        continue;
+    for_ranges(threads(), n, 4096, [&](std::int64_t begin, std::int64_t end) {
+      exact::accumulator acc, tmp;
+      for (std::int64_t i = begin; i < end; ++i) {
+        double& out = d->delta[static_cast<std::size_t>(i)];
+        if (!std::isfinite(rc.exact.rounded(i)) || !std::isfinite(ra.exact.rounded(i))) {
+          out = std::numeric_limits<double>::quiet_NaN();
+          continue;
+        }
+        ra.exact.load(i, acc);
+        rc.exact.load(i, tmp);
+        tmp.negate();
+        acc.add(tmp);
+        out = acc.round();
       }
-      ra.exact.load(i, acc);
-      rc.exact.load(i, tmp);
-      tmp.negate();
-      acc.add(tmp);
-      out = acc.round();
-    }
+    });
     differences_.push_back(std::move(d));
     return differences_.back()->delta;
   }
@@ -118,15 +153,17 @@ class reference_cache {
     const std::int64_t n = r.exact.size();
     f->values.variance.resize(static_cast<std::size_t>(n));
     f->values.remainder.resize(static_cast<std::size_t>(n));
-    exact::accumulator acc;
-    for (std::int64_t i = 0; i < n; ++i) {
-      element_input in = input_of(r, i, 0.0, bmax);
-      r.exact.load(i, acc);
-      in.abs_exact = acc.abs_diff(0.0, exact::rounding::upward);
-      const first_order_terms t = first_order(m, in, lambda);
-      f->values.variance[static_cast<std::size_t>(i)] = t.variance;
-      f->values.remainder[static_cast<std::size_t>(i)] = t.remainder;
-    }
+    for_ranges(threads(), n, 4096, [&](std::int64_t begin, std::int64_t end) {
+      exact::accumulator acc;
+      for (std::int64_t i = begin; i < end; ++i) {
+        element_input in = input_of(r, i, 0.0, bmax);
+        r.exact.load(i, acc);
+        in.abs_exact = acc.abs_diff(0.0, exact::rounding::upward);
+        const first_order_terms t = first_order(m, in, lambda);
+        f->values.variance[static_cast<std::size_t>(i)] = t.variance;
+        f->values.remainder[static_cast<std::size_t>(i)] = t.remainder;
+      }
+    });
     first_orders_.push_back(std::move(f));
     return first_orders_.back()->values;
   }

@@ -144,10 +144,10 @@ struct output {
 
 // Every output against one shared reference set (as `roundoff check` judges them), then every
 // pair.
-void judge_case(dump& d, const std::string& label, const test::linear_problem& p,
+void judge_case(dump& d, int threads, const std::string& label, const test::linear_problem& p,
                 const std::vector<output>& outs) {
   bounds::check_options opt;
-  opt.reference.threads = 1;
+  opt.reference.threads = threads;
   bounds::reference_set set({linear, p.x, p.w, &p.b}, opt.reference);
   std::vector<bounds::verdict> vs;
   for (const auto& o : outs) {
@@ -160,7 +160,7 @@ void judge_case(dump& d, const std::string& label, const test::linear_problem& p
                    bounds::compare(set, outs[i].y, vs[i], outs[j].y, vs[j], opt));
 }
 
-std::string all_cases() {
+std::string all_cases(int threads) {
   dump d;
   std::mt19937_64 g(20261204);
   auto emu = [](const char* m, algo a = algo::sequential) { return test::make_emulator(m, a, 8); };
@@ -181,7 +181,7 @@ std::string all_cases() {
     special.data[77] = std::numeric_limits<double>::infinity();
     outs.push_back({"special", "f32", special});
     outs.push_back({"tf32-as-tf32", "tf32", outs[2].y});
-    judge_case(d, "f32 8x64x512", p, outs);
+    judge_case(d, threads, "f32 8x64x512", p, outs);
   }
   {
     // Long sums: TF32 declared f32 is found by its signature.
@@ -190,7 +190,7 @@ std::string all_cases() {
     outs.push_back({"tf32-splitk", "f32", test::run(p, emu("tf32", algo::split_k), g)});
     outs.push_back({"f32-splitk", "f32", test::run(p, emu("f32", algo::split_k), g)});
     outs.push_back({"f16", "f32", test::run(p, emu("f16"), g)});
-    judge_case(d, "f32 8x32x4096", p, outs);
+    judge_case(d, threads, "f32 8x32x4096", p, outs);
   }
   {
     // f16 and bf16 inputs: the inputs as given are the nearest, the coarser conversions differ.
@@ -199,12 +199,12 @@ std::string all_cases() {
     outs.push_back({"f16", "f16", test::run(p, emu("f16"), g)});
     outs.push_back({"f16-acc16", "f16", test::run(p, emu("f16-acc16"), g)});
     outs.push_back({"bf16", "f16", test::run(p, emu("bf16"), g)});
-    judge_case(d, "f16 6x40x256", p, outs);
+    judge_case(d, threads, "f16 6x40x256", p, outs);
     const auto q = make(6, 40, 256, 4, format_id::bf16);
     std::vector<output> bouts;
     bouts.push_back({"bf16", "bf16", test::run(q, emu("bf16"), g)});
     bouts.push_back({"bf16-acc-bf16", "bf16", test::run(q, emu("bf16-acc-bf16"), g)});
-    judge_case(d, "bf16 6x40x256", q, bouts);
+    judge_case(d, threads, "bf16 6x40x256", q, bouts);
   }
   {
     // f64 inputs: every conversion changes them.
@@ -213,7 +213,7 @@ std::string all_cases() {
     outs.push_back({"f64", "f64", test::run(p, emu("f64"), g)});
     outs.push_back({"f32", "f64", test::run(p, emu("f32"), g)});
     outs.push_back({"tf32", "f32", test::run(p, emu("tf32"), g)});
-    judge_case(d, "f64 4x48x128", p, outs);
+    judge_case(d, threads, "f64 4x48x128", p, outs);
   }
   {
     // Above 2^18 outputs: identification on a sample of rows.
@@ -221,7 +221,7 @@ std::string all_cases() {
     std::vector<output> outs;
     outs.push_back({"f32", "f32", test::run(p, emu("f32"), g)});
     outs.push_back({"tf32", "f32", test::run(p, emu("tf32"), g)});
-    judge_case(d, "f32 4096x72x16", p, outs);
+    judge_case(d, threads, "f32 4096x72x16", p, outs);
   }
   return d.s.str();
 }
@@ -246,8 +246,12 @@ bool same_line(const std::string& got, const std::string& want) {
   return std::fabs(a - b) <= 1e-12 * std::max(std::fabs(a), std::fabs(b));
 }
 
-TEST(IdentificationGolden, EveryResultEqualsTheCodeBeforeTheSpeedWork) {
-  const std::string got = all_cases();
+// At 1 and 2 threads (the judging loops split elements among threads; the results may not
+// depend on it).
+class IdentificationGolden : public ::testing::TestWithParam<int> {};
+
+TEST_P(IdentificationGolden, EveryResultEqualsTheCodeBeforeTheSpeedWork) {
+  const std::string got = all_cases(GetParam());
   if (const char* out = std::getenv("ROUNDOFF_WRITE_GOLDEN")) {
     std::ofstream(out) << got;
     GTEST_SKIP() << "wrote " << out;
@@ -273,5 +277,7 @@ TEST(IdentificationGolden, EveryResultEqualsTheCodeBeforeTheSpeedWork) {
   EXPECT_NE(got.find("T kind violation"), std::string::npos);
   EXPECT_NE(got.find("T id_rows_total 4096"), std::string::npos);
 }
+
+INSTANTIATE_TEST_SUITE_P(Threads, IdentificationGolden, ::testing::Values(1, 2));
 
 }  // namespace
