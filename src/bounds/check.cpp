@@ -3,6 +3,7 @@
 #include "roundoff/bounds/check.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -371,27 +372,48 @@ tensor round_tensor(const tensor_view& t, format_id f, underflow_mode u) {
   return convert_tensor(t, f, conversion::nearest_even, u);
 }
 
-tensor convert_tensor(const tensor_view& t, format_id f, conversion c, underflow_mode u) {
+tensor detail::convert_tensor_hashed(const tensor_view& t, format_id f, conversion c,
+                                     underflow_mode u, int threads, std::uint64_t* hash) {
   tensor r;
   r.shape = t.shape;
   r.type = f;
-  // The values as doubles, read in place when dense f64 (a conversion that changes nothing
-  // keeps t's format, as before).
-  std::vector<double> own;
-  const double* in = static_cast<const double*>(t.data);
-  const auto n = static_cast<std::size_t>(t.numel());
-  if (!t.is_dense_f64()) {
-    own.resize(n);
-    t.read(0, t.numel(), own.data());
-    in = own.data();
-  }
-  r.data.resize(n);
-  if (c == conversion::nearest_even)
-    round_to(f, std::span<const double>(in, n), r.data, u);
-  else
-    for (std::size_t i = 0; i < n; ++i) r.data[i] = convert_directed(f, in[i], c, u);
-  if (at_least_as_fine(f, t.type) && std::equal(r.data.begin(), r.data.end(), in)) r.type = t.type;
+  const std::int64_t n = t.numel();
+  r.data.resize(static_cast<std::size_t>(n));
+  // Chunks of the values as doubles (in place when dense f64), converted into r, compared with
+  // the values (a conversion that changes nothing keeps t's format) and hashed.
+  std::atomic<bool> unchanged{true};
+  std::atomic<std::uint64_t> h{0};
+  detail::for_ranges(threads, n, 1 << 16, [&](std::int64_t begin, std::int64_t end) {
+    constexpr std::int64_t chunk = 4096;
+    double buf[chunk];
+    bool same = true;
+    std::uint64_t part = 0;
+    for (std::int64_t i = begin; i < end; i += chunk) {
+      const std::int64_t count = std::min(chunk, end - i);
+      const auto m = static_cast<std::size_t>(count);
+      const double* in = buf;
+      if (t.is_dense_f64())
+        in = static_cast<const double*>(t.data) + i;
+      else
+        t.read(i, count, buf);
+      double* out = r.data.data() + i;
+      if (c == conversion::nearest_even)
+        round_to(f, std::span<const double>(in, m), std::span<double>(out, m), u);
+      else
+        for (std::size_t j = 0; j < m; ++j) out[j] = convert_directed(f, in[j], c, u);
+      if (same) same = std::equal(out, out + m, in);
+      if (hash) part += detail::value_hash(out, count, i);
+    }
+    if (!same) unchanged.store(false);
+    h.fetch_add(part);
+  });
+  if (at_least_as_fine(f, t.type) && unchanged.load()) r.type = t.type;
+  if (hash) *hash = h.load();
   return r;
+}
+
+tensor convert_tensor(const tensor_view& t, format_id f, conversion c, underflow_mode u) {
+  return detail::convert_tensor_hashed(t, f, c, u, 1, nullptr);
 }
 
 verdict check(const ops::problem& p, const tensor_view& observed, std::string_view declared,

@@ -64,6 +64,27 @@ void for_ranges(int threads, std::int64_t n, std::int64_t min_per_range, F f) {
     if (e) std::rethrow_exception(e);
 }
 
+// A hash of a tensor's values (as doubles, row-major): the sum over elements of a 64-bit mix of
+// each value's bits and its index, so that ranges can be hashed apart and added (value_hash over
+// [offset, offset + count)).
+inline std::uint64_t value_hash(const double* p, std::int64_t count, std::int64_t offset) noexcept {
+  std::uint64_t h = 0;
+  for (std::int64_t i = 0; i < count; ++i) {
+    std::uint64_t z;
+    std::memcpy(&z, &p[i], sizeof z);
+    z ^= static_cast<std::uint64_t>(offset + i) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ULL;  // splitmix64's finalizer
+    z = (z ^ (z >> 29)) * 0x94D049BB133111EBULL;
+    h += z ^ (z >> 32);
+  }
+  return h;
+}
+
+/// convert_tensor(t, f, c, u) (round_tensor for c = nearest_even), over ranges of elements on
+/// `threads` threads, with value_hash of the result in *hash.
+tensor convert_tensor_hashed(const tensor_view& t, format_id f, conversion c, underflow_mode u,
+                             int threads, std::uint64_t* hash);
+
 constexpr conversion conversion_list[] = {conversion::nearest_even, conversion::nearest_away,
                                           conversion::toward_zero};
 
@@ -195,6 +216,7 @@ class reference_cache {
   struct operands {
     tensor x, w;
     std::optional<tensor> b;
+    std::uint64_t hash_x = 0, hash_w = 0, hash_b = 0;  // value_hash of each
   };
   struct entry {
     std::optional<key> rule;  // none: the inputs as given
@@ -230,7 +252,9 @@ class reference_cache {
     }
     const operands in = inputs(k);
     const tensor_view ib = in.b ? tensor_view(*in.b) : tensor_view();
-    const std::size_t index = find_or_add(k, in.x, in.w, in.b ? &ib : nullptr, with_magnitude);
+    const std::size_t index =
+        find_or_add(k, in.x, in.w, in.b ? &ib : nullptr, with_magnitude,
+                    combine(in.x, in.hash_x, in.w, in.hash_w, in.b ? &ib : nullptr, in.hash_b));
     by_rule_.emplace_back(k, index);
     return *entries_[index].r;
   }
@@ -262,9 +286,11 @@ class reference_cache {
   std::vector<unchanged_entry> unchanged_;
 
   operands inputs(const key& k) const {
-    operands in{convert_tensor(p_.x, k.f, k.c, k.u), convert_tensor(p_.w, k.f, k.c, k.u),
-                std::nullopt};
-    if (p_.b) in.b = round_tensor(*p_.b, k.bias, k.u);
+    operands in;
+    in.x = convert_tensor_hashed(p_.x, k.f, k.c, k.u, threads(), &in.hash_x);
+    in.w = convert_tensor_hashed(p_.w, k.f, k.c, k.u, threads(), &in.hash_w);
+    if (p_.b)
+      in.b = convert_tensor_hashed(*p_.b, k.bias, conversion::nearest_even, k.u, 1, &in.hash_b);
     return in;
   }
   // Calls f(chunk, count) over the view's values in row-major order (in place when dense f64).
@@ -283,21 +309,28 @@ class reference_cache {
       f(buf, c);
     }
   }
-  static void mix(std::uint64_t& h, const tensor_view& v) {
+  static std::uint64_t value_hash(const tensor_view& v) {
+    std::uint64_t h = 0;
+    std::int64_t offset = 0;
     for_chunks(v, [&](const double* p, std::int64_t c) {
-      for (std::int64_t i = 0; i < c; ++i) {
-        std::uint64_t bits;
-        std::memcpy(&bits, &p[i], sizeof bits);
-        h = (h ^ bits) * 0x100000001b3ULL;  // FNV-1a over 64-bit words
-      }
+      h += detail::value_hash(p, c, offset);
+      offset += c;
     });
-    h = (h ^ static_cast<std::uint64_t>(v.numel())) * 0x100000001b3ULL;
+    return h;
   }
-  static std::uint64_t hash(const tensor_view& x, const tensor_view& w, const tensor_view* b) {
+  // The three tensors' value hashes and sizes, FNV-1a over 64-bit words.
+  static std::uint64_t combine(const tensor_view& x, std::uint64_t hx, const tensor_view& w,
+                               std::uint64_t hw, const tensor_view* b, std::uint64_t hb) {
     std::uint64_t h = 0xcbf29ce484222325ULL;
-    mix(h, x);
-    mix(h, w);
-    if (b) mix(h, *b);
+    auto mix = [&](std::uint64_t v) { h = (h ^ v) * 0x100000001b3ULL; };
+    mix(hx);
+    mix(static_cast<std::uint64_t>(x.numel()));
+    mix(hw);
+    mix(static_cast<std::uint64_t>(w.numel()));
+    if (b) {
+      mix(hb);
+      mix(static_cast<std::uint64_t>(b->numel()));
+    }
     return h;
   }
   // Element-wise == (as std::vector's ==: NaN differs from itself).
@@ -330,8 +363,11 @@ class reference_cache {
   // The index of the entry whose inputs equal (x, w, b) (its inputs derived again from its
   // rule), or of a new one; with its magnitude formed when with_magnitude.
   std::size_t find_or_add(std::optional<key> rule, const tensor_view& x, const tensor_view& w,
-                          const tensor_view* b, bool with_magnitude) {
-    const std::uint64_t h = hash(x, w, b);
+                          const tensor_view* b, bool with_magnitude,
+                          std::optional<std::uint64_t> known_hash = std::nullopt) {
+    const std::uint64_t h =
+        known_hash ? *known_hash
+                   : combine(x, value_hash(x), w, value_hash(w), b, b ? value_hash(*b) : 0);
     for (std::size_t index = 0; index < entries_.size(); ++index) {
       entry& e = entries_[index];
       if (e.hash != h) continue;
