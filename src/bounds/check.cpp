@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -366,6 +367,31 @@ double convert_directed(format_id f, double x, conversion c, underflow_mode u) n
   return r;
 }
 
+// convert_directed over n values: the bit-pattern step on all of them in one loop without
+// branches, then convert_directed again on a chunk where some value is outside its range.
+void convert_directed(format_id f, const double* in, double* out, std::size_t n, conversion c,
+                      underflow_mode u) noexcept {
+  const auto& t = traits(f);
+  if (t.precision >= 53) {
+    for (std::size_t j = 0; j < n; ++j) out[j] = convert(f, in[j], c, u);
+    return;
+  }
+  const int drop = 53 - t.precision;
+  const std::uint64_t add = c == conversion::nearest_away ? std::uint64_t{1} << (drop - 1) : 0;
+  const std::uint64_t keep = ~((std::uint64_t{1} << drop) - 1);
+  const double lo = t.min_normal, hi = t.max_finite;
+  bool outside = false;
+  for (std::size_t j = 0; j < n; ++j) {
+    const double x = in[j];
+    const double ax = std::fabs(x);
+    const double r = std::bit_cast<double>((std::bit_cast<std::uint64_t>(x) + add) & keep);
+    out[j] = r;
+    outside |= !(ax >= lo && ax <= hi && std::fabs(r) <= hi);
+  }
+  if (outside)
+    for (std::size_t j = 0; j < n; ++j) out[j] = convert_directed(f, in[j], c, u);
+}
+
 }  // namespace
 
 tensor round_tensor(const tensor_view& t, format_id f, underflow_mode u) {
@@ -400,7 +426,7 @@ tensor detail::convert_tensor_hashed(const tensor_view& t, format_id f, conversi
       if (c == conversion::nearest_even)
         round_to(f, std::span<const double>(in, m), std::span<double>(out, m), u);
       else
-        for (std::size_t j = 0; j < m; ++j) out[j] = convert_directed(f, in[j], c, u);
+        convert_directed(f, in, out, m, c, u);
       if (same) same = std::equal(out, out + m, in);
       if (hash) part += detail::value_hash(out, count, i);
     }

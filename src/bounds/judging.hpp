@@ -68,14 +68,13 @@ void for_ranges(int threads, std::int64_t n, std::int64_t min_per_range, F f) {
 // each value's bits and its index, so that ranges can be hashed apart and added (value_hash over
 // [offset, offset + count)).
 inline std::uint64_t value_hash(const double* p, std::int64_t count, std::int64_t offset) noexcept {
-  std::uint64_t h = 0;
-  for (std::int64_t i = 0; i < count; ++i) {
+  // One multiply per value: collisions only cost an exact comparison.
+  std::uint64_t h = 0, k = static_cast<std::uint64_t>(offset) * 0x9E3779B97F4A7C15ULL;
+  for (std::int64_t i = 0; i < count; ++i, k += 0x9E3779B97F4A7C15ULL) {
     std::uint64_t z;
     std::memcpy(&z, &p[i], sizeof z);
-    z ^= static_cast<std::uint64_t>(offset + i) * 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ULL;  // splitmix64's finalizer
-    z = (z ^ (z >> 29)) * 0x94D049BB133111EBULL;
-    h += z ^ (z >> 32);
+    z += k;
+    h += (z ^ (z >> 29)) * 0xBF58476D1CE4E5B9ULL;
   }
   return h;
 }
