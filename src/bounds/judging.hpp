@@ -68,15 +68,16 @@ void for_ranges(int threads, std::int64_t n, std::int64_t min_per_range, F f) {
 // each value's bits and its index, so that ranges can be hashed apart and added (value_hash over
 // [offset, offset + count)).
 inline std::uint64_t value_hash(const double* p, std::int64_t count, std::int64_t offset) noexcept {
-  // One multiply per value: collisions only cost an exact comparison.
-  std::uint64_t h = 0, k = static_cast<std::uint64_t>(offset) * 0x9E3779B97F4A7C15ULL;
-  for (std::int64_t i = 0; i < count; ++i, k += 0x9E3779B97F4A7C15ULL) {
+  // Two sums that vectorize (a collision only costs an exact comparison): of the bits, and of
+  // the bits rotated and keyed by the index; mixed once at the end.
+  std::uint64_t s1 = 0, s2 = 0;
+  for (std::int64_t i = 0; i < count; ++i) {
     std::uint64_t z;
     std::memcpy(&z, &p[i], sizeof z);
-    z += k;
-    h += (z ^ (z >> 29)) * 0xBF58476D1CE4E5B9ULL;
+    s1 += z;
+    s2 += ((z << 17) | (z >> 47)) ^ static_cast<std::uint64_t>(offset + i);
   }
-  return h;
+  return s1 * 0x9E3779B97F4A7C15ULL + s2;
 }
 
 /// convert_tensor(t, f, c, u) (round_tensor for c = nearest_even), over ranges of elements on
@@ -263,16 +264,22 @@ class reference_cache {
   bool unchanged(const tensor_view& t, format_id f, underflow_mode u) {
     for (const auto& q : unchanged_)
       if (q.t == &t && q.f == f && q.u == u) return q.result;
+    // Chunk by chunk, stopping at the first changed value.
     bool same_values = true;
-    constexpr std::size_t chunk = 4096;
-    double buf[chunk];
-    for_chunks(t, [&](const double* p, std::int64_t count) {
-      for (std::int64_t i = 0; i < count && same_values; i += static_cast<std::int64_t>(chunk)) {
-        const auto n = static_cast<std::size_t>(std::min<std::int64_t>(chunk, count - i));
-        round_to(f, std::span<const double>(p + i, n), std::span<double>(buf, n), u);
-        for (std::size_t j = 0; j < n; ++j) same_values = same_values && buf[j] == p[i + j];
-      }
-    });
+    constexpr std::int64_t chunk = 4096;
+    double in[chunk], buf[chunk];
+    const bool dense = t.is_dense_f64();
+    for (std::int64_t i = 0, total = t.numel(); i < total && same_values; i += chunk) {
+      const std::int64_t count = std::min(chunk, total - i);
+      const auto n = static_cast<std::size_t>(count);
+      const double* p = in;
+      if (dense)
+        p = static_cast<const double*>(t.data) + i;
+      else
+        t.read(i, count, in);
+      round_to(f, std::span<const double>(p, n), std::span<double>(buf, n), u);
+      for (std::size_t j = 0; j < n; ++j) same_values = same_values && buf[j] == p[j];
+    }
     unchanged_.push_back({&t, f, u, same_values});
     return same_values;
   }
