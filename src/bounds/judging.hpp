@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -218,14 +219,21 @@ class reference_cache {
     std::optional<tensor> b;
     std::uint64_t hash_x = 0, hash_w = 0, hash_b = 0;  // value_hash of each
   };
+  struct tensor_hashes {
+    std::uint64_t x = 0, w = 0, b = 0;  // value_hash of each input
+  };
   struct entry {
     std::optional<key> rule;  // none: the inputs as given
     std::uint64_t hash = 0;
     std::unique_ptr<ops::op_result> r;
     bool has_magnitude = false;
+    tensor_hashes parts;
   };
 
   const ops::op_result& converted(const key& k, bool with_magnitude) {
+    return *entries_[converted_index(k, with_magnitude)].r;
+  }
+  std::size_t converted_index(const key& k, bool with_magnitude) {
     for (const auto& [kk, index] : by_rule_)
       if (kk == k) {
         entry& e = entries_[index];
@@ -239,24 +247,139 @@ class reference_cache {
             add_magnitude(e, in.x, in.w, in.b ? &ib : nullptr);
           }
         }
-        return *e.r;
+        return index;
       }
     // Inputs that every rule leaves as they are (all values representable in f): the reference
     // is the original one, found without converting and hashing copies of the inputs. The test
     // is the one find_or_add applies (element-wise ==, so a NaN counts as changed).
     if (unchanged(p_.x, k.f, k.u) && unchanged(p_.w, k.f, k.u) &&
         (!p_.b || unchanged(*p_.b, k.bias, k.u))) {
-      const ops::op_result& r = original();
+      (void)original();
       by_rule_.emplace_back(k, original_);
-      return r;
+      return original_;
     }
+    if (k.c == conversion::nearest_away)
+      if (const auto index = nearest_away_from_ties(k, with_magnitude)) {
+        by_rule_.emplace_back(k, *index);
+        return *index;
+      }
     const operands in = inputs(k);
     const tensor_view ib = in.b ? tensor_view(*in.b) : tensor_view();
-    const std::size_t index =
-        find_or_add(k, in.x, in.w, in.b ? &ib : nullptr, with_magnitude,
-                    combine(in.x, in.hash_x, in.w, in.hash_w, in.b ? &ib : nullptr, in.hash_b));
+    const std::size_t index = find_or_add(k, in.x, in.w, in.b ? &ib : nullptr, with_magnitude,
+                                          tensor_hashes{in.hash_x, in.hash_w, in.hash_b});
     by_rule_.emplace_back(k, index);
-    return *entries_[index].r;
+    return index;
+  }
+
+  // linear only: the reference on inputs converted to nearest, ties away (rule k), from the one
+  // ties to even: the two conversions differ only where a value is a tie that ties-to-even
+  // rounds down, and there by one unit dx of the format, so y_away = y_even + sum over those x
+  // values of dx w_away + sum over those w values of x_even dw (x_away w_away - x_even w_even =
+  // dx w_away + x_even dw), each product added exactly to the exact value. Its value hashes
+  // follow from the ties-to-even entry's (value_hash is a sum over elements), so that it is
+  // shared exactly as before when its inputs equal another entry's. nullopt where this does
+  // not apply (another op, the exact values not kept, non-finite inputs, many ties, a hash
+  // that some entry already has): the caller converts in full.
+  std::optional<std::size_t> nearest_away_from_ties(const key& k, bool with_magnitude) {
+    const tensor_view &x = p_.x, &w = p_.w;
+    if (p_.op.kind != ops::op_kind::linear || ro_.how == ops::method::mpfr || !ro_.want_magnitude ||
+        ro_.magnitude_how != ops::magnitude_method::blas_bound ||
+        !magnitude_by_blocks_applies(p_.op, x, w, p_.b.get()))
+      return std::nullopt;
+    const auto& t = traits(k.f);
+    if (t.precision >= 53) return std::nullopt;
+    const std::int64_t K = w.shape[1], N = w.shape[0], M = x.numel() / K;
+    // Positions where the two conversions differ, with both values.
+    struct tie {
+      std::int64_t index;
+      double even, away;
+    };
+    const int drop = 53 - t.precision;
+    const std::uint64_t low = (std::uint64_t{1} << drop) - 1, half = std::uint64_t{1} << (drop - 1);
+    const std::int64_t budget = std::max<std::int64_t>(1, M * N * K / 256);  // products
+    auto ties_of = [&](const tensor_view& v, std::int64_t fan_out, std::vector<tie>& out) {
+      bool ok = true;
+      constexpr std::int64_t chunk = 4096;
+      double buf[chunk];
+      for (std::int64_t i = 0, n = v.numel(); i < n && ok; i += chunk) {
+        const std::int64_t count = std::min(chunk, n - i);
+        v.read(i, count, buf);
+        for (std::int64_t j = 0; j < count; ++j) {
+          const double a = buf[j], ax = std::fabs(a);
+          if (!std::isfinite(a)) return false;
+          // In f's normal range only a tie (the dropped bits exactly half a unit) can differ.
+          if (ax >= t.min_normal && ax <= t.max_finite &&
+              (std::bit_cast<std::uint64_t>(a) & low) != half)
+            continue;
+          const double e = convert(k.f, a, conversion::nearest_even, k.u);
+          const double y = convert(k.f, a, conversion::nearest_away, k.u);
+          if (e == y) continue;
+          if (!std::isfinite(y) || !std::isfinite(e)) return false;
+          out.push_back({i + j, e, y});
+          if (static_cast<std::int64_t>(out.size()) * fan_out > budget) return false;
+        }
+      }
+      return ok;
+    };
+    std::vector<tie> tx, tw;
+    if (!ties_of(x, N, tx) || !ties_of(w, M, tw)) return std::nullopt;
+    if (p_.b)
+      for (std::int64_t i = 0, n = p_.b->numel(); i < n; ++i)
+        if (!std::isfinite(p_.b->at(i))) return std::nullopt;
+    const key even_rule{k.f, conversion::nearest_even, k.bias, k.u};
+    if (tx.empty() && tw.empty())
+      return converted_index(even_rule, with_magnitude);  // the same inputs: the same entry
+    const std::size_t even = converted_index(even_rule, false);
+    tensor_hashes parts = entries_[even].parts;
+    for (const auto& q : tx)
+      parts.x += detail::value_hash(&q.away, 1, q.index) - detail::value_hash(&q.even, 1, q.index);
+    for (const auto& q : tw)
+      parts.w += detail::value_hash(&q.away, 1, q.index) - detail::value_hash(&q.even, 1, q.index);
+    const std::uint64_t h = combine(x, parts.x, w, parts.w, p_.b.get(), parts.b);
+    for (const auto& e : entries_)
+      if (e.hash == h) return std::nullopt;  // maybe the same inputs: compared in full
+    // (output index, a, b): the products to add.
+    struct product {
+      std::int64_t out;
+      double a, b;
+    };
+    std::vector<product> add;
+    add.reserve(tx.size() * static_cast<std::size_t>(N) + tw.size() * static_cast<std::size_t>(M));
+    for (const auto& q : tx) {
+      const std::int64_t m = q.index / K, kk = q.index % K;
+      const double dx = q.away - q.even;  // one unit of f: a power of two, exact
+      for (std::int64_t n = 0; n < N; ++n)
+        add.push_back(
+            {m * N + n, dx, convert(k.f, w.at(n * K + kk), conversion::nearest_away, k.u)});
+    }
+    for (const auto& q : tw) {
+      const std::int64_t n = q.index / K, kk = q.index % K;
+      const double dw = q.away - q.even;
+      for (std::int64_t m = 0; m < M; ++m)
+        add.push_back(
+            {m * N + n, convert(k.f, x.at(m * K + kk), conversion::nearest_even, k.u), dw});
+    }
+    std::sort(add.begin(), add.end(),
+              [](const product& a, const product& b) { return a.out < b.out; });
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = std::make_unique<ops::op_result>(*entries_[even].r);
+    r->magnitude.clear();  // formed on demand, from the inputs derived again
+    exact::accumulator acc;
+    for (std::size_t q = 0; q < add.size();) {
+      const std::int64_t out = add[q].out;
+      r->exact.load(out, acc);
+      for (; q < add.size() && add[q].out == out; ++q) acc.add_product(add[q].a, add[q].b);
+      r->exact.store(out, acc);
+    }
+    entries_.push_back({k, h, std::move(r), false, parts});
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const std::size_t index = entries_.size() - 1;
+    if (with_magnitude) {
+      const operands in = inputs(k);
+      const tensor_view ib = in.b ? tensor_view(*in.b) : tensor_view();
+      add_magnitude(entries_[index], in.x, in.w, in.b ? &ib : nullptr);
+    }
+    return index;
   }
 
   // Whether every value of t equals its conversion to f under u (by any rule: a value that is
@@ -370,10 +493,11 @@ class reference_cache {
   // rule), or of a new one; with its magnitude formed when with_magnitude.
   std::size_t find_or_add(std::optional<key> rule, const tensor_view& x, const tensor_view& w,
                           const tensor_view* b, bool with_magnitude,
-                          std::optional<std::uint64_t> known_hash = std::nullopt) {
-    const std::uint64_t h =
-        known_hash ? *known_hash
-                   : combine(x, value_hash(x), w, value_hash(w), b, b ? value_hash(*b) : 0);
+                          std::optional<tensor_hashes> known = std::nullopt) {
+    const tensor_hashes parts =
+        known ? *known
+              : tensor_hashes{value_hash(x), value_hash(w), b ? value_hash(*b) : std::uint64_t{0}};
+    const std::uint64_t h = combine(x, parts.x, w, parts.w, b, parts.b);
     for (std::size_t index = 0; index < entries_.size(); ++index) {
       entry& e = entries_[index];
       if (e.hash != h) continue;
@@ -395,8 +519,9 @@ class reference_cache {
                         magnitude_by_blocks_applies(p_.op, x, w, b);
     ops::reference_options ro = ro_;
     if (blocks) ro.want_magnitude = false;
-    entries_.push_back(
-        {rule, h, std::make_unique<ops::op_result>(ops::evaluate({p_.op, x, w, b}, ro)), !blocks});
+    entries_.push_back({rule, h,
+                        std::make_unique<ops::op_result>(ops::evaluate({p_.op, x, w, b}, ro)),
+                        !blocks, parts});
     if (!blocks) exact_magnitude_where_tiny(*entries_.back().r, x, w, b);
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (blocks && with_magnitude) add_magnitude(entries_.back(), x, w, b);
