@@ -532,7 +532,13 @@ class reference_cache {
   void add_magnitude(entry& e, const tensor_view& x, const tensor_view& w, const tensor_view* b) {
     const auto t0 = std::chrono::steady_clock::now();
     ops::op_result& r = *e.r;
-    if (auto t = magnitude_by_blocks(p_.op, x, w, b, ro_.threads))
+    // One BLAS thread for a small product: OpenBLAS's threads spin after each call, taking a
+    // core from the exact engine's threads (same T: the DGEMM's threads split rows and columns,
+    // each sum is formed the same way).
+    const double work =
+        static_cast<double>(x.numel()) * static_cast<double>(w.shape.empty() ? 1 : w.shape[0]);
+    const int blas_threads = work <= 0x1p26 ? 1 : ro_.threads;
+    if (auto t = magnitude_by_blocks(p_.op, x, w, b, blas_threads))
       r.magnitude = std::move(*t);
     else
       r.magnitude = ops::evaluate({p_.op, x, w, b}, ro_).magnitude;
