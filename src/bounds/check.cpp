@@ -399,8 +399,9 @@ tensor round_tensor(const tensor_view& t, format_id f, underflow_mode u) {
 }
 
 tensor detail::convert_tensor_hashed(const tensor_view& t, format_id f, conversion c,
-                                     underflow_mode u, int threads, std::uint64_t* hash) {
-  tensor r;
+                                     underflow_mode u, int threads, std::uint64_t* hash,
+                                     tensor reuse) {
+  tensor r = std::move(reuse);
   r.shape = t.shape;
   r.type = f;
   const std::int64_t n = t.numel();

@@ -83,8 +83,9 @@ inline std::uint64_t value_hash(const double* p, std::int64_t count, std::int64_
 
 /// convert_tensor(t, f, c, u) (round_tensor for c = nearest_even), over ranges of elements on
 /// `threads` threads, with value_hash of the result in *hash.
+/// `reuse`'s storage is written over (no new pages when it has the size already).
 tensor convert_tensor_hashed(const tensor_view& t, format_id f, conversion c, underflow_mode u,
-                             int threads, std::uint64_t* hash);
+                             int threads, std::uint64_t* hash, tensor reuse = {});
 
 constexpr conversion conversion_list[] = {conversion::nearest_even, conversion::nearest_away,
                                           conversion::toward_zero};
@@ -242,9 +243,10 @@ class reference_cache {
           if (!e.rule) {
             add_magnitude(e, p_.x, p_.w, p_.b.get());
           } else {
-            const operands in = inputs(*e.rule);
+            const operands& in = inputs(*e.rule, 1);
             const tensor_view ib = in.b ? tensor_view(*in.b) : tensor_view();
             add_magnitude(e, in.x, in.w, in.b ? &ib : nullptr);
+            release(1);
           }
         }
         return index;
@@ -263,10 +265,11 @@ class reference_cache {
         by_rule_.emplace_back(k, *index);
         return *index;
       }
-    const operands in = inputs(k);
+    const operands& in = inputs(k, 0);
     const tensor_view ib = in.b ? tensor_view(*in.b) : tensor_view();
     const std::size_t index = find_or_add(k, in.x, in.w, in.b ? &ib : nullptr, with_magnitude,
                                           tensor_hashes{in.hash_x, in.hash_w, in.hash_b});
+    release(0);
     by_rule_.emplace_back(k, index);
     return index;
   }
@@ -375,9 +378,10 @@ class reference_cache {
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const std::size_t index = entries_.size() - 1;
     if (with_magnitude) {
-      const operands in = inputs(k);
+      const operands& in = inputs(k, 0);
       const tensor_view ib = in.b ? tensor_view(*in.b) : tensor_view();
       add_magnitude(entries_[index], in.x, in.w, in.b ? &ib : nullptr);
+      release(0);
     }
     return index;
   }
@@ -414,14 +418,24 @@ class reference_cache {
   };
   std::vector<unchanged_entry> unchanged_;
 
-  operands inputs(const key& k) const {
-    operands in;
-    in.x = convert_tensor_hashed(p_.x, k.f, k.c, k.u, threads(), &in.hash_x);
-    in.w = convert_tensor_hashed(p_.w, k.f, k.c, k.u, threads(), &in.hash_w);
+  // Rule k's inputs, converted into scratch slot `slot` (0, or 1 while slot 0 is in use): the
+  // conversions of one set reuse the same storage (its pages are touched once, not once per
+  // conversion) unless it is large; release(slot) after use.
+  const operands& inputs(const key& k, int slot) {
+    operands& in = scratch_[slot];
+    in.x = convert_tensor_hashed(p_.x, k.f, k.c, k.u, threads(), &in.hash_x, std::move(in.x));
+    in.w = convert_tensor_hashed(p_.w, k.f, k.c, k.u, threads(), &in.hash_w, std::move(in.w));
     if (p_.b)
-      in.b = convert_tensor_hashed(*p_.b, k.bias, conversion::nearest_even, k.u, 1, &in.hash_b);
+      in.b = convert_tensor_hashed(*p_.b, k.bias, conversion::nearest_even, k.u, 1, &in.hash_b,
+                                   in.b ? std::move(*in.b) : tensor{});
     return in;
   }
+  void release(int slot) {
+    operands& in = scratch_[slot];
+    const std::size_t values = in.x.data.size() + in.w.data.size() + (in.b ? in.b->data.size() : 0);
+    if (values * sizeof(double) > (std::size_t{64} << 20)) in = operands{};
+  }
+  operands scratch_[2];
   // Calls f(chunk, count) over the view's values in row-major order (in place when dense f64).
   template <class F>
   static void for_chunks(const tensor_view& v, F f) {
@@ -504,9 +518,11 @@ class reference_cache {
       if (!e.rule) {
         if (!same(x, w, b, p_.x, p_.w, p_.b.get())) continue;
       } else {
-        const operands in = inputs(*e.rule);
+        const operands& in = inputs(*e.rule, 1);
         const tensor_view ib = in.b ? tensor_view(*in.b) : tensor_view();
-        if (!same(x, w, b, in.x, in.w, in.b ? &ib : nullptr)) continue;
+        const bool equal = same(x, w, b, in.x, in.w, in.b ? &ib : nullptr);
+        release(1);
+        if (!equal) continue;
       }
       if (with_magnitude && !e.has_magnitude) add_magnitude(e, x, w, b);
       return index;
