@@ -16,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -58,7 +59,12 @@ void for_ranges(int threads, std::int64_t n, std::int64_t min_per_range, F f) {
     }
   };
   std::vector<std::thread> others;
-  for (std::int64_t q = 1; q < parts; ++q) others.emplace_back(run, q);
+  std::int64_t q = 1;
+  try {
+    for (; q < parts; ++q) others.emplace_back(run, q);
+  } catch (const std::system_error&) {
+    for (; q < parts; ++q) run(q);  // no thread to be had: the rest here
+  }
   run(0);
   for (auto& t : others) t.join();
   for (auto& e : errors)
