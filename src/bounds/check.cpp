@@ -182,7 +182,7 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
   // Delta_i and the first-order terms do not depend on the observed output: formed once per
   // set (reference_cache::difference, first_orders), the same doubles as per element here.
   const std::vector<double>& delta_of = memo.difference(ra, rc);
-  const auto& fo = memo.first_orders(c, rc, lambda_r, bmax);
+  auto& fo = memo.first_orders(c, rc, lambda_r, bmax);
   double S = 0, S_abs = 0, off = 0, V = 0, D2 = 0, E2 = 0;
   bool testable = true;
   std::int64_t used = 0;
@@ -208,10 +208,14 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
       e = tmp.round();
     }
     if (!std::isfinite(delta) || !std::isfinite(e)) continue;
-    first_order_terms f{fo.variance[k], fo.remainder[k]};
     // No first-order terms (a truncating model): no Hoeffding test, but the correlation (a
-    // measured statistic, used as evidence of a conversion) is still formed.
-    if (!std::isfinite(f.variance) || !std::isfinite(f.remainder)) testable = false;
+    // measured statistic, used as evidence of a conversion) is still formed. (Once not testable,
+    // the terms are not read again.)
+    first_order_terms f{};
+    if (testable) {
+      f = fo.at(i);
+      if (!std::isfinite(f.variance) || !std::isfinite(f.remainder)) testable = false;
+    }
     S += delta * e;
     S_abs += std::fabs(delta * e);
     if (testable) {

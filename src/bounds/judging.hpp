@@ -164,36 +164,59 @@ class reference_cache {
     differences_.push_back(std::move(d));
     return differences_.back()->delta;
   }
-  struct first_order_values {
-    std::vector<double> variance, remainder;
+  // first_order(m, input_of(r, i, 0, bmax) with abs_exact = |y~_i| rounded up, lambda) per
+  // element (input_of's observed value does not enter first_order), each formed once: all of
+  // them at once (on the engine's threads) when element 0's are finite, else on first use (a
+  // model without first-order terms has none at any element, and the signature test stops
+  // asking after the first).
+  class first_order_values {
+   public:
+    first_order_values(const arithmetic_model& m, const ops::op_result& r, double lambda,
+                       double bmax, int threads)
+        : m_(m), r_(&r), lambda_(lambda), bmax_(bmax) {
+      const auto n = static_cast<std::size_t>(r.exact.size());
+      variance_.resize(n);
+      remainder_.resize(n);
+      done_.assign(n, 0);
+      if (n == 0 || !std::isfinite(at(0).variance) || !std::isfinite(at(0).remainder)) return;
+      for_ranges(threads, r.exact.size(), 4096, [&](std::int64_t begin, std::int64_t end) {
+        exact::accumulator acc;
+        for (std::int64_t i = std::max<std::int64_t>(begin, 1); i < end; ++i) fill(i, acc);
+      });
+    }
+    first_order_terms at(std::int64_t i) {
+      const auto k = static_cast<std::size_t>(i);
+      if (!done_[k]) {
+        exact::accumulator acc;
+        fill(i, acc);
+      }
+      return {variance_[k], remainder_[k]};
+    }
+
+   private:
+    void fill(std::int64_t i, exact::accumulator& acc) {
+      element_input in = input_of(*r_, i, 0.0, bmax_);
+      r_->exact.load(i, acc);
+      in.abs_exact = acc.abs_diff(0.0, exact::rounding::upward);
+      const first_order_terms t = first_order(m_, in, lambda_);
+      const auto k = static_cast<std::size_t>(i);
+      variance_[k] = t.variance;
+      remainder_[k] = t.remainder;
+      done_[k] = 1;
+    }
+    arithmetic_model m_;
+    const ops::op_result* r_;
+    double lambda_, bmax_;
+    std::vector<double> variance_, remainder_;
+    std::vector<std::uint8_t> done_;
   };
-  // first_order(m, input_of(r, i, 0, bmax) with abs_exact = |y~_i| rounded up, lambda) for every
-  // element (input_of's observed value does not enter first_order).
-  const first_order_values& first_orders(const arithmetic_model& m, const ops::op_result& r,
-                                         double lambda, double bmax) {
+  first_order_values& first_orders(const arithmetic_model& m, const ops::op_result& r,
+                                   double lambda, double bmax) {
     for (const auto& f : first_orders_)
       if (f->model == m.name && f->r == &r && f->lambda == lambda && f->bmax == bmax)
         return f->values;
-    auto f = std::make_unique<first_order_entry>();
-    f->model = m.name;
-    f->r = &r;
-    f->lambda = lambda;
-    f->bmax = bmax;
-    const std::int64_t n = r.exact.size();
-    f->values.variance.resize(static_cast<std::size_t>(n));
-    f->values.remainder.resize(static_cast<std::size_t>(n));
-    for_ranges(threads(), n, 4096, [&](std::int64_t begin, std::int64_t end) {
-      exact::accumulator acc;
-      for (std::int64_t i = begin; i < end; ++i) {
-        element_input in = input_of(r, i, 0.0, bmax);
-        r.exact.load(i, acc);
-        in.abs_exact = acc.abs_diff(0.0, exact::rounding::upward);
-        const first_order_terms t = first_order(m, in, lambda);
-        f->values.variance[static_cast<std::size_t>(i)] = t.variance;
-        f->values.remainder[static_cast<std::size_t>(i)] = t.remainder;
-      }
-    });
-    first_orders_.push_back(std::move(f));
+    first_orders_.push_back(std::unique_ptr<first_order_entry>(
+        new first_order_entry{m.name, &r, lambda, bmax, {m, r, lambda, bmax, threads()}}));
     return first_orders_.back()->values;
   }
 
