@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -169,12 +170,40 @@ struct signature_result {
   std::int64_t used = 0;   ///< elements that entered the sums
 };
 
+// e_i = obs_i - y~_c,i rounded once from the exact value, for every i where obs_i and RN(y~_c,i)
+// are finite (NaN elsewhere, never read): |e_i| is abs_diff (RN is symmetric); obs > RN(y~_c)
+// implies obs > y~_c (y~_c is within half an ulp of RN(y~_c), obs a double beyond it),
+// likewise below; on obs == RN(y~_c) it is formed exactly.
+std::vector<double> errors_against(const ops::op_result& rc,
+                                   const detail::observed_values& observed) {
+  const std::int64_t n = rc.exact.size();
+  std::vector<double> err(static_cast<std::size_t>(n), std::numeric_limits<double>::quiet_NaN());
+  exact::accumulator tmp;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double obs = observed[i], yc = rc.exact.rounded(i);
+    if (!std::isfinite(obs) || !std::isfinite(yc)) continue;
+    double& e = err[static_cast<std::size_t>(i)];
+    if (obs > yc) {
+      e = rc.exact.abs_diff(i, obs);
+    } else if (obs < yc) {
+      e = -rc.exact.abs_diff(i, obs);
+    } else {
+      rc.exact.load(i, tmp);
+      tmp.negate();
+      tmp.add(obs);
+      e = tmp.round();
+    }
+  }
+  return err;
+}
+
+// `errors` is errors_against(rc, observed).
 signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
                            const ops::op_result& ra, const detail::observed_values& observed,
-                           double alpha, double bmax, reference_cache& memo) {
+                           const std::vector<double>& errors, double alpha, double bmax,
+                           reference_cache& memo) {
   signature_result s;
   const std::int64_t n = rc.exact.size();
-  exact::accumulator tmp;
   // Half of alpha for the per-path events behind the remainder bound, half for Hoeffding.
   const double lambda_r = lambda_for(static_cast<double>(detail::summand_count(rc)),
                                      probabilistic_unit_roundoff(c), alpha / 2);
@@ -191,22 +220,8 @@ signature_result signature(const arithmetic_model& c, const ops::op_result& rc,
     double yc = rc.exact.rounded(i), ya = ra.exact.rounded(i);
     if (!std::isfinite(obs) || !std::isfinite(yc) || !std::isfinite(ya)) continue;
     // Delta_i = y~_a - y~_c and e_i = obs - y~_c, each rounded once from the exact values.
-    // e_i: |e_i| is abs_diff (RN is symmetric); obs > RN(y~_c) implies obs > y~_c (y~_c is
-    // within half an ulp of RN(y~_c), obs a double beyond it), likewise below; on obs ==
-    // RN(y~_c) the sign is y~_c's tail's, formed exactly.
     const auto k = static_cast<std::size_t>(i);
-    const double delta = delta_of[k];
-    double e;
-    if (obs > yc) {
-      e = rc.exact.abs_diff(i, obs);
-    } else if (obs < yc) {
-      e = -rc.exact.abs_diff(i, obs);
-    } else {
-      rc.exact.load(i, tmp);
-      tmp.negate();
-      tmp.add(obs);
-      e = tmp.round();
-    }
+    const double delta = delta_of[k], e = errors[k];
     if (!std::isfinite(delta) || !std::isfinite(e)) continue;
     // No first-order terms (a truncating model): no Hoeffding test, but the correlation (a
     // measured statistic, used as evidence of a conversion) is still formed. (Once not testable,
@@ -691,6 +706,14 @@ verdict check(reference_set& set, const tensor_view& observed_view,
     const double alpha_sig =
         opt.confidence / 4 / static_cast<double>(std::max<std::size_t>(tests, 1));
     const ops::op_result& r0 = idrefs.original();
+    // The signature tests' e_i against a reference, once per reference for this output.
+    std::deque<std::pair<const ops::op_result*, std::vector<double>>> errors;  // stable refs
+    auto errors_of = [&](const ops::op_result& r) -> const std::vector<double>& {
+      for (const auto& [p, e] : errors)
+        if (p == &r) return e;
+      errors.emplace_back(&r, errors_against(r, idobserved));
+      return errors.back().second;
+    };
     for (const auto& c : cands) {
       candidate_report cr;
       cr.model = c.name;
@@ -718,7 +741,8 @@ verdict check(reference_set& set, const tensor_view& observed_view,
               idrefs.converted(a.input, conversion::nearest_even, a.bias_format, a.underflow);
           if (&ra == &rc || std::find(tried.begin(), tried.end(), &ra) != tried.end()) continue;
           tried.push_back(&ra);
-          signature_result sr = signature(c, rc, ra, idobserved, alpha_sig, bmax, idrefs);
+          signature_result sr =
+              signature(c, rc, ra, idobserved, errors_of(rc), alpha_sig, bmax, idrefs);
           if (sr.applicable && (sr.found || sr.score > cr.signature_score) && cr.signature_clean) {
             cr.signature_score = sr.score;
             cr.signature_slope = sr.slope;
@@ -733,7 +757,8 @@ verdict check(reference_set& set, const tensor_view& observed_view,
       // correlation of its errors against the inputs as given with the conversion's effect.)
       cr.rounds_inputs = crefs.rounds_inputs;
       if (cr.rounds_inputs && cr.within_probabilistic) {
-        signature_result sr = signature(c, r0, rc, idobserved, alpha_sig, bmax, idrefs);
+        signature_result sr =
+            signature(c, r0, rc, idobserved, errors_of(r0), alpha_sig, bmax, idrefs);
         cr.own_signature_correlation = sr.correlation;
         // Under "not this model" (a bug, or another arithmetic) the sample correlation with the
         // data-determined Delta is ~0 +- 1/sqrt(m); 5/sqrt(m) is a five-sigma threshold.
