@@ -330,10 +330,9 @@ class reference_cache {
     const std::uint64_t low = (std::uint64_t{1} << drop) - 1, half = std::uint64_t{1} << (drop - 1);
     const std::int64_t budget = std::max<std::int64_t>(1, M * N * K / 256);  // products
     auto ties_of = [&](const tensor_view& v, std::int64_t fan_out, std::vector<tie>& out) {
-      bool ok = true;
       constexpr std::int64_t chunk = 4096;
       double buf[chunk];
-      for (std::int64_t i = 0, n = v.numel(); i < n && ok; i += chunk) {
+      for (std::int64_t i = 0, n = v.numel(); i < n; i += chunk) {
         const std::int64_t count = std::min(chunk, n - i);
         v.read(i, count, buf);
         for (std::int64_t j = 0; j < count; ++j) {
@@ -351,7 +350,7 @@ class reference_cache {
           if (static_cast<std::int64_t>(out.size()) * fan_out > budget) return false;
         }
       }
-      return ok;
+      return true;
     };
     std::vector<tie> tx, tw;
     if (!ties_of(x, N, tx) || !ties_of(w, M, tw)) return std::nullopt;
