@@ -793,6 +793,9 @@ verdict check(reference_set& set, const tensor_view& observed_view,
     if (!v.consistent_models.empty()) v.effective_model = v.consistent_models.front();
   }
 
+  refs.release_scratch();
+  idrefs.release_scratch();
+
   // The verdict (docs/verdicts.md, §4).
   const int decl_rank = preset_rank(declared.name);
   const int eff_rank = v.effective_model.empty() ? -1 : preset_rank(v.effective_model);

@@ -131,6 +131,12 @@ class reference_cache {
     bool rounds_inputs = false;  // some conversion changes the inputs
   };
   double seconds = 0;  ///< time spent in ops::evaluate
+  /// Frees the conversions' scratch buffers (check() does at its end, so that a set held for
+  /// more outputs keeps no converted copy of the inputs between them).
+  void release_scratch() {
+    scratch_[0] = operands{};
+    scratch_[1] = operands{};
+  }
   /// Threads for the judging loops over elements: the exact engine's.
   int threads() const noexcept { return exact::engine_threads(ro_.threads); }
 
@@ -165,50 +171,51 @@ class reference_cache {
     return differences_.back()->delta;
   }
   // first_order(m, input_of(r, i, 0, bmax) with abs_exact = |y~_i| rounded up, lambda) per
-  // element (input_of's observed value does not enter first_order), each formed once: all of
-  // them at once (on the engine's threads) when element 0's are finite, else on first use (a
-  // model without first-order terms has none at any element, and the signature test stops
+  // element (input_of's observed value does not enter first_order): all of them formed once (on
+  // the engine's threads) when element 0's are finite; else none kept, each formed when asked
+  // (a model without first-order terms has none at any element, and the signature test stops
   // asking after the first).
   class first_order_values {
    public:
     first_order_values(const arithmetic_model& m, const ops::op_result& r, double lambda,
                        double bmax, int threads)
         : m_(m), r_(&r), lambda_(lambda), bmax_(bmax) {
-      const auto n = static_cast<std::size_t>(r.exact.size());
-      variance_.resize(n);
-      remainder_.resize(n);
-      done_.assign(n, 0);
-      if (n == 0 || !std::isfinite(at(0).variance) || !std::isfinite(at(0).remainder)) return;
-      for_ranges(threads, r.exact.size(), 4096, [&](std::int64_t begin, std::int64_t end) {
-        exact::accumulator acc;
-        for (std::int64_t i = std::max<std::int64_t>(begin, 1); i < end; ++i) fill(i, acc);
+      const std::int64_t n = r.exact.size();
+      if (n == 0) return;
+      exact::accumulator acc;
+      const first_order_terms t0 = form(0, acc);
+      if (!std::isfinite(t0.variance) || !std::isfinite(t0.remainder)) return;
+      variance_.resize(static_cast<std::size_t>(n));
+      remainder_.resize(static_cast<std::size_t>(n));
+      for_ranges(threads, n, 4096, [&](std::int64_t begin, std::int64_t end) {
+        exact::accumulator a;
+        for (std::int64_t i = begin; i < end; ++i) {
+          const first_order_terms t = form(i, a);
+          variance_[static_cast<std::size_t>(i)] = t.variance;
+          remainder_[static_cast<std::size_t>(i)] = t.remainder;
+        }
       });
     }
-    first_order_terms at(std::int64_t i) {
-      const auto k = static_cast<std::size_t>(i);
-      if (!done_[k]) {
+    first_order_terms at(std::int64_t i) const {
+      if (variance_.empty()) {
         exact::accumulator acc;
-        fill(i, acc);
+        return form(i, acc);
       }
+      const auto k = static_cast<std::size_t>(i);
       return {variance_[k], remainder_[k]};
     }
 
    private:
-    void fill(std::int64_t i, exact::accumulator& acc) {
+    first_order_terms form(std::int64_t i, exact::accumulator& acc) const {
       element_input in = input_of(*r_, i, 0.0, bmax_);
       r_->exact.load(i, acc);
       in.abs_exact = acc.abs_diff(0.0, exact::rounding::upward);
-      const first_order_terms t = first_order(m_, in, lambda_);
-      const auto k = static_cast<std::size_t>(i);
-      variance_[k] = t.variance;
-      remainder_[k] = t.remainder;
-      done_[k] = 1;
+      return first_order(m_, in, lambda_);
     }
     arithmetic_model m_;
     const ops::op_result* r_;
     double lambda_, bmax_;
-    std::vector<double> variance_, remainder_;
-    std::vector<std::uint8_t> done_;
+    std::vector<double> variance_, remainder_;  // empty: formed when asked
   };
   first_order_values& first_orders(const arithmetic_model& m, const ops::op_result& r,
                                    double lambda, double bmax) {

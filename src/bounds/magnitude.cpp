@@ -43,11 +43,7 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
   const std::int64_t n = lin ? w.shape[0] : w.shape[1];
   const std::int64_t rows = x.numel() / k;
 
-  // |w| in a buffer kept per thread for the next call when it is at most 64 MB (check forms T
-  // for several converted w of one shape: its pages are then faulted in and zeroed once).
-  thread_local std::vector<double> kept;
-  std::vector<double> wabs = std::move(kept);
-  wabs.resize(static_cast<std::size_t>(w.numel()));
+  std::vector<double> wabs(static_cast<std::size_t>(w.numel()));
   w.read(0, w.numel(), wabs.data());
   for (double& v : wabs) v = std::fabs(v);
   std::vector<double> babs(static_cast<std::size_t>(n), 0.0);
@@ -84,7 +80,6 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
     for (std::int64_t i = 0; i < m * n; ++i) c[i] = bound(c[i]);
   }
   openblas_set_num_threads(saved);
-  if (wabs.size() * sizeof(double) <= (std::size_t{64} << 20)) kept = std::move(wabs);
   return t;
 }
 
