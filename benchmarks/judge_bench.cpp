@@ -12,9 +12,17 @@
 //                                                        R wall-clock times
 //   roundoff_bench_judge DIR [--threads N] --serve       reads a count C per stdin line, answers
 //                                                        one line of C "wall,cpu" pairs (seconds)
+//   --malloc-pinned   glibc's mmap threshold 32 MiB and trim threshold 64 MiB (mallopt), the
+//                     policy python_check_bench.py also sets in its own process by default
 //
 // --serve lets benchmarks/python_check_bench.py alternate blocks of C++ and Python calls with
 // both processes in their steady state (no process start or first call inside a C++ block).
+// --malloc-pinned: glibc adapts its thresholds to the sizes freed so far (a free of an mmapped
+// block raises them), and `check` allocates and frees tens of MB per call, so two processes
+// doing the same calls can differ by 0 vs 50,000 page faults per call just by their history
+// (benchmarks/README.md); pinning the thresholds in both makes them comparable.
+#include <malloc.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -102,6 +110,10 @@ int main(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--serve") serve = true;
+    if (a == "--malloc-pinned") {
+      mallopt(M_MMAP_THRESHOLD, 32 << 20);
+      mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    }
     if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
   }

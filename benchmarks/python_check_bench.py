@@ -16,8 +16,16 @@ Both run in one long-lived process each and alternate in blocks of --reps calls;
 starts with one untimed call, so both are timed in their steady state. Medians of wall-clock
 and of process CPU time (all threads) are compared.
 
+Allocator: `check` allocates and frees tens of MB per call, and glibc's malloc adapts its mmap
+and trim thresholds to what the process freed before, so the same calls cost 0 or ~50,000 page
+faults each depending on the process's history (benchmarks/README.md). By default both
+processes pin the same policy (mallopt: mmap threshold 32 MiB, trim threshold 64 MiB), so that
+the comparison measures the package, not the two heaps' histories; --malloc natural leaves
+both as they start.
+
     python3 benchmarks/python_check_bench.py [--cxx build/benchmarks/roundoff_bench_judge]
                                              [--threads 1 2] [--reps 5] [--blocks 4]
+                                             [--malloc pinned|natural]
 """
 
 import argparse
@@ -60,17 +68,27 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--blocks", type=int, default=4)
+    ap.add_argument("--malloc", choices=("pinned", "natural"), default="pinned")
     args = ap.parse_args()
+    if args.malloc == "pinned":  # the same as roundoff_bench_judge --malloc-pinned
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+        if not (libc.mallopt(m_mmap_threshold, 32 << 20) and
+                libc.mallopt(m_trim_threshold, 64 << 20)):
+            sys.exit("mallopt failed (not glibc?): run with --malloc natural")
 
     (x, W, b, y1, y2), source = seed_case()
     print(f"seed shape: x {x.shape}, W {W.shape}, b {b.shape}, f32; outputs from {source}; "
           f"exact kernel {roundoff._core.exact_kernel()}; load average "
-          f"{os.getloadavg()[0]:.1f}")
+          f"{os.getloadavg()[0]:.1f}; malloc {args.malloc}")
     with tempfile.TemporaryDirectory() as d:
         for name, a in zip(("x", "w", "b", "y1", "y2"), (x, W, b, y1, y2)):
             np.save(f"{d}/{name}.npy", a)
         for threads in args.threads:
-            cxx = subprocess.Popen([args.cxx, d, "--threads", str(threads), "--serve"],
+            pinned = ["--malloc-pinned"] if args.malloc == "pinned" else []
+            cxx = subprocess.Popen([args.cxx, d, "--threads", str(threads), "--serve", *pinned],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
             def cxx_calls(n):
