@@ -100,3 +100,13 @@ def test_plain_f32_tries_nothing_and_copies_nothing():
     assert _core._input_bytes_copied() == 0
     assert r.results["output"].verdict == "consistent"
     assert r.results["output"].bit_identical_to is None
+
+
+def test_typed_in_the_stubs_and_the_result():
+    import importlib.resources
+    import typing
+
+    stub = (importlib.resources.files("roundoff") / "_core.pyi").read_text()
+    assert "bit_identical: bool = False" in stub
+    hints = typing.get_type_hints(roundoff.Result.bit_identical_to.fget)
+    assert hints["return"] == typing.Optional[str]
