@@ -66,6 +66,35 @@ inline void add_i128(accumulator& acc, i128 v, int e) {
   acc.add_integer(static_cast<std::uint64_t>(mag), static_cast<std::uint64_t>(mag >> 64), neg, e);
 }
 
+/// A signed integer modulo 2^192, two's complement in three limbs (lowest first). Sums of terms
+/// are exact whenever the true sum lies in [-2^191, 2^191).
+struct int192 {
+  std::uint64_t w[3] = {0, 0, 0};
+  /// Adds s * 2^shift, for |s| < 2^63 and 0 <= shift < 192.
+  void add_shifted(i64 s, int shift) noexcept {
+    const int q = shift / 64;
+    const i128 p = static_cast<i128>(s) << (shift % 64);  // |p| < 2^127
+    const std::uint64_t t[3] = {static_cast<std::uint64_t>(p),
+                                static_cast<std::uint64_t>(static_cast<u128>(p) >> 64),
+                                p < 0 ? ~std::uint64_t{0} : 0};
+    unsigned carry = 0;
+    for (int l = q; l < 3; ++l) {
+      const u128 sum = u128{w[l]} + t[l - q] + carry;
+      w[l] = static_cast<std::uint64_t>(sum);
+      carry = static_cast<unsigned>(sum >> 64);
+    }
+  }
+  bool negative() const noexcept { return (w[2] >> 63) != 0; }
+  void negate() noexcept {
+    unsigned carry = 1;
+    for (auto& l : w) {
+      const u128 sum = u128{~l} + carry;
+      l = static_cast<std::uint64_t>(sum);
+      carry = static_cast<unsigned>(sum >> 64);
+    }
+  }
+};
+
 /// Folds a finite bias into v (value v * 2^e0) when it is an integer multiple of 2^e0 below
 /// 2^(e0 + 120); |v| < 2^125 by the plan's bounds, so the sum stays within 126 bits.
 inline bool fold_bias(i128& v, double bias, int e0) {
@@ -365,13 +394,14 @@ void tile_executor::run_tile_blas(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0,
     return multi ? ws.chunk_sums[static_cast<std::size_t>(idx)]
                  : static_cast<i64>(ws.products[static_cast<std::size_t>(idx)]);
   };
-  combine(ws, bt, i0, j0, mt, nt, fits_128_bits(plan_), S);
+  combine(ws, bt, i0, j0, mt, nt, S);
 }
 
 template <class Products>
-void tile_executor::combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 nt, bool fits,
+void tile_executor::combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 nt,
                             const Products& S) const {
   const i64 K = problem_.k;
+  const bool fits = fits_128_bits(plan_), fits192 = !fits && fits_192_bits(plan_);
   const int wa = plan_.width_a, wb = plan_.width_b;
   accumulator& acc = ws.sum;
   for (i64 i = 0; i < mt; ++i) {
@@ -412,6 +442,21 @@ void tile_executor::combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 n
           continue;
         }
         add_i128(acc, v, e0);
+      } else if (fits192) {
+        // Lemma 4: |v| <= 2^190, so v is exact modulo 2^192 in two's complement; then two
+        // 128-bit adds (v's low 128 bits at 2^e0, the rest at 2^(e0 + 128)) instead of one per
+        // slice pair.
+        int192 v;
+        for (int x = 0; x < plan_.slices_a; ++x)
+          for (int y = 0; y < plan_.slices_b; ++y) v.add_shifted(S(x, y, i, j), x * wa + y * wb);
+        const bool neg = v.negative();
+        if (neg) v.negate();
+        if (no_rem && !bs && v.w[2] == 0) {
+          dest_.store_integer(dst, v.w[0], v.w[1], neg, e0);
+          continue;
+        }
+        acc.add_integer(v.w[0], v.w[1], neg, e0);
+        acc.add_integer(v.w[2], 0, neg, e0 + 128);
       } else {
         for (int x = 0; x < plan_.slices_a; ++x)
           for (int y = 0; y < plan_.slices_b; ++y)
@@ -573,7 +618,7 @@ void tile_executor::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j
     return multi ? ws.chunk_sums[static_cast<std::size_t>(idx)]
                  : static_cast<i64>(ws.products[static_cast<std::size_t>(idx)]);
   };
-  combine(ws, bt, i0, j0, mt, nt, fits_128_bits(plan_), S);
+  combine(ws, bt, i0, j0, mt, nt, S);
 }
 
 }  // namespace roundoff::exact::detail

@@ -47,13 +47,23 @@ struct plan {
 /// plain and Karatsuba slicings for chunk lengths min(K, 2048) and 512, or the simple path.
 plan choose_plan(const gemm_problem& p);
 
+/// A plain plan's bound on every output's combined integer (docs/exact-fast.md, Lemma 4):
+/// |v| <= 2^plain_value_bits(pl), v = sum S_ab 2^(a wa + b wb), |S_ab| <= chunks 2^53.
+inline int plain_value_bits(const plan& pl) noexcept {
+  return 53 + ceil_log2(pl.chunks) + (pl.slices_a - 1) * pl.width_a +
+         (pl.slices_b - 1) * pl.width_b + ceil_log2(pl.slices_a * pl.slices_b);
+}
+
 /// Whether every output's slice products fit one 128-bit integer (docs/exact-fast.md, Lemma 4):
 /// |v| < 2^125, so that a folded bias keeps it below 2^126. Karatsuba: |v| < 2^(2w + 66).
 inline bool fits_128_bits(const plan& pl) noexcept {
-  return pl.karatsuba ||
-         (53 + ceil_log2(pl.chunks) + (pl.slices_a - 1) * pl.width_a +
-              (pl.slices_b - 1) * pl.width_b + ceil_log2(pl.slices_a * pl.slices_b) <=
-          125);
+  return pl.karatsuba || plain_value_bits(pl) <= 125;
+}
+
+/// Whether a plain plan's combined integer fits a signed 192-bit integer, |v| <= 2^190 < 2^191
+/// (Lemma 4; f64 plans of 3 x 3 slices need up to 147 bits).
+inline bool fits_192_bits(const plan& pl) noexcept {
+  return pl.karatsuba || plain_value_bits(pl) <= 190;
 }
 
 /// Plans the native kernels serve: Karatsuba and plain plans of at most 4 x 4 slices.

@@ -106,7 +106,7 @@ class tile_executor {
   /// integer sum for slice pair (x, y) (Karatsuba: x = y = 0 lo*lo, 1 hi*hi, 2 sum*sum).
   template <class Products>
   void combine(workspace& ws, std::int64_t batch, std::int64_t i0, std::int64_t j0, std::int64_t mt,
-               std::int64_t nt, bool fits128, const Products& S) const;
+               std::int64_t nt, const Products& S) const;
   void analyze_rows(const double* const* rows, std::int64_t count, int bits, int slices, int w,
                     row_info* info, slicer* sl) const;
   bool split_rows(const double* const* rows, std::int64_t count, std::int64_t k0, std::int64_t kn,
