@@ -422,12 +422,19 @@ void tile_executor::combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 n
   const bool fits = fits_128_bits(plan_), fits192 = !fits && fits_192_bits(plan_);
   const int wa = plan_.width_a, wb = plan_.width_b;
   accumulator& acc = ws.sum;
+  // The output index is affine in (i, j), so the tile's extremes are at its corners: checking
+  // those checks every output of the tile (dest_index throws for one outside dest).
+  if (mt <= 0 || nt <= 0) return;
+  const i64 c_first = dest_index(bt, i0, j0);
+  (void)dest_index(bt, i0 + mt - 1, j0), (void)dest_index(bt, i0, j0 + nt - 1);
+  (void)dest_index(bt, i0 + mt - 1, j0 + nt - 1);
+  const i64 c_row = problem_.c_row_stride, c_col = problem_.c_col_stride;
   for (i64 i = 0; i < mt; ++i) {
     const row_info& ri = ws.a_rows[static_cast<std::size_t>(i)];
     const double* a = ws.a_row_pointers[static_cast<std::size_t>(i)];
     for (i64 j = 0; j < nt; ++j) {
       const row_info& rj = ws.b_rows[static_cast<std::size_t>(j)];
-      const i64 dst = dest_index(bt, i0 + i, j0 + j);
+      const i64 dst = c_first + i * c_row + j * c_col;
       const double* bs = bias(bt, i0 + i, j0 + j);
       const double* b = ws.b_row_pointers[static_cast<std::size_t>(j)];
       if (ri.bad || rj.bad) {
