@@ -170,6 +170,34 @@ void for_k_blocks(i64 K, i64 kc, i64 kb, const Block& block, const ChunkDone& ch
 
 }  // namespace
 
+void tile_executor::init_b_row_cache() {
+  const i64 batches = problem_.b_batch_stride == 0 ? 1 : problem_.batch;
+  const i64 rows = batches * problem_.n;
+  if (rows <= 0 || rows > (i64{1} << 22)) return;  // 4M rows: 52 MB; beyond, no cache
+  b_row_cache_.resize(static_cast<std::size_t>(rows));
+  b_row_state_ = std::make_unique<std::atomic<unsigned char>[]>(static_cast<std::size_t>(rows));
+}
+
+row_info tile_executor::b_row_info(i64 bt, i64 j, const double* row) const {
+  const auto fresh = [&] {
+    row_info ri = analyze_row(row, problem_.k);
+    ri.u = std::max(ri.e - plan_.bits_b(), -1074);
+    return ri;
+  };
+  if (!b_row_state_) return fresh();
+  const auto at =
+      static_cast<std::size_t>((problem_.b_batch_stride == 0 ? 0 : bt) * problem_.n + j);
+  std::atomic<unsigned char>& state = b_row_state_[at];
+  if (state.load(std::memory_order_acquire) == 2) return b_row_cache_[at];
+  const row_info ri = fresh();
+  unsigned char expected = 0;
+  if (state.compare_exchange_strong(expected, 1, std::memory_order_relaxed)) {
+    b_row_cache_[at] = ri;
+    state.store(2, std::memory_order_release);
+  }
+  return ri;
+}
+
 workspace_lease::workspace_lease() : held_(pool().acquire()) {
   held_->a_cached = false;  // slices of an earlier call's A
 }
@@ -583,8 +611,8 @@ void tile_executor::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j
       ws.b_packed_rows[uj] = ws.zeros.data(), ws.b_packed_slicers[uj] = zero_b;
       if (j >= nt) continue;
       ws.b_row_pointers[uj] = b_row(bt, j0 + j);
-      ws.b_rows[uj] = row_setup(ws.b_row_pointers[uj], K, plan_.bits_b(), slices_b, plan_.width_b,
-                                ws.b_slicers[uj]);
+      ws.b_rows[uj] = b_row_info(bt, j0 + j, ws.b_row_pointers[uj]);
+      if (!ws.b_rows[uj].bad) ws.b_slicers[uj] = slicer(ws.b_rows[uj].u, slices_b, plan_.width_b);
       if (!ws.b_rows[uj].bad)
         ws.b_packed_rows[uj] = ws.b_row_pointers[uj], ws.b_packed_slicers[uj] = ws.b_slicers[uj];
     }
