@@ -12,6 +12,7 @@
 // exactly. Set ROUNDOFF_WRITE_GOLDEN=<file> to write the dump instead (at the old code only).
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "../../src/bounds/judging.hpp"  // internal: the reference cache
 #include "emulate.hpp"
 #include "linear_faults.hpp"
 #include "roundoff/bounds/check.hpp"
@@ -281,3 +283,60 @@ TEST_P(IdentificationGolden, EveryResultEqualsTheCodeBeforeTheSpeedWork) {
 INSTANTIATE_TEST_SUITE_P(Threads, IdentificationGolden, ::testing::Values(1, 2));
 
 }  // namespace
+
+// The ties-away reference of linear that reference_cache derives from the ties-to-even one plus
+// exact products at the ties (docs/verdicts.md §3, "Work done once") equals ops::evaluate on the
+// inputs converted in full, value for value (exact difference zero), and its T equals the DGEMM
+// bound over those inputs: f32 data with planted tf32 ties (the 13 dropped bits exactly half a
+// unit; some round up under both rules, some only under ties-away), few enough for the derivation.
+TEST(IdentificationTiesAway, DerivedReferenceEqualsFullEvaluation) {
+  for (const std::int64_t threads : {1, 2}) {
+    auto p = make(8, 64, 512, 7, format_id::f32);
+    std::mt19937_64 g(99);
+    auto plant = [&](tensor& t, int count) {
+      for (int q = 0; q < count; ++q) {
+        double& v = t.data[static_cast<std::size_t>(g() % t.data.size())];
+        std::uint32_t bits = std::bit_cast<std::uint32_t>(static_cast<float>(v));
+        bits = (bits & ~0x1FFFu) | 0x1000u | (q % 2 ? 0x2000u : 0u);  // tie; kept LSB odd/even
+        v = static_cast<double>(std::bit_cast<float>(bits));
+      }
+    };
+    plant(p.x, 6);
+    plant(p.w, 40);
+    ops::reference_options ro;
+    ro.threads = static_cast<int>(threads);
+    ro.want_magnitude = true;
+    ro.magnitude_how = ops::magnitude_method::blas_bound;
+    bounds::detail::reference_cache cache({linear, p.x, p.w, &p.b}, ro);
+    const ops::op_result& away = cache.converted(format_id::tf32, conversion::nearest_away,
+                                                 format_id::f32, underflow_mode::gradual);
+    const ops::op_result& even = cache.converted(format_id::tf32, conversion::nearest_even,
+                                                 format_id::f32, underflow_mode::gradual);
+    ASSERT_NE(&away, &even);
+    const tensor xa = bounds::convert_tensor(p.x, format_id::tf32, conversion::nearest_away);
+    const tensor wa = bounds::convert_tensor(p.w, format_id::tf32, conversion::nearest_away);
+    const tensor ba = bounds::round_tensor(p.b, format_id::f32);
+    ops::reference_options exact_only = ro;
+    exact_only.want_magnitude = false;
+    const ops::op_result full = ops::evaluate({linear, xa, wa, &ba}, exact_only);
+    ASSERT_EQ(away.exact.size(), full.exact.size());
+    exact::accumulator a, b;
+    std::int64_t moved = 0;
+    for (std::int64_t i = 0; i < full.exact.size(); ++i) {
+      away.exact.load(i, a);
+      full.exact.load(i, b);
+      b.negate();
+      a.add(b);
+      ASSERT_EQ(a.sign(), 0) << "element " << i << ", threads " << threads;
+      EXPECT_EQ(away.exact.rounded(i), full.exact.rounded(i));
+      moved += away.exact.rounded(i) != even.exact.rounded(i);
+    }
+    EXPECT_GT(moved, 0);  // the ties moved some outputs: the two references differ
+    EXPECT_EQ(away.terms, full.terms);
+    EXPECT_EQ(away.has_bias, full.has_bias);
+    const tensor_view bv(ba);
+    const auto t = bounds::detail::magnitude_by_blocks(linear, xa, wa, &bv, ro.threads);
+    ASSERT_TRUE(t.has_value());
+    EXPECT_EQ(away.magnitude, *t);
+  }
+}
