@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "../src/bounds/magnitude.hpp"  // internal: the pass check runs
+#include "../src/verdicts/magnitude.hpp"  // internal: the pass check runs
 #include "roundoff/ops/op.hpp"
 #include "roundoff/verdicts/judge.hpp"
 

@@ -43,10 +43,10 @@
 
 // Arithmetic models, bounds and verdicts.
 #include "roundoff/bounds/bounds.hpp"
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 #include "roundoff/bounds/models.hpp"
-#include "roundoff/bounds/sweep.hpp"
-#include "roundoff/bounds/verdict.hpp"
+#include "roundoff/verdicts/sweep.hpp"
+#include "roundoff/verdicts/verdict.hpp"
 #include "roundoff/formats/convert.hpp"
 #include "roundoff/verdicts/inputs.hpp"
 #include "roundoff/verdicts/judge.hpp"

@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 #include "roundoff/verdicts/require.hpp"
 
 // GoogleTest's names: PrintTo, MatchAndExplain, DescribeTo and DescribeNegationTo are the hooks

@@ -26,7 +26,7 @@
 #include "common.hpp"
 #include "op_flags.hpp"
 #include "roundoff/backends/backend.hpp"
-#include "roundoff/bounds/sweep.hpp"
+#include "roundoff/verdicts/sweep.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/report/sweep.hpp"
 #include "roundoff/report/table.hpp"

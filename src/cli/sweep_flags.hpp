@@ -1,12 +1,12 @@
 // roundoff sweep's range and size flags: --vary NAME=START:STOP[:STEP] and --dim NAME=SIZE|OTHER,
-// parsed into the sweep's typed values (include/roundoff/bounds/sweep.hpp).
+// parsed into the sweep's typed values (include/roundoff/verdicts/sweep.hpp).
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <utility>
 
-#include "roundoff/bounds/sweep.hpp"
+#include "roundoff/verdicts/sweep.hpp"
 
 namespace roundoff::cli {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "roundoff/bounds/verdict.hpp"
+#include "roundoff/verdicts/verdict.hpp"
 #include "roundoff/exact/exact_tensor.hpp"
 
 namespace roundoff::verdicts {

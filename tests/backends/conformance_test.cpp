@@ -19,7 +19,7 @@
 
 #include "property.hpp"
 #include "roundoff/backends/backend.hpp"
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 #include "roundoff/error.hpp"
 
 #ifndef ROUNDOFF_CONFORMANCE_DEVICE

@@ -17,7 +17,7 @@
 #include "property.hpp"
 #include "roundoff/backends/backend.hpp"
 #include "roundoff/backends/tc_emulation.hpp"
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 #include "roundoff/io/read_tensor.hpp"
 
 #ifndef ROUNDOFF_FIXTURES_DIR

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/report/results.hpp"
 #include "roundoff/tensor.hpp"

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 namespace roundoff::testing {
 

@@ -9,7 +9,7 @@
 #include <iostream>
 #include <string>
 
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 #include "roundoff/io/read_tensor.hpp"
 
 #ifndef ROUNDOFF_FIXTURES_DIR

@@ -21,7 +21,7 @@
 #include "emulate.hpp"
 #include "linear_faults.hpp"
 #include "property.hpp"
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 namespace {
 

@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "roundoff/bounds/verdict.hpp"
+#include "roundoff/verdicts/verdict.hpp"
 #include "roundoff/formats/format.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/tensor.hpp"

@@ -1,8 +1,8 @@
-// The dimension sweep (roundoff/bounds/sweep.hpp): range and --dim parsing, sizes and ties,
+// The dimension sweep (roundoff/verdicts/sweep.hpp): range and --dim parsing, sizes and ties,
 // seeded inputs, and the measurement itself against independent oracles: f32/f64 loops written
 // here as the implementations, MPFR (ops method::mpfr, checked exact) for the errors, plain
 // recomputation for the pairwise sums. A planted fault must be flagged.
-#include "roundoff/bounds/sweep.hpp"
+#include "roundoff/verdicts/sweep.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // check(): per-element classification against the declared model, model identification over the
 // presets, and the pairwise comparison. Definitions: docs/verdicts.md; bounds: docs/bounds.md.
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 #include <algorithm>
 #include <cmath>

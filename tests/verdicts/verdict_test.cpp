@@ -14,7 +14,7 @@
 #include "emulate.hpp"
 #include "linear_faults.hpp"
 #include "property.hpp"
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/formats/convert.hpp"
 

@@ -1,5 +1,5 @@
 // The verdict on one implementation's output, and the comparison of two: plain structs that a
-// reporter can print without calling any bounds code. Produced by roundoff/bounds/check.hpp;
+// reporter can print without calling any bounds code. Produced by roundoff/verdicts/check.hpp;
 // the categories are defined in docs/verdicts.md.
 #pragma once
 

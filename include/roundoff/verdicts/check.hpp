@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "roundoff/bounds/models.hpp"
-#include "roundoff/bounds/verdict.hpp"
+#include "roundoff/verdicts/verdict.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/tensor.hpp"
 #include "roundoff/tensor_view.hpp"

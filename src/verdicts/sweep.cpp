@@ -1,7 +1,7 @@
-// The dimension sweep (include/roundoff/bounds/sweep.hpp): sizes per point, seeded inputs, and
+// The dimension sweep (include/roundoff/verdicts/sweep.hpp): sizes per point, seeded inputs, and
 // the per-point measurement of errors, bounds and pairwise differences. The bounds are those of
 // check() (docs/bounds.md, Theorems B and P); definitions of the columns: docs/cli.md.
-#include "roundoff/bounds/sweep.hpp"
+#include "roundoff/verdicts/sweep.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -15,7 +15,7 @@
 #include "element_data.hpp"
 #include "judging.hpp"
 #include "roundoff/bounds/bounds.hpp"
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 #include "roundoff/bounds/models.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/exact/accumulator.hpp"
