@@ -6,7 +6,7 @@
 // The GoogleTest-free part (consistency_options, failure_message, require_rounding_consistent)
 // is <roundoff/verdicts/require.hpp>, included here.
 // A failure message carries the verdict sentence and the worst element. The check is
-// roundoff::bounds::check (docs/verdicts.md); "suspicious" fails unless allow_suspicious is set.
+// roundoff::verdicts::check (docs/verdicts.md); "suspicious" fails unless allow_suspicious is set.
 // Link roundoff::testing (it needs GTest::gmock; with an installed roundoff, call
 // find_package(GTest) before linking it).
 #pragma once

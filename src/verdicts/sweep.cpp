@@ -15,12 +15,19 @@
 #include "element_data.hpp"
 #include "judging.hpp"
 #include "roundoff/bounds/bounds.hpp"
-#include "roundoff/verdicts/check.hpp"
 #include "roundoff/bounds/models.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/exact/accumulator.hpp"
+#include "roundoff/verdicts/check.hpp"
 
-namespace roundoff::bounds {
+namespace roundoff::verdicts {
+
+using bounds::arithmetic_model;
+using bounds::dot_bound;
+using bounds::dot_bound_probabilistic;
+using bounds::element_input;
+using bounds::has_probabilistic_bound;
+using bounds::parse_model;
 
 namespace {
 
@@ -474,4 +481,4 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
   return res;
 }
 
-}  // namespace roundoff::bounds
+}  // namespace roundoff::verdicts
