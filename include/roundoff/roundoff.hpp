@@ -41,10 +41,12 @@
 #include "roundoff/ops/op.hpp"
 #include "roundoff/ops/op_result.hpp"
 
-// Arithmetic models, bounds and verdicts.
+// Arithmetic models and their error bounds (formulas).
 #include "roundoff/bounds/bounds.hpp"
 #include "roundoff/bounds/models.hpp"
 #include "roundoff/formats/convert.hpp"
+
+// Verdicts: outputs judged against the exact result and the bounds, the sweep.
 #include "roundoff/verdicts/check.hpp"
 #include "roundoff/verdicts/inputs.hpp"
 #include "roundoff/verdicts/judge.hpp"
