@@ -8,7 +8,7 @@
 //   torch.testing.assert_close:   |a - ref| <= atol + rtol |ref|, by the output dtype:
 //                                 f64 (1e-7, 1e-7), f32 (1e-5, 1.3e-6), f16 (1e-5, 1e-3),
 //                                 bf16 (1e-5, 1.6e-2); NaN never equal.
-// Run: ./bounds_compare_allclose_test (prints the markdown table; ROUNDOFF_TABLE_OUT=file also
+// Run: ./verdicts_compare_allclose_test (prints the markdown table; ROUNDOFF_TABLE_OUT=file also
 // writes it).
 #include <gtest/gtest.h>
 

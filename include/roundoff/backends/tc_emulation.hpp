@@ -17,6 +17,7 @@
 #include "roundoff/formats/convert.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/tensor.hpp"
+#include "roundoff/tensor_view.hpp"
 
 namespace roundoff::backends::tc {
 
@@ -103,6 +104,13 @@ std::optional<variant> find_bit_identical(const ops::op_spec& op, const tensor& 
 /// y is stored as f16/bf16; so plain f32 checks pay nothing. Never part of a verdict.
 std::string bit_identical_description(const ops::op_spec& op, const tensor& x, const tensor& w,
                                       const tensor* b, const tensor& y, const std::string& declared,
+                                      const std::vector<std::string>& consistent_models,
+                                      int threads = 0);
+/// The same for views of a caller's buffers (the Python package): nothing is copied unless an
+/// emulation is tried, and then x, w, b and y are read once into f64 tensors.
+std::string bit_identical_description(const ops::op_spec& op, const tensor_view& x,
+                                      const tensor_view& w, const tensor_view* b,
+                                      const tensor_view& y, const std::string& declared,
                                       const std::vector<std::string>& consistent_models,
                                       int threads = 0);
 
