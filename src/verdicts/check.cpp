@@ -1,6 +1,6 @@
 // check(): per-element classification against the declared model, model identification over the
 // presets, and the pairwise comparison. Definitions: docs/verdicts.md; bounds: docs/bounds.md.
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -24,7 +24,20 @@
 #include "roundoff/exact/accumulator.hpp"
 #include "roundoff/formats/convert.hpp"
 
-namespace roundoff::bounds {
+namespace roundoff::verdicts {
+
+using bounds::arithmetic_model;
+using bounds::at_least_as_fine;
+using bounds::element_input;
+using bounds::first_order;
+using bounds::first_order_terms;
+using bounds::lambda_for;
+using bounds::parse_model;
+using bounds::preset_index;
+using bounds::preset_rank;
+using bounds::presets;
+using bounds::probabilistic_unit_roundoff;
+using bounds::summation_order;
 
 namespace {
 
@@ -681,7 +694,7 @@ verdict check(reference_set& set, const tensor_view& observed_view,
       // The magnitude only where a candidate judges against this conversion (the distance
       // reads the exact values alone).
       const bool judged = std::any_of(cands.begin(), cands.end(), [&](const arithmetic_model& c) {
-        return c.input == ic.input && (c.conversions & conversion_bit(ic.how));
+        return c.input == ic.input && (c.conversions & bounds::conversion_bit(ic.how));
       });
       const ops::op_result* r =
           judged ? &idrefs.converted(ic.input, ic.how, ic.bias, declared.underflow)
@@ -1070,4 +1083,4 @@ comparison compare(reference_set& set, const tensor_view& view_a, const verdict&
   return c;
 }
 
-}  // namespace roundoff::bounds
+}  // namespace roundoff::verdicts

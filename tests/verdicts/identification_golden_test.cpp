@@ -23,11 +23,11 @@
 #include <string>
 #include <vector>
 
-#include "../../src/bounds/judging.hpp"  // internal: the reference cache
+#include "../../src/verdicts/judging.hpp"  // internal: the reference cache
 #include "emulate.hpp"
 #include "linear_faults.hpp"
-#include "roundoff/bounds/check.hpp"
 #include "roundoff/formats/convert.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 namespace {
 
@@ -68,18 +68,18 @@ struct dump {
   }
   void text(const char* name, const std::string& v) { s << "T " << name << ' ' << v << '\n'; }
   void integer(const char* name, std::int64_t v) { s << "T " << name << ' ' << v << '\n'; }
-  void element(const bounds::element_report& e) {
+  void element(const verdicts::element_report& e) {
     integer("worst.index", e.index);
     num("worst.observed", e.observed);
     num("worst.exact", e.exact);
     num("worst.error", e.error);
     num("worst.bound", e.bound);
     num("worst.prob", e.probabilistic_bound);
-    text("worst.category", std::string(bounds::to_string(e.category)));
+    text("worst.category", std::string(verdicts::to_string(e.category)));
   }
-  void verdict(const std::string& label, const bounds::verdict& v) {
+  void verdict(const std::string& label, const verdicts::verdict& v) {
     text("verdict", label);
-    text("kind", std::string(bounds::to_string(v.kind)));
+    text("kind", std::string(verdicts::to_string(v.kind)));
     text("declared", v.declared_model);
     text("order", v.order);
     integer("elements", v.elements);
@@ -121,9 +121,9 @@ struct dump {
     integer("id_elements", v.identification_elements);
     text("explanation", v.explanation);
   }
-  void comparison(const std::string& label, const bounds::comparison& c) {
+  void comparison(const std::string& label, const verdicts::comparison& c) {
     text("comparison", label);
-    text("kind", std::string(bounds::to_string(c.kind)));
+    text("kind", std::string(verdicts::to_string(c.kind)));
     integer("elements", c.elements);
     integer("n_beyond", c.n_beyond);
     integer("n_beyond_shared", c.n_beyond_shared);
@@ -148,18 +148,18 @@ struct output {
 // pair.
 void judge_case(dump& d, int threads, const std::string& label, const test::linear_problem& p,
                 const std::vector<output>& outs) {
-  bounds::check_options opt;
+  verdicts::check_options opt;
   opt.reference.threads = threads;
-  bounds::reference_set set({linear, p.x, p.w, &p.b}, opt.reference);
-  std::vector<bounds::verdict> vs;
+  verdicts::reference_set set({linear, p.x, p.w, &p.b}, opt.reference);
+  std::vector<verdicts::verdict> vs;
   for (const auto& o : outs) {
-    vs.push_back(bounds::check(set, o.y, bounds::parse_model(o.declared), opt));
+    vs.push_back(verdicts::check(set, o.y, bounds::parse_model(o.declared), opt));
     d.verdict(label + "/" + o.name + " as " + o.declared, vs.back());
   }
   for (std::size_t i = 0; i < outs.size(); ++i)
     for (std::size_t j = i + 1; j < outs.size(); ++j)
       d.comparison(label + "/" + outs[i].name + " vs " + outs[j].name,
-                   bounds::compare(set, outs[i].y, vs[i], outs[j].y, vs[j], opt));
+                   verdicts::compare(set, outs[i].y, vs[i], outs[j].y, vs[j], opt));
 }
 
 std::string all_cases(int threads) {
@@ -307,15 +307,15 @@ TEST(IdentificationTiesAway, DerivedReferenceEqualsFullEvaluation) {
     ro.threads = static_cast<int>(threads);
     ro.want_magnitude = true;
     ro.magnitude_how = ops::magnitude_method::blas_bound;
-    bounds::detail::reference_cache cache({linear, p.x, p.w, &p.b}, ro);
+    verdicts::detail::reference_cache cache({linear, p.x, p.w, &p.b}, ro);
     const ops::op_result& away = cache.converted(format_id::tf32, conversion::nearest_away,
                                                  format_id::f32, underflow_mode::gradual);
     const ops::op_result& even = cache.converted(format_id::tf32, conversion::nearest_even,
                                                  format_id::f32, underflow_mode::gradual);
     ASSERT_NE(&away, &even);
-    const tensor xa = bounds::convert_tensor(p.x, format_id::tf32, conversion::nearest_away);
-    const tensor wa = bounds::convert_tensor(p.w, format_id::tf32, conversion::nearest_away);
-    const tensor ba = bounds::round_tensor(p.b, format_id::f32);
+    const tensor xa = verdicts::convert_tensor(p.x, format_id::tf32, conversion::nearest_away);
+    const tensor wa = verdicts::convert_tensor(p.w, format_id::tf32, conversion::nearest_away);
+    const tensor ba = verdicts::round_tensor(p.b, format_id::f32);
     ops::reference_options exact_only = ro;
     exact_only.want_magnitude = false;
     const ops::op_result full = ops::evaluate({linear, xa, wa, &ba}, exact_only);
@@ -335,7 +335,7 @@ TEST(IdentificationTiesAway, DerivedReferenceEqualsFullEvaluation) {
     EXPECT_EQ(away.terms, full.terms);
     EXPECT_EQ(away.has_bias, full.has_bias);
     const tensor_view bv(ba);
-    const auto t = bounds::detail::magnitude_by_blocks(linear, xa, wa, &bv, ro.threads);
+    const auto t = verdicts::detail::magnitude_by_blocks(linear, xa, wa, &bv, ro.threads);
     ASSERT_TRUE(t.has_value());
     EXPECT_EQ(away.magnitude, *t);
   }
