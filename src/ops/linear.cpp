@@ -58,15 +58,17 @@ std::vector<std::int64_t> linear_output_shape(const tensor_view& x, const tensor
 op_result linear(const tensor_view& x, const tensor_view& w, optional_view b,
                  const reference_options& opt) {
   const linear_shape s = check_linear(x, w, b);
-  std::vector<double> bias;
-  if (b) bias = detail::expand_to(*b, s.out);
   detail::nt_operands o;
   o.m = s.m;
   o.n = s.n;
   o.k = s.k;
   o.a = x;
   o.b = w;
-  o.bias = b ? bias.data() : nullptr;
+  std::vector<double> bias;  // a [n] bias once, not expanded to the output (w 2-D: out ends in n)
+  if (b && w.dim() == 2)
+    detail::set_nt_bias(o, *b, s.out, bias);
+  else if (b)
+    o.bias = (bias = detail::expand_to(*b, s.out)).data();
   return detail::run_nt_op(s.out, o, b.has_value(), opt);
 }
 
