@@ -156,7 +156,6 @@ void contraction_runner::finish() {
   mag_ = exact::exact_tensor();
 }
 
-namespace {
 void check_expandable(const tensor_view& b, const std::vector<std::int64_t>& out) {
   const int od = static_cast<int>(out.size()), bd = b.dim();
   bool ok = bd <= od;
@@ -184,7 +183,6 @@ void check_expandable(const tensor_view& b, const std::vector<std::int64_t>& out
         ".  Target sizes: " + shape_str(out) + ".  Tensor sizes: " + shape_str(b.shape));
   }
 }
-}  // namespace
 
 std::vector<double> expand_to(const tensor_view& b, const std::vector<std::int64_t>& out) {
   check_expandable(b, out);

@@ -51,7 +51,7 @@ linear_shape check_linear(const tensor_view& x, const tensor_view& w, optional_v
 std::vector<std::int64_t> linear_output_shape(const tensor_view& x, const tensor_view& w,
                                               optional_view b) {
   linear_shape s = check_linear(x, w, b);
-  if (b) (void)detail::expand_to(*b, s.out);
+  if (b) detail::check_expandable(*b, s.out);
   return s.out;
 }
 
@@ -64,11 +64,8 @@ op_result linear(const tensor_view& x, const tensor_view& w, optional_view b,
   o.k = s.k;
   o.a = x;
   o.b = w;
-  std::vector<double> bias;  // a [n] bias once, not expanded to the output (w 2-D: out ends in n)
-  if (b && w.dim() == 2)
-    detail::set_nt_bias(o, *b, s.out, bias);
-  else if (b)
-    o.bias = (bias = detail::expand_to(*b, s.out)).data();
+  std::vector<double> bias;  // an [n] bias once, not expanded to the output
+  if (b) detail::set_nt_bias(o, *b, s.out, bias);
   return detail::run_nt_op(s.out, o, b.has_value(), opt);
 }
 

@@ -85,8 +85,11 @@ std::vector<double> dense_values(const tensor_view& t);
 /// (when t.held is known) that it stays inside what the buffer holds; `name` is "input", ...
 void check_data(const tensor_view& t, const char* name);
 
-/// Checks that b broadcasts to `out` without enlarging it (PyTorch's expand rule) and returns
-/// it materialized to `out`'s shape. `what` names the op in messages.
+/// Checks that b broadcasts to `out` without enlarging it (PyTorch's expand rule); throws
+/// input_error otherwise. Allocates nothing (output_shape calls it on every check).
+void check_expandable(const tensor_view& b, const std::vector<std::int64_t>& out);
+
+/// check_expandable, then b materialized to `out`'s shape.
 std::vector<double> expand_to(const tensor_view& b, const std::vector<std::int64_t>& out);
 
 /// The bias of an NT op whose output's last dim is its n: b's values once (nt_operands's
