@@ -8,10 +8,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "ops_test_util.hpp"
 #include "roundoff/error.hpp"
@@ -89,6 +92,12 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
 
 namespace roundoff {
 namespace {
+
+std::string detail_shape(const std::vector<std::int64_t>& s) {
+  std::string r = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
 
 // Heap bytes above those live when constructed: at the peak since then, and now.
 struct heap_meter {
@@ -221,6 +230,67 @@ TEST(op_memory, matmul_row_bias_is_not_expanded) {
   for (std::int64_t q = 0; q < mm.exact.size(); ++q)
     ASSERT_TRUE(test::same_bits(mm.exact.rounded(q), lin.exact.rounded(q))) << q;
   EXPECT_LE(peak, static_cast<std::int64_t>(mm.exact.memory_bytes()) + mm.exact.size() * 2);
+}
+
+// Every bias shape that broadcasts to a linear output (read once when it varies along n only,
+// expanded otherwise) gives each element its own bias value: the exact result and the exact
+// magnitude against direct exact sums, for x dense f64 and for x an f32 view too large to convert
+// whole (the tiled path).
+TEST(op_memory, every_bias_broadcast_adds_the_right_value) {
+  std::mt19937_64 g(17);
+  std::normal_distribution<double> nd(0.0, 1.0);
+  const std::int64_t n = 3;
+  for (const std::int64_t k : {std::int64_t{5}, std::int64_t{64}}) {
+    // k = 64: 32773 rows of x, more than one converted tile (2^21 values).
+    const std::int64_t b0 = 2, rows = k == 5 ? 3 : 32773 / b0 + 1;
+    std::vector<float> xs(static_cast<std::size_t>(b0 * rows * k));
+    for (auto& v : xs) v = static_cast<float>(nd(g));
+    const tensor_view x(xs.data(), {b0, rows, k});
+    tensor w;
+    w.shape = {n, k};
+    w.data.resize(static_cast<std::size_t>(n * k));
+    for (auto& v : w.data) v = static_cast<double>(static_cast<float>(nd(g)));
+    for (const std::vector<std::int64_t>& bs : std::vector<std::vector<std::int64_t>>{
+             {}, {1}, {n}, {1, n}, {1, 1, n}, {rows, 1}, {rows, n}, {b0, 1, n}, {b0, rows, 1}}) {
+      tensor b;
+      b.shape = bs;
+      b.data.resize(static_cast<std::size_t>(b.numel()));
+      for (auto& v : b.data) v = static_cast<double>(static_cast<float>(nd(g)));
+      ops::reference_options ro;
+      ro.threads = 1;
+      ro.magnitude_how = ops::magnitude_method::exact;
+      const ops::op_result r = ops::linear(x, w, &b, ro);
+      ASSERT_EQ(r.exact.size(), b0 * rows * n);
+      // b's element for output (q, i, j), by PyTorch's broadcasting.
+      auto bias_at = [&](std::int64_t q, std::int64_t i, std::int64_t j) {
+        const std::int64_t idx[3] = {q, i, j};
+        std::int64_t off = 0;
+        for (std::size_t d = 0; d < bs.size(); ++d) {
+          const std::int64_t id = idx[3 - bs.size() + d];
+          off = off * bs[d] + (bs[d] == 1 ? 0 : id);
+        }
+        return b.data[static_cast<std::size_t>(off)];
+      };
+      const std::int64_t step = std::max<std::int64_t>(1, r.exact.size() / 997);
+      for (std::int64_t o = 0; o < r.exact.size(); o += step) {
+        const std::int64_t j = o % n, i = (o / n) % rows, q = o / (n * rows);
+        exact::accumulator acc, mag;
+        for (std::int64_t t = 0; t < k; ++t) {
+          const double xv = xs[static_cast<std::size_t>((q * rows + i) * k + t)];
+          const double wv = w.data[static_cast<std::size_t>(j * k + t)];
+          acc.add_product(xv, wv);
+          mag.add_product(std::fabs(xv), std::fabs(wv));
+        }
+        acc.add(bias_at(q, i, j));
+        mag.add(std::fabs(bias_at(q, i, j)));
+        ASSERT_TRUE(test::same_bits(r.exact.rounded(o), acc.round()))
+            << "k " << k << " bias " << detail_shape(bs) << " element " << o;
+        ASSERT_TRUE(test::same_bits(r.magnitude[static_cast<std::size_t>(o)],
+                                    mag.round(exact::rounding::upward)))
+            << "k " << k << " bias " << detail_shape(bs) << " element " << o;
+      }
+    }
+  }
 }
 
 // A conv's data_terms depends on the output position only: one count per position.
