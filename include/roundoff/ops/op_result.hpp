@@ -2,6 +2,7 @@
 // feed it (n_i), and their magnitude sum |x||w| + |b| rounded upward. See docs/ops.md.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
