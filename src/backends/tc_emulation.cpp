@@ -386,8 +386,9 @@ std::optional<variant> find_bit_identical(const ops::op_spec& op, const tensor& 
   return std::nullopt;
 }
 
-std::string bit_identical_description(const ops::op_spec& op, const tensor& x, const tensor& w,
-                                      const tensor* b, const tensor& y, const std::string& declared,
+std::string bit_identical_description(const ops::op_spec& op, const tensor_view& x,
+                                      const tensor_view& w, const tensor_view* b,
+                                      const tensor_view& y, const std::string& declared,
                                       const std::vector<std::string>& consistent_models,
                                       int threads) {
   if (!emulates(op.kind)) return {};
@@ -399,7 +400,10 @@ std::string bit_identical_description(const ops::op_spec& op, const tensor& x, c
   if (!unit_preset(hint) && !consistent_models.empty() && unit_preset(consistent_models.front()))
     hint = consistent_models.front();
   if (!unit_preset(hint) && y.type != format_id::f16 && y.type != format_id::bf16) return {};
-  const auto match = find_bit_identical(op, x, w, b, y, hint, std::int64_t(1) << 31, threads);
+  const tensor xt = x.to_tensor(), wt = w.to_tensor(), yt = y.to_tensor();
+  const tensor bt = b ? b->to_tensor() : tensor();
+  const auto match =
+      find_bit_identical(op, xt, wt, b ? &bt : nullptr, yt, hint, std::int64_t(1) << 31, threads);
   if (!match) return {};
   const bool conv = op.kind == ops::op_kind::conv1d || op.kind == ops::op_kind::conv2d ||
                     op.kind == ops::op_kind::conv3d;
