@@ -50,13 +50,6 @@ named_file parse_output_arg(const std::string& arg) {
   return {name, arg};
 }
 
-// The operands as stored (not widened to doubles), and views of them.
-struct stored_operands {
-  stored_tensor x, w;
-  std::optional<stored_tensor> b;
-  const tensor_view* bias() const { return b ? &b->view : nullptr; }
-};
-
 std::string operands_text(const check_state& s, const stored_operands& in) {
   return fmt::format(
       "--input {} {}, --weight {} {}{}", s.files.input, shape_string(in.x.view.shape),

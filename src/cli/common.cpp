@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -57,15 +58,10 @@ tensor load_tensor_finite(const std::string& spec) {
   return t;
 }
 
-stored_tensor load_stored(const std::string& spec, bool finite) {
+namespace {
+stored_tensor from_npy(io::npy_stored npy, const std::string& spec, bool finite) {
   stored_tensor s;
-  const io::tensor_spec ts = io::parse_tensor_spec(spec);
-  if (ts.kind != io::tensor_file_kind::npy || !ts.member.empty()) {
-    s.values = finite ? load_tensor_finite(spec) : io::read_tensor(spec);
-    s.view = tensor_view(s.values);
-    return s;
-  }
-  s.npy = io::read_npy_stored(ts.file);
+  s.npy = std::move(npy);
   storage_type st = storage_type::f64;
   if (!s.npy.widened) {
     switch (s.npy.type) {
@@ -104,6 +100,29 @@ stored_tensor load_stored(const std::string& spec, bool finite) {
     }
   }
   return s;
+}
+}  // namespace
+
+stored_tensor load_stored(const std::string& spec, bool finite) {
+  const io::tensor_spec ts = io::parse_tensor_spec(spec);
+  if (ts.kind == io::tensor_file_kind::npy && ts.member.empty())
+    return from_npy(io::read_npy_stored(ts.file), spec, finite);
+  stored_tensor s;
+  s.values = finite ? load_tensor_finite(spec) : io::read_tensor(spec);
+  s.view = tensor_view(s.values);
+  return s;
+}
+
+stored_operands load_stored_operands(const operand_flags& f) {
+  stored_operands o;
+  o.x = from_npy(io::read_npy_stored(f.input), f.input, true);
+  o.w = from_npy(io::read_npy_stored(f.weight), f.weight, true);
+  if (!f.bias.empty()) o.b = from_npy(io::read_npy_stored(f.bias), f.bias, true);
+  return o;
+}
+
+std::string describe(const std::string& file, const tensor_view& t) {
+  return fmt::format("{} {} {}", file, shape_string(t.shape), traits(t.type).name);
 }
 
 operands load_operands(const operand_flags& f) {

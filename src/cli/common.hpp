@@ -82,6 +82,19 @@ struct stored_tensor {
 /// stored. `finite`: refuse NaN and +-Inf (inputs), as load_tensor_finite.
 stored_tensor load_stored(const std::string& spec, bool finite);
 
+/// The operands as stored, and views of them.
+struct stored_operands {
+  stored_tensor x, w;
+  std::optional<stored_tensor> b;
+  const tensor_view* bias() const { return b ? &b->view : nullptr; }
+};
+
+/// load_operands (.npy files only, the same values and errors) without widening to doubles.
+stored_operands load_stored_operands(const operand_flags& f);
+
+/// "x.npy [32, 2048] f32"
+std::string describe(const std::string& file, const tensor_view& t);
+
 /// --format table|markdown|latex|csv|json [--out FILE]: every report-writing command.
 struct report_flags {
   std::string format = "table";
