@@ -1,7 +1,11 @@
 // GoogleTest assertions that an output is explained by rounding in a declared arithmetic.
 //
-//   EXPECT_THAT(y, roundoff::testing::RoundingConsistent(op, x, w, b, "f32"));
-//   EXPECT_TRUE(roundoff::testing::IsRoundingConsistent(y, {op, x, w, &b}, "f32"));
+//   roundoff::ops::problem p{roundoff::ops::op_kind::linear, x, w, &b};
+//   EXPECT_THAT(y, roundoff::testing::RoundingConsistent(p, "f32"));
+//   EXPECT_TRUE(roundoff::testing::IsRoundingConsistent(y, p, "f32"));
+//
+// (the positional RoundingConsistent(op, x, w, b, "f32") is the same matcher over copies of x,
+// w and b.)
 //
 // The GoogleTest-free part (consistency_options, failure_message, require_rounding_consistent)
 // is <roundoff/verdicts/require.hpp>, included here.
@@ -41,6 +45,11 @@ class rounding_consistent_matcher {
  public:
   using is_gtest_matcher = void;
 
+  /// Over p's views: the buffers they view must outlive the matcher. `owner` (may be null) is
+  /// kept alive with the matcher (the positional form's copies of x, w, b).
+  rounding_consistent_matcher(ops::problem p, std::string model, consistency_options opt,
+                              std::shared_ptr<const void> owner = nullptr);
+  /// Over copies of x, w and b (b may be null).
   rounding_consistent_matcher(const ops::op_spec& op, tensor x, tensor w,
                               std::shared_ptr<const tensor> b, std::string model,
                               consistency_options opt);
@@ -54,7 +63,15 @@ class rounding_consistent_matcher {
   std::shared_ptr<const state> s_;
 };
 
-/// Matches an output y of `op` on (x, w, b) that is explained by rounding in `model`.
+/// Matches an output y of problem p (the value bounds::check takes) that is explained by
+/// rounding in `model`; a mismatch explains itself with failure_message(verdict). The matcher
+/// holds p's views, not copies: the buffers must outlive it, as they do in
+///   EXPECT_THAT(y, RoundingConsistent({ops::op_kind::linear, x, w, &b}, "f32"));
+rounding_consistent_matcher RoundingConsistent(const ops::problem& p, std::string_view model,
+                                               const consistency_options& opt = {});
+
+/// Matches an output y of `op` on (x, w, b) that is explained by rounding in `model`: the
+/// problem form over copies of x, w and b (which need not outlive the matcher).
 rounding_consistent_matcher RoundingConsistent(const ops::op_spec& op, const tensor& x,
                                                const tensor& w, const tensor& b,
                                                std::string_view model,

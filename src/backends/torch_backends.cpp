@@ -9,6 +9,7 @@
 
 #include "detail.hpp"
 #include "roundoff/error.hpp"
+#include "roundoff/ops/conv.hpp"
 
 namespace roundoff::backends::detail {
 namespace {
@@ -100,7 +101,7 @@ class precision_guard {
 at::Tensor conv(const ops::op_spec& op, const at::Tensor& X, const at::Tensor& W,
                 const std::optional<at::Tensor>& B, const tensor& x, const tensor& w,
                 const tensor* b) {
-  const auto g = resolve_conv(op, x, w, b);
+  const ops::conv_geometry g = ops::resolve_conv({op, x, w, b});
   const at::IntArrayRef stride(g.stride), dil(g.dilation);
   if (g.transposed) {
     const at::IntArrayRef pad(g.pad_left), outpad(g.output_padding);

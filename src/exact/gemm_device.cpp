@@ -12,10 +12,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "roundoff/error.hpp"
 #include "roundoff/exact/gemm.hpp"
 
 #define ROUNDOFF_EXACT_INTERNAL 1
@@ -41,8 +41,8 @@ class blas_slice_products final : public slice_products {
     const std::size_t need =
         8 * static_cast<std::size_t>(rows_a * kn + rows_b * kn + rows_a * rows_b);
     if (need > memory_)
-      throw std::logic_error("blas_slice_products: a call of " + std::to_string(need) +
-                             " bytes over the budget of " + std::to_string(memory_));
+      throw internal_error("blas_slice_products: a call of " + std::to_string(need) +
+                           " bytes over the budget of " + std::to_string(memory_));
     const auto ik = static_cast<blasint>(kn);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows_a),
                 static_cast<blasint>(rows_b), ik, 1.0, a, ik, b, ik, 0.0, c,
@@ -147,10 +147,10 @@ tile_shape choose_device_tiles(const gemm_problem& p, const plan& pl, int thread
       t.rows = (t.rows + 1) / 2;
   }
   if (tile_product_bytes(pl, t.rows, t.columns) > memory_bytes)
-    throw std::runtime_error("gemm_exact: a 1 x 1 tile's slice product needs " +
-                             std::to_string(tile_product_bytes(pl, 1, 1)) +
-                             " bytes of device memory; " + std::to_string(memory_bytes) +
-                             " are available");
+    throw resource_error("gemm_exact: a 1 x 1 tile's slice product needs " +
+                         std::to_string(tile_product_bytes(pl, 1, 1)) +
+                         " bytes of device memory; " + std::to_string(memory_bytes) +
+                         " are available");
   t.row_tiles = (p.m + t.rows - 1) / t.rows;
   // Enough tiles for the host threads that slice and combine while the device multiplies.
   const i64 want = (threads + p.batch * t.row_tiles - 1) / (p.batch * t.row_tiles);

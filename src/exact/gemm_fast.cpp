@@ -117,7 +117,10 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
   if (opt.device == device_kind::cuda) {
     std::string reason;
     detail::slice_products* products = detail::cuda_slice_products(opt.device_memory, &reason);
-    if (!products) throw std::runtime_error("no CUDA device available (" + reason + ")");
+    // A valid request this machine cannot serve (no device, no driver, or a build without
+    // CUDA): unsupported_error. The front ends check device_available() first and report it
+    // as a usage error (exit 2, ValueError).
+    if (!products) throw unsupported_error("no CUDA device available (" + reason + ")");
     return detail::gemm_exact_with(p, dest, opt.threads, *products);
   }
   if (p.batch < 0 || p.m < 0 || p.n < 0 || p.k < 0)

@@ -200,9 +200,10 @@ void tile_executor::form_products(const double* a_slices, const double* b_slices
     seed = ++products_calls_;
   }
   const auto inexact = [&](const char* what) {
-    throw std::runtime_error(std::string("gemm_exact: the slice products from ") +
-                             products_->name() + " are not exact (" + what +
-                             "); the device does not compute IEEE binary64 products and sums");
+    // Not the input's fault and not roundoff's: the device cannot serve an exact product.
+    throw unsupported_error(std::string("gemm_exact: the slice products from ") +
+                            products_->name() + " are not exact (" + what +
+                            "); the device does not compute IEEE binary64 products and sums");
   };
   // Lemma 2: every sum is an integer of magnitude at most 2^53. A result outside that set was
   // not computed in exact binary64 arithmetic (a faulty device, or a reduced-precision mode).

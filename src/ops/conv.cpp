@@ -9,12 +9,11 @@
 
 namespace roundoff::ops {
 
-namespace {
-using detail::conv_plan;
+namespace detail {
 
-// Validates like at::_convolution / check_shape_forward and builds the per-dim maps.
-conv_plan plan_conv(int nd, const tensor_view& x, const tensor_view& w, optional_view b,
-                    const conv_params& p) {
+// Validates like at::_convolution / check_shape_forward and resolves padding and the per-dim maps.
+conv_geometry resolve_conv(int nd, const tensor_view& x, const tensor_view& w, optional_view b,
+                           const conv_params& p) {
   using detail::shape_str;
   const detail::conv_args a = detail::check_conv_args(nd, x, w, b, p, false);
   const std::string& op = a.op;
@@ -74,28 +73,43 @@ conv_plan plan_conv(int nd, const tensor_view& x, const tensor_view& w, optional
   for (std::size_t ud = 0; ud < in.size(); ++ud) {
     outs[ud] = (padded[ud] - dk[ud]) / e.stride[ud] + 1;
   }
-  conv_plan plan = detail::make_conv_plan(
-      a, w.shape[1], a.cout / a.G, outs, [&](std::size_t ud, std::int64_t o, std::int64_t t) {
-        const std::int64_t n = in[ud];
-        std::int64_t i = o * e.stride[ud] - pl[ud] + t * e.dilation[ud];
-        if (i < 0 || i >= n) {
-          switch (p.mode) {
-            case padding_mode::zeros:
-              i = -1;
-              break;
-            case padding_mode::reflect:
-              i = i < 0 ? -i : 2 * (n - 1) - i;
-              break;
-            case padding_mode::replicate:
-              i = i < 0 ? 0 : n - 1;
-              break;
-            case padding_mode::circular:
-              i = ((i % n) + n) % n;
-              break;
-          }
-        }
-        return i;
-      });
+  conv_geometry g = detail::geometry_of(a, false);
+  g.pad_left = pl;
+  g.pad_right = pr;
+  g.out = outs;
+  g.mode = p.mode;
+  detail::fill_sources(g, [&](std::size_t ud, std::int64_t o, std::int64_t t) {
+    const std::int64_t n = in[ud];
+    std::int64_t i = o * e.stride[ud] - pl[ud] + t * e.dilation[ud];
+    if (i < 0 || i >= n) {
+      switch (p.mode) {
+        case padding_mode::zeros:
+          i = -1;
+          break;
+        case padding_mode::reflect:
+          i = i < 0 ? -i : 2 * (n - 1) - i;
+          break;
+        case padding_mode::replicate:
+          i = i < 0 ? 0 : n - 1;
+          break;
+        case padding_mode::circular:
+          i = ((i % n) + n) % n;
+          break;
+      }
+    }
+    return i;
+  });
+  return g;
+}
+
+}  // namespace detail
+
+namespace {
+using detail::conv_plan;
+
+conv_plan plan_conv(int nd, const tensor_view& x, const tensor_view& w, optional_view b,
+                    const conv_params& p) {
+  conv_plan plan = detail::make_conv_plan(detail::resolve_conv(nd, x, w, b, p));
   // w [cout, cin_g, k...] is already A[g][co][ci * KK + t].
   plan.L.a = detail::dense_values(w);
   return plan;
@@ -104,7 +118,7 @@ conv_plan plan_conv(int nd, const tensor_view& x, const tensor_view& w, optional
 
 std::vector<std::int64_t> conv_output_shape(int dims, const tensor_view& x, const tensor_view& w,
                                             optional_view b, const conv_params& p) {
-  return plan_conv(dims, x, w, b, p).out_shape;
+  return detail::resolve_conv(dims, x, w, b, p).output_shape();
 }
 
 op_result conv(int dims, const tensor_view& x, const tensor_view& w, optional_view b,

@@ -10,16 +10,15 @@
 
 namespace roundoff::ops {
 
-namespace {
-using detail::conv_plan;
+namespace detail {
 
-conv_plan plan_conv_transpose(int nd, const tensor_view& x, const tensor_view& w, optional_view b,
-                              const conv_params& p) {
+conv_geometry resolve_conv_transpose(int nd, const tensor_view& x, const tensor_view& w,
+                                     optional_view b, const conv_params& p) {
   using detail::shape_str;
   const detail::conv_args a = detail::check_conv_args(nd, x, w, b, p, true);
   const std::string& op = a.op;
   const detail::expanded_params& e = a.e;
-  const std::int64_t N = a.N, C = a.C, G = a.G;
+  const std::int64_t N = a.N;
   const std::vector<std::int64_t>&in = a.in, &k = a.k;
   for (int d = 0; d < nd; ++d) {
     const auto ud = static_cast<std::size_t>(d);
@@ -47,19 +46,33 @@ conv_plan plan_conv_transpose(int nd, const tensor_view& x, const tensor_view& w
                       ". Output size is too small");
   }
 
-  conv_plan plan = detail::make_conv_plan(
-      a, C / G, w.shape[1], outs, [&](std::size_t ud, std::int64_t o, std::int64_t t) {
-        const std::int64_t num = o + e.padding[ud] - t * e.dilation[ud];
-        std::int64_t i = -1;
-        if (num >= 0 && num % e.stride[ud] == 0 && num / e.stride[ud] < in[ud]) {
-          i = num / e.stride[ud];
-        }
-        return i;
-      });
+  conv_geometry g = detail::geometry_of(a, true);
+  g.pad_left = g.pad_right = e.padding;
+  g.out = outs;
+  detail::fill_sources(g, [&](std::size_t ud, std::int64_t o, std::int64_t t) {
+    const std::int64_t num = o + e.padding[ud] - t * e.dilation[ud];
+    std::int64_t i = -1;
+    if (num >= 0 && num % e.stride[ud] == 0 && num / e.stride[ud] < in[ud]) {
+      i = num / e.stride[ud];
+    }
+    return i;
+  });
+  return g;
+}
+
+}  // namespace detail
+
+namespace {
+using detail::conv_plan;
+
+conv_plan plan_conv_transpose(int nd, const tensor_view& x, const tensor_view& w, optional_view b,
+                              const conv_params& p) {
+  conv_plan plan = detail::make_conv_plan(detail::resolve_conv_transpose(nd, x, w, b, p));
   auto& L = plan.L;
+  const std::int64_t G = L.groups;
   // w [cin, cout_g, k...] -> A[g][co][ci * KK + t].
   std::int64_t KK = 1;
-  for (auto kk : k) KK *= kk;
+  for (const auto& m : L.dims) KK *= m.k;
   const std::vector<double> wv = detail::dense_values(w);
   L.a.resize(wv.size());
   for (std::int64_t g = 0; g < G; ++g) {
@@ -78,7 +91,7 @@ conv_plan plan_conv_transpose(int nd, const tensor_view& x, const tensor_view& w
 std::vector<std::int64_t> conv_transpose_output_shape(int dims, const tensor_view& x,
                                                       const tensor_view& w, optional_view b,
                                                       const conv_params& p) {
-  return plan_conv_transpose(dims, x, w, b, p).out_shape;
+  return detail::resolve_conv_transpose(dims, x, w, b, p).output_shape();
 }
 
 op_result conv_transpose(int dims, const tensor_view& x, const tensor_view& w, optional_view b,

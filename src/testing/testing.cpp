@@ -1,6 +1,9 @@
 // roundoff/testing.hpp: thin adapters from bounds::check to GoogleTest.
 #include "roundoff/testing.hpp"
 
+#include <memory>
+#include <utility>
+
 namespace roundoff {
 
 void PrintTo(const tensor& t, std::ostream* os) {
@@ -24,34 +27,56 @@ namespace testing {
 }
 
 struct rounding_consistent_matcher::state {
-  ops::op_spec op;
-  tensor x, w;
-  std::shared_ptr<const tensor> b;
+  ops::problem problem;
   std::string model;
   consistency_options opt;
+  std::shared_ptr<const void> owner;  // what problem's views point into, when the matcher owns it
 };
+
+namespace {
+// The positional form's copies of the operands.
+struct operands {
+  tensor x, w;
+  std::shared_ptr<const tensor> b;
+};
+}  // namespace
+
+rounding_consistent_matcher::rounding_consistent_matcher(ops::problem p, std::string model,
+                                                         consistency_options opt,
+                                                         std::shared_ptr<const void> owner)
+    : s_(std::make_shared<state>(
+          state{std::move(p), std::move(model), std::move(opt), std::move(owner)})) {}
 
 rounding_consistent_matcher::rounding_consistent_matcher(const ops::op_spec& op, tensor x, tensor w,
                                                          std::shared_ptr<const tensor> b,
                                                          std::string model, consistency_options opt)
-    : s_(std::make_shared<state>(
-          state{op, std::move(x), std::move(w), std::move(b), std::move(model), std::move(opt)})) {}
+    : rounding_consistent_matcher([&] {
+        auto own =
+            std::make_shared<const operands>(operands{std::move(x), std::move(w), std::move(b)});
+        return rounding_consistent_matcher(ops::problem{op, own->x, own->w, own->b.get()},
+                                           std::move(model), std::move(opt), own);
+      }()) {}
 
 bool rounding_consistent_matcher::MatchAndExplain(const tensor& y, std::ostream* os) const {
-  auto v = bounds::check({s_->op, s_->x, s_->w, s_->b.get()}, y, s_->model, s_->opt.check);
+  auto v = bounds::check(s_->problem, y, s_->model, s_->opt.check);
   bool ok = accepted(v, s_->opt);
   if (os) *os << (ok ? v.explanation : failure_message(v));
   return ok;
 }
 
 void rounding_consistent_matcher::DescribeTo(std::ostream* os) const {
-  *os << "is " << ops::op_name(s_->op.kind) << "(x, w" << (s_->b ? ", b" : "")
+  *os << "is " << ops::op_name(s_->problem.op.kind) << "(x, w" << (s_->problem.b ? ", b" : "")
       << ") up to rounding in " << s_->model;
 }
 
 void rounding_consistent_matcher::DescribeNegationTo(std::ostream* os) const {
-  *os << "is not " << ops::op_name(s_->op.kind) << "(x, w" << (s_->b ? ", b" : "")
+  *os << "is not " << ops::op_name(s_->problem.op.kind) << "(x, w" << (s_->problem.b ? ", b" : "")
       << ") up to rounding in " << s_->model;
+}
+
+rounding_consistent_matcher RoundingConsistent(const ops::problem& p, std::string_view model,
+                                               const consistency_options& opt) {
+  return {p, std::string(model), opt};
 }
 
 rounding_consistent_matcher RoundingConsistent(const ops::op_spec& op, const tensor& x,

@@ -2,18 +2,19 @@
 // through the slice_products interface with the OpenBLAS implementation, in tiles cut to a stated
 // memory budget. Results must equal gemm_exact_simple and the MPFR oracle bit for bit; every
 // product call must fit the budget; a device that returns a non-integer or out-of-range sum must
-// be caught. Also: without a CUDA device, device_kind::cuda says so in one line.
+// be caught (unsupported_error), and a budget below one tile refused (resource_error). Also:
+// without a CUDA device, device_kind::cuda says so in one line (unsupported_error).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "gemm_problems.hpp"
 #include "property.hpp"
+#include "roundoff/error.hpp"
 #include "roundoff/exact/gemm.hpp"
 #include "roundoff/exact/mpfr_oracle.hpp"
 
@@ -68,7 +69,7 @@ void run_device_property(std::uint64_t salt, i64 base_iters, bool with_mpfr) {
     exact_tensor device({L.dest_size}), simple({L.dest_size});
     try {
       detail::gemm_exact_with(L.p, device, threads, products);
-    } catch (const std::runtime_error& e) {
+    } catch (const roundoff::resource_error& e) {
       // Only a budget below one 1 x 1 tile may refuse, and it must say so.
       const detail::plan pl = detail::choose_plan(L.p);
       EXPECT_GT(detail::tile_product_bytes(pl, 1, 1), memory) << e.what();
@@ -155,7 +156,8 @@ TEST(DeviceEngine, TilesFitTheBudget) {
     EXPECT_GE(t.columns * t.column_tiles, L.p.n) << L.describe;
     EXPECT_LT((t.column_tiles - 1) * t.columns, L.p.n) << L.describe;
     EXPECT_EQ(t.count, L.p.batch * t.row_tiles * t.column_tiles);
-    EXPECT_THROW(detail::choose_device_tiles(L.p, pl, threads, least - 1), std::runtime_error);
+    EXPECT_THROW(detail::choose_device_tiles(L.p, pl, threads, least - 1),
+                 roundoff::resource_error);
   }
 }
 
@@ -213,11 +215,20 @@ TEST(DeviceEngine, InexactProductsAreDetected) {
     try {
       detail::gemm_exact_with(p, dest, 1, products);
       ADD_FAILURE() << "a corrupted product " << bad << " was accepted";
-    } catch (const std::runtime_error& e) {
+    } catch (const roundoff::unsupported_error& e) {
       EXPECT_NE(std::string(e.what()).find("recording"), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find("not exact"), std::string::npos) << e.what();
     }
   }
+}
+
+// A call over the budget the implementation was made with breaks the caller's contract: a bug in
+// roundoff (internal_error), not a device or input condition.
+TEST(DeviceEngine, BlasProductsOverBudgetIsAnInternalError) {
+  auto products = detail::make_blas_slice_products(64);
+  std::vector<double> a(4, 1.0), b(4, 1.0), c(4, 0.0);
+  // 8 * (2*2 + 2*2 + 2*2) = 96 bytes > 64.
+  EXPECT_THROW(products->multiply(2, 2, 2, a.data(), b.data(), c.data()), roundoff::internal_error);
 }
 
 // Without a CUDA device (or without CUDA in the build) the cuda device says so in one line,
@@ -237,7 +248,7 @@ TEST(DeviceEngine, CudaUnavailableSaysSo) {
   try {
     gemm_exact(p, dest, opt);
     ADD_FAILURE() << "gemm_exact ran on a missing CUDA device";
-  } catch (const std::runtime_error& e) {
+  } catch (const roundoff::unsupported_error& e) {  // a valid request this machine cannot serve
     EXPECT_EQ(std::string(e.what()), reason);
   }
 }

@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <random>
+#include <sstream>
+#include <string>
 
 #include "roundoff/testing.hpp"
 
@@ -40,6 +42,58 @@ case_ make() {
 }
 
 const ops::op_spec linear(ops::op_kind::linear);
+
+// The problem form (the value bounds::check takes) accepts a correct float32 output.
+TEST(Testing, ProblemMatcherAcceptsFloat32Linear) {
+  auto c = make();
+  const ops::problem p{linear, c.x, c.w, &c.b};
+  EXPECT_THAT(c.y, roundoff::testing::RoundingConsistent(p, "f32"));
+  EXPECT_THAT(c.y, roundoff::testing::RoundingConsistent({linear, c.x, c.w, &c.b}, "f32"));
+  // The explanation of a match is the verdict's sentence.
+  std::ostringstream why;
+  EXPECT_TRUE(roundoff::testing::RoundingConsistent(p, "f32").MatchAndExplain(c.y, &why));
+  EXPECT_NE(why.str().find("consistent"), std::string::npos) << why.str();
+}
+
+// A planted fault: output element (2, 1) drops one term of its sum, x[2, 5] * w[1, 5] (made
+// large so that no f32 rounding can hide it). The problem form fails, and its message carries
+// the verdict and the faulty element; the positional form says the same.
+TEST(Testing, ProblemMatcherCatchesADroppedTerm) {
+  auto c = make();
+  c.x.data[2 * 8 + 5] = 4.0;
+  c.w.data[1 * 8 + 5] = -3.0;
+  // Recompute the correct outputs with the new operands, then drop the term from element (2, 1).
+  c.y.data.clear();
+  for (int i = 0; i < 4; ++i)
+    for (int n = 0; n < 3; ++n) {
+      volatile float s = 0;
+      for (int k = 0; k < 8; ++k) {
+        if (i == 2 && n == 1 && k == 5) continue;  // the dropped term
+        s = s + static_cast<float>(c.x.data[static_cast<std::size_t>(i * 8 + k)]) *
+                    static_cast<float>(c.w.data[static_cast<std::size_t>(n * 8 + k)]);
+      }
+      s = s + static_cast<float>(c.b.data[static_cast<std::size_t>(n)]);
+      c.y.data.push_back(s);
+    }
+  const ops::problem p{linear, c.x, c.w, &c.b};
+  EXPECT_NONFATAL_FAILURE(EXPECT_THAT(c.y, roundoff::testing::RoundingConsistent(p, "f32")),
+                          "worst element: index 7");
+  EXPECT_NONFATAL_FAILURE(EXPECT_THAT(c.y, roundoff::testing::RoundingConsistent(p, "f32")),
+                          "more than any f32 rounding allows");
+  std::ostringstream why;
+  EXPECT_FALSE(roundoff::testing::RoundingConsistent(p, "f32").MatchAndExplain(c.y, &why));
+  EXPECT_NE(why.str().find("violation"), std::string::npos) << why.str();
+  EXPECT_EQ(why.str(), *roundoff::testing::rounding_inconsistency(c.y, p, "f32"));
+  std::ostringstream positional;
+  EXPECT_FALSE(roundoff::testing::RoundingConsistent(linear, c.x, c.w, c.b, "f32")
+                   .MatchAndExplain(c.y, &positional));
+  EXPECT_EQ(positional.str(), why.str());
+  // The term restored, the same matcher passes.
+  const double dropped = static_cast<float>(static_cast<float>(c.x.data[2 * 8 + 5]) *
+                                            static_cast<float>(c.w.data[1 * 8 + 5]));
+  c.y.data[7] = static_cast<float>(c.y.data[7] + dropped);
+  EXPECT_THAT(c.y, roundoff::testing::RoundingConsistent(p, "f32"));
+}
 
 TEST(Testing, MatcherAcceptsFloat32Linear) {
   auto c = make();

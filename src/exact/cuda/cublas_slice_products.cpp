@@ -11,11 +11,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <stdexcept>
 #include <string>
 
 #define ROUNDOFF_EXACT_INTERNAL 1
 #include "detail/slice_products.hpp"
+#include "roundoff/error.hpp"
 
 #define ROUNDOFF_CUDA_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -28,14 +28,25 @@ std::string cuda_message(const char* what, cudaError_t e) {
   return std::string(what) + ": " + cudaGetErrorString(e);
 }
 
+// roundoff's error kinds (roundoff/error.hpp): running out of device memory is resource_error
+// (the input is valid but too large for this device); an invalid argument is a bug in the host
+// code that calls CUDA (internal_error); any other failure (driver, launch, an architecture
+// cuBLAS does not support) is a library call that failed: unsupported_error.
 void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error("gemm_exact on CUDA: " + cuda_message(what, e));
+  if (e == cudaSuccess) return;
+  const std::string message = "gemm_exact on CUDA: " + cuda_message(what, e);
+  if (e == cudaErrorMemoryAllocation) throw resource_error(message);
+  if (e == cudaErrorInvalidValue) throw internal_error(message);
+  throw unsupported_error(message);
 }
 
 void check(cublasStatus_t s, const char* what) {
-  if (s != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(std::string("gemm_exact on CUDA: ") + what + ": " +
-                             cublasGetStatusString(s));
+  if (s == CUBLAS_STATUS_SUCCESS) return;
+  const std::string message =
+      std::string("gemm_exact on CUDA: ") + what + ": " + cublasGetStatusString(s);
+  if (s == CUBLAS_STATUS_ALLOC_FAILED) throw resource_error(message);
+  if (s == CUBLAS_STATUS_INVALID_VALUE) throw internal_error(message);
+  throw unsupported_error(message);
 }
 
 /// Device buffers that grow on demand and are kept between calls (one product at a time).

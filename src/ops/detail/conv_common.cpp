@@ -77,6 +77,44 @@ conv_args check_conv_args(int nd, const tensor_view& x, const tensor_view& w, op
   return a;
 }
 
+conv_geometry geometry_of(const conv_args& a, bool transposed) {
+  conv_geometry g;
+  g.dims = static_cast<int>(a.in.size());
+  g.transposed = transposed;
+  g.batched = a.batched;
+  g.batch = a.N;
+  g.in_channels = a.C;
+  g.out_channels = a.cout;
+  g.groups = a.G;
+  g.in = a.in;
+  g.kernel = a.k;
+  g.stride = a.e.stride;
+  g.dilation = a.e.dilation;
+  g.output_padding = a.e.output_padding;
+  return g;
+}
+
+conv_plan make_conv_plan(conv_geometry g) {
+  conv_plan plan;
+  auto& L = plan.L;
+  L.batch = g.batch;
+  L.cin = g.in_channels;
+  L.cout = g.out_channels;
+  L.groups = g.groups;
+  L.cin_g = g.in_channels / g.groups;
+  L.cout_g = g.out_channels / g.groups;
+  plan.out_shape = g.output_shape();
+  for (std::size_t ud = 0; ud < g.in.size(); ++ud) {
+    dim_map m;
+    m.in = g.in[ud];
+    m.k = g.kernel[ud];
+    m.out = g.out[ud];
+    m.src = std::move(g.source[ud]);
+    L.dims.push_back(std::move(m));
+  }
+  return plan;
+}
+
 op_result run_conv_plan(const conv_plan& plan, const tensor_view& x, optional_view b,
                         const reference_options& opt) {
   op_result r;
@@ -91,3 +129,24 @@ op_result run_conv_plan(const conv_plan& plan, const tensor_view& x, optional_vi
 }
 
 }  // namespace roundoff::ops::detail
+
+namespace roundoff::ops {
+
+std::vector<std::int64_t> conv_geometry::output_shape() const {
+  std::vector<std::int64_t> shape;
+  if (batched) shape.push_back(batch);
+  shape.push_back(out_channels);
+  shape.insert(shape.end(), out.begin(), out.end());
+  return shape;
+}
+
+conv_geometry resolve_conv(const problem& p) {
+  const int nd = spatial_dims(p.op.kind);
+  if (nd == 0) {
+    throw input_error(std::string(op_name(p.op.kind)) + ": not a convolution");
+  }
+  return is_transposed(p.op.kind) ? detail::resolve_conv_transpose(nd, p.x, p.w, p.b, p.op.conv)
+                                  : detail::resolve_conv(nd, p.x, p.w, p.b, p.op.conv);
+}
+
+}  // namespace roundoff::ops

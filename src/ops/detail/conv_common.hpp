@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "detail/conv_lowering.hpp"
+#include "roundoff/ops/conv.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/ops/op_result.hpp"
 #include "roundoff/tensor.hpp"
@@ -30,42 +31,40 @@ struct conv_args {
 conv_args check_conv_args(int nd, const tensor_view& x, const tensor_view& w, optional_view b,
                           const conv_params& p, bool transposed);
 
+/// The geometry of checked arguments `a`, with pad_left/pad_right, out and source left to the
+/// caller (they are what conv and conv_transpose compute differently).
+conv_geometry geometry_of(const conv_args& a, bool transposed);
+
+/// Fills g.source with source[d][o * kernel[d] + t] = src_of(d, o, t) for o < out[d],
+/// t < kernel[d].
+template <class SrcOf>
+void fill_sources(conv_geometry& g, SrcOf src_of) {
+  g.source.assign(g.in.size(), {});
+  for (std::size_t ud = 0; ud < g.in.size(); ++ud) {
+    auto& s = g.source[ud];
+    const std::int64_t k = g.kernel[ud];
+    s.resize(static_cast<std::size_t>(g.out[ud] * k));
+    for (std::int64_t o = 0; o < g.out[ud]; ++o) {
+      for (std::int64_t t = 0; t < k; ++t)
+        s[static_cast<std::size_t>(o * k + t)] = src_of(ud, o, t);
+    }
+  }
+}
+
+/// Validates and resolves conv (conv.cpp) and conv_transpose (conv_transpose.cpp) arguments.
+conv_geometry resolve_conv(int nd, const tensor_view& x, const tensor_view& w, optional_view b,
+                           const conv_params& p);
+conv_geometry resolve_conv_transpose(int nd, const tensor_view& x, const tensor_view& w,
+                                     optional_view b, const conv_params& p);
+
 struct conv_plan {
   conv_lowering L;
   std::vector<std::int64_t> out_shape;
 };
 
-/// Plan with L's sizes and out_shape [N?, cout, out...] from `a`, and per-dim maps with
-/// src[o * k + t] = src_of(d, o, t) for o < outs[d], t < k[d]. L.a is left to the caller.
-template <class SrcOf>
-conv_plan make_conv_plan(const conv_args& a, std::int64_t cin_g, std::int64_t cout_g,
-                         const std::vector<std::int64_t>& outs, SrcOf src_of) {
-  conv_plan plan;
-  auto& L = plan.L;
-  L.batch = a.N;
-  L.cin = a.C;
-  L.cout = a.cout;
-  L.groups = a.G;
-  L.cin_g = cin_g;
-  L.cout_g = cout_g;
-  if (a.batched) plan.out_shape.push_back(a.N);
-  plan.out_shape.push_back(a.cout);
-  for (std::size_t ud = 0; ud < a.in.size(); ++ud) {
-    dim_map m;
-    m.in = a.in[ud];
-    m.k = a.k[ud];
-    m.out = outs[ud];
-    m.src.resize(static_cast<std::size_t>(m.out * m.k));
-    for (std::int64_t o = 0; o < m.out; ++o) {
-      for (std::int64_t t = 0; t < m.k; ++t) {
-        m.src[static_cast<std::size_t>(o * m.k + t)] = src_of(ud, o, t);
-      }
-    }
-    plan.out_shape.push_back(m.out);
-    L.dims.push_back(std::move(m));
-  }
-  return plan;
-}
+/// Plan with L's sizes, per-dim maps (moved from g.source) and out_shape from g. L.a is left to
+/// the caller.
+conv_plan make_conv_plan(conv_geometry g);
 
 /// Runs a plan on x (and bias b, may be null): exact results, magnitudes and term counts.
 op_result run_conv_plan(const conv_plan& plan, const tensor_view& x, optional_view b,
