@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "../src/bounds/magnitude.hpp"  // internal: the pass check runs
+#include "../src/verdicts/magnitude.hpp"  // internal: the pass check runs
 #include "roundoff/ops/op.hpp"
 #include "roundoff/verdicts/judge.hpp"
 
@@ -163,7 +163,7 @@ void run_case(const char* name, std::vector<std::int64_t> x_shape, std::int64_t 
   const timing t_plain =
       time_median([&] { (void)roundoff::ops::evaluate(prob, plain); }, judge_reps, 0.0);
   const timing t_mag = time_median(
-      [&] { (void)roundoff::bounds::detail::magnitude_by_blocks(spec, x, w, &bview, threads); },
+      [&] { (void)roundoff::verdicts::detail::magnitude_by_blocks(spec, x, w, &bview, threads); },
       std::max(reps, 5), 0.15);
 
   // The check: verdicts::judge, the kernel of `roundoff check`, declared f32.

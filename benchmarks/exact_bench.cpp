@@ -2,7 +2,8 @@
 // the same shape and thread count, and against the MPFR-256 oracle loop. One run prints the
 // times and the ratios; benchmarks/README.md records them.
 //
-//   roundoff_bench_exact [--quick]     (--quick: skip the 1024x4096x4096 case)
+//   roundoff_bench_exact [--quick | --only fp32|f64|large]
+//     --quick: skip the 1024x4096x4096 case; --only: run one case (for profiling)
 #include <cblas.h>
 
 #include <algorithm>
@@ -189,14 +190,16 @@ void large_case(int reps) {
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const char* only = argc > 2 && std::strcmp(argv[1], "--only") == 0 ? argv[2] : nullptr;
+  const auto runs = [&](const char* name) { return !only || std::strcmp(only, name) == 0; };
   std::printf(
       "roundoff_bench_exact: medians of alternating blocks of runs (wall clock; CPU time = "
       "process "
       "CPU seconds, all threads). DGEMM = OpenBLAS cblas_dgemm + bias pass, same shape "
       "and threads.\ngemm_exact kernel: %s\n",
       gemm_exact_kernel());
-  seed_case("seed shape, fp32 inputs", roundoff::format_id::f32, 15);
-  seed_case("seed shape, f64 inputs", roundoff::format_id::f64, 7);
-  if (!quick) large_case(2);
+  if (runs("fp32")) seed_case("seed shape, fp32 inputs", roundoff::format_id::f32, 15);
+  if (runs("f64")) seed_case("seed shape, f64 inputs", roundoff::format_id::f64, 7);
+  if (!quick && runs("large")) large_case(2);
   return 0;
 }

@@ -1,4 +1,4 @@
-// Is this divergence a bug or expected rounding? Three lines with roundoff::bounds::check.
+// Is this divergence a bug or expected rounding? Three lines with roundoff::verdicts::check.
 //
 // Builds y = x W^T + b in float32 the plain way, then the same with TF32-rounded inputs (what
 // allow_tf32 does on a GPU), then with one bug, and prints roundoff's verdict on each.
@@ -45,13 +45,13 @@ int main() {
   const roundoff::ops::problem p{roundoff::ops::op_kind::linear, x, w, &b};
   for (auto* y : {&y_cpu, &y_tf32, &y_bug}) {
     // The three lines: problem + observed output + declared model -> verdict.
-    roundoff::bounds::verdict v = roundoff::bounds::check(p, *y, "f32");
+    roundoff::verdicts::verdict v = roundoff::verdicts::check(p, *y, "f32");
     std::printf("%-10s %s\n", std::string(to_string(v.kind)).c_str(), v.explanation.c_str());
     if (!v.effective_model.empty())
       std::printf("           effective arithmetic: %s\n", v.effective_model.c_str());
   }
   // CPU vs GPU directly: is their difference explained by f32 and tf32 rounding together?
-  auto c = roundoff::bounds::compare(p, y_cpu, "f32", y_tf32, "tf32");
+  auto c = roundoff::verdicts::compare(p, y_cpu, "f32", y_tf32, "tf32");
   std::printf("compare    %s\n", c.explanation.c_str());
   return 0;
 }

@@ -304,7 +304,7 @@ def presets_table(out, nums):
 # ---------------------------------------------------------------- corpus (det)
 
 def corpus(out, nums, test_binary):
-    """Runs the allclose comparison of tests/bounds/compare_allclose_test.cpp (its corpus and
+    """Runs the allclose comparison of tests/verdicts/compare_allclose_test.cpp (its corpus and
     criteria; docs/verdicts.md §6) and turns its markdown table into a booktabs one."""
     tmp = out / ".corpus.md"
     env = dict(os.environ, ROUNDOFF_TEST_SEED=str(CORPUS_SEED),
@@ -340,7 +340,7 @@ def corpus(out, nums, test_binary):
     hdr = ["case", "cases", "roundoff flags (viol.)"] + [
         shown.get(h, tex_escape(h)) for h in head[3:-1]] + ["roundoff misses, by $K$"]
     (out / "corpus.tex").write_text(header_comment(
-        f"tests/bounds/compare_allclose_test.cpp, ROUNDOFF_TEST_SEED={CORPUS_SEED} "
+        f"tests/verdicts/compare_allclose_test.cpp, ROUNDOFF_TEST_SEED={CORPUS_SEED} "
         f"ROUNDOFF_TEST_MULTIPLIER={CORPUS_MULTIPLIER}", "det") + tabular(spec, hdr, rows, midrules))
     c, f = totals["Correct"], totals["Faults"]
     nums["CorpusSeed"] = str(CORPUS_SEED)
@@ -644,7 +644,7 @@ def main():
         h200_tf32(out, nums)
         h200_probe(out, nums)
         presets_table(out, nums)
-        corpus(out, nums, Path(a.build) / "tests" / "bounds" / "bounds_compare_allclose_test")
+        corpus(out, nums, Path(a.build) / "tests" / "verdicts" / "verdicts_compare_allclose_test")
         (out / "numbers_det.tex").write_text(nums.text("H200, presets, corpus", "det"))
     if a.machine:
         machine(out, Numbers(), a.cli)

@@ -2,7 +2,7 @@
 //
 //   #include <roundoff/roundoff.hpp>
 //   roundoff::ops::problem p{roundoff::ops::op_kind::linear, x, w, &b};  // views, no copies
-//   roundoff::bounds::verdict v = roundoff::bounds::check(p, y, "f32");
+//   roundoff::verdicts::verdict v = roundoff::verdicts::check(p, y, "f32");
 //
 // Link roundoff::roundoff (find_package(roundoff) or add_subdirectory). Not included here:
 // <roundoff/testing.hpp>, the GoogleTest matchers, because it includes <gmock/gmock.h>; include
@@ -41,16 +41,18 @@
 #include "roundoff/ops/op.hpp"
 #include "roundoff/ops/op_result.hpp"
 
-// Arithmetic models, bounds and verdicts.
+// Arithmetic models and their error bounds (formulas).
 #include "roundoff/bounds/bounds.hpp"
-#include "roundoff/bounds/check.hpp"
 #include "roundoff/bounds/models.hpp"
-#include "roundoff/bounds/sweep.hpp"
-#include "roundoff/bounds/verdict.hpp"
 #include "roundoff/formats/convert.hpp"
+
+// Verdicts: outputs judged against the exact result and the bounds, the sweep.
+#include "roundoff/verdicts/check.hpp"
 #include "roundoff/verdicts/inputs.hpp"
 #include "roundoff/verdicts/judge.hpp"
 #include "roundoff/verdicts/require.hpp"
+#include "roundoff/verdicts/sweep.hpp"
+#include "roundoff/verdicts/verdict.hpp"
 
 // Implementations to judge, and reports.
 #include "roundoff/backends/backend.hpp"

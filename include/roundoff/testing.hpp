@@ -10,7 +10,7 @@
 // The GoogleTest-free part (consistency_options, failure_message, require_rounding_consistent)
 // is <roundoff/verdicts/require.hpp>, included here.
 // A failure message carries the verdict sentence and the worst element. The check is
-// roundoff::bounds::check (docs/verdicts.md); "suspicious" fails unless allow_suspicious is set.
+// roundoff::verdicts::check (docs/verdicts.md); "suspicious" fails unless allow_suspicious is set.
 // Link roundoff::testing (it needs GTest::gmock; with an installed roundoff, call
 // find_package(GTest) before linking it).
 #pragma once
@@ -22,7 +22,7 @@
 #include <string>
 #include <string_view>
 
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 #include "roundoff/verdicts/require.hpp"
 
 // GoogleTest's names: PrintTo, MatchAndExplain, DescribeTo and DescribeNegationTo are the hooks
@@ -63,7 +63,7 @@ class rounding_consistent_matcher {
   std::shared_ptr<const state> s_;
 };
 
-/// Matches an output y of problem p (the value bounds::check takes) that is explained by
+/// Matches an output y of problem p (the value verdicts::check takes) that is explained by
 /// rounding in `model`; a mismatch explains itself with failure_message(verdict). The matcher
 /// holds p's views, not copies: the buffers must outlive it, as they do in
 ///   EXPECT_THAT(y, RoundingConsistent({ops::op_kind::linear, x, w, &b}, "f32"));

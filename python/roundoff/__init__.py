@@ -244,7 +244,7 @@ def check(
                ("confidence", float(confidence))]
     pairs = [(i, j) for i in range(len(ys)) for j in range(i + 1, len(ys))]
     core = _core.judge(spec, xt, wt, bt, ys, pairs, float(confidence), n_worst, n_threads,
-                       "check", params, [], dev)
+                       "check", params, [], dev, True)
     return Report(core, fail)
 
 

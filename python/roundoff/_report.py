@@ -100,6 +100,10 @@ class Result(_Record):
     ``max_abs_error``, ``max_rel_error``, ``max_ratio_deterministic``,
     ``max_ratio_probabilistic``, ``consistent_models``, ``explanation``, ``worst``,
     ``elements``, ``counts``, ``source``; numbers are None for a skipped implementation.
+    ``bit_identical_to`` names the sm_90 tensor-core emulation the output equals bit for bit
+    ("sm_90 tensor cores (tf32, K-blocks of 8 in sequence)"; docs/tensor-cores.md §3), None when
+    none was tried or none matched (the JSON key is then absent, as in the CLI's). It never
+    changes the verdict.
     """
 
     name: str
@@ -120,6 +124,11 @@ class Result(_Record):
         data = dict(data)
         data["worst"] = [WorstElement(w) for w in data.get("worst", [])]
         super().__init__(data)
+
+    @property
+    def bit_identical_to(self) -> Optional[str]:
+        """The tensor-core emulation this output equals bit for bit, or None (check only)."""
+        return self._data.get("bit_identical_to")
 
     def to_dict(self) -> Dict[str, Any]:
         d = dict(self._data)

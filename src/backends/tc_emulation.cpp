@@ -386,29 +386,57 @@ std::optional<variant> find_bit_identical(const ops::op_spec& op, const tensor& 
   return std::nullopt;
 }
 
-std::string bit_identical_description(const ops::op_spec& op, const tensor_view& x,
-                                      const tensor_view& w, const tensor_view* b,
-                                      const tensor_view& y, const std::string& declared,
-                                      const std::vector<std::string>& consistent_models,
-                                      int threads) {
+namespace {
+
+// The preset whose matrix unit is worth emulating for an output (docs/tensor-cores.md §3):
+// `declared` when it is a tf32/f16/bf16 preset, else the most precise model that explains the
+// output (the identified one) when it is, else `declared` for an output stored as f16/bf16;
+// empty when no unit is plausible, so plain f32 checks try nothing.
+std::string unit_hint(const ops::op_spec& op, format_id y_type, const std::string& declared,
+                      const std::vector<std::string>& consistent_models) {
   if (!emulates(op.kind)) return {};
   auto unit_preset = [](const std::string& m) {
     return m.rfind("tf32", 0) == 0 || m.rfind("f16", 0) == 0 || m.rfind("bf16", 0) == 0;
   };
   std::string hint = declared;
-  // The most precise model that explains the output (the identified one) when it is a unit's.
   if (!unit_preset(hint) && !consistent_models.empty() && unit_preset(consistent_models.front()))
     hint = consistent_models.front();
-  if (!unit_preset(hint) && y.type != format_id::f16 && y.type != format_id::bf16) return {};
-  const tensor xt = x.to_tensor(), wt = w.to_tensor(), yt = y.to_tensor();
-  const tensor bt = b ? b->to_tensor() : tensor();
-  const auto match =
-      find_bit_identical(op, xt, wt, b ? &bt : nullptr, yt, hint, std::int64_t(1) << 31, threads);
+  if (!unit_preset(hint) && y_type != format_id::f16 && y_type != format_id::bf16) return {};
+  return hint;
+}
+
+std::string describe_match(const ops::op_spec& op, const std::optional<variant>& match) {
   if (!match) return {};
   const bool conv = op.kind == ops::op_kind::conv1d || op.kind == ops::op_kind::conv2d ||
                     op.kind == ops::op_kind::conv3d;
   return "sm_90 tensor cores (" + describe(*match) +
          (conv ? ", implicit GEMM over kernel taps, then channels" : "") + ")";
+}
+
+}  // namespace
+
+std::string bit_identical_description(const ops::op_spec& op, const tensor& x, const tensor& w,
+                                      const tensor* b, const tensor& y, const std::string& declared,
+                                      const std::vector<std::string>& consistent_models,
+                                      int threads) {
+  const std::string hint = unit_hint(op, y.type, declared, consistent_models);
+  if (hint.empty()) return {};
+  return describe_match(op,
+                        find_bit_identical(op, x, w, b, y, hint, std::int64_t(1) << 31, threads));
+}
+
+std::string bit_identical_description(const ops::op_spec& op, const tensor_view& x,
+                                      const tensor_view& w, const tensor_view* b,
+                                      const tensor_view& y, const std::string& declared,
+                                      const std::vector<std::string>& consistent_models,
+                                      int threads) {
+  const std::string hint = unit_hint(op, y.type, declared, consistent_models);
+  if (hint.empty()) return {};
+  // The emulation reads whole f64 tensors: copied only now that one is tried.
+  const tensor xt = x.to_tensor(), wt = w.to_tensor(), yt = y.to_tensor();
+  const std::optional<tensor> bt = b ? std::optional<tensor>(b->to_tensor()) : std::nullopt;
+  return describe_match(op, find_bit_identical(op, xt, wt, bt ? &*bt : nullptr, yt, hint,
+                                               std::int64_t(1) << 31, threads));
 }
 
 }  // namespace roundoff::backends::tc

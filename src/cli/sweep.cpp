@@ -1,5 +1,5 @@
 // `roundoff sweep <op> --vary in=1:2048:64`: the forum experiment. Parses flags, wraps the
-// selected backends as callables, calls bounds::run_sweep, hands its result to report (a table in
+// selected backends as callables, calls verdicts::run_sweep, hands its result to report (a table in
 // every --format, include/roundoff/report/sweep.hpp), then optionally draws it with
 // scripts/plot_sweep.py. Columns and schema: docs/cli.md, "roundoff sweep".
 #include <fcntl.h>
@@ -26,10 +26,10 @@
 #include "common.hpp"
 #include "op_flags.hpp"
 #include "roundoff/backends/backend.hpp"
-#include "roundoff/bounds/sweep.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/report/sweep.hpp"
 #include "roundoff/report/table.hpp"
+#include "roundoff/verdicts/sweep.hpp"
 #include "sweep_flags.hpp"
 
 extern char** environ;
@@ -164,8 +164,8 @@ struct skipped_impl {
 };
 
 // The sweep's measurement as the report layer renders it (include/roundoff/report/sweep.hpp).
-report::sweep_report to_report(const bounds::sweep_result& r, const bounds::sweep_spec& spec,
-                               const sweep_state& s, const std::vector<bounds::sweep_impl>& impls,
+report::sweep_report to_report(const verdicts::sweep_result& r, const verdicts::sweep_spec& spec,
+                               const sweep_state& s, const std::vector<verdicts::sweep_impl>& impls,
                                const std::vector<skipped_impl>& skipped) {
   report::sweep_report out;
   out.op = r.op;
@@ -175,9 +175,9 @@ report::sweep_report to_report(const bounds::sweep_result& r, const bounds::swee
   out.stop = spec.vary.stop;
   out.step = spec.vary.step;
   out.geometric = spec.vary.geometric;
-  for (const auto& [n, d] : bounds::sweep_dim_defaults(spec.op.kind)) {
+  for (const auto& [n, d] : verdicts::sweep_dim_defaults(spec.op.kind)) {
     auto it = spec.dims.find(n);
-    const bounds::dim_setting& ds = it != spec.dims.end() ? it->second : d;
+    const verdicts::dim_setting& ds = it != spec.dims.end() ? it->second : d;
     out.dims.push_back({n, ds.value, ds.tied_to, n == spec.vary.dim});
   }
   out.bias = r.bias;
@@ -202,11 +202,11 @@ report::sweep_report to_report(const bounds::sweep_result& r, const bounds::swee
                           im.max_probabilistic_bound, im.sum_probabilistic_bound,
                           im.max_ratio_deterministic, im.max_ratio_probabilistic,
                           im.beyond_deterministic, im.beyond_probabilistic,
-                          std::string(bounds::to_string(im.status())), im.seconds});
+                          std::string(verdicts::to_string(im.status())), im.seconds});
     for (const auto& c : p.pairs)
       pr.pairs.push_back({c.a, c.b, c.differing, c.max_abs_difference, c.sum_abs_difference,
                           c.sum_allowed_difference, c.max_ratio, c.beyond,
-                          std::string(bounds::to_string(c.status()))});
+                          std::string(verdicts::to_string(c.status()))});
     out.points.push_back(std::move(pr));
   }
   return out;
@@ -216,19 +216,19 @@ report::sweep_report to_report(const bounds::sweep_result& r, const bounds::swee
 
 int run_sweep_command(const sweep_state& s) {
   const auto start = std::chrono::steady_clock::now();
-  bounds::sweep_spec spec(make_op_spec(s.op));
+  verdicts::sweep_spec spec(make_op_spec(s.op));
   const report::output_format format = report::parse_output_format(s.format);
   spec.vary = parse_vary(
       !s.vary.empty() ? s.vary
                       : (ops::spatial_dims(spec.op.kind) > 0 ? "in=1:128:4" : "in=1:2048:64"));
-  spec.vary.dim = bounds::canonical_dim(spec.op.kind, spec.vary.dim);
+  spec.vary.dim = verdicts::canonical_dim(spec.op.kind, spec.vary.dim);
   for (const auto& d : s.dims) {
     auto [given, setting] = parse_dim(d);
-    const std::string name = bounds::canonical_dim(spec.op.kind, given);
+    const std::string name = verdicts::canonical_dim(spec.op.kind, given);
     if (spec.dims.count(name))
       throw input_error("--dim " + given + ": " + name + " is given twice");
     if (!setting.tied_to.empty())
-      setting.tied_to = bounds::canonical_dim(spec.op.kind, setting.tied_to);
+      setting.tied_to = verdicts::canonical_dim(spec.op.kind, setting.tied_to);
     spec.dims[name] = setting;
   }
   spec.bias = !s.no_bias;
@@ -236,13 +236,13 @@ int run_sweep_command(const sweep_state& s) {
   spec.confidence = s.confidence;
   spec.threads = s.threads;
   check_confidence(s.confidence);
-  const std::vector<bounds::sweep_shape> shapes = bounds::sweep_shapes(spec);  // validate early
+  const std::vector<verdicts::sweep_shape> shapes = verdicts::sweep_shapes(spec);  // validate early
 
   // Implementations: the backends the globs select that support the op and can run here.
   const std::vector<std::string> globs =
       s.impls.empty() ? std::vector<std::string>{"*.f32"} : s.impls;
   const auto& reg = backends::builtin_registry();
-  std::vector<bounds::sweep_impl> impls;
+  std::vector<verdicts::sweep_impl> impls;
   std::vector<skipped_impl> skipped;
   // In the order the globs are given (the first two form the highlighted pair of the plot),
   // each backend once.
@@ -260,7 +260,7 @@ int run_sweep_command(const sweep_state& s) {
       skipped.push_back({name, av.reason});
       continue;
     }
-    bounds::sweep_impl im;
+    verdicts::sweep_impl im;
     im.name = name;
     im.model = b->model();
     im.storage = b->storage_format();
@@ -300,7 +300,7 @@ int run_sweep_command(const sweep_state& s) {
   double after = 1.0;
   if (const char* e = std::getenv("ROUNDOFF_PROGRESS_AFTER"); e && *e) after = std::atof(e);
   bool progress_shown = false;
-  bounds::sweep_progress progress = [&](std::size_t done, std::size_t total, std::int64_t value) {
+  verdicts::sweep_progress progress = [&](std::size_t done, std::size_t total, std::int64_t value) {
     if (!tty) return;
     const double t = seconds_since(start);
     if (t < after && !progress_shown) return;
@@ -309,7 +309,7 @@ int run_sweep_command(const sweep_state& s) {
                value, done, total, t);
     std::fflush(stderr);
   };
-  const bounds::sweep_result r = bounds::run_sweep(spec, impls, progress);
+  const verdicts::sweep_result r = verdicts::run_sweep(spec, impls, progress);
   if (progress_shown) {
     fmt::print(stderr, "\r\x1b[K");
     std::fflush(stderr);
@@ -329,8 +329,8 @@ int run_sweep_command(const sweep_state& s) {
 
   bool violation = false;
   for (const auto& p : r.points) {
-    for (const auto& im : p.impls) violation |= im.status() == bounds::verdict_kind::violation;
-    for (const auto& pr : p.pairs) violation |= pr.status() == bounds::verdict_kind::violation;
+    for (const auto& im : p.impls) violation |= im.status() == verdicts::verdict_kind::violation;
+    for (const auto& pr : p.pairs) violation |= pr.status() == verdicts::verdict_kind::violation;
   }
   if (!to_stdout) {
     fmt::print("roundoff sweep {}: {} point{} of {} ({}..{}), {} implementation{}, {} pair{}\n",

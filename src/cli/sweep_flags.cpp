@@ -9,8 +9,8 @@
 
 namespace roundoff::cli {
 
-using bounds::dim_setting;
-using bounds::vary_range;
+using verdicts::dim_setting;
+using verdicts::vary_range;
 
 namespace {
 

@@ -39,7 +39,9 @@ void split_scalar(const slicer& sl, int slices, bool karatsuba, double x, double
     v[a] = (h * sl.f1[a]) * sl.f2[a];
   }
   for (int a = 0; a < slices; ++a) out[a][at] = v[a];
-  if (karatsuba) out[2][at] = v[0] + v[1];
+  if (karatsuba && slices == 2) out[2][at] = v[0] + v[1];
+  if (karatsuba && slices == 3)
+    out[3][at] = v[0] + v[1], out[4][at] = v[0] + v[2], out[5][at] = v[1] + v[2];
   residual = x;
 }
 
@@ -55,7 +57,12 @@ ROUNDOFF_AVX2_INLINE void split_column(__m256d r, const __m256d* c, const __m256
     v[a] = _mm256_mul_pd(_mm256_mul_pd(h, f1[a]), f2[a]);
   }
   for (int a = 0; a < S; ++a) _mm256_storeu_pd(o[a] + at, v[a]);
-  if constexpr (Kara) _mm256_storeu_pd(o[2] + at, _mm256_add_pd(v[0], v[1]));
+  if constexpr (Kara && S == 2) _mm256_storeu_pd(o[2] + at, _mm256_add_pd(v[0], v[1]));
+  if constexpr (Kara && S == 3) {
+    _mm256_storeu_pd(o[3] + at, _mm256_add_pd(v[0], v[1]));
+    _mm256_storeu_pd(o[4] + at, _mm256_add_pd(v[0], v[2]));
+    _mm256_storeu_pd(o[5] + at, _mm256_add_pd(v[1], v[2]));
+  }
   any = _mm256_or_pd(any, _mm256_cmp_pd(r, _mm256_setzero_pd(), _CMP_NEQ_OQ));
 }
 
@@ -67,7 +74,7 @@ template <int S, bool Kara>
 ROUNDOFF_AVX2 void split_group(const double* const* rows, const slicer* sl, i64 k0, i64 n,
                                double* const* out, int width, int lane0, std::int32_t row0,
                                std::vector<rem_entry>& rem) {
-  constexpr int blocks = Kara ? 3 : S;
+  constexpr int blocks = Kara ? S * (S + 1) / 2 : S;
   __m256d c[S], f1[S], f2[S];
   for (int a = 0; a < S; ++a) {
     c[a] = _mm256_setr_pd(sl[0].c[a], sl[1].c[a], sl[2].c[a], sl[3].c[a]);
@@ -124,7 +131,12 @@ ROUNDOFF_AVX512_INLINE void split_column8(__m512d r, const __m512d* c, const __m
     v[a] = _mm512_mul_pd(_mm512_mul_pd(h, f1[a]), f2[a]);
   }
   for (int a = 0; a < S; ++a) _mm512_storeu_pd(o[a] + at, v[a]);
-  if constexpr (Kara) _mm512_storeu_pd(o[2] + at, _mm512_add_pd(v[0], v[1]));
+  if constexpr (Kara && S == 2) _mm512_storeu_pd(o[2] + at, _mm512_add_pd(v[0], v[1]));
+  if constexpr (Kara && S == 3) {
+    _mm512_storeu_pd(o[3] + at, _mm512_add_pd(v[0], v[1]));
+    _mm512_storeu_pd(o[4] + at, _mm512_add_pd(v[0], v[2]));
+    _mm512_storeu_pd(o[5] + at, _mm512_add_pd(v[1], v[2]));
+  }
   any = static_cast<__mmask8>(any | _mm512_cmp_pd_mask(r, _mm512_setzero_pd(), _CMP_NEQ_OQ));
 }
 
@@ -143,7 +155,7 @@ template <int S, bool Kara>
 ROUNDOFF_AVX512 void split_group8(const double* const* rows, const slicer* sl, i64 k0, i64 n,
                                   double* const* out, int width, int lane0, std::int32_t row0,
                                   std::vector<rem_entry>& rem) {
-  constexpr int blocks = Kara ? 3 : S;
+  constexpr int blocks = Kara ? S * (S + 1) / 2 : S;
   __m512d c[S], f1[S], f2[S];
   for (int a = 0; a < S; ++a) {
     c[a] = _mm512_setr_pd(sl[0].c[a], sl[1].c[a], sl[2].c[a], sl[3].c[a], sl[4].c[a], sl[5].c[a],
@@ -214,11 +226,13 @@ void split_panel(int width, bool wide, const double* const* rows, const slicer* 
                                        split_group<3, false>, split_group<4, false>};
   static constexpr group_fn plain8[] = {split_group8<1, false>, split_group8<2, false>,
                                         split_group8<3, false>, split_group8<4, false>};
-  if (!karatsuba && (slices < 1 || slices > 4))
-    throw internal_error("native split_panel: more than 4 slices");
+  if (karatsuba ? (slices != 2 && slices != 3) : (slices < 1 || slices > 4))
+    throw internal_error("native split_panel: more than 4 slices, or Karatsuba not of 2 or 3");
   const int lanes = wide && width % 8 == 0 ? 8 : 4;
-  const group_fn split = lanes == 8 ? (karatsuba ? split_group8<2, true> : plain8[slices - 1])
-                                    : (karatsuba ? split_group<2, true> : plain[slices - 1]);
+  const group_fn kara8 = slices == 2 ? split_group8<2, true> : split_group8<3, true>;
+  const group_fn kara4 = slices == 2 ? split_group<2, true> : split_group<3, true>;
+  const group_fn split = lanes == 8 ? (karatsuba ? kara8 : plain8[slices - 1])
+                                    : (karatsuba ? kara4 : plain[slices - 1]);
   for (int g = 0; g < width; g += lanes)
     split(rows + g, sl + g, k0, n, out, width, g, row0 + g, rem);
 }
@@ -302,7 +316,34 @@ ROUNDOFF_AVX512 void kernel_avx512(i64 kc, const double* a, const double* b, dou
 constexpr micro_kernel avx2_kernel{"native-avx2", 4, 12, 256, false, kernel_avx2};
 constexpr micro_kernel avx512_kernel{"native-avx512", 8, 24, 128, true, kernel_avx512};
 
+// Integer-valued doubles below 2^63 convert exactly (truncation changes nothing).
+__attribute__((target("avx512f,avx512dq"))) void add_chunk_sums_avx512(const double* c, i64* sums,
+                                                                       i64 rows, i64 ld, i64 j0,
+                                                                       i64 j1) noexcept {
+  for (i64 r = 0; r < rows; ++r) {
+    const double* cr = c + r * ld;
+    i64* sr = sums + r * ld;
+    i64 j = j0;
+    for (; j + 8 <= j1; j += 8) {
+      const __m512i v = _mm512_cvttpd_epi64(_mm512_loadu_pd(cr + j));
+      _mm512_storeu_si512(sr + j, _mm512_add_epi64(_mm512_loadu_si512(sr + j), v));
+    }
+    if (j < j1) {
+      const auto m = static_cast<__mmask8>((1u << (j1 - j)) - 1);
+      const __m512i v = _mm512_cvttpd_epi64(_mm512_maskz_loadu_pd(m, cr + j));
+      _mm512_mask_storeu_epi64(sr + j, m, _mm512_add_epi64(_mm512_maskz_loadu_epi64(m, sr + j), v));
+    }
+  }
+}
+
 }  // namespace
+
+void add_chunk_sums(const double* c, i64* sums, i64 rows, i64 ld, i64 j0, i64 j1) noexcept {
+  static const bool dq = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  if (dq) return add_chunk_sums_avx512(c, sums, rows, ld, j0, j1);
+  for (i64 r = 0; r < rows; ++r)
+    for (i64 j = j0; j < j1; ++j) sums[r * ld + j] += static_cast<i64>(c[r * ld + j]);
+}
 
 const micro_kernel* chosen() noexcept {
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -324,6 +365,11 @@ const micro_kernel* chosen() noexcept {
 void split_panel(int, bool, const double* const*, const slicer*, int, bool, i64, i64,
                  double* const*, std::int32_t, std::vector<rem_entry>&) {
   throw internal_error("gemm_exact: native kernel not built for this target");
+}
+
+void add_chunk_sums(const double* c, i64* sums, i64 rows, i64 ld, i64 j0, i64 j1) noexcept {
+  for (i64 r = 0; r < rows; ++r)
+    for (i64 j = j0; j < j1; ++j) sums[r * ld + j] += static_cast<i64>(c[r * ld + j]);
 }
 
 #endif

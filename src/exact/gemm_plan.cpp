@@ -121,14 +121,25 @@ plan choose_plan(const gemm_problem& p) {
         }
       }
     }
-    // Karatsuba: |lo + hi| <= 2^w + 2^(w-1), so |sum over kc| <= 9 kc 2^(2w-2) <= 2^53.
-    int w = 0;
-    while (w + 1 <= 51 && 9.0 * static_cast<double>(kc) <= std::ldexp(1.0, 55 - 2 * (w + 1))) ++w;
-    if (w >= 1) {
-      plan c;
-      c.karatsuba = true;
-      c.slices_a = c.slices_b = 2, c.width_a = c.width_b = w;
-      consider(c, 3);
+    // Karatsuba, s slices of units w apart, top slice t <= w bits: |top| <= 2^t, every lower
+    // slice <= 2^(w-1), so every block (a slice or a sum of two) is at most
+    // 2^t + 2^(w-1) (or 2^w, two lower slices when s = 3), and each block's product with itself
+    // sums over kc to at most kc * block^2 <= 2^53 (Lemma 2). Widest cover (s-1) w + t first.
+    for (const int s : {2, 3}) {
+      plan bestk;
+      for (int w = 1; w <= 51; ++w)
+        for (int t = 1; t <= w; ++t) {
+          const double block =
+              std::max(std::ldexp(1.0, t) + std::ldexp(1.0, w - 1), std::ldexp(1.0, w));
+          if (static_cast<double>(kc) * block * block > 0x1p53) continue;
+          plan c;
+          c.karatsuba = true;
+          c.slices_a = c.slices_b = s, c.width_a = c.width_b = w, c.top_width = t;
+          c.chunk_length = kc, c.chunks = chunks;
+          if (c.bits_a() > 120 || !fits_192_bits(c)) continue;
+          if (!bestk.karatsuba || c.bits_a() > bestk.bits_a()) bestk = c;
+        }
+      if (bestk.karatsuba) consider(bestk, bestk.products());
     }
   }
   return best;

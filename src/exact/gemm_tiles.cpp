@@ -66,6 +66,37 @@ inline void add_i128(accumulator& acc, i128 v, int e) {
   acc.add_integer(static_cast<std::uint64_t>(mag), static_cast<std::uint64_t>(mag >> 64), neg, e);
 }
 
+/// A signed integer modulo 2^192, two's complement in three limbs (lowest first). Sums of terms
+/// are exact whenever the true sum lies in [-2^191, 2^191).
+struct int192 {
+  std::uint64_t w[3] = {0, 0, 0};
+  /// Adds p * 2^shift modulo 2^192, for any 128-bit p and 0 <= shift < 192: p sign-extended to
+  /// three limbs, shifted left across limbs, added with carries.
+  void add(i128 p, int shift) noexcept {
+    const std::uint64_t t[3] = {static_cast<std::uint64_t>(p),
+                                static_cast<std::uint64_t>(static_cast<u128>(p) >> 64),
+                                p < 0 ? ~std::uint64_t{0} : 0};
+    const int q = shift / 64, r = shift % 64;
+    unsigned carry = 0;
+    for (int l = q; l < 3; ++l) {
+      const std::uint64_t below = l - q >= 1 && r ? t[l - q - 1] >> (64 - r) : 0;
+      const std::uint64_t limb = (t[l - q] << r) | below;
+      const u128 sum = u128{w[l]} + limb + carry;
+      w[l] = static_cast<std::uint64_t>(sum);
+      carry = static_cast<unsigned>(sum >> 64);
+    }
+  }
+  bool negative() const noexcept { return (w[2] >> 63) != 0; }
+  void negate() noexcept {
+    unsigned carry = 1;
+    for (auto& l : w) {
+      const u128 sum = u128{~l} + carry;
+      l = static_cast<std::uint64_t>(sum);
+      carry = static_cast<unsigned>(sum >> 64);
+    }
+  }
+};
+
 /// Folds a finite bias into v (value v * 2^e0) when it is an integer multiple of 2^e0 below
 /// 2^(e0 + 120); |v| < 2^125 by the plan's bounds, so the sum stays within 126 bits.
 inline bool fold_bias(i128& v, double bias, int e0) {
@@ -82,6 +113,20 @@ inline bool fold_bias(i128& v, double bias, int e0) {
   const i128 t = static_cast<i128>(m) << (e - e0);
   v += (bits >> 63) ? -t : t;
   return true;
+}
+
+/// Karatsuba with 3 slices on the OpenBLAS path: blocks 3, 4, 5 = x0 + x1, x0 + x2, x1 + x2,
+/// element by element over out[t][0 .. n) (the native slicing forms them in registers). Exact:
+/// each slice is an integer of magnitude at most 2^51.
+void pair_sums(double* const* out, i64 n) {
+  const double* __restrict x0 = out[0], * __restrict x1 = out[1], * __restrict x2 = out[2];
+  double* __restrict s01 = out[3], * __restrict s02 = out[4], * __restrict s12 = out[5];
+#pragma GCC ivdep
+  for (i64 k = 0; k < n; ++k) {
+    s01[k] = x0[k] + x1[k];
+    s02[k] = x0[k] + x2[k];
+    s12[k] = x1[k] + x2[k];
+  }
 }
 
 /// Buckets tile remainders by row (counting sort), so each output visits only its own.
@@ -124,6 +169,34 @@ void for_k_blocks(i64 K, i64 kc, i64 kb, const Block& block, const ChunkDone& ch
 }
 
 }  // namespace
+
+void tile_executor::init_b_row_cache() {
+  const i64 batches = problem_.b_batch_stride == 0 ? 1 : problem_.batch;
+  const i64 rows = batches * problem_.n;
+  if (rows <= 0 || rows > (i64{1} << 22)) return;  // 4M rows: 52 MB; beyond, no cache
+  b_row_cache_.resize(static_cast<std::size_t>(rows));
+  b_row_state_ = std::make_unique<std::atomic<unsigned char>[]>(static_cast<std::size_t>(rows));
+}
+
+row_info tile_executor::b_row_info(i64 bt, i64 j, const double* row) const {
+  const auto fresh = [&] {
+    row_info ri = analyze_row(row, problem_.k);
+    ri.u = std::max(ri.e - plan_.bits_b(), -1074);
+    return ri;
+  };
+  if (!b_row_state_) return fresh();
+  const auto at =
+      static_cast<std::size_t>((problem_.b_batch_stride == 0 ? 0 : bt) * problem_.n + j);
+  std::atomic<unsigned char>& state = b_row_state_[at];
+  if (state.load(std::memory_order_acquire) == 2) return b_row_cache_[at];
+  const row_info ri = fresh();
+  unsigned char expected = 0;
+  if (state.compare_exchange_strong(expected, 1, std::memory_order_relaxed)) {
+    b_row_cache_[at] = ri;
+    state.store(2, std::memory_order_release);
+  }
+  return ri;
+}
 
 workspace_lease::workspace_lease() : held_(pool().acquire()) {
   held_->a_cached = false;  // slices of an earlier call's A
@@ -175,16 +248,16 @@ bool product_agrees(i64 rows_a, i64 rows_b, i64 kn, const double* a, const doubl
 
 void tile_executor::form_products(const double* a_slices, const double* b_slices, double* products,
                                   i64 mt, i64 nt, i64 kn, i64 count) const {
-  // The calls: Karatsuba three of mt x nt, plain one of the stacked blocks.
+  // The calls: Karatsuba one of mt x nt per block, plain one of the stacked blocks.
   struct call {
     i64 rows_a, rows_b;
     const double *a, *b;
     double* c;
   };
-  call calls[3];
+  call calls[6];
   int n_calls = 0;
   if (plan_.karatsuba) {
-    for (int t = 0; t < 3; ++t)
+    for (int t = 0; t < plan_.products(); ++t)
       calls[n_calls++] = {mt, nt, a_slices + t * mt * kn, b_slices + t * nt * kn,
                           products + t * mt * nt};
   } else {
@@ -217,7 +290,7 @@ void tile_executor::form_products(const double* a_slices, const double* b_slices
   thread_local std::vector<i128> bt_r;
   for (int t = 0; t < n_calls; ++t)
     if (!product_agrees(calls[t].rows_a, calls[t].rows_b, kn, calls[t].a, calls[t].b, calls[t].c,
-                        seed * 3 + static_cast<std::uint64_t>(t), signs, bt_r))
+                        seed * 6 + static_cast<std::uint64_t>(t), signs, bt_r))
       inexact("the sums fail Freivalds' check C r = A (B^T r)");
 }
 
@@ -243,6 +316,7 @@ bool tile_executor::split_rows(const double* const* rows, i64 count, i64 k0, i64
                                double* out, std::vector<double>& res,
                                std::vector<rem_entry>& rem) const {
   bool any_good = false;
+  const bool kara2 = plan_.karatsuba && !plan_.karatsuba3();  // lo + hi formed while slicing
   res.resize(static_cast<std::size_t>(kn));
   for (i64 r = 0; r < count; ++r) {
     double* dst[slicer::max_slices + 1];
@@ -259,20 +333,21 @@ bool tile_executor::split_rows(const double* const* rows, i64 count, i64 k0, i64
         g.e = g.e + 1;
         g.u = std::max(g.e - bits, -1074);
         sl[r] = slicer(g.u, slices, w);
-        sr = sl[r].split(x, kn, dst, res.data(), plan_.karatsuba);
+        sr = sl[r].split(x, kn, dst, res.data(), kara2);
         if (sr.max_abs < exp_bound_bits(g.e)) info[r] = g, done = true;
       }
       if (!done) {
         info[r] = row_setup(rows[r], problem_.k, bits, slices, w, sl[r]);
-        if (!info[r].bad) sr = sl[r].split(x, kn, dst, res.data(), plan_.karatsuba);
+        if (!info[r].bad) sr = sl[r].split(x, kn, dst, res.data(), kara2);
       }
     } else if (!info[r].bad) {
-      sr = sl[r].split(x, kn, dst, res.data(), plan_.karatsuba);
+      sr = sl[r].split(x, kn, dst, res.data(), kara2);
     }
     if (info[r].bad) {
       for (int t = 0; t < blocks; ++t) std::fill(dst[t], dst[t] + kn, 0.0);
       continue;
     }
+    if (plan_.karatsuba3()) pair_sums(dst, kn);
     any_good = true;
     if (!sr.residual) continue;
     for (i64 k = 0; k < kn; ++k)
@@ -318,7 +393,7 @@ void tile_executor::run_tile_blas(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0,
   }
 
   const i64 cn = plan_.karatsuba ? nt : bb * nt;  // DGEMM output row length
-  const i64 csize = plan_.karatsuba ? 3 * mt * nt : (ba * mt) * (bb * nt);
+  const i64 csize = plan_.karatsuba ? plan_.products() * mt * nt : (ba * mt) * (bb * nt);
   ws.products.resize(static_cast<std::size_t>(csize));
   if (multi) ws.chunk_sums.assign(static_cast<std::size_t>(csize), 0);
   ws.b_remainders.clear();
@@ -342,7 +417,7 @@ void tile_executor::run_tile_blas(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0,
     } else {
       const auto ik = static_cast<blasint>(kn);
       if (plan_.karatsuba) {
-        for (int t = 0; t < 3; ++t)
+        for (int t = 0; t < plan_.products(); ++t)
           cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(mt),
                       static_cast<blasint>(nt), ik, 1.0, as + t * mt * kn, ik,
                       ws.b_slices.data() + t * nt * kn, ik, 0.0, ws.products.data() + t * mt * nt,
@@ -366,21 +441,29 @@ void tile_executor::run_tile_blas(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j0,
     return multi ? ws.chunk_sums[static_cast<std::size_t>(idx)]
                  : static_cast<i64>(ws.products[static_cast<std::size_t>(idx)]);
   };
-  combine(ws, bt, i0, j0, mt, nt, fits_128_bits(plan_), S);
+  combine(ws, bt, i0, j0, mt, nt, S);
 }
 
 template <class Products>
-void tile_executor::combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 nt, bool fits,
+void tile_executor::combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 nt,
                             const Products& S) const {
   const i64 K = problem_.k;
+  const bool fits = fits_128_bits(plan_), fits192 = !fits && fits_192_bits(plan_);
   const int wa = plan_.width_a, wb = plan_.width_b;
   accumulator& acc = ws.sum;
+  // The output index is affine in (i, j), so the tile's extremes are at its corners: checking
+  // those checks every output of the tile (dest_index throws for one outside dest).
+  if (mt <= 0 || nt <= 0) return;
+  const i64 c_first = dest_index(bt, i0, j0);
+  (void)dest_index(bt, i0 + mt - 1, j0), (void)dest_index(bt, i0, j0 + nt - 1);
+  (void)dest_index(bt, i0 + mt - 1, j0 + nt - 1);
+  const i64 c_row = problem_.c_row_stride, c_col = problem_.c_col_stride;
   for (i64 i = 0; i < mt; ++i) {
     const row_info& ri = ws.a_rows[static_cast<std::size_t>(i)];
     const double* a = ws.a_row_pointers[static_cast<std::size_t>(i)];
     for (i64 j = 0; j < nt; ++j) {
       const row_info& rj = ws.b_rows[static_cast<std::size_t>(j)];
-      const i64 dst = dest_index(bt, i0 + i, j0 + j);
+      const i64 dst = c_first + i * c_row + j * c_col;
       const double* bs = bias(bt, i0 + i, j0 + j);
       const double* b = ws.b_row_pointers[static_cast<std::size_t>(j)];
       if (ri.bad || rj.bad) {
@@ -413,6 +496,33 @@ void tile_executor::combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 n
           continue;
         }
         add_i128(acc, v, e0);
+      } else if (fits192) {
+        // Lemma 4: |v| <= 2^190, so v is exact modulo 2^192 in two's complement; then two
+        // 128-bit adds (v's low 128 bits at 2^e0, the rest at 2^(e0 + 128)) instead of one per
+        // slice pair.
+        int192 v;
+        if (plan_.karatsuba) {
+          // 3 slices (Lemma 3): x_a y_b + x_b y_a = P_ab - P_aa - P_bb. The coefficients of
+          // 2^(d w), d = 0 .. 4, are at most 2^64 (four terms of at most 2^62); those of
+          // d = 0 .. 2 sum below 2^(65 + 2w) <= 2^117 and those of d = 3, 4 below 2^(65 + w)
+          // (w <= 26), both exact in 128 bits.
+          const i128 p00 = S(0, 0, i, j), p11 = S(1, 1, i, j), p22 = S(2, 2, i, j);
+          const i128 d1 = S(3, 3, i, j) - p00 - p11, d3 = S(5, 5, i, j) - p11 - p22;
+          const i128 d2 = S(4, 4, i, j) - p00 - p22 + p11;
+          v.add(p00 + (d1 << wa) + (d2 << (2 * wa)), 0);
+          v.add(d3 + (p22 << wa), 3 * wa);
+        } else {
+          for (int x = 0; x < plan_.slices_a; ++x)
+            for (int y = 0; y < plan_.slices_b; ++y) v.add(S(x, y, i, j), x * wa + y * wb);
+        }
+        const bool neg = v.negative();
+        if (neg) v.negate();
+        if (no_rem && !bs && v.w[2] == 0) {
+          dest_.store_integer(dst, v.w[0], v.w[1], neg, e0);
+          continue;
+        }
+        acc.add_integer(v.w[0], v.w[1], neg, e0);
+        acc.add_integer(v.w[2], 0, neg, e0 + 128);
       } else {
         for (int x = 0; x < plan_.slices_a; ++x)
           for (int y = 0; y < plan_.slices_b; ++y)
@@ -447,8 +557,7 @@ void tile_executor::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j
   const i64 mt = i1 - i0, nt = j1 - j0, K = problem_.k;
   const i64 mp = (mt + mr - 1) / mr * mr, np = (nt + nr - 1) / nr * nr;
   const int ba = plan_.blocks_a(), bb = plan_.blocks_b();
-  const int slices_a = plan_.karatsuba ? 2 : plan_.slices_a,
-            slices_b = plan_.karatsuba ? 2 : plan_.slices_b;
+  const int slices_a = plan_.slices_a, slices_b = plan_.slices_b;
   const bool multi = plan_.chunks > 1;
   if (static_cast<i64>(ws.zeros.size()) < K) ws.zeros.assign(static_cast<std::size_t>(K), 0.0);
   const slicer zero_a(-1074, slices_a, plan_.width_a), zero_b(-1074, slices_b, plan_.width_b);
@@ -502,14 +611,14 @@ void tile_executor::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j
       ws.b_packed_rows[uj] = ws.zeros.data(), ws.b_packed_slicers[uj] = zero_b;
       if (j >= nt) continue;
       ws.b_row_pointers[uj] = b_row(bt, j0 + j);
-      ws.b_rows[uj] = row_setup(ws.b_row_pointers[uj], K, plan_.bits_b(), slices_b, plan_.width_b,
-                                ws.b_slicers[uj]);
+      ws.b_rows[uj] = b_row_info(bt, j0 + j, ws.b_row_pointers[uj]);
+      if (!ws.b_rows[uj].bad) ws.b_slicers[uj] = slicer(ws.b_rows[uj].u, slices_b, plan_.width_b);
       if (!ws.b_rows[uj].bad)
         ws.b_packed_rows[uj] = ws.b_row_pointers[uj], ws.b_packed_slicers[uj] = ws.b_slicers[uj];
     }
   };
-  // Products: Karatsuba (t, t) for t < 3; plain (x, y), index x * sb + y.
-  const int nprod = plan_.karatsuba ? 3 : plan_.slices_a * plan_.slices_b;
+  // Products: Karatsuba (t, t) for every block t; plain (x, y), index x * sb + y.
+  const int nprod = plan_.products();
   const i64 csize = nprod * mp * np;
   ws.products.resize(static_cast<std::size_t>(csize));
   if (multi) ws.chunk_sums.assign(static_cast<std::size_t>(csize), 0);
@@ -534,11 +643,7 @@ void tile_executor::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j
   };
   // Adds a finished chunk's sums, columns [q0, q1) of C, into the int64 totals.
   const auto add_chunk = [&](i64 q0, i64 q1) {
-    for (i64 r = 0; r < nprod * mp; ++r)
-      for (i64 j = q0; j < q1; ++j) {
-        const auto at = static_cast<std::size_t>(r * np + j);
-        ws.chunk_sums[at] += static_cast<i64>(ws.products[at]);
-      }
+    nat::add_chunk_sums(ws.products.data(), ws.chunk_sums.data(), nprod * mp, np, q0, q1);
   };
   if (!ws.a_any_fast) {  // every output of the tile goes to the simple path
     setup_b(0, np);
@@ -574,7 +679,7 @@ void tile_executor::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j
     return multi ? ws.chunk_sums[static_cast<std::size_t>(idx)]
                  : static_cast<i64>(ws.products[static_cast<std::size_t>(idx)]);
   };
-  combine(ws, bt, i0, j0, mt, nt, fits_128_bits(plan_), S);
+  combine(ws, bt, i0, j0, mt, nt, S);
 }
 
 }  // namespace roundoff::exact::detail

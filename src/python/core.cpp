@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "roundoff/backends/backend.hpp"
+#include "roundoff/backends/tc_emulation.hpp"
 #include "roundoff/bounds/models.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/exact/gemm.hpp"
@@ -160,8 +161,29 @@ void widen(const T* src, std::size_t n, double* dst) noexcept {
   for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<double>(src[i]);
 }
 
+// True when no element of p[0, n) is NaN or ±Inf: one pass over the bit patterns that the
+// compiler vectorises (an exponent field of all ones marks a non-finite value).
+template <class Bits>
+bool all_finite_bits(const void* p, std::int64_t n, Bits exponent) noexcept {
+  const auto* u = static_cast<const unsigned char*>(p);
+  Bits any = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, u + i * static_cast<std::int64_t>(sizeof(Bits)), sizeof(Bits));
+    any |= static_cast<Bits>((b & exponent) == exponent);
+  }
+  return any == 0;
+}
+
 void refuse_non_finite(const std::string& label, const tensor_view& t) {
   const std::int64_t n = t.numel();
+  if (t.is_contiguous()) {  // the usual case: skip the element-by-element search when all pass
+    if (t.storage == storage_type::f64 &&
+        all_finite_bits<std::uint64_t>(t.data, n, 0x7ff0000000000000ull))
+      return;
+    if (t.storage == storage_type::f32 && all_finite_bits<std::uint32_t>(t.data, n, 0x7f800000u))
+      return;
+  }
   for (std::int64_t i = 0; i < n; ++i) {
     const double v = t.at(i);
     if (!std::isfinite(v))
@@ -647,7 +669,7 @@ NB_MODULE(_core, m) {
          int worst, int threads, const std::string& command,
          const std::vector<std::pair<std::string, nb::object>>& params,
          const std::vector<std::tuple<std::string, std::string, std::string>>& skipped,
-         const std::string& device) {
+         const std::string& device, bool bit_identical) {
         const tensor_view &x = xi.view, &w = wi.view;
         const tensor_view* b = bi ? &bi->view : nullptr;
         check_confidence(confidence);
@@ -683,6 +705,13 @@ NB_MODULE(_core, m) {
         {
           nb::gil_scoped_release release;
           verdicts::judge({spec, x, w, b}, judged, pairs, jo, *r);
+          // What `roundoff check` adds after judging (src/cli/check.cpp): "bit-identical to
+          // sm_90 tensor cores (...)" where an emulation reproduces an output (never a verdict).
+          if (bit_identical)
+            for (std::size_t i = 0; i < judged.size(); ++i)
+              r->items[i].bit_identical_to = backends::tc::bit_identical_description(
+                  spec, x, w, b, judged[i].observed, r->items[i].declared,
+                  r->items[i].consistent_models, threads);
         }
         for (const auto& [name, declared, explanation] : skipped) {
           report::result k;
@@ -696,10 +725,12 @@ NB_MODULE(_core, m) {
       },
       "op"_a, "x"_a, "w"_a, "b"_a.none(), "outputs"_a, "pairs"_a, "confidence"_a, "worst"_a,
       "threads"_a, "command"_a, "params"_a, "skipped"_a, "device"_a = "cpu",
+      "bit_identical"_a = false,
       "verdicts::judge, the kernel behind the CLI's check and run: each output (name, declared "
       "preset, Tensor, source dict) against the exact result, each pair (indices) against each "
       "other; `skipped` (name, declared, explanation) are listed after them as run's skipped "
-      "backends.");
+      "backends. bit_identical: also search the sm_90 tensor-core emulations for each output, as "
+      "`roundoff check` does (results' bit_identical_to; docs/tensor-cores.md §3).");
 
   m.def(
       "backends",

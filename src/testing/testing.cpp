@@ -1,4 +1,4 @@
-// roundoff/testing.hpp: thin adapters from bounds::check to GoogleTest.
+// roundoff/testing.hpp: thin adapters from verdicts::check to GoogleTest.
 #include "roundoff/testing.hpp"
 
 #include <memory>
@@ -21,7 +21,7 @@ namespace testing {
 ::testing::AssertionResult IsRoundingConsistent(const tensor_view& y, const ops::problem& p,
                                                 std::string_view model,
                                                 const consistency_options& opt) {
-  auto v = bounds::check(p, y, model, opt.check);
+  auto v = verdicts::check(p, y, model, opt.check);
   if (accepted(v, opt)) return ::testing::AssertionSuccess() << v.explanation;
   return ::testing::AssertionFailure() << failure_message(v);
 }
@@ -58,7 +58,7 @@ rounding_consistent_matcher::rounding_consistent_matcher(const ops::op_spec& op,
       }()) {}
 
 bool rounding_consistent_matcher::MatchAndExplain(const tensor& y, std::ostream* os) const {
-  auto v = bounds::check(s_->problem, y, s_->model, s_->opt.check);
+  auto v = verdicts::check(s_->problem, y, s_->model, s_->opt.check);
   bool ok = accepted(v, s_->opt);
   if (os) *os << (ok ? v.explanation : failure_message(v));
   return ok;

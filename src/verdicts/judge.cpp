@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "roundoff/bounds/verdict.hpp"
 #include "roundoff/exact/exact_tensor.hpp"
+#include "roundoff/verdicts/verdict.hpp"
 
 namespace roundoff::verdicts {
 
@@ -48,7 +48,7 @@ std::pair<double, double> error_stats(const exact::exact_tensor& exact, const te
 void judge(const ops::problem& p, const std::vector<judged_output>& outs,
            const std::vector<std::pair<std::size_t, std::size_t>>& pairs, const judge_options& opt,
            report::results& into) {
-  bounds::check_options co;
+  verdicts::check_options co;
   co.confidence = opt.confidence;
   co.worst = opt.worst;
   co.reference.threads = opt.threads;
@@ -56,18 +56,18 @@ void judge(const ops::problem& p, const std::vector<judged_output>& outs,
 
   // One set of exact references for every output and pair (each conversion computed once);
   // its exact result on the given inputs also gives the error statistics.
-  bounds::reference_set refs(p, co.reference);
+  verdicts::reference_set refs(p, co.reference);
   const ops::op_result& ref = refs.original();
   const std::vector<std::int64_t> shape = ref.exact.shape();
 
-  std::vector<bounds::verdict> judged;
+  std::vector<verdicts::verdict> judged;
   for (const auto& o : outs) {
-    judged.push_back(bounds::check(refs, o.observed, bounds::parse_model(o.declared), co));
-    const bounds::verdict& v = judged.back();
+    judged.push_back(verdicts::check(refs, o.observed, bounds::parse_model(o.declared), co));
+    const verdicts::verdict& v = judged.back();
     report::result r;
     r.name = o.name;
     r.declared = v.declared_model;
-    r.verdict = std::string(bounds::to_string(v.kind));
+    r.verdict = std::string(verdicts::to_string(v.kind));
     const auto [max_abs, max_rel] = error_stats(ref.exact, o.observed);
     r.max_abs_error = max_abs;
     r.max_rel_error = max_rel;
@@ -96,8 +96,8 @@ void judge(const ops::problem& p, const std::vector<judged_output>& outs,
     const auto& a = outs[i];
     const auto& bo = outs[j];
     // The per-output verdicts above are reused: compare() does not judge them again.
-    const bounds::comparison c =
-        bounds::compare(refs, a.observed, judged[i], bo.observed, judged[j], co);
+    const verdicts::comparison c =
+        verdicts::compare(refs, a.observed, judged[i], bo.observed, judged[j], co);
     report::comparison rc;
     rc.a = a.name;
     rc.b = bo.name;
@@ -109,7 +109,7 @@ void judge(const ops::problem& p, const std::vector<judged_output>& outs,
       const double d = std::isfinite(ya) && std::isfinite(yb) ? std::fabs(ya - yb) : INFINITY;
       rc.max_abs_difference = std::max(rc.max_abs_difference, d);
     }
-    rc.verdict = std::string(bounds::to_string(c.kind));
+    rc.verdict = std::string(verdicts::to_string(c.kind));
     rc.max_ratio = c.max_ratio;
     rc.explanation = c.explanation;
     into.comparisons.push_back(std::move(rc));

@@ -1,4 +1,4 @@
-// roundoff/verdicts/require.hpp: assertions over bounds::check without GoogleTest.
+// roundoff/verdicts/require.hpp: assertions over verdicts::check without GoogleTest.
 #include "roundoff/verdicts/require.hpp"
 #include "roundoff/error.hpp"
 
@@ -16,13 +16,13 @@ std::string g(double v) {
 }
 }  // namespace
 
-bool accepted(const bounds::verdict& v, const consistency_options& o) noexcept {
-  return v.kind == bounds::verdict_kind::consistent ||
-         v.kind == bounds::verdict_kind::no_guarantee ||
-         (o.allow_suspicious && v.kind == bounds::verdict_kind::suspicious);
+bool accepted(const verdicts::verdict& v, const consistency_options& o) noexcept {
+  return v.kind == verdicts::verdict_kind::consistent ||
+         v.kind == verdicts::verdict_kind::no_guarantee ||
+         (o.allow_suspicious && v.kind == verdicts::verdict_kind::suspicious);
 }
 
-std::string failure_message(const bounds::verdict& v) {
+std::string failure_message(const verdicts::verdict& v) {
   std::ostringstream m;
   m << to_string(v.kind) << " (declared " << v.declared_model << "): " << v.explanation << ".";
   m << "\n  elements " << v.elements << ": " << v.n_consistent << " consistent, "
@@ -44,15 +44,15 @@ std::string failure_message(const bounds::verdict& v) {
 std::optional<std::string> rounding_inconsistency(const tensor_view& y, const ops::problem& p,
                                                   std::string_view model,
                                                   const consistency_options& opt) {
-  const auto v = bounds::check(p, y, model, opt.check);
+  const auto v = verdicts::check(p, y, model, opt.check);
   if (accepted(v, opt)) return std::nullopt;
   return failure_message(v);
 }
 
-bounds::verdict require_rounding_consistent(const tensor_view& y, const ops::problem& p,
-                                            std::string_view model,
-                                            const consistency_options& opt) {
-  auto v = bounds::check(p, y, model, opt.check);
+verdicts::verdict require_rounding_consistent(const tensor_view& y, const ops::problem& p,
+                                              std::string_view model,
+                                              const consistency_options& opt) {
+  auto v = verdicts::check(p, y, model, opt.check);
   if (!accepted(v, opt)) throw verdict_error(failure_message(v));
   return v;
 }

@@ -1,7 +1,7 @@
 // The shared conformance suite (Boost.Multiprecision's habit): one value-parameterized suite,
 // instantiated for every registered backend of one device. For every op a backend supports, on
 // seed-size problems, the observed output must be judged `consistent` with the backend's declared
-// model by the verdict API (roundoff::bounds::check, an independent oracle: exact results from
+// model by the verdict API (roundoff::verdicts::check, an independent oracle: exact results from
 // the ops layer). Test-only faulty backends must be flagged, and the seed question is answered:
 // F.linear and x @ W.T + b are both consistent, and how many of their outputs differ (thousands
 // with MKL on AVX2; a property of the machine's kernels, so reported, not asserted).
@@ -19,8 +19,8 @@
 
 #include "property.hpp"
 #include "roundoff/backends/backend.hpp"
-#include "roundoff/bounds/check.hpp"
 #include "roundoff/error.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 #ifndef ROUNDOFF_CONFORMANCE_DEVICE
 #define ROUNDOFF_CONFORMANCE_DEVICE "cpu"
@@ -159,9 +159,9 @@ inputs make_inputs(const op_case& c, format_id f, const std::string& salt) {
   return in;
 }
 
-std::string describe(const bounds::verdict& v) {
+std::string describe(const verdicts::verdict& v) {
   std::ostringstream o;
-  o << "verdict " << bounds::to_string(v.kind) << " (declared " << v.declared_model
+  o << "verdict " << verdicts::to_string(v.kind) << " (declared " << v.declared_model
     << ", effective " << v.effective_model << "): " << v.explanation << "; max ratio det "
     << v.max_ratio_deterministic << ", prob " << v.max_ratio_probabilistic;
   if (!v.worst.empty()) {
@@ -205,15 +205,15 @@ TEST_P(conformance, every_supported_op_is_consistent_with_the_declared_model) {
       auto r = be->run(c.op, in.x, in.w, in.bias());
       EXPECT_EQ(r.info.inputs_rounded, 0);
       EXPECT_EQ(r.output.shape, ops::output_shape({c.op, in.x, in.w, in.bias()}));
-      auto v = bounds::check({c.op, in.x, in.w, in.bias()}, r.output, be->model());
+      auto v = verdicts::check({c.op, in.x, in.w, in.bias()}, r.output, be->model());
       if (auto kd = known_deviations().find(GetParam()); kd != known_deviations().end()) {
         EXPECT_EQ(v.n_special_mismatch, 0) << where << ": " << describe(v);
-        if (v.kind != bounds::verdict_kind::consistent)
+        if (v.kind != verdicts::verdict_kind::consistent)
           std::cerr << "[known deviation: " << kd->second << "] " << where << ": " << describe(v)
                     << '\n';
         continue;
       }
-      EXPECT_EQ(v.kind, bounds::verdict_kind::consistent)
+      EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent)
           << where << ": " << describe(v) << "; " << roundoff::test::replay(0);
     }
   }
@@ -248,8 +248,8 @@ class faulty_backend final : public backend {
     if (fault_ == fault::drop_first_term) {
       for (std::int64_t i = 0; i < x2.numel(); i += K) x2.data[static_cast<std::size_t>(i)] = 0;
     } else {  // what allow_tf32 does behind an fp32 API: inputs rounded to 10-bit mantissas
-      x2 = bounds::round_tensor(x, format_id::tf32);
-      w2 = bounds::round_tensor(w, format_id::tf32);
+      x2 = verdicts::round_tensor(x, format_id::tf32);
+      w2 = verdicts::round_tensor(w, format_id::tf32);
       x2.type = w2.type = format_id::f32;
     }
     auto inner = inner_.run(op, x2, w2, b, opt);
@@ -281,10 +281,10 @@ TEST(faulty_backends, are_flagged_by_the_conformance_check) {
     SCOPED_TRACE(be->full_name());
     auto in = make_inputs(c, format_id::f32, be->full_name());
     auto r = be->run(c.op, in.x, in.w, in.bias());
-    auto v = bounds::check({c.op, in.x, in.w, in.bias()}, r.output, be->model());
-    EXPECT_NE(v.kind, bounds::verdict_kind::consistent) << describe(v);
+    auto v = verdicts::check({c.op, in.x, in.w, in.bias()}, r.output, be->model());
+    EXPECT_NE(v.kind, verdicts::verdict_kind::consistent) << describe(v);
     if (be->name().formulation == "dropped_term") {
-      EXPECT_EQ(v.kind, bounds::verdict_kind::violation) << describe(v);
+      EXPECT_EQ(v.kind, verdicts::verdict_kind::violation) << describe(v);
     } else {
       // Identified with the conversion it used (round_to: to nearest, ties to even).
       EXPECT_EQ(v.effective_model, "tf32-rne") << describe(v);
@@ -316,18 +316,18 @@ TEST(seed_question, linear_and_matmul_add_both_consistent_however_many_outputs_d
     differ += ra.output.data[i] != rb.output.data[i];
     sum_abs += std::abs(ra.output.data[i] - rb.output.data[i]);
   }
-  auto va = bounds::check({c.op, in.x, in.w, in.bias()}, ra.output, a->model());
-  auto vb = bounds::check({c.op, in.x, in.w, in.bias()}, rb.output, b->model());
-  auto cmp =
-      bounds::compare({c.op, in.x, in.w, in.bias()}, ra.output, a->model(), rb.output, b->model());
+  auto va = verdicts::check({c.op, in.x, in.w, in.bias()}, ra.output, a->model());
+  auto vb = verdicts::check({c.op, in.x, in.w, in.bias()}, rb.output, b->model());
+  auto cmp = verdicts::compare({c.op, in.x, in.w, in.bias()}, ra.output, a->model(), rb.output,
+                               b->model());
   std::cerr << "[seed] " << a_name << " vs " << b_name << ": " << differ << " of "
             << ra.output.data.size() << " outputs differ, sum |diff| = " << sum_abs
-            << "; comparison " << bounds::to_string(cmp.kind) << " (max ratio " << cmp.max_ratio
+            << "; comparison " << verdicts::to_string(cmp.kind) << " (max ratio " << cmp.max_ratio
             << ")\n[seed] " << a_name << ": " << describe(va) << "\n[seed] " << b_name << ": "
             << describe(vb) << '\n';
-  EXPECT_EQ(va.kind, bounds::verdict_kind::consistent) << describe(va);
-  EXPECT_EQ(vb.kind, bounds::verdict_kind::consistent) << describe(vb);
-  EXPECT_EQ(cmp.kind, bounds::verdict_kind::consistent) << cmp.explanation;
+  EXPECT_EQ(va.kind, verdicts::verdict_kind::consistent) << describe(va);
+  EXPECT_EQ(vb.kind, verdicts::verdict_kind::consistent) << describe(vb);
+  EXPECT_EQ(cmp.kind, verdicts::verdict_kind::consistent) << cmp.explanation;
   // How many outputs differ is the two kernels' business and depends on the machine (torch 2.15,
   // MKL, AVX2: ~9400 of 16384): reported above and recorded, not asserted.
   RecordProperty("outputs_differing", static_cast<int>(differ));
@@ -349,14 +349,14 @@ TEST(tf32_detection, tf32_outputs_declared_f32_are_not_consistent) {
     const op_case c = seed_linear();
     auto in = make_inputs(c, format_id::f32, name);
     auto r = be->run(c.op, in.x, in.w, in.bias());
-    auto as_f32 = bounds::check({c.op, in.x, in.w, in.bias()}, r.output, "f32");
-    auto as_tf32 = bounds::check({c.op, in.x, in.w, in.bias()}, r.output, "tf32");
+    auto as_f32 = verdicts::check({c.op, in.x, in.w, in.bias()}, r.output, "f32");
+    auto as_tf32 = verdicts::check({c.op, in.x, in.w, in.bias()}, r.output, "tf32");
     std::cerr << "[tf32] " << name << " declared f32: " << describe(as_f32) << '\n';
-    EXPECT_NE(as_f32.kind, bounds::verdict_kind::consistent) << describe(as_f32);
+    EXPECT_NE(as_f32.kind, verdicts::verdict_kind::consistent) << describe(as_f32);
     // A TF32 preset (tf32-rne for cuBLAS on the H200; the tie rule is the kernel's business).
     EXPECT_EQ(bounds::preset_rank(as_f32.effective_model), bounds::preset_rank("tf32"))
         << describe(as_f32);
-    EXPECT_EQ(as_tf32.kind, bounds::verdict_kind::consistent) << describe(as_tf32);
+    EXPECT_EQ(as_tf32.kind, verdicts::verdict_kind::consistent) << describe(as_tf32);
   }
 }
 
@@ -378,7 +378,7 @@ namespace {
 TEST(known_findings, torch_cpu_bf16_conv_transpose_accumulates_taps_in_bf16) {
   if (std::string_view(device) != "cpu") GTEST_SKIP() << "CPU finding; run by the cpu suite";
   // Machine-independent properties of one judged output.
-  auto expect_sound = [](const bounds::verdict& v, const tensor& y) {
+  auto expect_sound = [](const verdicts::verdict& v, const tensor& y) {
     EXPECT_EQ(v.elements, y.numel()) << describe(v);
     const bool finite =
         std::all_of(y.data.begin(), y.data.end(), [](double t) { return std::isfinite(t); });
@@ -387,9 +387,9 @@ TEST(known_findings, torch_cpu_bf16_conv_transpose_accumulates_taps_in_bf16) {
     EXPECT_TRUE(std::isfinite(v.max_ratio_deterministic)) << describe(v);
     const bool beyond = v.n_beyond_deterministic > 0 || v.n_special_mismatch > 0;
     if (beyond)
-      EXPECT_EQ(v.kind, bounds::verdict_kind::violation) << describe(v);
+      EXPECT_EQ(v.kind, verdicts::verdict_kind::violation) << describe(v);
     else
-      EXPECT_NE(v.kind, bounds::verdict_kind::violation) << describe(v);
+      EXPECT_NE(v.kind, verdicts::verdict_kind::violation) << describe(v);
   };
   for (int d = 1; d <= 3; ++d) {
     SCOPED_TRACE(d);
@@ -413,7 +413,7 @@ TEST(known_findings, torch_cpu_bf16_conv_transpose_accumulates_taps_in_bf16) {
               xs, ws, std::nullopt};
     auto in = make_inputs(c, format_id::bf16, "bf16 taps " + sd);
     auto rt = tr->run(c.op, in.x, in.w, nullptr);
-    auto vt = bounds::check({c.op, in.x, in.w, nullptr}, rt.output, "bf16");
+    auto vt = verdicts::check({c.op, in.x, in.w, nullptr}, rt.output, "bf16");
     // The same sums as a direct convolution: flipped kernel, padding k - 1.
     ops::op_spec direct = conv_spec(d == 1   ? op_kind::conv1d
                                     : d == 2 ? op_kind::conv2d
@@ -422,7 +422,7 @@ TEST(known_findings, torch_cpu_bf16_conv_transpose_accumulates_taps_in_bf16) {
     tensor wf = in.w;
     std::reverse(wf.data.begin(), wf.data.end());
     auto rc = cv->run(direct, in.x, wf, nullptr);
-    auto vc = bounds::check({direct, in.x, wf, nullptr}, rc.output, "bf16");
+    auto vc = verdicts::check({direct, in.x, wf, nullptr}, rc.output, "bf16");
     const char* seen = vt.n_beyond_deterministic > 0
                            ? "beyond the bf16 bound: taps summed in bf16 on this machine"
                            : "within the bf16 bound: taps summed in f32 on this machine";

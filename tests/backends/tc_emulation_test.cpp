@@ -3,7 +3,7 @@
 // a second implementation of the block FMA in MPFR (randomized, replayable seed); and the real
 // H200 outputs of tests/fixtures/h200 (bit for bit, fractions asserted exactly as measured, so a
 // regression fails). Also: the model.sm90.tc.* implementations are listed and run, their outputs
-// are consistent with their declared presets (bounds::check, exact references), and the search
+// are consistent with their declared presets (verdicts::check, exact references), and the search
 // that `check` uses finds the fixture orders and rejects a one-ulp change.
 #include <gtest/gtest.h>
 #include <mpfr.h>
@@ -17,8 +17,8 @@
 #include "property.hpp"
 #include "roundoff/backends/backend.hpp"
 #include "roundoff/backends/tc_emulation.hpp"
-#include "roundoff/bounds/check.hpp"
 #include "roundoff/io/read_tensor.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 #ifndef ROUNDOFF_FIXTURES_DIR
 #error "ROUNDOFF_FIXTURES_DIR must name tests/fixtures/h200"
@@ -360,7 +360,7 @@ TEST(tc_backends, listed_and_run_on_the_cpu) {
   EXPECT_NE(r.info.notes.find("K-blocks of 8 in sequence"), std::string::npos) << r.info.notes;
 }
 
-// The emulations' outputs are consistent with the presets they declare, by the bounds layer's
+// The emulations' outputs are consistent with the presets they declare, by the verdicts layer's
 // exact references (an oracle independent of the emulation), on random problems of each op.
 TEST(tc_backends, outputs_are_consistent_with_their_declared_presets) {
   const std::uint64_t seed = roundoff::test::base_seed();
@@ -397,8 +397,8 @@ TEST(tc_backends, outputs_are_consistent_with_their_declared_presets) {
         bs = *b;
         for (double& v : bs.data) v = round_to(be->storage_format(), v);
       }
-      const auto v = bounds::check({op, xs, ws, b ? &bs : nullptr}, r.output, be->model());
-      EXPECT_EQ(v.kind, bounds::verdict_kind::consistent)
+      const auto v = verdicts::check({op, xs, ws, b ? &bs : nullptr}, r.output, be->model());
+      EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent)
           << be->full_name() << " " << ops::op_name(c.k) << ": " << v.explanation
           << " replay with ROUNDOFF_TEST_SEED=" << seed;
     }

@@ -199,7 +199,7 @@ TEST_F(sweep_cli, HumanFormats) {
   EXPECT_NE(r.out.find("naive.cpu.pairwise.f32"), std::string::npos);
 }
 
-// Each message's wording is tested in tests/bounds/sweep_test.cpp; here, that each kind of
+// Each message's wording is tested in tests/verdicts/sweep_test.cpp; here, that each kind of
 // mistake leaves the binary as one line and exit 2 (each run loads the libraries: keep it short).
 TEST_F(sweep_cli, UsageErrorsExit2) {
   const std::string b = "sweep linear --impl naive.cpu.sequential.f32 ";

@@ -22,21 +22,21 @@ std::string input_error_of(const std::function<void()>& f) {
 TEST(sweep_flags, vary_ParsesRangesInclusiveOfStop) {
   auto r = cli::parse_vary("in=1:2048:64");
   EXPECT_EQ(r.dim, "in");
-  auto v = bounds::vary_values(r);
+  auto v = verdicts::vary_values(r);
   ASSERT_EQ(v.size(), 32u);  // 1, 65, ..., 1985 (2049 would pass 2048)
   EXPECT_EQ(v.front(), 1);
   EXPECT_EQ(v.back(), 1985);
-  v = bounds::vary_values(cli::parse_vary("out=64:2048:64"));
+  v = verdicts::vary_values(cli::parse_vary("out=64:2048:64"));
   ASSERT_EQ(v.size(), 32u);
   EXPECT_EQ(v.back(), 2048);
-  v = bounds::vary_values(cli::parse_vary("batch=3:7"));  // step 1
+  v = verdicts::vary_values(cli::parse_vary("batch=3:7"));  // step 1
   EXPECT_EQ(v, (std::vector<std::int64_t>{3, 4, 5, 6, 7}));
-  v = bounds::vary_values(cli::parse_vary("in=1:2048:x2"));
+  v = verdicts::vary_values(cli::parse_vary("in=1:2048:x2"));
   ASSERT_EQ(v.size(), 12u);
   EXPECT_EQ(v.back(), 2048);
-  v = bounds::vary_values(cli::parse_vary("in=3:100:x3"));
+  v = verdicts::vary_values(cli::parse_vary("in=3:100:x3"));
   EXPECT_EQ(v, (std::vector<std::int64_t>{3, 9, 27, 81}));
-  v = bounds::vary_values(cli::parse_vary("in=5:5"));
+  v = verdicts::vary_values(cli::parse_vary("in=5:5"));
   EXPECT_EQ(v, (std::vector<std::int64_t>{5}));
 }
 

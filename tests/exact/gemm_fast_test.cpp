@@ -98,6 +98,70 @@ TEST(GemmFast, SeedShapeFp32Normal) {
   expect_equal(L, fast, simple, 0, &failures);
 }
 
+// f64 inputs of the seed's structure take Karatsuba with three slices (six products, combined in
+// 192 bits; docs/exact-fast.md Lemmas 3 and 4), at one chunk (K = 2048) and several (K = 1100).
+// Most rows are normal, so that the planner keeps that plan; the others cover what the
+// combination must survive: rows of one sign at the top of their binade (|v| near its bound, in
+// both signs), values 2^-24 below the row (remainders), subnormals, zeros, a lone value, Inf and
+// NaN. A wider exponent range makes the planner leave this plan (more remainders than products
+// saved); EqualsSimpleRandomShapes draws those.
+// Against MPFR (rounded value) and the simple path (every bit, all directions, 1 and 2 threads).
+TEST(GemmFast, F64KaratsubaThreeSlicesAgainstMpfr) {
+  auto g = roundoff::test::rng(0x6a1b);
+  std::normal_distribution<double> nd;
+  std::uniform_int_distribution<int> ex(-40, 10);
+  for (const i64 k : {i64{2048}, i64{1100}}) {
+    const i64 m = 11, n = 29;  // past one 8-row A panel and one 24-row B panel
+    layout L;
+    L.a.resize(static_cast<std::size_t>(m * k));
+    L.b.resize(static_cast<std::size_t>(n * k));
+    L.bias.resize(static_cast<std::size_t>(n));
+    const double top = std::nextafter(2.0, 0.0);  // 2 - 2^-52: all 53 bits set
+    // Row kinds: 0 normal, 1 all +top, 2 all -top, 3 wide range, 4 subnormal, 5 zero, 6 lone
+    // value, 7 Inf (A) or NaN (B).
+    const auto fill = [&](double* row, int kind, bool is_a) {
+      for (i64 t = 0; t < k; ++t) {
+        double x = nd(g);
+        if (kind == 1) x = top;
+        if (kind == 2) x = -top;
+        if (kind == 3 && t % 64 == 5) x = std::ldexp(nd(g), -24);  // below the slices
+        if (kind == 4) x = std::ldexp(nd(g), -1060);
+        if (kind == 5) x = 0.0;
+        if (kind == 6) x = t == 17 ? -std::ldexp(1.0, -30) : 0.0;
+        if (kind == 7 && t == 3)
+          x = is_a ? -std::numeric_limits<double>::infinity()
+                   : std::numeric_limits<double>::quiet_NaN();
+        row[t] = x;
+      }
+    };
+    const int a_kinds[m] = {0, 1, 2, 3, 0, 4, 0, 5, 6, 0, 7};
+    for (i64 i = 0; i < m; ++i) fill(L.a.data() + i * k, a_kinds[i], true);
+    for (i64 j = 0; j < n; ++j) fill(L.b.data() + j * k, j < 8 ? static_cast<int>(j) : 0, false);
+    for (auto& x : L.bias) x = std::ldexp(nd(g), ex(g));
+    gemm_problem& p = L.p;
+    p.m = m, p.n = n, p.k = k, p.a = L.a.data(), p.lda = k, p.b = L.b.data(), p.ldb = k;
+    p.bias = L.bias.data(), p.bias_col_stride = 1, p.c_row_stride = n;
+    L.dest_size = m * n;
+    L.describe = "f64 Karatsuba-3, K = " + std::to_string(k);
+    exact_tensor simple({m * n});
+    gemm_exact_simple(p, simple);
+    mpfr_options mo;
+    mo.auto_raise = true;
+    const mpfr_result ref = gemm_mpfr(p, mo);
+    ASSERT_TRUE(ref.all_exact()) << L.describe;
+    for (const int threads : {1, 2}) {
+      exact_tensor fast({m * n});
+      gemm_exact(p, fast, {threads});
+      int failures = 0;
+      expect_equal(L, fast, simple, 0, &failures);
+      for (i64 c = 0; c < m * n; ++c)
+        EXPECT_TRUE(same_double(fast.rounded(c), ref.rounded[static_cast<std::size_t>(c)]))
+            << L.describe << ", " << threads << " threads, element " << c << ": fast "
+            << fast.rounded(c) << " mpfr " << ref.rounded[static_cast<std::size_t>(c)];
+    }
+  }
+}
+
 // Every element of a row below the slices' reach: the whole product goes through the sparse
 // remainder, and Inf/NaN rows through the simple path, in one problem.
 // The worker pool persists between calls and serves one call at a time: calls from several user

@@ -1,6 +1,8 @@
 """Bad input raises ValueError (TypeError for a wrong type) with the CLI's one-line message,
 and never crashes the interpreter."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -214,3 +216,22 @@ def test_a_view_larger_than_memory_is_a_memory_error_not_a_crash():
     x = np.broadcast_to(np.float32(1), (10**6, 10**6))  # 4 bytes of data, 10^12 elements
     with pytest.raises(MemoryError, match=r"^x: shape \[1000000, 1000000\] needs"):
         roundoff.exact("linear", x, np.ones((2, 10**6), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_finite_check_finds_every_position_and_passes_extreme_finite_values(dtype):
+    # Contiguous f32/f64 inputs are checked on their bit patterns in one pass: every finite
+    # value (largest, smallest subnormal, -0.0) passes, and a NaN/Inf is found wherever it is,
+    # its index named as for any other layout.
+    info = np.finfo(dtype)
+    x = np.ones((3, 37), dtype)
+    x[0, :4] = [info.max, -info.max, info.smallest_subnormal, -0.0]
+    w = np.ones((2, 37), dtype)
+    roundoff.exact("linear", x, w)  # no error
+    for flat in (0, 5, 36, 37, 110):
+        for value, word in ((np.nan, "NaN"), (np.inf, "+Inf"), (-np.inf, "-Inf")):
+            bad = x.copy()
+            bad.reshape(-1)[flat] = value
+            i, j = divmod(flat, 37)
+            with pytest.raises(ValueError, match=rf"^x: element \[{i}, {j}\] is {re.escape(word)};"):
+                roundoff.exact("linear", bad, w)

@@ -43,7 +43,7 @@ case_ make() {
 
 const ops::op_spec linear(ops::op_kind::linear);
 
-// The problem form (the value bounds::check takes) accepts a correct float32 output.
+// The problem form (the value verdicts::check takes) accepts a correct float32 output.
 TEST(Testing, ProblemMatcherAcceptsFloat32Linear) {
   auto c = make();
   const ops::problem p{linear, c.x, c.w, &c.b};

@@ -17,6 +17,7 @@
 #include "roundoff/formats/convert.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/tensor.hpp"
+#include "roundoff/tensor_view.hpp"
 
 namespace roundoff::backends::tc {
 
@@ -101,8 +102,12 @@ std::optional<variant> find_bit_identical(const ops::op_spec& op, const tensor& 
 /// relevant (docs/tensor-cores.md §3): `declared` is a tf32/f16/bf16 preset, or else the most
 /// precise model that explains the output (`consistent_models`' first, as judged) is, or else
 /// y is stored as f16/bf16; so plain f32 checks pay nothing. Never part of a verdict.
-/// The operands are views (a tensor converts to one); they are copied only when an emulation
-/// is tried.
+std::string bit_identical_description(const ops::op_spec& op, const tensor& x, const tensor& w,
+                                      const tensor* b, const tensor& y, const std::string& declared,
+                                      const std::vector<std::string>& consistent_models,
+                                      int threads = 0);
+/// The same for views of a caller's buffers (the Python package): nothing is copied unless an
+/// emulation is tried, and then x, w, b and y are read once into f64 tensors.
 std::string bit_identical_description(const ops::op_spec& op, const tensor_view& x,
                                       const tensor_view& w, const tensor_view* b,
                                       const tensor_view& y, const std::string& declared,

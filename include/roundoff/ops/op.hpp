@@ -51,7 +51,7 @@ struct op_spec {
 /// the caller's buffers (not owned: they must outlive the problem). What check(), compare() and
 /// evaluate() take.
 ///   ops::problem p{ops::op_kind::linear, x, w, &b};
-///   auto v = bounds::check(p, y, "f32");
+///   auto v = verdicts::check(p, y, "f32");
 struct problem {
   op_spec op;
   tensor_view x, w;

@@ -1,6 +1,6 @@
 // The verdict report of `roundoff check` and `roundoff run`: plain structs mirroring the stable
 // JSON schema of docs/cli.md ("JSON schema"), so that the report layer needs no bounds code.
-// Callers (the CLI) fill them from bounds::verdict / bounds::comparison.
+// Callers (the CLI) fill them from verdicts::verdict / verdicts::comparison.
 #pragma once
 
 #include <cstdint>
@@ -65,7 +65,7 @@ struct result {
   /// Elements the declared model bounds neither way, and those without each bound.
   std::optional<std::int64_t> n_no_bound, n_no_deterministic_bound, n_no_probabilistic_bound;
   /// Input conversions by distance of their exact result to the output, nearest first
-  /// (name as in bounds::input_match, relative RMS distance).
+  /// (name as in verdicts::input_match, relative RMS distance).
   std::vector<std::pair<std::string, double>> nearest_inputs;
   /// What the output equals bit for bit, when an emulation reproduces every element ("sm_90
   /// tensor cores (tf32, K-blocks of 8 in sequence)"; docs/tensor-cores.md). Empty: none tried

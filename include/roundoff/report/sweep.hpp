@@ -1,9 +1,9 @@
 // Renders the dimension sweep of `roundoff sweep` in every output format; JSON follows the schema
 // documented in docs/cli.md, "roundoff sweep <op>". Like results.hpp, plain structs: the
-// caller converts the sweep's measurement (bounds::sweep_result) into a sweep_report, so this
+// caller converts the sweep's measurement (verdicts::sweep_result) into a sweep_report, so this
 // layer takes no dependency on bounds.
 //
-//   report::sweep_report r = ...;  // filled by the CLI from bounds::run_sweep
+//   report::sweep_report r = ...;  // filled by the CLI from verdicts::run_sweep
 //   report::write_output(report::render(r, report::output_format::csv), "sweep.csv");
 #pragma once
 
@@ -16,7 +16,7 @@
 
 namespace roundoff::report {
 
-/// One implementation at one point (bounds::sweep_impl_result; definitions in docs/cli.md).
+/// One implementation at one point (verdicts::sweep_impl_result; definitions in docs/cli.md).
 struct sweep_impl_row {
   std::string name, model;
   std::int64_t elements = 0;
@@ -29,7 +29,7 @@ struct sweep_impl_row {
   double seconds = 0;
 };
 
-/// Two implementations at one point (bounds::sweep_pair_result).
+/// Two implementations at one point (verdicts::sweep_pair_result).
 struct sweep_pair_row {
   std::string a, b;
   std::int64_t differing = 0;

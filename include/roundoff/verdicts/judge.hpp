@@ -1,6 +1,6 @@
-// The adapter between the bounds layer and the report layer, shared by the CLI's `check` and
-// `run` and by the Python package: judge every output against the exact result (bounds::check)
-// and chosen pairs against each other (bounds::compare), and convert the verdict structs into
+// The adapter between judging (check.hpp) and the report layer, shared by the CLI's `check` and
+// `run` and by the Python package: judge every output against the exact result (verdicts::check)
+// and chosen pairs against each other (verdicts::compare), and convert the verdict structs into
 // report::results.
 #pragma once
 
@@ -8,11 +8,11 @@
 #include <utility>
 #include <vector>
 
-#include "roundoff/bounds/check.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/report/results.hpp"
 #include "roundoff/tensor.hpp"
 #include "roundoff/tensor_view.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 namespace roundoff::verdicts {
 
@@ -33,7 +33,7 @@ struct judge_options {
 };
 
 /// Judges each output (results in the order given) and each pair (indices into outs; a
-/// comparison runs bounds::compare without model identification, since the per-output verdicts
+/// comparison runs verdicts::compare without model identification, since the per-output verdicts
 /// already have it). Fills results.items and results.comparisons; the caller fills command, op,
 /// params and reference. Non-finite observed values are judged (special-value mismatches), never
 /// refused.

@@ -12,21 +12,21 @@
 #include <string>
 #include <string_view>
 
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 namespace roundoff::testing {
 
 struct consistency_options {
-  bounds::check_options check;
+  verdicts::check_options check;
   bool allow_suspicious = false;  ///< accept "suspicious" verdicts
 };
 
 /// True when the verdict passes: consistent, "no guarantee" (nothing is claimed), or suspicious
 /// with allow_suspicious.
-bool accepted(const bounds::verdict& v, const consistency_options& opt) noexcept;
+bool accepted(const verdicts::verdict& v, const consistency_options& opt) noexcept;
 
 /// The verdict sentence, the counts and the worst element, as one failure message.
-std::string failure_message(const bounds::verdict& v);
+std::string failure_message(const verdicts::verdict& v);
 
 /// The failure message when y is not explained by rounding in `model` (see accepted), else none.
 std::optional<std::string> rounding_inconsistency(const tensor_view& y, const ops::problem& p,
@@ -35,8 +35,8 @@ std::optional<std::string> rounding_inconsistency(const tensor_view& y, const op
 
 /// Throws verdict_error(failure_message) unless the verdict is accepted; returns the
 /// verdict otherwise.
-bounds::verdict require_rounding_consistent(const tensor_view& y, const ops::problem& p,
-                                            std::string_view model,
-                                            const consistency_options& opt = {});
+verdicts::verdict require_rounding_consistent(const tensor_view& y, const ops::problem& p,
+                                              std::string_view model,
+                                              const consistency_options& opt = {});
 
 }  // namespace roundoff::testing

@@ -51,13 +51,20 @@ const micro_kernel* chosen() noexcept;
 /// Slices `width` consecutive rows (width = mr or nr, a multiple of 4; 8 at a time with AVX-512
 /// when `wide` and width is a multiple of 8, else 4 with AVX2; rows[t], slicer sl[t]) over
 /// columns [k0, k0 + n) into packed panels: the value of slice block t of row r at column k0 + kk
-/// goes to out[t][kk * width + r]. Blocks: `slices` slices, lowest first, plus lo + hi as block 2
-/// when karatsuba. Each slice is computed by exactly the operations of slicer::split. A row
+/// goes to out[t][kk * width + r]. Blocks: `slices` slices, lowest first, then when karatsuba
+/// the pairwise sums: 2 slices, lo + hi as block 2; 3 slices, x0 + x1, x0 + x2, x1 + x2 as
+/// blocks 3, 4, 5. Each slice is computed by exactly the operations of slicer::split. A row
 /// that must not contribute (padding, or a bad row) is given as a pointer to zeros and the
 /// slicer of a zero row. Every nonzero residual is appended to rem as {row0 + r, k0 + kk, x'}.
 void split_panel(int width, bool wide, const double* const* rows, const slicer* sl, int slices,
                  bool karatsuba, std::int64_t k0, std::int64_t n, double* const* out,
                  std::int32_t row0, std::vector<rem_entry>& rem);
+
+/// sums[r * ld + j] += c[r * ld + j] for r < rows and j0 <= j < j1: a chunk's slice sums,
+/// integer-valued doubles of magnitude <= 2^53 (docs/exact-fast.md, Lemma 2), each converted
+/// to int64 exactly. Eight at a time with AVX-512DQ where the CPU has it.
+void add_chunk_sums(const double* c, std::int64_t* sums, std::int64_t rows, std::int64_t ld,
+                    std::int64_t j0, std::int64_t j1) noexcept;
 
 }  // namespace native
 }  // namespace roundoff::exact::detail

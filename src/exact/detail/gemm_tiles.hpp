@@ -9,6 +9,7 @@
 #error "roundoff/src/exact/detail headers are internal to the exact layer"
 #endif
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -74,7 +75,9 @@ class tile_executor {
   /// with cblas_dgemm, one call at a time, and checks them (slice_products.hpp).
   tile_executor(const gemm_problem& p, exact_tensor& dest, const plan& pl,
                 const native::micro_kernel* native, slice_products* products = nullptr)
-      : problem_(p), dest_(dest), plan_(pl), native_(native), products_(products) {}
+      : problem_(p), dest_(dest), plan_(pl), native_(native), products_(products) {
+    if (native_) init_b_row_cache();
+  }
 
   void run_tile(workspace& ws, std::int64_t batch, std::int64_t i0, std::int64_t i1,
                 std::int64_t j0, std::int64_t j1) const {
@@ -106,12 +109,17 @@ class tile_executor {
   /// integer sum for slice pair (x, y) (Karatsuba: x = y = 0 lo*lo, 1 hi*hi, 2 sum*sum).
   template <class Products>
   void combine(workspace& ws, std::int64_t batch, std::int64_t i0, std::int64_t j0, std::int64_t mt,
-               std::int64_t nt, bool fits128, const Products& S) const;
+               std::int64_t nt, const Products& S) const;
   void analyze_rows(const double* const* rows, std::int64_t count, int bits, int slices, int w,
                     row_info* info, slicer* sl) const;
   bool split_rows(const double* const* rows, std::int64_t count, std::int64_t k0, std::int64_t kn,
                   bool analyze, int bits, int slices, int w, row_info* info, slicer* sl, int blocks,
                   double* out, std::vector<double>& res, std::vector<rem_entry>& rem) const;
+
+  /// Native path: B row j's exponent and slice unit (as row_setup computes them), computed once
+  /// per call and shared by every tile that reads the row (each M-tile reads all of B).
+  void init_b_row_cache();
+  row_info b_row_info(std::int64_t batch, std::int64_t j, const double* row) const;
 
   /// The products of one chunk of a tile through products_, checked (Lemma 2's integers).
   void form_products(const double* a_slices, const double* b_slices, double* products,
@@ -124,6 +132,10 @@ class tile_executor {
   slice_products* const products_;
   mutable std::mutex products_lock_;
   mutable std::uint64_t products_calls_ = 0;  ///< under products_lock_: seeds the checks
+  /// b_row_info's cache: entry (batch, j) is written once, by the thread that moves its state
+  /// from 0 to 1, and read only after its state is 2 (release/acquire). Empty: no cache.
+  mutable std::vector<row_info> b_row_cache_;
+  mutable std::unique_ptr<std::atomic<unsigned char>[]> b_row_state_;
 };
 
 }  // namespace roundoff::exact::detail

@@ -14,9 +14,9 @@
 #include "emulate.hpp"
 #include "linear_faults.hpp"
 #include "property.hpp"
-#include "roundoff/bounds/check.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/formats/convert.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 namespace {
 
@@ -51,8 +51,8 @@ test::emulator emu(const std::string& model, algo a = algo::sequential, std::int
 
 const ops::op_spec linear(ops::op_kind::linear);
 
-std::string describe(const bounds::verdict& v) {
-  std::string s = std::string(bounds::to_string(v.kind)) + ": " + v.explanation + " [consistent:";
+std::string describe(const verdicts::verdict& v) {
+  std::string s = std::string(verdicts::to_string(v.kind)) + ": " + v.explanation + " [consistent:";
   for (auto& m : v.consistent_models) s += " " + m;
   s += "]";
   for (auto& c : v.candidates)
@@ -82,8 +82,8 @@ TEST(BoundsVerdict, CorrectImplementationsAreConsistentAndIdentified) {
                                                                                 : format_id::f32;
     auto p = make(8, 24, K, g, dtype, g() % 4 == 0);
     tensor y = run(p, e, g);
-    auto v = bounds::check({linear, p.x, p.w, &p.b}, y, m.name);
-    EXPECT_EQ(v.kind, bounds::verdict_kind::consistent)
+    auto v = verdicts::check({linear, p.x, p.w, &p.b}, y, m.name);
+    EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent)
         << m.name << " " << test::algo_name(e.alg) << " K=" << K << ": " << describe(v) << ' '
         << roundoff::test::replay(it);
     EXPECT_EQ(v.n_beyond_deterministic, 0);
@@ -119,13 +119,13 @@ TEST(BoundsVerdict, PlantedFaultsAreViolations) {
     auto p = make(16, 32, K, g);
     auto e = emu("f32", g() % 2 ? algo::pairwise : algo::split_k);
     tensor y0 = run(p, e, g);
-    ASSERT_EQ(bounds::check({linear, p.x, p.w, &p.b}, y0, "f32").kind,
-              bounds::verdict_kind::consistent);
+    ASSERT_EQ(verdicts::check({linear, p.x, p.w, &p.b}, y0, "f32").kind,
+              verdicts::verdict_kind::consistent);
     for (auto& f : faults) {
       tensor y = y0;
       f.plant(p, y, g);
-      auto v = bounds::check({linear, p.x, p.w, &p.b}, y, "f32");
-      EXPECT_EQ(v.kind, bounds::verdict_kind::violation)
+      auto v = verdicts::check({linear, p.x, p.w, &p.b}, y, "f32");
+      EXPECT_EQ(v.kind, verdicts::verdict_kind::violation)
           << f.name << " K=" << K << ": " << describe(v) << ' ' << roundoff::test::replay(it);
       EXPECT_FALSE(v.explanation.empty());
       ASSERT_FALSE(v.worst.empty());
@@ -143,8 +143,8 @@ TEST(BoundsVerdict, Tf32DeclaredF32IsSuspiciousAndIdentified) {
     auto p = make(K >= 16384 ? 16 : 8, K >= 16384 ? 64 : 32, K, g);
     auto e = emu("tf32", K >= 16384 ? algo::split_k : algo::sequential);
     tensor y = run(p, e, g);
-    auto v = bounds::check({linear, p.x, p.w, &p.b}, y, "f32");
-    EXPECT_NE(v.kind, bounds::verdict_kind::consistent) << K << ": " << describe(v);
+    auto v = verdicts::check({linear, p.x, p.w, &p.b}, y, "f32");
+    EXPECT_NE(v.kind, verdicts::verdict_kind::consistent) << K << ": " << describe(v);
     EXPECT_EQ(v.effective_model, "tf32-rne") << K << ": " << describe(v);
     EXPECT_NE(v.explanation.find("TF32"), std::string::npos) << v.explanation;
     std::cout << "  [tf32 as f32, K=" << K << "] " << to_string(v.kind) << ": " << v.explanation
@@ -155,8 +155,8 @@ TEST(BoundsVerdict, Tf32DeclaredF32IsSuspiciousAndIdentified) {
     }
     // And a real f32 implementation of the same problem is not flagged.
     auto y32 = run(p, emu("f32", algo::split_k), g);
-    auto v32 = bounds::check({linear, p.x, p.w, &p.b}, y32, "f32");
-    EXPECT_EQ(v32.kind, bounds::verdict_kind::consistent) << K << ": " << describe(v32);
+    auto v32 = verdicts::check({linear, p.x, p.w, &p.b}, y32, "f32");
+    EXPECT_EQ(v32.kind, verdicts::verdict_kind::consistent) << K << ": " << describe(v32);
     EXPECT_EQ(v32.effective_model, "f32") << describe(v32);
   }
 }
@@ -167,7 +167,7 @@ TEST(BoundsVerdict, Tf32SignatureScoreBySize) {
   for (std::int64_t mn : {16, 64, 128, 256}) {
     auto p = make(mn / 16, 16, 16384, g);
     tensor y = run(p, emu("tf32", algo::split_k), g);
-    auto v = bounds::check({linear, p.x, p.w, &p.b}, y, "f32");
+    auto v = verdicts::check({linear, p.x, p.w, &p.b}, y, "f32");
     double score = 0;
     for (auto& c : v.candidates)
       if (c.model == "f32") score = c.signature_score;
@@ -175,7 +175,7 @@ TEST(BoundsVerdict, Tf32SignatureScoreBySize) {
               << ", f32 signature score " << score << " (> 1 detects), effective '"
               << v.effective_model << "'\n";
     if (mn >= 256) {
-      EXPECT_NE(v.kind, bounds::verdict_kind::consistent) << describe(v);
+      EXPECT_NE(v.kind, verdicts::verdict_kind::consistent) << describe(v);
     }
   }
 }
@@ -184,26 +184,26 @@ TEST(BoundsVerdict, LowerPrecisionThanDeclared) {
   auto g = roundoff::test::rng(24);
   auto p = make(8, 32, 1024, g);
   // bf16 arithmetic declared f32.
-  auto v1 = bounds::check({linear, p.x, p.w, &p.b}, run(p, emu("bf16"), g), "f32");
-  EXPECT_EQ(v1.kind, bounds::verdict_kind::violation) << describe(v1);
+  auto v1 = verdicts::check({linear, p.x, p.w, &p.b}, run(p, emu("bf16"), g), "f32");
+  EXPECT_EQ(v1.kind, verdicts::verdict_kind::violation) << describe(v1);
   EXPECT_EQ(v1.effective_model, "bf16") << describe(v1);
   // f32 arithmetic declared f64.
-  auto v2 = bounds::check({linear, p.x, p.w, &p.b}, run(p, emu("f32"), g), "f64");
-  EXPECT_EQ(v2.kind, bounds::verdict_kind::violation) << describe(v2);
+  auto v2 = verdicts::check({linear, p.x, p.w, &p.b}, run(p, emu("f32"), g), "f64");
+  EXPECT_EQ(v2.kind, verdicts::verdict_kind::violation) << describe(v2);
   EXPECT_EQ(v2.effective_model, "f32") << describe(v2);
   // f16 accumulation declared f16 (f32 accumulation).
   auto ph = make(8, 32, 1024, g, format_id::f16);
-  auto v3 = bounds::check({linear, ph.x, ph.w, &ph.b}, run(ph, emu("f16-acc16"), g), "f16");
-  EXPECT_NE(v3.kind, bounds::verdict_kind::consistent) << describe(v3);
+  auto v3 = verdicts::check({linear, ph.x, ph.w, &ph.b}, run(ph, emu("f16-acc16"), g), "f16");
+  EXPECT_NE(v3.kind, verdicts::verdict_kind::consistent) << describe(v3);
   // Both f16-accumulation presets explain it; at this size the data cannot tell f16-rounded
   // products (f16-acc16) from exact ones with f16 partial sums (f16-rpr, ranked more precise).
   EXPECT_THAT(v3.effective_model, ::testing::AnyOf("f16-acc16", "f16-rpr")) << describe(v3);
   EXPECT_THAT(v3.consistent_models, ::testing::Contains("f16-acc16")) << describe(v3);
   // A more precise implementation than declared is fine: f32 declared tf32, f64 declared f32.
-  auto v4 = bounds::check({linear, p.x, p.w, &p.b}, run(p, emu("f32"), g), "tf32");
-  EXPECT_EQ(v4.kind, bounds::verdict_kind::consistent) << describe(v4);
-  auto v5 = bounds::check({linear, p.x, p.w, &p.b}, run(p, emu("f64"), g), "f32");
-  EXPECT_EQ(v5.kind, bounds::verdict_kind::consistent) << describe(v5);
+  auto v4 = verdicts::check({linear, p.x, p.w, &p.b}, run(p, emu("f32"), g), "tf32");
+  EXPECT_EQ(v4.kind, verdicts::verdict_kind::consistent) << describe(v4);
+  auto v5 = verdicts::check({linear, p.x, p.w, &p.b}, run(p, emu("f64"), g), "f32");
+  EXPECT_EQ(v5.kind, verdicts::verdict_kind::consistent) << describe(v5);
 }
 
 TEST(BoundsVerdict, SpecialValues) {
@@ -212,15 +212,15 @@ TEST(BoundsVerdict, SpecialValues) {
   p.x.data[0] = std::numeric_limits<double>::infinity();  // row 0: +-Inf (sign of w)
   p.x.data[4] = std::nan("");                             // row 1: NaN
   tensor y = run(p, emu("f32"), g);
-  auto v = bounds::check({linear, p.x, p.w, &p.b}, y, "f32");
-  EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << describe(v);
+  auto v = verdicts::check({linear, p.x, p.w, &p.b}, y, "f32");
+  EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent) << describe(v);
   tensor y2 = y;
   y2.data[0] = -y2.data[0];  // wrong infinity
-  EXPECT_EQ(bounds::check({linear, p.x, p.w, &p.b}, y2, "f32").n_special_mismatch, 1);
+  EXPECT_EQ(verdicts::check({linear, p.x, p.w, &p.b}, y2, "f32").n_special_mismatch, 1);
   tensor y3 = y;
   y3.data[3] = 0.0;  // finite where NaN
-  EXPECT_EQ(bounds::check({linear, p.x, p.w, &p.b}, y3, "f32").kind,
-            bounds::verdict_kind::violation);
+  EXPECT_EQ(verdicts::check({linear, p.x, p.w, &p.b}, y3, "f32").kind,
+            verdicts::verdict_kind::violation);
   // Exact result overflows f16: a finite observed value is a violation, Inf is consistent.
   problem q;
   q.M = 1, q.N = 1, q.K = 2;
@@ -228,24 +228,24 @@ TEST(BoundsVerdict, SpecialValues) {
   q.w = {{1, 2}, {1.0, 1.0}, format_id::f16};
   q.b = {{1}, {0.0}, format_id::f16};
   tensor yi{{1, 1}, {std::numeric_limits<double>::infinity()}, format_id::f16};
-  EXPECT_EQ(bounds::check({linear, q.x, q.w, &q.b}, yi, "f16").kind,
-            bounds::verdict_kind::consistent);
+  EXPECT_EQ(verdicts::check({linear, q.x, q.w, &q.b}, yi, "f16").kind,
+            verdicts::verdict_kind::consistent);
   tensor yf{{1, 1}, {65504.0}, format_id::f16};
-  EXPECT_EQ(bounds::check({linear, q.x, q.w, &q.b}, yf, "f16").kind,
-            bounds::verdict_kind::violation);
+  EXPECT_EQ(verdicts::check({linear, q.x, q.w, &q.b}, yf, "f16").kind,
+            verdicts::verdict_kind::violation);
 }
 
 TEST(BoundsVerdict, BadInput) {
   auto g = roundoff::test::rng(26);
   auto p = make(2, 3, 4, g);
   tensor y = run(p, emu("f32"), g);
-  EXPECT_THROW(bounds::check({linear, p.x, p.w, &p.b}, y, "f31"), input_error);
+  EXPECT_THROW(verdicts::check({linear, p.x, p.w, &p.b}, y, "f31"), input_error);
   tensor bad = y;
   bad.shape = {3, 2};
-  EXPECT_THROW(bounds::check({linear, p.x, p.w, &p.b}, bad, "f32"), input_error);
-  bounds::check_options o;
+  EXPECT_THROW(verdicts::check({linear, p.x, p.w, &p.b}, bad, "f32"), input_error);
+  verdicts::check_options o;
   o.confidence = 0;
-  EXPECT_THROW(bounds::check({linear, p.x, p.w, &p.b}, y, "f32", o), input_error);
+  EXPECT_THROW(verdicts::check({linear, p.x, p.w, &p.b}, y, "f32", o), input_error);
 }
 
 TEST(BoundsVerdict, PairwiseComparison) {
@@ -253,18 +253,18 @@ TEST(BoundsVerdict, PairwiseComparison) {
   auto p = make(8, 32, 512, g);
   tensor cpu = run(p, emu("f32", algo::sequential), g);
   tensor gpu = run(p, emu("tf32", algo::split_k), g);
-  auto c = bounds::compare({linear, p.x, p.w, &p.b}, cpu, "f32", gpu, "tf32");
-  EXPECT_EQ(c.kind, bounds::verdict_kind::consistent) << c.explanation;
+  auto c = verdicts::compare({linear, p.x, p.w, &p.b}, cpu, "f32", gpu, "tf32");
+  EXPECT_EQ(c.kind, verdicts::verdict_kind::consistent) << c.explanation;
   EXPECT_EQ(c.n_beyond, 0);
   // Same outputs judged as f32 vs f32: the tf32 one is flagged and named.
-  auto c2 = bounds::compare({linear, p.x, p.w, &p.b}, cpu, "f32", gpu, "f32");
-  EXPECT_NE(c2.b.kind, bounds::verdict_kind::consistent) << c2.b.explanation;
-  EXPECT_EQ(c2.a.kind, bounds::verdict_kind::consistent) << c2.a.explanation;
+  auto c2 = verdicts::compare({linear, p.x, p.w, &p.b}, cpu, "f32", gpu, "f32");
+  EXPECT_NE(c2.b.kind, verdicts::verdict_kind::consistent) << c2.b.explanation;
+  EXPECT_EQ(c2.a.kind, verdicts::verdict_kind::consistent) << c2.a.explanation;
   // A real bug in the second: beyond the sum of bounds, and attributed.
   tensor bad = gpu;
   bad.data[5] += 0.5;
-  auto c3 = bounds::compare({linear, p.x, p.w, &p.b}, cpu, "f32", bad, "tf32");
-  EXPECT_EQ(c3.kind, bounds::verdict_kind::violation) << c3.explanation;
+  auto c3 = verdicts::compare({linear, p.x, p.w, &p.b}, cpu, "f32", bad, "tf32");
+  EXPECT_EQ(c3.kind, verdicts::verdict_kind::violation) << c3.explanation;
   EXPECT_EQ(c3.n_beyond, 1);
   EXPECT_EQ(c3.worst.front().index, 5);
   EXPECT_NE(c3.explanation.find("second"), std::string::npos) << c3.explanation;
@@ -301,12 +301,12 @@ TEST(BoundsVerdict, Conv1dThroughTheGenericOp) {
         }
       y.data.push_back(s);
     }
-  auto v = bounds::check({op, x, w, &b}, y, "f32");
-  EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << describe(v);
+  auto v = verdicts::check({op, x, w, &b}, y, "f32");
+  EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent) << describe(v);
   tensor bad = y;
   bad.data[17] += static_cast<double>(x.data[17]) * w.data[1];  // a tap counted twice
-  auto vb = bounds::check({op, x, w, &b}, bad, "f32");
-  EXPECT_EQ(vb.kind, bounds::verdict_kind::violation) << describe(vb);
+  auto vb = verdicts::check({op, x, w, &b}, bad, "f32");
+  EXPECT_EQ(vb.kind, verdicts::verdict_kind::violation) << describe(vb);
   EXPECT_EQ(vb.worst.front().index, 17);
 }
 
@@ -319,19 +319,19 @@ TEST(BoundsVerdict, EmptySumsAndEmptyBatch) {
   tensor x{{2, 0}, {}, format_id::f32}, w{{3, 0}, {}, format_id::f32};
   tensor b{{3}, {0.5, -1.25, 3.0}, format_id::f32};
   tensor y{{2, 3}, {0.5, -1.25, 3.0, 0.5, -1.25, 3.0}, format_id::f32};
-  auto v = bounds::check({linear, x, w, &b}, y, "f32");
-  EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << describe(v);
+  auto v = verdicts::check({linear, x, w, &b}, y, "f32");
+  EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent) << describe(v);
   EXPECT_EQ(v.worst.front().bound, 0.0);
   tensor y2 = y;
   y2.data[4] = std::nextafter(-1.25, 0.0);  // any change of an exact sum is a violation
-  EXPECT_EQ(bounds::check({linear, x, w, &b}, y2, "f32").kind, bounds::verdict_kind::violation);
+  EXPECT_EQ(verdicts::check({linear, x, w, &b}, y2, "f32").kind, verdicts::verdict_kind::violation);
   tensor z{{2, 3}, {0, 0, 0, 0, 0, 0}, format_id::f32};
-  EXPECT_EQ(bounds::check({linear, x, w, nullptr}, z, "f32").kind,
-            bounds::verdict_kind::consistent);
+  EXPECT_EQ(verdicts::check({linear, x, w, nullptr}, z, "f32").kind,
+            verdicts::verdict_kind::consistent);
   tensor x0{{0, 4}, {}, format_id::f32}, w0{{3, 4}, std::vector<double>(12, 1.0), format_id::f32};
   tensor y0{{0, 3}, {}, format_id::f32};
-  auto v0 = bounds::check({linear, x0, w0, &b}, y0, "f32");
-  EXPECT_EQ(v0.kind, bounds::verdict_kind::consistent);
+  auto v0 = verdicts::check({linear, x0, w0, &b}, y0, "f32");
+  EXPECT_EQ(v0.kind, verdicts::verdict_kind::consistent);
   EXPECT_EQ(v0.elements, 0);
 }
 
@@ -344,21 +344,21 @@ TEST(BoundsVerdict, KnownOrderOverride) {
   auto g = roundoff::test::rng(30);
   auto p = make(8, 32, 2048, g);
   tensor y = run(p, emu("f32", algo::pairwise), g);
-  auto any = bounds::check({linear, p.x, p.w, &p.b}, y, "f32");
-  bounds::check_options o;
+  auto any = verdicts::check({linear, p.x, p.w, &p.b}, y, "f32");
+  verdicts::check_options o;
   o.override_order = true;
   o.order = bounds::summation_order::pairwise();
-  auto pw = bounds::check({linear, p.x, p.w, &p.b}, y, "f32", o);
-  EXPECT_EQ(any.kind, bounds::verdict_kind::consistent) << describe(any);
-  EXPECT_EQ(pw.kind, bounds::verdict_kind::consistent) << describe(pw);
+  auto pw = verdicts::check({linear, p.x, p.w, &p.b}, y, "f32", o);
+  EXPECT_EQ(any.kind, verdicts::verdict_kind::consistent) << describe(any);
+  EXPECT_EQ(pw.kind, verdicts::verdict_kind::consistent) << describe(pw);
   EXPECT_EQ(pw.order, "pairwise");
   EXPECT_GT(pw.max_ratio_deterministic, 50 * any.max_ratio_deterministic);
   // A bf16 implementation compared with an f32 one: the references differ, and the difference
   // of the exact references is part of what is allowed.
   auto pb = make(8, 32, 256, g, format_id::bf16);
-  auto c = bounds::compare({linear, pb.x, pb.w, &pb.b}, run(pb, emu("f32"), g), "f32",
-                           run(pb, emu("bf16", algo::split_k), g), "bf16");
-  EXPECT_EQ(c.kind, bounds::verdict_kind::consistent) << c.explanation;
+  auto c = verdicts::compare({linear, pb.x, pb.w, &pb.b}, run(pb, emu("f32"), g), "f32",
+                             run(pb, emu("bf16", algo::split_k), g), "bf16");
+  EXPECT_EQ(c.kind, verdicts::verdict_kind::consistent) << c.explanation;
 }
 
 }  // namespace
@@ -372,15 +372,15 @@ namespace {
 TEST(BoundsVerdict, NoBoundIsNotReportedAsZeroRatio) {
   auto g = roundoff::test::rng(31);
   auto p = make(2, 16, 2048, g, format_id::f16);
-  auto v = bounds::check({linear, p.x, p.w, &p.b}, run(p, emu("f16-acc16", algo::pairwise), g),
-                         "f16-acc16");
+  auto v = verdicts::check({linear, p.x, p.w, &p.b}, run(p, emu("f16-acc16", algo::pairwise), g),
+                           "f16-acc16");
   EXPECT_TRUE(std::isnan(v.max_ratio_deterministic)) << describe(v);
   EXPECT_EQ(v.n_no_deterministic_bound, v.elements);
   EXPECT_FALSE(std::isnan(v.max_ratio_probabilistic)) << describe(v);
   EXPECT_EQ(v.explanation.find("is 0 of the worst-case bound"), std::string::npos) << v.explanation;
   EXPECT_NE(v.explanation.find("no worst-case bound"), std::string::npos) << v.explanation;
   // A truncating matrix unit has no probabilistic bound: no ratio, and the sentence says why.
-  auto vt = bounds::check({linear, p.x, p.w, &p.b}, run(p, emu("f16", algo::pairwise), g), "f16");
+  auto vt = verdicts::check({linear, p.x, p.w, &p.b}, run(p, emu("f16", algo::pairwise), g), "f16");
   EXPECT_TRUE(std::isnan(vt.max_ratio_probabilistic)) << describe(vt);
   EXPECT_NE(vt.explanation.find("no probabilistic bound"), std::string::npos) << vt.explanation;
   // A model with no bound at all gives "no guarantee", never "consistent", and explains nothing.
@@ -388,8 +388,8 @@ TEST(BoundsVerdict, NoBoundIsNotReportedAsZeroRatio) {
   auto trunc16 = bounds::parse_model("f16-acc16");
   trunc16.name = "f16-acc16-truncating";
   trunc16.accumulation = bounds::accumulation_rounding::faithful;
-  auto vn = bounds::check({linear, p.x, p.w, &p.b}, run(p, emu("f32"), g), trunc16);
-  EXPECT_EQ(vn.kind, bounds::verdict_kind::no_guarantee) << describe(vn);
+  auto vn = verdicts::check({linear, p.x, p.w, &p.b}, run(p, emu("f32"), g), trunc16);
+  EXPECT_EQ(vn.kind, verdicts::verdict_kind::no_guarantee) << describe(vn);
   for (const auto& c : vn.candidates) {
     if (!c.bounded) {
       EXPECT_FALSE(c.consistent) << c.model;
@@ -405,17 +405,17 @@ TEST(BoundsVerdict, PairWithoutBoundsHasNoRatio) {
   const auto ya = run(p, emu("f16-acc16", algo::pairwise), g);
   const auto yb = run(p, emu("f16-acc16", algo::sequential), g);
   ASSERT_NE(ya.data, yb.data);
-  auto c = bounds::compare({linear, p.x, p.w, &p.b}, ya, "f16-acc16", yb, "f16-acc16");
+  auto c = verdicts::compare({linear, p.x, p.w, &p.b}, ya, "f16-acc16", yb, "f16-acc16");
   EXPECT_TRUE(std::isnan(c.max_ratio)) << c.explanation;
   EXPECT_GT(c.n_no_allowance, 0);
-  EXPECT_NE(c.kind, bounds::verdict_kind::consistent) << c.explanation;
-  EXPECT_NE(c.kind, bounds::verdict_kind::violation) << c.explanation;
+  EXPECT_NE(c.kind, verdicts::verdict_kind::consistent) << c.explanation;
+  EXPECT_NE(c.kind, verdicts::verdict_kind::violation) << c.explanation;
   EXPECT_EQ(c.explanation.find("at most 0 of"), std::string::npos) << c.explanation;
   EXPECT_NE(c.explanation.find("no guarantee"), std::string::npos) << c.explanation;
   // With bounds (f32 at the same K) the ratio is there and finite.
   auto q = make(2, 16, 2048, g);
-  auto c32 = bounds::compare({linear, q.x, q.w, &q.b}, run(q, emu("f32", algo::pairwise), g), "f32",
-                             run(q, emu("f32", algo::sequential), g), "f32");
+  auto c32 = verdicts::compare({linear, q.x, q.w, &q.b}, run(q, emu("f32", algo::pairwise), g),
+                               "f32", run(q, emu("f32", algo::sequential), g), "f32");
   EXPECT_TRUE(std::isfinite(c32.max_ratio)) << c32.explanation;
   EXPECT_EQ(c32.n_no_allowance, 0);
 }
@@ -430,8 +430,8 @@ TEST(BoundsVerdict, NonzeroOutputOfAllZeroProductsIsABug) {
   p.b = {{2}, {0.0, 0.0}, format_id::f16};
   tensor y{{1, 2}, {5.03125, 0.0}, format_id::f16};
   for (const char* m : {"f16-acc16", "f16", "f32"}) {
-    auto v = bounds::check({linear, p.x, p.w, &p.b}, y, m);
-    EXPECT_EQ(v.kind, bounds::verdict_kind::violation) << m << ": " << describe(v);
+    auto v = verdicts::check({linear, p.x, p.w, &p.b}, y, m);
+    EXPECT_EQ(v.kind, verdicts::verdict_kind::violation) << m << ": " << describe(v);
     EXPECT_TRUE(v.consistent_models.empty()) << m << ": " << describe(v);
     EXPECT_NE(v.explanation.find("bug"), std::string::npos) << v.explanation;
   }
@@ -443,14 +443,15 @@ TEST(BoundsVerdict, Tf32TieAwayIsNotABug) {
   ops::op_spec mm(ops::op_kind::matmul);
   tensor a{{1, 1}, {1024.5}, format_id::f32}, b{{1, 1}, {1.0}, format_id::f32};
   tensor y{{1, 1}, {1025.0}, format_id::f32};
-  auto v = bounds::check({mm, a, b, nullptr}, y, "tf32");
-  EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << describe(v);
-  EXPECT_EQ(bounds::check({mm, a, b, nullptr}, y, "tf32-rna").kind,
-            bounds::verdict_kind::consistent);
-  EXPECT_EQ(bounds::check({mm, a, b, nullptr}, y, "tf32-rne").kind,
-            bounds::verdict_kind::violation);
+  auto v = verdicts::check({mm, a, b, nullptr}, y, "tf32");
+  EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent) << describe(v);
+  EXPECT_EQ(verdicts::check({mm, a, b, nullptr}, y, "tf32-rna").kind,
+            verdicts::verdict_kind::consistent);
+  EXPECT_EQ(verdicts::check({mm, a, b, nullptr}, y, "tf32-rne").kind,
+            verdicts::verdict_kind::violation);
   tensor y2{{1, 1}, {1024.0}, format_id::f32};  // ties to even, and the f32 value kept: fine too
-  EXPECT_EQ(bounds::check({mm, a, b, nullptr}, y2, "tf32").kind, bounds::verdict_kind::consistent);
+  EXPECT_EQ(verdicts::check({mm, a, b, nullptr}, y2, "tf32").kind,
+            verdicts::verdict_kind::consistent);
 }
 
 // Item 6: linear 4 x 32768 -> 32 computed with TF32 (split-K) and declared f32: all 128 outputs
@@ -459,15 +460,15 @@ TEST(BoundsVerdict, LongSplitKTf32DeclaredF32IsNoticed) {
   auto g = roundoff::test::rng(32);
   auto p = make(4, 32, 32768, g);
   auto v =
-      bounds::check({linear, p.x, p.w, &p.b}, run(p, emu("tf32-rne", algo::split_k), g), "f32");
+      verdicts::check({linear, p.x, p.w, &p.b}, run(p, emu("tf32-rne", algo::split_k), g), "f32");
   EXPECT_EQ(v.n_beyond_deterministic, 0) << describe(v);
-  EXPECT_EQ(v.kind, bounds::verdict_kind::suspicious) << describe(v);
+  EXPECT_EQ(v.kind, verdicts::verdict_kind::suspicious) << describe(v);
   EXPECT_EQ(v.effective_model, "tf32-rne") << describe(v);
   ASSERT_FALSE(v.nearest_inputs.empty());
   EXPECT_EQ(v.nearest_inputs.front().inputs, "tf32-rne");
   // The same problem computed in f32 stays consistent and nearest its own inputs.
-  auto v32 = bounds::check({linear, p.x, p.w, &p.b}, run(p, emu("f32", algo::split_k), g), "f32");
-  EXPECT_EQ(v32.kind, bounds::verdict_kind::consistent) << describe(v32);
+  auto v32 = verdicts::check({linear, p.x, p.w, &p.b}, run(p, emu("f32", algo::split_k), g), "f32");
+  EXPECT_EQ(v32.kind, verdicts::verdict_kind::consistent) << describe(v32);
   EXPECT_EQ(v32.nearest_inputs.front().inputs, "as given") << describe(v32);
 }
 
@@ -481,10 +482,10 @@ TEST(BoundsVerdict, ConsistentOutputsAreNeverAPairwiseViolation) {
     auto ea = emu("f32", algo::split_k);
     auto eb = emu("tf32-rne", algo::matrix_unit, 8);
     tensor a = run(p, ea, g), b = run(p, eb, g);
-    auto c = bounds::compare({linear, p.x, p.w, &p.b}, a, "tf32", b, "tf32");
-    ASSERT_EQ(c.a.kind, bounds::verdict_kind::consistent) << describe(c.a);
-    ASSERT_EQ(c.b.kind, bounds::verdict_kind::consistent) << describe(c.b);
-    EXPECT_NE(c.kind, bounds::verdict_kind::violation)
+    auto c = verdicts::compare({linear, p.x, p.w, &p.b}, a, "tf32", b, "tf32");
+    ASSERT_EQ(c.a.kind, verdicts::verdict_kind::consistent) << describe(c.a);
+    ASSERT_EQ(c.b.kind, verdicts::verdict_kind::consistent) << describe(c.b);
+    EXPECT_NE(c.kind, verdicts::verdict_kind::violation)
         << c.explanation << ' ' << roundoff::test::replay(it);
     EXPECT_EQ(c.n_beyond, 0);
   }
@@ -502,8 +503,8 @@ TEST(BoundsVerdict, LargeOutputsIdentifyOnAStatedSampleOfRows) {
   auto g = roundoff::test::rng(1414);
   auto p = make(4096, 72, 16, g);  // 294912 outputs
   auto y32 = run(p, emu("f32"), g);
-  auto v32 = bounds::check({linear, p.x, p.w, &p.b}, y32, "f32");
-  EXPECT_EQ(v32.kind, bounds::verdict_kind::consistent) << describe(v32);
+  auto v32 = verdicts::check({linear, p.x, p.w, &p.b}, y32, "f32");
+  EXPECT_EQ(v32.kind, verdicts::verdict_kind::consistent) << describe(v32);
   EXPECT_EQ(v32.effective_model, "f32") << describe(v32);
   EXPECT_EQ(v32.elements, 4096 * 72);
   EXPECT_EQ(v32.identification_rows_total, 4096);
@@ -519,8 +520,8 @@ TEST(BoundsVerdict, LargeOutputsIdentifyOnAStatedSampleOfRows) {
       << v32.explanation;
 
   auto ytf = run(p, emu("tf32"), g);
-  auto vtf = bounds::check({linear, p.x, p.w, &p.b}, ytf, "f32");
-  EXPECT_NE(vtf.kind, bounds::verdict_kind::consistent) << describe(vtf);
+  auto vtf = verdicts::check({linear, p.x, p.w, &p.b}, ytf, "f32");
+  EXPECT_NE(vtf.kind, verdicts::verdict_kind::consistent) << describe(vtf);
   EXPECT_EQ(vtf.effective_model, "tf32-rne") << describe(vtf);
   EXPECT_NE(vtf.explanation.find("TF32"), std::string::npos) << vtf.explanation;
 
@@ -531,15 +532,15 @@ TEST(BoundsVerdict, LargeOutputsIdentifyOnAStatedSampleOfRows) {
     ++outside;
   tensor bad = y32;
   bad.data[static_cast<std::size_t>(outside * 72 + 5)] += 1.0;
-  auto vb = bounds::check({linear, p.x, p.w, &p.b}, bad, "f32");
-  EXPECT_EQ(vb.kind, bounds::verdict_kind::violation) << describe(vb);
+  auto vb = verdicts::check({linear, p.x, p.w, &p.b}, bad, "f32");
+  EXPECT_EQ(vb.kind, verdicts::verdict_kind::violation) << describe(vb);
   EXPECT_EQ(vb.n_beyond_deterministic, 1) << describe(vb);
   ASSERT_FALSE(vb.worst.empty());
   EXPECT_EQ(vb.worst.front().index, outside * 72 + 5);
 
   // At or below 2^18 elements every element is used and nothing is stated.
   auto small = make(64, 72, 16, g);
-  auto vs = bounds::check({linear, small.x, small.w, &small.b}, run(small, emu("f32"), g), "f32");
+  auto vs = verdicts::check({linear, small.x, small.w, &small.b}, run(small, emu("f32"), g), "f32");
   EXPECT_TRUE(vs.identification_rows.empty());
   EXPECT_EQ(vs.explanation.find("model identification used"), std::string::npos);
 }
@@ -572,7 +573,7 @@ TEST(BoundsVerdict, ConvertTensorMatchesConvert) {
     for (conversion c :
          {conversion::nearest_even, conversion::nearest_away, conversion::toward_zero})
       for (underflow_mode u : {underflow_mode::gradual, underflow_mode::flush_to_zero}) {
-        const tensor r = bounds::convert_tensor(t, f, c, u);
+        const tensor r = verdicts::convert_tensor(t, f, c, u);
         for (std::size_t i = 0; i < t.data.size(); ++i) {
           const double want = convert(f, t.data[i], c, u);
           ASSERT_TRUE(std::memcmp(&want, &r.data[i], sizeof want) == 0 ||

@@ -13,7 +13,9 @@
 #include "directed.hpp"
 #include "roundoff/exact/gemm.hpp"
 
-namespace roundoff::bounds::detail {
+namespace roundoff::verdicts::detail {
+
+namespace directed = bounds::detail::directed;
 
 bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor_view& x, const tensor_view& w,
                                  const tensor_view* b) {
@@ -83,4 +85,4 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
   return t;
 }
 
-}  // namespace roundoff::bounds::detail
+}  // namespace roundoff::verdicts::detail

@@ -4,13 +4,13 @@
 // deterministic and probabilistic bounds of its arithmetic model, and the pairwise differences
 // the user plotted. Definitions of every measured quantity: docs/cli.md, "roundoff sweep".
 //
-//   bounds::sweep_spec s;
+//   verdicts::sweep_spec s;
 //   s.op = ops::make_op_spec(ops::op_kind::linear, {});
 //   s.vary = {"in", 1, 2048, 64};  // the CLI's --vary in=1:2048:64
-//   auto r = bounds::run_sweep(s, impls);  // impls: callables, e.g. wrapping backends
+//   auto r = verdicts::run_sweep(s, impls);  // impls: callables, e.g. wrapping backends
 //
 // Implementations are passed in as callables so that this layer need not know the backends
-// (layers point one way: bounds -> backends).
+// (layers point one way: verdicts -> backends).
 #pragma once
 
 #include <cstdint>
@@ -22,12 +22,12 @@
 #include <utility>
 #include <vector>
 
-#include "roundoff/bounds/verdict.hpp"
 #include "roundoff/formats/format.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/tensor.hpp"
+#include "roundoff/verdicts/verdict.hpp"
 
-namespace roundoff::bounds {
+namespace roundoff::verdicts {
 
 /// One dimension's setting: a size, or tied to another dimension (`out=in`: out equals in).
 struct dim_setting {
@@ -182,4 +182,4 @@ using sweep_progress = std::function<void(std::size_t, std::size_t, std::int64_t
 sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls,
                        const sweep_progress& progress = {});
 
-}  // namespace roundoff::bounds
+}  // namespace roundoff::verdicts

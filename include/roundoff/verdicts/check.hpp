@@ -1,7 +1,7 @@
 // The verdict API: problem (op + inputs) + observed output + declared model -> verdict.
 //
 //   roundoff::ops::problem p{roundoff::ops::op_kind::linear, x, w, &b};
-//   auto v = roundoff::bounds::check(p, y, "f32");
+//   auto v = roundoff::verdicts::check(p, y, "f32");
 //   std::cout << v.explanation << '\n';
 //
 // Inputs and outputs are tensor_views of the caller's buffers (a roundoff::tensor converts).
@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "roundoff/bounds/models.hpp"
-#include "roundoff/bounds/verdict.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/tensor.hpp"
 #include "roundoff/tensor_view.hpp"
+#include "roundoff/verdicts/verdict.hpp"
 
-namespace roundoff::bounds {
+namespace roundoff::verdicts {
 
 struct check_options {
   /// Probability that a correct implementation is flagged by any probabilistic test, over the
@@ -28,7 +28,7 @@ struct check_options {
   double confidence = 1e-6;
   /// Overrides the declared model's summation order when set (e.g. pairwise, for sharper bounds).
   bool override_order = false;
-  summation_order order;
+  bounds::summation_order order;
   /// Run model identification over `candidates` (empty: every preset).
   bool identify = true;
   std::vector<std::string> candidates;
@@ -42,10 +42,10 @@ struct check_options {
 /// every check() and compare() of that problem's outputs (roundoff check and run judge all their
 /// outputs through one). Holds the problem's views: the buffers must outlive it.
 ///
-///   bounds::reference_set refs({ops::op_kind::linear, x, w, &b});
-///   auto v1 = bounds::check(refs, y1, bounds::parse_model("f32"));
-///   auto v2 = bounds::check(refs, y2, bounds::parse_model("tf32"));
-///   auto c = bounds::compare(refs, y1, v1, y2, v2);
+///   verdicts::reference_set refs({ops::op_kind::linear, x, w, &b});
+///   auto v1 = verdicts::check(refs, y1, bounds::parse_model("f32"));
+///   auto v2 = verdicts::check(refs, y2, bounds::parse_model("tf32"));
+///   auto c = verdicts::compare(refs, y1, v1, y2, v2);
 class reference_set {
  public:
   /// `reference` chooses the exact method and threads (mpfr is replaced by fast: the verdicts
@@ -65,8 +65,8 @@ class reference_set {
 
 /// As check() below, with the problem's references shared (check_options::reference is not
 /// used: the set's options are).
-verdict check(reference_set& refs, const tensor_view& observed, const arithmetic_model& declared,
-              const check_options& opt = {});
+verdict check(reference_set& refs, const tensor_view& observed,
+              const bounds::arithmetic_model& declared, const check_options& opt = {});
 /// As compare() below, with the problem's references shared.
 comparison compare(reference_set& refs, const tensor_view& observed_a, const verdict& verdict_a,
                    const tensor_view& observed_b, const verdict& verdict_b,
@@ -74,8 +74,8 @@ comparison compare(reference_set& refs, const tensor_view& observed_a, const ver
 
 /// Judges `observed` (the op's output as computed by some implementation) against the declared
 /// arithmetic. `observed` must have the op's output shape (else input_error).
-verdict check(const ops::problem& p, const tensor_view& observed, const arithmetic_model& declared,
-              const check_options& opt = {});
+verdict check(const ops::problem& p, const tensor_view& observed,
+              const bounds::arithmetic_model& declared, const check_options& opt = {});
 /// As above with a preset name ("f32", "tf32", ...); unknown names throw input_error.
 verdict check(const ops::problem& p, const tensor_view& observed, std::string_view declared,
               const check_options& opt = {});
@@ -97,4 +97,4 @@ tensor round_tensor(const tensor_view& t, format_id f, underflow_mode u = underf
 tensor convert_tensor(const tensor_view& t, format_id f, conversion c,
                       underflow_mode u = underflow_mode::gradual);
 
-}  // namespace roundoff::bounds
+}  // namespace roundoff::verdicts

@@ -8,7 +8,7 @@
 //   torch.testing.assert_close:   |a - ref| <= atol + rtol |ref|, by the output dtype:
 //                                 f64 (1e-7, 1e-7), f32 (1e-5, 1.3e-6), f16 (1e-5, 1e-3),
 //                                 bf16 (1e-5, 1.6e-2); NaN never equal.
-// Run: ./bounds_compare_allclose_test (prints the markdown table; ROUNDOFF_TABLE_OUT=file also
+// Run: ./verdicts_compare_allclose_test (prints the markdown table; ROUNDOFF_TABLE_OUT=file also
 // writes it).
 #include <gtest/gtest.h>
 
@@ -21,7 +21,7 @@
 #include "emulate.hpp"
 #include "linear_faults.hpp"
 #include "property.hpp"
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 namespace {
 
@@ -112,14 +112,14 @@ TEST(BoundsCompareAllclose, Table) {
     if (!tab.count(key)) order.push_back(key);
     auto& r = tab[key];
     auto ref = ops::evaluate({linear, p.x, p.w, &p.b});
-    auto v = bounds::check({linear, p.x, p.w, &p.b}, y, declared);
+    auto v = verdicts::check({linear, p.x, p.w, &p.b}, y, declared);
     auto [rt, at] =
         torch_tol(dtype_of(declared) == format_id::f32 ? format_id::f32
                                                        : bounds::parse_model(declared).output);
     ++r.cases;
-    r.roundoff += v.kind != bounds::verdict_kind::consistent;
-    if (v.kind == bounds::verdict_kind::consistent) r.unflagged_by_k[p.K]++;
-    r.roundoff_violation += v.kind == bounds::verdict_kind::violation;
+    r.roundoff += v.kind != verdicts::verdict_kind::consistent;
+    if (v.kind == verdicts::verdict_kind::consistent) r.unflagged_by_k[p.K]++;
+    r.roundoff_violation += v.kind == verdicts::verdict_kind::violation;
     r.torch += !allclose(y, ref.exact.rounded(), rt, at);
     r.numpy += !allclose(y, ref.exact.rounded(), 1e-5, 1e-8);
     r.numpy_testing += !allclose(y, ref.exact.rounded(), 1e-7, 0);
@@ -135,7 +135,7 @@ TEST(BoundsCompareAllclose, Table) {
           auto e = emu(m.name, algs[g() % 5]);
           tensor y = run(p, e, g);
           auto v = judge(correct, correct_order, "correct " + m.name, p, y, m.name);
-          EXPECT_EQ(v.kind, bounds::verdict_kind::consistent)
+          EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent)
               << m.name << " K=" << K << " data " << data << ": " << v.explanation;
         }
 

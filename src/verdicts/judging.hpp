@@ -1,4 +1,4 @@
-// The one per-element judging kernel of the bounds layer, shared by check(), compare() and
+// The one per-element judging kernel of the verdicts layer, shared by check(), compare() and
 // run_sweep(): exact references per converted input set, special values, and the category of one
 // element against the best of a model's references (docs/verdicts.md, §1 "Special values" and
 // §2). Internal: not installed.
@@ -20,15 +20,30 @@
 #include "element_data.hpp"
 #include "magnitude.hpp"
 #include "roundoff/bounds/bounds.hpp"
-#include "roundoff/bounds/check.hpp"
 #include "roundoff/bounds/models.hpp"
-#include "roundoff/bounds/verdict.hpp"
 #include "roundoff/exact/accumulator.hpp"
 #include "roundoff/formats/convert.hpp"
 #include "roundoff/ops/op.hpp"
 #include "roundoff/tensor_view.hpp"
+#include "roundoff/verdicts/check.hpp"
+#include "roundoff/verdicts/verdict.hpp"
 
-namespace roundoff::bounds::detail {
+namespace roundoff::verdicts::detail {
+
+// The formulas this kernel evaluates (the bounds layer; bound_plan.hpp is its internal header).
+using bounds::arithmetic_model;
+using bounds::conversion_bit;
+using bounds::dot_bound;
+using bounds::dot_bound_probabilistic;
+using bounds::element_input;
+using bounds::has_probabilistic_bound;
+using bounds::lambda_for;
+using bounds::probabilistic_unit_roundoff;
+using bounds::summation_order;
+using bounds::detail::add_up;
+using bounds::detail::evaluate;
+using bounds::detail::model_plans;
+using bounds::detail::mul_up;
 
 constexpr double inf = std::numeric_limits<double>::infinity();
 
@@ -443,4 +458,4 @@ inline double lambda_of(const arithmetic_model& m, const ops::op_result& r, doub
              : 0.0;
 }
 
-}  // namespace roundoff::bounds::detail
+}  // namespace roundoff::verdicts::detail

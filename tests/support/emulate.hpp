@@ -1,6 +1,7 @@
 // Emulated implementations of a dot product y = sum x_j w_j (+ b) in an arithmetic model, for the
-// bounds tests: every operation is rounded to the model's formats with formats::round_to (or,
-// for FMA and block FMA, formed exactly by the exact accumulator and rounded once).
+// bounds and verdicts tests: every operation is rounded to the model's formats with
+// formats::round_to (or, for FMA and block FMA, formed exactly by the exact accumulator and
+// rounded once).
 #pragma once
 
 #include <algorithm>

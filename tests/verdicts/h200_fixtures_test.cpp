@@ -9,8 +9,8 @@
 #include <iostream>
 #include <string>
 
-#include "roundoff/bounds/check.hpp"
 #include "roundoff/io/read_tensor.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 #ifndef ROUNDOFF_FIXTURES_DIR
 #error "ROUNDOFF_FIXTURES_DIR must name tests/fixtures/h200"
@@ -24,8 +24,8 @@ tensor load(const std::string& file, const std::string& member) {
   return io::read_tensor(std::string(ROUNDOFF_FIXTURES_DIR) + "/" + file + ":" + member);
 }
 
-std::string describe(const bounds::verdict& v) {
-  std::string s = std::string(bounds::to_string(v.kind)) + " (declared " + v.declared_model +
+std::string describe(const verdicts::verdict& v) {
+  std::string s = std::string(verdicts::to_string(v.kind)) + " (declared " + v.declared_model +
                   ", effective '" + v.effective_model + "'): " + v.explanation + " [nearest:";
   for (std::size_t i = 0; i < v.nearest_inputs.size() && i < 3; ++i)
     s += " " + v.nearest_inputs[i].inputs + "=" + std::to_string(v.nearest_inputs[i].distance);
@@ -63,22 +63,24 @@ TEST(h200_fixtures, seed_outputs_are_consistent_with_their_arithmetic) {
     for (const std::string form : {"linear_", "matmul_add_"}) {
       const auto in = inputs("seed_subset.npz", tag, "x", "W", "b");
       const tensor y = load("seed_subset.npz", form + tag);
-      const auto v = bounds::check({linear, in.x, in.w, &in.b}, y, model_of(tag));
-      EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << form << tag << ": " << describe(v);
+      const auto v = verdicts::check({linear, in.x, in.w, &in.b}, y, model_of(tag));
+      EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent) << form << tag << ": " << describe(v);
       std::cout << "  [h200 seed] " << form << tag << ": " << describe(v) << '\n';
     }
   for (const std::string name : {"cpu_linear_f32", "cpu_matmul_add_f32"}) {
     const auto in = inputs("seed_subset.npz", "f32", "x", "W", "b");
-    const auto v = bounds::check({linear, in.x, in.w, &in.b}, load("seed_subset.npz", name), "f32");
-    EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << name << ": " << describe(v);
+    const auto v =
+        verdicts::check({linear, in.x, in.w, &in.b}, load("seed_subset.npz", name), "f32");
+    EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent) << name << ": " << describe(v);
   }
 }
 
 TEST(h200_fixtures, cublas_tf32_declared_f32_is_flagged_as_tf32_ties_to_even) {
   const auto in = inputs("seed_subset.npz", "f32", "x", "W", "b");
   for (const std::string name : {"linear_tf32", "matmul_add_tf32"}) {
-    const auto v = bounds::check({linear, in.x, in.w, &in.b}, load("seed_subset.npz", name), "f32");
-    EXPECT_NE(v.kind, bounds::verdict_kind::consistent) << name << ": " << describe(v);
+    const auto v =
+        verdicts::check({linear, in.x, in.w, &in.b}, load("seed_subset.npz", name), "f32");
+    EXPECT_NE(v.kind, verdicts::verdict_kind::consistent) << name << ": " << describe(v);
     EXPECT_EQ(v.effective_model, "tf32-rne") << name << ": " << describe(v);
     ASSERT_FALSE(v.nearest_inputs.empty());
     EXPECT_EQ(v.nearest_inputs.front().inputs, "tf32-rne") << describe(v);
@@ -91,8 +93,8 @@ TEST(h200_fixtures, conv2d_outputs_are_consistent_with_their_arithmetic) {
     if (tag == "f32_bench") continue;  // not in the subset (same verdicts as f32, README)
     const auto in = inputs("conv_subset.npz", tag, "x", "w", "b");
     const tensor y = load("conv_subset.npz", "conv2d_" + tag);
-    const auto v = bounds::check({conv2d_padding_1(), in.x, in.w, &in.b}, y, model_of(tag));
-    EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << tag << ": " << describe(v);
+    const auto v = verdicts::check({conv2d_padding_1(), in.x, in.w, &in.b}, y, model_of(tag));
+    EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent) << tag << ": " << describe(v);
     std::cout << "  [h200 conv2d] " << tag << ": " << describe(v) << '\n';
   }
 }
@@ -101,14 +103,14 @@ TEST(h200_fixtures, cudnn_tf32_conv2d_is_identified_as_ties_away) {
   const auto in = inputs("conv_subset.npz", "f32", "x", "w", "b");
   for (const std::string tag : {"tf32", "tf32_bench"}) {
     const tensor y = load("conv_subset.npz", "conv2d_" + tag);
-    const auto v = bounds::check({conv2d_padding_1(), in.x, in.w, &in.b}, y, "tf32");
-    EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << describe(v);
+    const auto v = verdicts::check({conv2d_padding_1(), in.x, in.w, &in.b}, y, "tf32");
+    EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent) << describe(v);
     EXPECT_EQ(v.effective_model, "tf32-rna") << describe(v);
     ASSERT_FALSE(v.nearest_inputs.empty());
     EXPECT_EQ(v.nearest_inputs.front().inputs, "tf32-rna") << describe(v);
     // Declared f32 it is flagged, and the hint names TF32.
-    const auto v32 = bounds::check({conv2d_padding_1(), in.x, in.w, &in.b}, y, "f32");
-    EXPECT_NE(v32.kind, bounds::verdict_kind::consistent) << describe(v32);
+    const auto v32 = verdicts::check({conv2d_padding_1(), in.x, in.w, &in.b}, y, "f32");
+    EXPECT_NE(v32.kind, verdicts::verdict_kind::consistent) << describe(v32);
     EXPECT_EQ(v32.effective_model, "tf32-rna") << describe(v32);
     std::cout << "  [h200 conv2d " << tag << " declared f32] " << describe(v32) << '\n';
   }
@@ -122,8 +124,8 @@ TEST(h200_fixtures, tensor_core_probes_are_consistent_and_truncate) {
       const tensor x = load("probe_subset.npz", key + "_x");
       const tensor w = load("probe_subset.npz", key + "_w");
       const tensor y = load("probe_subset.npz", key + "_y");
-      const auto v = bounds::check({linear, x, w, nullptr}, y, fmt);
-      EXPECT_EQ(v.kind, bounds::verdict_kind::consistent) << key << ": " << describe(v);
+      const auto v = verdicts::check({linear, x, w, nullptr}, y, fmt);
+      EXPECT_EQ(v.kind, verdicts::verdict_kind::consistent) << key << ": " << describe(v);
       EXPECT_EQ(v.n_beyond_deterministic, 0) << key;
       std::cout << "  [h200 probe] " << key << ": max err/bound " << v.max_ratio_deterministic
                 << '\n';
@@ -137,10 +139,10 @@ TEST(h200_fixtures, two_correct_outputs_are_never_a_pairwise_violation) {
   const auto in = inputs("seed_subset.npz", "f32", "x", "W", "b");
   const tensor without = load("seed_subset.npz", "linear_f32");
   const tensor with = load("seed_subset.npz", "linear_tf32");
-  const auto c = bounds::compare({linear, in.x, in.w, &in.b}, without, "tf32", with, "tf32");
-  EXPECT_EQ(c.a.kind, bounds::verdict_kind::consistent) << describe(c.a);
-  EXPECT_EQ(c.b.kind, bounds::verdict_kind::consistent) << describe(c.b);
-  EXPECT_NE(c.kind, bounds::verdict_kind::violation) << c.explanation;
+  const auto c = verdicts::compare({linear, in.x, in.w, &in.b}, without, "tf32", with, "tf32");
+  EXPECT_EQ(c.a.kind, verdicts::verdict_kind::consistent) << describe(c.a);
+  EXPECT_EQ(c.b.kind, verdicts::verdict_kind::consistent) << describe(c.b);
+  EXPECT_NE(c.kind, verdicts::verdict_kind::violation) << c.explanation;
   EXPECT_EQ(c.n_beyond, 0);
   EXPECT_NE(c.explanation.find("converted their inputs differently"), std::string::npos)
       << c.explanation;

@@ -1,5 +1,5 @@
 // The verdict on one implementation's output, and the comparison of two: plain structs that a
-// reporter can print without calling any bounds code. Produced by roundoff/bounds/check.hpp;
+// reporter can print without calling any verdicts code. Produced by roundoff/verdicts/check.hpp;
 // the categories are defined in docs/verdicts.md.
 #pragma once
 
@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace roundoff::bounds {
+namespace roundoff::verdicts {
 
 enum class verdict_kind : std::uint8_t {
   consistent,    ///< explained by rounding in the declared model
@@ -167,4 +167,4 @@ struct comparison {
   std::string explanation;
 };
 
-}  // namespace roundoff::bounds
+}  // namespace roundoff::verdicts

@@ -9,7 +9,7 @@
 #include "roundoff/ops/op.hpp"
 #include "roundoff/tensor_view.hpp"
 
-namespace roundoff::bounds::detail {
+namespace roundoff::verdicts::detail {
 
 /// The magnitude of every output element of `op` on (x, w, b), each >= the exact sum (the same
 /// doubles ops::evaluate gives with magnitude_method::blas_bound, up to the DGEMM's summation
@@ -23,4 +23,4 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
                                                        const tensor_view& w, const tensor_view* b,
                                                        int threads);
 
-}  // namespace roundoff::bounds::detail
+}  // namespace roundoff::verdicts::detail

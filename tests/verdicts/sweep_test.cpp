@@ -1,8 +1,8 @@
-// The dimension sweep (roundoff/bounds/sweep.hpp): range and --dim parsing, sizes and ties,
+// The dimension sweep (roundoff/verdicts/sweep.hpp): range and --dim parsing, sizes and ties,
 // seeded inputs, and the measurement itself against independent oracles: f32/f64 loops written
 // here as the implementations, MPFR (ops method::mpfr, checked exact) for the errors, plain
 // recomputation for the pairwise sums. A planted fault must be flagged.
-#include "roundoff/bounds/sweep.hpp"
+#include "roundoff/verdicts/sweep.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,7 +16,7 @@
 namespace {
 
 using namespace roundoff;
-using bounds::vary_values;
+using verdicts::vary_values;
 
 // The message as the CLI prints it: an argument_error names its flag (src/cli/op_flags.cpp,
 // flag_message), so the assertions below read as the user sees them.
@@ -36,23 +36,25 @@ std::string input_error_of(F&& f) {
 }
 
 TEST(SweepVary, RefusesTooManyPoints) {
-  const std::string m = input_error_of([] { vary_values(bounds::vary_range{"in", 1, 20000, 1}); });
+  const std::string m = input_error_of([] {
+    vary_values(verdicts::vary_range{"in", 1, 20000, 1});
+  });
   EXPECT_NE(m.find("20000 points"), std::string::npos) << m;
   EXPECT_NE(m.find("limit of 10000"), std::string::npos) << m;
-  EXPECT_EQ(vary_values(bounds::vary_range{"in", 1, 10000, 1}).size(), 10000u);
-  EXPECT_THROW(vary_values(bounds::vary_range{"in", 1, 11, 1}, 10), input_error);
-  EXPECT_EQ(vary_values(bounds::vary_range{"in", 1, 10, 1}, 10).size(), 10u);
+  EXPECT_EQ(vary_values(verdicts::vary_range{"in", 1, 10000, 1}).size(), 10000u);
+  EXPECT_THROW(vary_values(verdicts::vary_range{"in", 1, 11, 1}, 10), input_error);
+  EXPECT_EQ(vary_values(verdicts::vary_range{"in", 1, 10, 1}, 10).size(), 10u);
 }
 
-bounds::sweep_spec spec_for(ops::op_kind op, const bounds::vary_range& vary) {
-  bounds::sweep_spec s(ops::make_op_spec(op, {}));
+verdicts::sweep_spec spec_for(ops::op_kind op, const verdicts::vary_range& vary) {
+  verdicts::sweep_spec s(ops::make_op_spec(op, {}));
   s.vary = vary;
   return s;
 }
 
 TEST(SweepDims, LinearDefaultsTieOutToIn) {
   auto s = spec_for(ops::op_kind::linear, {"in", 1, 9, 4});
-  auto sh = bounds::sweep_shapes(s);
+  auto sh = verdicts::sweep_shapes(s);
   ASSERT_EQ(sh.size(), 3u);
   EXPECT_EQ(sh[2].value, 9);
   EXPECT_EQ(sh[2].x, (std::vector<std::int64_t>{32, 9}));
@@ -63,14 +65,14 @@ TEST(SweepDims, LinearDefaultsTieOutToIn) {
   s = spec_for(ops::op_kind::linear, {"out", 2, 3, 1});
   s.dims["batch"] = {0, "in"};
   s.dims["in"] = {7, {}};
-  sh = bounds::sweep_shapes(s);
+  sh = verdicts::sweep_shapes(s);
   EXPECT_EQ(sh[1].x, (std::vector<std::int64_t>{7, 7}));
   EXPECT_EQ(sh[1].w, (std::vector<std::int64_t>{3, 7}));
   // matmul and bmm lay the weight out as [in, out].
   s = spec_for(ops::op_kind::bmm, {"in", 5, 5, 1});
   s.bias = false;
   s.dims["m"] = {3, {}};
-  sh = bounds::sweep_shapes(s);
+  sh = verdicts::sweep_shapes(s);
   EXPECT_EQ(sh[0].x, (std::vector<std::int64_t>{4, 3, 5}));
   EXPECT_EQ(sh[0].w, (std::vector<std::int64_t>{4, 5, 5}));
   EXPECT_TRUE(sh[0].b.empty());
@@ -79,19 +81,19 @@ TEST(SweepDims, LinearDefaultsTieOutToIn) {
   s = spec_for(ops::op_kind::matmul, {"k", 6, 6, 1});
   s.dims["n"] = {2, {}};
   s.dims["m"] = {0, "in_features"};
-  sh = bounds::sweep_shapes(s);
+  sh = verdicts::sweep_shapes(s);
   EXPECT_EQ(sh[0].x, (std::vector<std::int64_t>{6, 6}));
   EXPECT_EQ(sh[0].w, (std::vector<std::int64_t>{6, 2}));
   s = spec_for(ops::op_kind::conv1d, {"kernel_size", 2, 2, 1});
   s.dims["in_channels"] = {4, {}};
   s.dims["size"] = {9, {}};
-  sh = bounds::sweep_shapes(s);
+  sh = verdicts::sweep_shapes(s);
   EXPECT_EQ(sh[0].x, (std::vector<std::int64_t>{1, 4, 9}));
   EXPECT_EQ(sh[0].w, (std::vector<std::int64_t>{4, 4, 2}));
   s = spec_for(ops::op_kind::linear, {"in", 1, 2, 1});
   s.dims["out_features"] = {3, {}};
   s.dims["out"] = {4, {}};
-  EXPECT_NE(input_error_of([&] { bounds::sweep_shapes(s); }).find("given twice"),
+  EXPECT_NE(input_error_of([&] { verdicts::sweep_shapes(s); }).find("given twice"),
             std::string::npos);
 }
 
@@ -102,80 +104,82 @@ TEST(SweepDims, ConvShapes) {
   cf.groups = 2;
   s.op = ops::make_op_spec(ops::op_kind::conv2d, cf);
   s.dims["out"] = {6, {}};
-  auto sh = bounds::sweep_shapes(s);
+  auto sh = verdicts::sweep_shapes(s);
   EXPECT_EQ(sh[1].x, (std::vector<std::int64_t>{1, 8, 16, 16}));
   EXPECT_EQ(sh[1].w, (std::vector<std::int64_t>{6, 4, 3, 3}));
   EXPECT_EQ(sh[1].y, (std::vector<std::int64_t>{1, 6, 7, 7}));
   s = spec_for(ops::op_kind::conv_transpose1d, {"length", 3, 4, 1});
-  sh = bounds::sweep_shapes(s);
+  sh = verdicts::sweep_shapes(s);
   EXPECT_EQ(sh[0].w, (std::vector<std::int64_t>{16, 16, 3}));
   EXPECT_EQ(sh[0].y, (std::vector<std::int64_t>{1, 16, 5}));
 }
 
 TEST(SweepDims, RefusesUnknownCyclicAndInvalidShapes) {
   auto s = spec_for(ops::op_kind::linear, {"length", 1, 3, 1});
-  EXPECT_NE(input_error_of([&] { bounds::sweep_shapes(s); }).find("its dimensions: batch, in, out"),
-            std::string::npos);
+  EXPECT_NE(
+      input_error_of([&] { verdicts::sweep_shapes(s); }).find("its dimensions: batch, in, out"),
+      std::string::npos);
   s = spec_for(ops::op_kind::linear, {"in", 1, 3, 1});
   s.dims["kernel"] = {3, {}};
-  EXPECT_NE(input_error_of([&] { bounds::sweep_shapes(s); }).find("no dimension 'kernel'"),
+  EXPECT_NE(input_error_of([&] { verdicts::sweep_shapes(s); }).find("no dimension 'kernel'"),
             std::string::npos);
   s = spec_for(ops::op_kind::linear, {"in", 1, 3, 1});
   s.dims["in"] = {3, {}};
-  EXPECT_NE(input_error_of([&] { bounds::sweep_shapes(s); }).find("--vary varies"),
+  EXPECT_NE(input_error_of([&] { verdicts::sweep_shapes(s); }).find("--vary varies"),
             std::string::npos);
   s = spec_for(ops::op_kind::linear, {"in", 1, 3, 1});
   s.dims["out"] = {0, "bogus"};
-  EXPECT_NE(input_error_of([&] { bounds::sweep_shapes(s); }).find("no dimension 'bogus'"),
+  EXPECT_NE(input_error_of([&] { verdicts::sweep_shapes(s); }).find("no dimension 'bogus'"),
             std::string::npos);
   s = spec_for(ops::op_kind::linear, {"batch", 1, 3, 1});
   s.dims["in"] = {0, "out"};  // out=in by default: a cycle
-  EXPECT_NE(input_error_of([&] { bounds::sweep_shapes(s); }).find("cycle"), std::string::npos);
+  EXPECT_NE(input_error_of([&] { verdicts::sweep_shapes(s); }).find("cycle"), std::string::npos);
   // Kernel longer than the input: PyTorch's error, prefixed by the point.
   s = spec_for(ops::op_kind::conv1d, {"length", 1, 5, 1});
-  const std::string m = input_error_of([&] { bounds::sweep_shapes(s); });
+  const std::string m = input_error_of([&] { verdicts::sweep_shapes(s); });
   EXPECT_EQ(m.rfind("--vary length=1: ", 0), 0u) << m;
   s = spec_for(ops::op_kind::conv1d, {"in", 3, 4, 1});
   ops::conv_arguments g2;
   g2.groups = 2;
   s.op = ops::make_op_spec(ops::op_kind::conv1d, g2);
-  EXPECT_NE(input_error_of([&] { bounds::sweep_shapes(s); }).find("--groups 2 must divide"),
+  EXPECT_NE(input_error_of([&] { verdicts::sweep_shapes(s); }).find("--groups 2 must divide"),
             std::string::npos);
   s = spec_for(ops::op_kind::addmm, {"in", 1, 3, 1});
   s.bias = false;
-  EXPECT_NE(input_error_of([&] { bounds::sweep_shapes(s); }).find("--no-bias"), std::string::npos);
+  EXPECT_NE(input_error_of([&] { verdicts::sweep_shapes(s); }).find("--no-bias"),
+            std::string::npos);
   s = spec_for(ops::op_kind::linear, {"batch", 1, 2, 1});
   s.dims["in"] = {1 << 20, {}};  // W would be 2^40 elements
-  EXPECT_NE(input_error_of([&] { bounds::sweep_shapes(s); }).find("2^28"), std::string::npos);
+  EXPECT_NE(input_error_of([&] { verdicts::sweep_shapes(s); }).find("2^28"), std::string::npos);
 }
 
 TEST(SweepInputs, SeededByPointRepresentableNormal) {
   auto s = spec_for(ops::op_kind::linear, {"in", 65, 65, 1});
-  auto a = bounds::sweep_shapes(s);
-  s.vary = bounds::vary_range{"in", 1, 129, 64};  // contains 65 as its second point
-  auto b = bounds::sweep_shapes(s);
+  auto a = verdicts::sweep_shapes(s);
+  s.vary = verdicts::vary_range{"in", 1, 129, 64};  // contains 65 as its second point
+  auto b = verdicts::sweep_shapes(s);
   const std::vector<format_id> f32{format_id::f32};
-  auto ia = bounds::sweep_point_inputs(a[0], 7, f32);
-  auto ib = bounds::sweep_point_inputs(b[1], 7, f32);
+  auto ia = verdicts::sweep_point_inputs(a[0], 7, f32);
+  auto ib = verdicts::sweep_point_inputs(b[1], 7, f32);
   EXPECT_EQ(ia.x.data, ib.x.data);
   EXPECT_EQ(ia.w.data, ib.w.data);
   EXPECT_EQ(ia.b->data, ib.b->data);
   EXPECT_EQ(ia.x.type, format_id::f32);
-  auto ic = bounds::sweep_point_inputs(a[0], 8, f32);
+  auto ic = verdicts::sweep_point_inputs(a[0], 8, f32);
   EXPECT_NE(ia.x.data, ic.x.data);
   EXPECT_NE(ia.x.data, ia.w.data);  // independent streams per operand
 
   // Both 16-bit formats at once: every value must be exactly representable in each.
   s = spec_for(ops::op_kind::linear, {"in", 512, 512, 1});
   s.dims["batch"] = {256, {}};
-  auto big = bounds::sweep_shapes(s);
-  auto in = bounds::sweep_point_inputs(big[0], 3, {format_id::bf16, format_id::f16});
+  auto big = verdicts::sweep_shapes(s);
+  auto in = verdicts::sweep_point_inputs(big[0], 3, {format_id::bf16, format_id::f16});
   for (double v : in.w.data) {
     ASSERT_TRUE(is_representable(format_id::bf16, v)) << v;
     ASSERT_TRUE(is_representable(format_id::f16, v)) << v;
   }
   // N(0, 1) in f64: 2^18 + 2^17 samples; mean within 6 sigma, variance within 2%.
-  in = bounds::sweep_point_inputs(big[0], 3, {format_id::f64});
+  in = verdicts::sweep_point_inputs(big[0], 3, {format_id::f64});
   std::vector<double> all = in.x.data;
   all.insert(all.end(), in.w.data.begin(), in.w.data.end());
   double mean = 0, var = 0;
@@ -230,10 +234,10 @@ struct recorder {
   std::vector<std::vector<tensor>> inputs;   // [point] {x, w, b}
 };
 
-bounds::sweep_impl impl(std::string name, std::string model, format_id storage,
-                        std::function<tensor(const tensor&, const tensor&, const tensor*)> f,
-                        recorder& rec, std::size_t slot) {
-  bounds::sweep_impl im;
+verdicts::sweep_impl impl(std::string name, std::string model, format_id storage,
+                          std::function<tensor(const tensor&, const tensor&, const tensor*)> f,
+                          recorder& rec, std::size_t slot) {
+  verdicts::sweep_impl im;
   im.name = std::move(name);
   im.model = std::move(model);
   im.storage = storage;
@@ -252,7 +256,7 @@ TEST(SweepRun, ErrorsBoundsAndPairsAgainstOracles) {
   s.dims["batch"] = {8, {}};
   s.seed = roundoff::test::base_seed();
   recorder rec;
-  std::vector<bounds::sweep_impl> impls = {
+  std::vector<verdicts::sweep_impl> impls = {
       impl(
           "seq.f32", "f32", format_id::f32,
           [](auto& x, auto& w, auto* b) { return linear_loop<float>(x, w, b, order::sequential); },
@@ -272,7 +276,7 @@ TEST(SweepRun, ErrorsBoundsAndPairsAgainstOracles) {
           },
           rec, 3)};
   std::vector<std::size_t> progress;
-  auto r = bounds::run_sweep(s, impls, [&](std::size_t done, std::size_t total, std::int64_t v) {
+  auto r = verdicts::run_sweep(s, impls, [&](std::size_t done, std::size_t total, std::int64_t v) {
     EXPECT_EQ(total, 5u);
     EXPECT_EQ(v, 1 + 32 * static_cast<std::int64_t>(done - 1));
     progress.push_back(done);
@@ -319,7 +323,7 @@ TEST(SweepRun, ErrorsBoundsAndPairsAgainstOracles) {
       if (im.name == "faulty.f32") {
         if (pt.shape.value > 1) {  // dropping one of K >= 33 products is far beyond rounding
           EXPECT_GT(im.beyond_deterministic, 0) << at;
-          EXPECT_EQ(im.status(), bounds::verdict_kind::violation) << at;
+          EXPECT_EQ(im.status(), verdicts::verdict_kind::violation) << at;
           EXPECT_GT(im.max_ratio_deterministic, 1) << at;
         }
         continue;
@@ -329,7 +333,7 @@ TEST(SweepRun, ErrorsBoundsAndPairsAgainstOracles) {
       EXPECT_LE(im.max_ratio_deterministic, 1.0) << im.name << " " << at;
       EXPECT_LE(im.max_abs_error, im.max_deterministic_bound) << im.name << " " << at;
       EXPECT_LE(im.sum_abs_error, im.sum_deterministic_bound) << im.name << " " << at;
-      EXPECT_NE(im.status(), bounds::verdict_kind::violation) << im.name << " " << at;
+      EXPECT_NE(im.status(), verdicts::verdict_kind::violation) << im.name << " " << at;
     }
     // Pairs: (0,1) (0,2) (0,3) (1,2) (1,3) (2,3); sums recomputed from the outputs.
     ASSERT_EQ(pt.pairs.size(), 6u);
@@ -381,13 +385,13 @@ TEST(SweepRun, Tf32InputRoundingUsesItsOwnReference) {
     for (auto& v : wr.data) v = round_to(format_id::tf32, v);
     return linear_loop<float>(xr, wr, b, order::sequential);
   };
-  std::vector<bounds::sweep_impl> impls = {
+  std::vector<verdicts::sweep_impl> impls = {
       impl(
           "seq.f32", "f32", format_id::f32,
           [](auto& x, auto& w, auto* b) { return linear_loop<float>(x, w, b, order::sequential); },
           rec, 0),
       impl("seq.tf32", "tf32", format_id::f32, tf32, rec, 1)};
-  auto r = bounds::run_sweep(s, impls);
+  auto r = verdicts::run_sweep(s, impls);
   for (const auto& pt : r.points) {
     const std::string at =
         "at in=" + std::to_string(pt.shape.value) + ", " + roundoff::test::replay(0);
@@ -407,13 +411,13 @@ TEST(SweepRun, Tf32InputRoundingUsesItsOwnReference) {
 
 TEST(SweepRun, RefusesBadImplementationsAndModels) {
   auto s = spec_for(ops::op_kind::linear, {"in", 2, 3, 1});
-  EXPECT_THROW(bounds::run_sweep(s, {}), input_error);
+  EXPECT_THROW(verdicts::run_sweep(s, {}), input_error);
   recorder rec;
   auto bad_model = impl(
       "x", "f33", format_id::f32,
       [](auto& x, auto& w, auto* b) { return linear_loop<float>(x, w, b, order::sequential); }, rec,
       0);
-  EXPECT_THROW(bounds::run_sweep(s, {bad_model}), input_error);
+  EXPECT_THROW(verdicts::run_sweep(s, {bad_model}), input_error);
   auto short_out = impl(
       "short", "f32", format_id::f32,
       [](auto& x, auto& w, auto* b) {
@@ -422,9 +426,9 @@ TEST(SweepRun, RefusesBadImplementationsAndModels) {
         return y;
       },
       rec, 0);
-  EXPECT_THROW(bounds::run_sweep(s, {short_out}), internal_error);
+  EXPECT_THROW(verdicts::run_sweep(s, {short_out}), internal_error);
   s.confidence = 1.5;
-  EXPECT_THROW(bounds::run_sweep(s, {short_out}), input_error);
+  EXPECT_THROW(verdicts::run_sweep(s, {short_out}), input_error);
 }
 
 }  // namespace

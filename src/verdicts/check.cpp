@@ -1,6 +1,6 @@
 // check(): per-element classification against the declared model, model identification over the
 // presets, and the pairwise comparison. Definitions: docs/verdicts.md; bounds: docs/bounds.md.
-#include "roundoff/bounds/check.hpp"
+#include "roundoff/verdicts/check.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -20,7 +20,20 @@
 #include "roundoff/exact/accumulator.hpp"
 #include "roundoff/formats/convert.hpp"
 
-namespace roundoff::bounds {
+namespace roundoff::verdicts {
+
+using bounds::arithmetic_model;
+using bounds::at_least_as_fine;
+using bounds::element_input;
+using bounds::first_order;
+using bounds::first_order_terms;
+using bounds::lambda_for;
+using bounds::parse_model;
+using bounds::preset_index;
+using bounds::preset_rank;
+using bounds::presets;
+using bounds::probabilistic_unit_roundoff;
+using bounds::summation_order;
 
 namespace {
 
@@ -931,4 +944,4 @@ comparison compare(reference_set& set, const tensor_view& view_a, const verdict&
   return c;
 }
 
-}  // namespace roundoff::bounds
+}  // namespace roundoff::verdicts

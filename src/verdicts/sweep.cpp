@@ -1,7 +1,7 @@
-// The dimension sweep (include/roundoff/bounds/sweep.hpp): sizes per point, seeded inputs, and
+// The dimension sweep (include/roundoff/verdicts/sweep.hpp): sizes per point, seeded inputs, and
 // the per-point measurement of errors, bounds and pairwise differences. The bounds are those of
 // check() (docs/bounds.md, Theorems B and P); definitions of the columns: docs/cli.md.
-#include "roundoff/bounds/sweep.hpp"
+#include "roundoff/verdicts/sweep.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -15,12 +15,19 @@
 #include "element_data.hpp"
 #include "judging.hpp"
 #include "roundoff/bounds/bounds.hpp"
-#include "roundoff/bounds/check.hpp"
 #include "roundoff/bounds/models.hpp"
 #include "roundoff/error.hpp"
 #include "roundoff/exact/accumulator.hpp"
+#include "roundoff/verdicts/check.hpp"
 
-namespace roundoff::bounds {
+namespace roundoff::verdicts {
+
+using bounds::arithmetic_model;
+using bounds::dot_bound;
+using bounds::dot_bound_probabilistic;
+using bounds::element_input;
+using bounds::has_probabilistic_bound;
+using bounds::parse_model;
 
 namespace {
 
@@ -474,4 +481,4 @@ sweep_result run_sweep(const sweep_spec& s, const std::vector<sweep_impl>& impls
   return res;
 }
 
-}  // namespace roundoff::bounds
+}  // namespace roundoff::verdicts

@@ -12,7 +12,10 @@
 #include "roundoff/ops/op_result.hpp"
 #include "roundoff/tensor.hpp"
 
-namespace roundoff::bounds::detail {
+namespace roundoff::verdicts::detail {
+
+using bounds::element_input;
+using bounds::detail::mul_up;
 
 /// "[2, 3]"
 inline std::string shape_str(const std::vector<std::int64_t>& s) {
@@ -58,4 +61,4 @@ inline double probabilistic_events(const ops::op_result& r) {
   return 3.0 * static_cast<double>(summand_count(r));
 }
 
-}  // namespace roundoff::bounds::detail
+}  // namespace roundoff::verdicts::detail
