@@ -50,11 +50,12 @@ named_file parse_output_arg(const std::string& arg) {
   return {name, arg};
 }
 
-std::string operands_text(const check_state& s, const operands& in) {
-  return fmt::format("--input {} {}, --weight {} {}{}", s.files.input, shape_string(in.x.shape),
-                     s.files.weight, shape_string(in.w.shape),
-                     in.b ? fmt::format(", --bias {} {}", s.files.bias, shape_string(in.b->shape))
-                          : std::string());
+std::string operands_text(const check_state& s, const stored_operands& in) {
+  return fmt::format(
+      "--input {} {}, --weight {} {}{}", s.files.input, shape_string(in.x.view.shape),
+      s.files.weight, shape_string(in.w.view.shape),
+      in.b ? fmt::format(", --bias {} {}", s.files.bias, shape_string(in.b->view.shape))
+           : std::string());
 }
 
 int run_check(const check_state& s) {
@@ -75,28 +76,29 @@ int run_check(const check_state& s) {
     names.push_back(std::move(n));
   }
 
-  const operands in{load_tensor_finite(s.files.input), load_tensor_finite(s.files.weight),
-                    s.files.bias.empty() ? std::nullopt
-                                         : std::optional<tensor>(load_tensor_finite(s.files.bias))};
+  // Kept as stored: an f32 file is not widened to doubles (half the memory; the library reads
+  // views in place).
+  stored_operands in{load_stored(s.files.input, true), load_stored(s.files.weight, true), {}};
+  if (!s.files.bias.empty()) in.b = load_stored(s.files.bias, true);
   std::vector<std::int64_t> out_shape;
   try {
-    out_shape = ops::output_shape({spec, in.x, in.w, in.bias()});
+    out_shape = ops::output_shape({spec, in.x.view, in.w.view, in.bias()});
   } catch (const input_error& e) {
     throw input_error(fmt::format("{}: {}: {}", op_name, operands_text(s, in), e.what()));
   }
-  std::vector<tensor> ys;
+  std::vector<stored_tensor> ys;
   for (const auto& n : names) {
-    tensor y = io::read_tensor(n.spec);  // NaN/Inf outputs are judged, not refused
-    if (y.shape != out_shape)
+    stored_tensor y = load_stored(n.spec, false);  // NaN/Inf outputs are judged, not refused
+    if (y.view.shape != out_shape)
       throw input_error(fmt::format("--output {}={}: shape {} but {} of {} gives {}", n.name,
-                                    n.spec, shape_string(y.shape), op_name, operands_text(s, in),
-                                    shape_string(out_shape)));
+                                    n.spec, shape_string(y.view.shape), op_name,
+                                    operands_text(s, in), shape_string(out_shape)));
     ys.push_back(std::move(y));
   }
 
   std::vector<verdicts::judged_output> outs;
   for (std::size_t i = 0; i < names.size(); ++i) {
-    verdicts::judged_output o{names[i].name, declared, ys[i], {}};
+    verdicts::judged_output o{names[i].name, declared, ys[i].view, {}};
     o.source.file = names[i].spec;
     outs.push_back(std::move(o));
   }
@@ -105,15 +107,15 @@ int run_check(const check_state& s) {
   r.command = "check";
   r.op = std::string(op_name);
   r.params.push_back({"input", s.files.input});
-  r.params.push_back({"input_shape", in.x.shape});
-  r.params.push_back({"input_format", std::string(traits(in.x.type).name)});
+  r.params.push_back({"input_shape", in.x.view.shape});
+  r.params.push_back({"input_format", std::string(traits(in.x.view.type).name)});
   r.params.push_back({"weight", s.files.weight});
-  r.params.push_back({"weight_shape", in.w.shape});
-  r.params.push_back({"weight_format", std::string(traits(in.w.type).name)});
+  r.params.push_back({"weight_shape", in.w.view.shape});
+  r.params.push_back({"weight_format", std::string(traits(in.w.view.type).name)});
   if (in.b) {
     r.params.push_back({"bias", s.files.bias});
-    r.params.push_back({"bias_shape", in.b->shape});
-    r.params.push_back({"bias_format", std::string(traits(in.b->type).name)});
+    r.params.push_back({"bias_shape", in.b->view.shape});
+    r.params.push_back({"bias_format", std::string(traits(in.b->view.type).name)});
   }
   for (const auto& [k, v] : op_flag_params(s.op)) r.params.push_back({k, v});
   r.params.push_back({"output_shape", out_shape});
@@ -126,12 +128,13 @@ int run_check(const check_state& s) {
   jo.threads = s.threads;
   jo.device = device;
   jo.worst = s.verdict.worst;
-  verdicts::judge({spec, in.x, in.w, in.bias()}, outs, verdicts::all_pairs(outs.size()), jo, r);
+  verdicts::judge({spec, in.x.view, in.w.view, in.bias()}, outs, verdicts::all_pairs(outs.size()),
+                  jo, r);
   // "bit-identical to sm_90 tensor cores (...)" (docs/tensor-cores.md §3): never a verdict.
   for (std::size_t i = 0; i < ys.size(); ++i)
     r.items[i].bit_identical_to = backends::tc::bit_identical_description(
-        spec, in.x, in.w, in.bias(), ys[i], r.items[i].declared, r.items[i].consistent_models,
-        s.threads);
+        spec, in.x.view, in.w.view, in.bias(), ys[i].view, r.items[i].declared,
+        r.items[i].consistent_models, s.threads);
   emit(r, s.rep);
   return verdicts::finding_exit_code(r, s.verdict.fail_on_suspicious());
 }

@@ -1,6 +1,8 @@
 #include "common.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -54,6 +56,73 @@ tensor load_tensor_finite(const std::string& spec) {
   tensor t = io::read_tensor(spec);
   refuse_non_finite(spec, t);
   return t;
+}
+
+namespace {
+stored_tensor from_npy(io::npy_stored npy, const std::string& spec, bool finite) {
+  stored_tensor s;
+  s.npy = std::move(npy);
+  storage_type st = storage_type::f64;
+  if (!s.npy.widened) {
+    switch (s.npy.type) {
+      case format_id::f32:
+        st = storage_type::f32;
+        break;
+      case format_id::f16:
+        st = storage_type::f16;
+        break;
+      case format_id::bf16:
+        st = storage_type::bf16;
+        break;
+      default:
+        st = storage_type::f64;
+    }
+  }
+  s.view = tensor_view(s.npy.data.data(), st, s.npy.shape, {}, s.npy.type);
+  s.view.held = s.view.numel();
+  if (!finite) return s;
+  // refuse_non_finite's message for the first non-finite element, read in chunks.
+  const std::int64_t n = s.view.numel();
+  constexpr std::int64_t chunk = 4096;
+  double buf[chunk];
+  for (std::int64_t i = 0; i < n; i += chunk) {
+    const std::int64_t c = std::min(chunk, n - i);
+    s.view.read(i, c, buf);
+    for (std::int64_t j = 0; j < c; ++j) {
+      const double v = buf[j];
+      if (!std::isfinite(v)) {
+        throw input_error(fmt::format(
+            "{}: element {} is {}; non-finite inputs are refused (the exact result would be "
+            "NaN or Inf)",
+            spec, index_string(i + j, s.view.shape),
+            std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf")));
+      }
+    }
+  }
+  return s;
+}
+}  // namespace
+
+stored_tensor load_stored(const std::string& spec, bool finite) {
+  const io::tensor_spec ts = io::parse_tensor_spec(spec);
+  if (ts.kind == io::tensor_file_kind::npy && ts.member.empty())
+    return from_npy(io::read_npy_stored(ts.file), spec, finite);
+  stored_tensor s;
+  s.values = finite ? load_tensor_finite(spec) : io::read_tensor(spec);
+  s.view = tensor_view(s.values);
+  return s;
+}
+
+stored_operands load_stored_operands(const operand_flags& f) {
+  stored_operands o;
+  o.x = from_npy(io::read_npy_stored(f.input), f.input, true);
+  o.w = from_npy(io::read_npy_stored(f.weight), f.weight, true);
+  if (!f.bias.empty()) o.b = from_npy(io::read_npy_stored(f.bias), f.bias, true);
+  return o;
+}
+
+std::string describe(const std::string& file, const tensor_view& t) {
+  return fmt::format("{} {} {}", file, shape_string(t.shape), traits(t.type).name);
 }
 
 operands load_operands(const operand_flags& f) {

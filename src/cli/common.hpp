@@ -9,10 +9,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "roundoff/io/npy.hpp"
 #include "roundoff/ops/op_result.hpp"
 #include "roundoff/report/results.hpp"
 #include "roundoff/report/table.hpp"
 #include "roundoff/tensor.hpp"
+#include "roundoff/tensor_view.hpp"
 
 namespace roundoff::cli {
 
@@ -63,6 +65,35 @@ double seconds_since(std::chrono::steady_clock::time_point start);
 /// Reads one tensor file through io::read_tensor (FILE.npy, FILE.npz[:member],
 /// FILE.safetensors[:name], FILE.pt[:key]) and refuses non-finite values like load_finite.
 tensor load_tensor_finite(const std::string& spec);
+
+/// A tensor file's values as stored, and a view of them: a .npy file is not widened to doubles
+/// (an f32 file takes half the memory of a tensor), any other file is read as a tensor.
+/// Movable, not copyable (the view points into it).
+struct stored_tensor {
+  io::npy_stored npy;
+  tensor values;
+  tensor_view view;
+  stored_tensor() = default;
+  stored_tensor(stored_tensor&&) = default;
+  stored_tensor& operator=(stored_tensor&&) = default;
+};
+
+/// Reads `spec` as load_tensor_finite does (the same values and errors), keeping .npy data as
+/// stored. `finite`: refuse NaN and +-Inf (inputs), as load_tensor_finite.
+stored_tensor load_stored(const std::string& spec, bool finite);
+
+/// The operands as stored, and views of them.
+struct stored_operands {
+  stored_tensor x, w;
+  std::optional<stored_tensor> b;
+  const tensor_view* bias() const { return b ? &b->view : nullptr; }
+};
+
+/// load_operands (.npy files only, the same values and errors) without widening to doubles.
+stored_operands load_stored_operands(const operand_flags& f);
+
+/// "x.npy [32, 2048] f32"
+std::string describe(const std::string& file, const tensor_view& t);
 
 /// --format table|markdown|latex|csv|json [--out FILE]: every report-writing command.
 struct report_flags {

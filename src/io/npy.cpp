@@ -447,7 +447,8 @@ tensor parse_npy(std::span<const std::byte> bytes, std::string_view name) {
   return t;
 }
 
-tensor read_npy(const std::filesystem::path& file) {
+namespace {
+std::vector<std::byte> read_file_bytes(const std::filesystem::path& file) {
   const std::string name = file.string();
   std::error_code ec;
   if (std::filesystem::is_directory(file, ec)) fail(name, "is a directory, not a .npy file");
@@ -465,7 +466,33 @@ tensor read_npy(const std::filesystem::path& file) {
   const int err = errno;
   std::fclose(f);
   if (bad) fail(name, std::string("read error: ") + std::strerror(err));
-  return parse_npy(bytes, name);
+  return bytes;
+}
+}  // namespace
+
+tensor read_npy(const std::filesystem::path& file) {
+  return parse_npy(read_file_bytes(file), file.string());
+}
+
+npy_stored read_npy_stored(const std::filesystem::path& file) {
+  const std::string name = file.string();
+  const std::vector<std::byte> bytes = read_file_bytes(file);
+  const parsed_header p = parse_header(bytes, name);
+  npy_stored s;
+  s.shape = p.h.shape;
+  s.type = format_of(p.h.type);
+  if (std::endian::native != std::endian::little || p.h.big_endian ||
+      (p.h.fortran && p.h.shape.size() >= 2) || bytes.size() - p.offset != p.data_bytes) {
+    // Converted (or refused with parse_npy's message for truncated or trailing data).
+    const tensor t = parse_npy(bytes, name);
+    s.widened = true;
+    s.data.resize(t.data.size());
+    if (!t.data.empty()) std::memcpy(s.data.data(), t.data.data(), t.data.size() * sizeof(double));
+    return s;
+  }
+  s.data.resize(static_cast<std::size_t>((p.data_bytes + 7) / 8));
+  if (p.data_bytes) std::memcpy(s.data.data(), bytes.data() + p.offset, p.data_bytes);
+  return s;
 }
 
 std::vector<std::byte> encode_npy(const tensor& t, format_id as) {

@@ -29,7 +29,7 @@ std::vector<std::int64_t> addmm_output_shape(const tensor_view& input, const ten
                       std::to_string(mat2.shape[1]) + ")");
   }
   std::vector<std::int64_t> out{mat1.shape[0], mat2.shape[1]};
-  (void)detail::expand_to(input, out);
+  detail::check_expandable(input, out);
   return out;
 }
 
@@ -37,7 +37,6 @@ op_result addmm(const tensor_view& input, const tensor_view& mat1, const tensor_
                 const reference_options& opt) {
   const std::vector<std::int64_t> out = addmm_output_shape(input, mat1, mat2);
   const std::int64_t m = out[0], n = out[1], k = mat1.shape[1];
-  const std::vector<double> bias = detail::expand_to(input, out);
   const std::vector<double> wt = detail::transpose_last2(mat2, 1, k, n);
   detail::nt_operands o;
   o.m = m;
@@ -45,7 +44,8 @@ op_result addmm(const tensor_view& input, const tensor_view& mat1, const tensor_
   o.k = k;
   o.a = mat1;
   o.b = tensor_view(wt.data(), {static_cast<std::int64_t>(wt.size())});
-  o.bias = bias.data();
+  std::vector<double> bias;  // an [n] or scalar input once, else expanded
+  detail::set_nt_bias(o, input, out, bias);
   return detail::run_nt_op(out, o, true, opt);
 }
 

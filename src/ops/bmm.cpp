@@ -36,7 +36,7 @@ std::vector<std::int64_t> bmm_output_shape(const tensor_view& x, const tensor_vi
                                            optional_view b) {
   check_bmm(x, w, b);
   std::vector<std::int64_t> out{x.shape[0], x.shape[1], w.shape[2]};
-  if (b) (void)detail::expand_to(*b, out);
+  if (b) detail::check_expandable(*b, out);
   return out;
 }
 
@@ -44,8 +44,6 @@ op_result bmm(const tensor_view& x, const tensor_view& w, optional_view b,
               const reference_options& opt) {
   const std::vector<std::int64_t> out = bmm_output_shape(x, w, b);
   const std::int64_t nb = out[0], m = out[1], n = out[2], k = x.shape[2];
-  std::vector<double> bias;
-  if (b) bias = detail::expand_to(*b, out);
   const std::vector<double> wt = detail::transpose_last2(w, nb, k, n);
   detail::nt_operands o;
   o.a_batch = o.b_batch = o.out_batch = {nb};
@@ -54,7 +52,8 @@ op_result bmm(const tensor_view& x, const tensor_view& w, optional_view b,
   o.k = k;
   o.a = x;
   o.b = tensor_view(wt.data(), {static_cast<std::int64_t>(wt.size())});
-  o.bias = b ? bias.data() : nullptr;
+  std::vector<double> bias;  // a bias that varies along n only: once, else expanded
+  if (b) detail::set_nt_bias(o, *b, out, bias);
   return detail::run_nt_op(out, o, b.has_value(), opt);
 }
 

@@ -156,7 +156,7 @@ void contraction_runner::finish() {
   mag_ = exact::exact_tensor();
 }
 
-std::vector<double> expand_to(const tensor_view& b, const std::vector<std::int64_t>& out) {
+void check_expandable(const tensor_view& b, const std::vector<std::int64_t>& out) {
   const int od = static_cast<int>(out.size()), bd = b.dim();
   bool ok = bd <= od;
   int bad = -1;
@@ -182,6 +182,11 @@ std::vector<double> expand_to(const tensor_view& b, const std::vector<std::int64
         ") at non-singleton dimension " + std::to_string(bad) +
         ".  Target sizes: " + shape_str(out) + ".  Tensor sizes: " + shape_str(b.shape));
   }
+}
+
+std::vector<double> expand_to(const tensor_view& b, const std::vector<std::int64_t>& out) {
+  check_expandable(b, out);
+  const int od = static_cast<int>(out.size()), bd = b.dim();
   std::int64_t total = 1;
   for (auto s : out) total *= s;
   std::vector<double> full(static_cast<std::size_t>(total));
@@ -205,6 +210,24 @@ std::vector<double> expand_to(const tensor_view& b, const std::vector<std::int64
     }
   }
   return full;
+}
+
+void set_nt_bias(nt_operands& o, const tensor_view& b, const std::vector<std::int64_t>& out,
+                 std::vector<double>& values) {
+  check_expandable(b, out);
+  bool one_row = !out.empty() && out.back() == o.n;
+  for (int d = 0; one_row && d + 1 < b.dim(); ++d)
+    one_row = b.shape[static_cast<std::size_t>(d)] == 1;
+  if (!one_row) {
+    values = expand_to(b, out);
+    o.bias = values.data();
+    o.bias_one_row = false;
+    return;
+  }
+  values = dense_values(b);  // n values, or one
+  o.bias = values.data();
+  o.bias_one_row = true;
+  o.bias_col_stride = values.size() == 1 ? 0 : 1;
 }
 
 void check_data(const tensor_view& t, const char* name) {
@@ -276,18 +299,31 @@ std::int64_t broadcast_index(std::int64_t q, const std::vector<std::int64_t>& sr
 
 namespace {
 
+// Where bias element (output batch q, row i, column j) is: dense [out_batch..., m, n], or one row
+// shared by every row and batch (strides 0). `extent`: the values it spans.
+struct bias_layout {
+  std::int64_t batch = 0, row = 0, col = 0, extent = 0;
+  std::int64_t at(std::int64_t q, std::int64_t i, std::int64_t j) const {
+    return q * batch + i * row + j * col;
+  }
+};
+bias_layout layout_of_bias(const nt_operands& o, std::int64_t nb) {
+  if (o.bias_one_row) return {0, 0, o.bias_col_stride, o.bias_col_stride == 0 ? 1 : o.n};
+  return {o.m * o.n, o.n, 1, nb * o.m * o.n};
+}
+
 // Dense f64 A and B, read in place.
 void run_batched_nt_dense(contraction_runner& run, const nt_operands& o, const double* a,
                           const double* b) {
   const std::int64_t nb = product(o.out_batch), na = product(o.a_batch), nbb = product(o.b_batch);
   const std::int64_t a_size = na * o.m * o.k, b_size = nbb * o.n * o.k;
-  const std::int64_t out_size = nb * o.m * o.n;
+  const bias_layout bl = layout_of_bias(o, nb);
   std::vector<double> a_abs, b_abs, bias_abs;
   static const double zero = 0.0;  // valid pointer for k == 0 operands
   if (run.want_magnitude()) {
     a_abs = abs_copy(a, a_size);
     b_abs = abs_copy(b, b_size);
-    if (o.bias) bias_abs = abs_copy(o.bias, out_size);
+    if (o.bias) bias_abs = abs_copy(o.bias, bl.extent);
   }
   auto ptr = [](const double* p) { return p ? p : &zero; };
   exact::gemm_problem p;
@@ -296,39 +332,40 @@ void run_batched_nt_dense(contraction_runner& run, const nt_operands& o, const d
   p.k = o.k;
   p.lda = o.k;
   p.ldb = o.k;
-  p.bias_row_stride = o.n;
-  p.bias_col_stride = 1;
+  p.bias_row_stride = bl.row;
+  p.bias_col_stride = bl.col;
   p.c_row_stride = o.n;
   p.c_col_stride = 1;
   const double* a_abs_p = a_abs.empty() ? &zero : a_abs.data();
   const double* b_abs_p = b_abs.empty() ? &zero : b_abs.data();
-  auto issue = [&](std::int64_t a_off, std::int64_t b_off, std::int64_t out_off) {
+  auto issue = [&](std::int64_t a_off, std::int64_t b_off, std::int64_t out_off,
+                   std::int64_t bias_off) {
     exact::gemm_problem q = p;
     q.a = ptr(a) + a_off;
     q.b = ptr(b) + b_off;
-    q.bias = o.bias ? o.bias + out_off : nullptr;
+    q.bias = o.bias ? o.bias + bias_off : nullptr;
     q.c_offset = out_off;
     exact::gemm_problem qa = q;
     qa.a = a_abs_p + (a_abs.empty() ? 0 : a_off);
     qa.b = b_abs_p + (b_abs.empty() ? 0 : b_off);
-    qa.bias = o.bias ? bias_abs.data() + out_off : nullptr;
+    qa.bias = o.bias ? bias_abs.data() + bias_off : nullptr;
     run.run(q, qa);
   };
   if (nbb == 1 && na == nb) {
     // B shared by every batch: fold the batch into the rows of one product.
     p.m = nb * o.m;
-    issue(0, 0, 0);
+    issue(0, 0, 0, 0);
   } else if ((na == nb || na == 1) && (nbb == nb || nbb == 1)) {
     p.batch = nb;
     p.a_batch_stride = na == 1 ? 0 : o.m * o.k;
     p.b_batch_stride = nbb == 1 ? 0 : o.n * o.k;
-    p.bias_batch_stride = o.m * o.n;
+    p.bias_batch_stride = bl.batch;
     p.c_batch_stride = o.m * o.n;
-    issue(0, 0, 0);
+    issue(0, 0, 0, 0);
   } else {
     for (std::int64_t q = 0; q < nb; ++q) {
       issue(broadcast_index(q, o.a_batch, o.out_batch) * o.m * o.k,
-            broadcast_index(q, o.b_batch, o.out_batch) * o.n * o.k, q * o.m * o.n);
+            broadcast_index(q, o.b_batch, o.out_batch) * o.n * o.k, q * o.m * o.n, bl.at(q, 0, 0));
     }
   }
 }
@@ -372,8 +409,9 @@ void run_batched_nt_tiled(contraction_runner& run, const nt_operands& o) {
   const std::int64_t rows_a = std::max<std::int64_t>(1, nt_tile_doubles / kk);
   const std::int64_t rows_b = std::max<std::int64_t>(1, nt_tile_doubles / kk);
   const bool want_abs = run.want_magnitude();
+  const bias_layout bl = layout_of_bias(o, nb);
   std::vector<double> bias_abs;
-  if (want_abs && o.bias) bias_abs = abs_copy(o.bias, nb * o.m * o.n);
+  if (want_abs && o.bias) bias_abs = abs_copy(o.bias, bl.extent);
   std::vector<double> a_buf, a_abs, b_buf, b_abs;
   for (std::int64_t q = 0; q < nb; ++q) {
     const std::int64_t a_off = broadcast_index(q, o.a_batch, o.out_batch) * o.m * o.k;
@@ -394,9 +432,10 @@ void run_batched_nt_tiled(contraction_runner& run, const nt_operands& o) {
         p.b = bb.values;
         p.ldb = o.k;
         const std::int64_t c = out_off + i0 * o.n + j0;
-        p.bias = o.bias ? o.bias + c : nullptr;
-        p.bias_row_stride = o.n;
-        p.bias_col_stride = 1;
+        const std::int64_t bias_off = bl.at(q, i0, j0);
+        p.bias = o.bias ? o.bias + bias_off : nullptr;
+        p.bias_row_stride = bl.row;
+        p.bias_col_stride = bl.col;
         p.c_offset = c;
         p.c_row_stride = o.n;
         p.c_col_stride = 1;
@@ -404,7 +443,7 @@ void run_batched_nt_tiled(contraction_runner& run, const nt_operands& o) {
         if (want_abs) {
           pa.a = ab.abs;
           pa.b = bb.abs;
-          pa.bias = o.bias ? bias_abs.data() + c : nullptr;
+          pa.bias = o.bias ? bias_abs.data() + bias_off : nullptr;
         }
         run.run(p, pa);
       }
@@ -444,7 +483,7 @@ op_result run_nt_op(const std::vector<std::int64_t>& out, const nt_operands& o, 
   contraction_runner run(r, out, opt);
   run_batched_nt(run, o);
   run.finish();
-  r.terms.assign(static_cast<std::size_t>(r.exact.size()), o.k);
+  r.terms = term_counts::uniform(r.exact.size(), o.k);
   r.data_terms = r.terms;
   return r;
 }

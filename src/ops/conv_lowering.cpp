@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "roundoff/error.hpp"
 
@@ -231,8 +232,7 @@ void run_conv_lowering(contraction_runner& run, const conv_lowering& L, const te
   }
 }
 
-void conv_term_counts(const conv_lowering& L, std::vector<std::int64_t>& terms,
-                      std::vector<std::int64_t>& data_terms) {
+void conv_term_counts(const conv_lowering& L, term_counts& terms, term_counts& data_terms) {
   const std::size_t nd = L.dims.size();
   std::int64_t KK = 1, P = 1;
   for (const auto& d : L.dims) {
@@ -261,11 +261,9 @@ void conv_term_counts(const conv_lowering& L, std::vector<std::int64_t>& terms,
     per_pos[static_cast<std::size_t>(p)] = c;
   }
   const std::int64_t total = L.batch * L.cout * P;
-  terms.assign(static_cast<std::size_t>(total), L.cin_g * KK);
-  data_terms.resize(static_cast<std::size_t>(total));
-  for (std::int64_t q = 0; q < total; ++q) {
-    data_terms[static_cast<std::size_t>(q)] = per_pos[static_cast<std::size_t>(q % P)];
-  }
+  // Output [batch, cout, positions...]: the count repeats with period P.
+  terms = term_counts::uniform(total, L.cin_g * KK);
+  data_terms = term_counts(total, std::move(per_pos));
 }
 
 }  // namespace roundoff::ops::detail

@@ -51,22 +51,21 @@ linear_shape check_linear(const tensor_view& x, const tensor_view& w, optional_v
 std::vector<std::int64_t> linear_output_shape(const tensor_view& x, const tensor_view& w,
                                               optional_view b) {
   linear_shape s = check_linear(x, w, b);
-  if (b) (void)detail::expand_to(*b, s.out);
+  if (b) detail::check_expandable(*b, s.out);
   return s.out;
 }
 
 op_result linear(const tensor_view& x, const tensor_view& w, optional_view b,
                  const reference_options& opt) {
   const linear_shape s = check_linear(x, w, b);
-  std::vector<double> bias;
-  if (b) bias = detail::expand_to(*b, s.out);
   detail::nt_operands o;
   o.m = s.m;
   o.n = s.n;
   o.k = s.k;
   o.a = x;
   o.b = w;
-  o.bias = b ? bias.data() : nullptr;
+  std::vector<double> bias;  // an [n] bias once, not expanded to the output
+  if (b) detail::set_nt_bias(o, *b, s.out, bias);
   return detail::run_nt_op(s.out, o, b.has_value(), opt);
 }
 

@@ -64,15 +64,13 @@ mm_shape check_matmul(const tensor_view& x, const tensor_view& w, optional_view 
 std::vector<std::int64_t> matmul_output_shape(const tensor_view& x, const tensor_view& w,
                                               optional_view b) {
   mm_shape s = check_matmul(x, w, b);
-  if (b) (void)detail::expand_to(*b, s.out);
+  if (b) detail::check_expandable(*b, s.out);
   return s.out;
 }
 
 op_result matmul(const tensor_view& x, const tensor_view& w, optional_view b,
                  const reference_options& opt) {
   const mm_shape s = check_matmul(x, w, b);
-  std::vector<double> bias;
-  if (b) bias = detail::expand_to(*b, s.out);
   std::int64_t wbatch = 1;
   for (auto d : s.wb) wbatch *= d;
   const std::vector<double> wt = detail::transpose_last2(w, wbatch, s.k, s.n);
@@ -85,7 +83,8 @@ op_result matmul(const tensor_view& x, const tensor_view& w, optional_view b,
   o.k = s.k;
   o.a = x;
   o.b = tensor_view(wt.data(), {static_cast<std::int64_t>(wt.size())});
-  o.bias = b ? bias.data() : nullptr;
+  std::vector<double> bias;  // a bias that varies along n only: once, else expanded
+  if (b) detail::set_nt_bias(o, *b, s.out, bias);
   return detail::run_nt_op(s.out, o, b.has_value(), opt);
 }
 

@@ -42,7 +42,7 @@ inline element_input input_of(const ops::op_result& r, std::int64_t i, double ob
   e.abs_bias = r.has_bias ? bmax : 0.0;
   // Products with padding zeros are exact zeros and adding them is exact (no rounding, no
   // underflow), so the count of data products is a valid n_i (docs/ops.md, "Term counts").
-  e.terms = r.data_terms.size() == r.terms.size() ? r.data_terms[k] : r.terms[k];
+  e.terms = r.data_terms.size() == r.terms.size() ? r.data_terms[i] : r.terms[i];
   e.magnitude = r.magnitude[k];
   e.has_bias = r.has_bias;
   e.abs_observed = std::fabs(observed);
@@ -51,8 +51,7 @@ inline element_input input_of(const ops::op_result& r, std::int64_t i, double ob
 
 /// The number of summands over all elements (products plus the bias), at least 1.
 inline std::int64_t summand_count(const ops::op_result& r) {
-  std::int64_t c = 0;
-  for (auto t : r.terms) c += t + (r.has_bias ? 1 : 0);
+  const std::int64_t c = r.terms.total() + (r.has_bias ? r.terms.size() : 0);
   return std::max<std::int64_t>(c, 1);
 }
 

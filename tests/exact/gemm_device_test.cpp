@@ -6,6 +6,7 @@
 // without a CUDA device, device_kind::cuda says so in one line (unsupported_error).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -163,8 +164,8 @@ TEST(DeviceEngine, TilesFitTheBudget) {
 
 // The exactness conditions every device relies on (docs/exact-fast.md, Lemmas 2 and 4), for the
 // plans the planner picks on random problems: the sum of |products| over a chunk is at most
-// 2^53 (plain: kc * 2^(wa + wb); Karatsuba: kc * (3 * 2^(w-1))^2), chunks cover K, at most 512
-// chunks, and the slices fit the slicer.
+// 2^53 (plain: kc * 2^(wa + wb); Karatsuba: kc * beta^2, Lemma 2's block bound), chunks cover K, at
+// most 512 chunks, and the slices fit the slicer.
 TEST(DeviceEngine, PlansSatisfyTheExactnessConditions) {
   auto g = roundoff::test::rng(0xde71ce06);
   int fast = 0;
@@ -177,7 +178,13 @@ TEST(DeviceEngine, PlansSatisfyTheExactnessConditions) {
     const double kc = static_cast<double>(pl.chunk_length);
     if (pl.karatsuba) {
       EXPECT_EQ(pl.width_a, pl.width_b) << L.describe;
-      EXPECT_LE(kc * 9 * std::ldexp(1.0, 2 * pl.width_a - 2), 0x1p53) << L.describe;
+      // Lemma 2: a block (a slice or the sum of two) is at most beta = max(2^t + 2^(w-1), 2^w),
+      // t the top slice's width (width_a when top_width is 0).
+      const int t = pl.top_width != 0 ? pl.top_width : pl.width_a;
+      EXPECT_LE(t, pl.width_a) << L.describe;
+      const double beta = std::max(std::ldexp(1.0, t) + std::ldexp(1.0, pl.width_a - 1),
+                                   std::ldexp(1.0, pl.width_a));
+      EXPECT_LE(kc * beta * beta, 0x1p53) << L.describe;
     } else {
       EXPECT_LE(kc * std::ldexp(1.0, pl.width_a + pl.width_b), 0x1p53) << L.describe;
     }

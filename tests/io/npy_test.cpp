@@ -541,3 +541,96 @@ assert e.shape == (0, 5)
   EXPECT_EQ(run_python(dir.path(), script), 0);
 }
 #endif
+
+// ---- read_npy_stored: the values as stored, not widened -------------------------------------
+
+namespace {
+// Element i of a stored read, decoded independently of the library's decoders (f16 by
+// f16_reference, bf16 by bf16_reference).
+double stored_at(const roundoff::io::npy_stored& s, std::size_t i) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data.data());
+  if (s.widened || s.type == format_id::f64) {
+    double d;
+    std::memcpy(&d, p + 8 * i, 8);
+    return d;
+  }
+  if (s.type == format_id::f32) {
+    float f;
+    std::memcpy(&f, p + 4 * i, 4);
+    return static_cast<double>(f);
+  }
+  std::uint16_t h;
+  std::memcpy(&h, p + 2 * i, 2);
+  return s.type == format_id::f16 ? f16_reference(h) : bf16_reference(h);
+}
+}  // namespace
+
+TEST(npy, stored_reads_the_values_read_npy_reads_in_their_own_storage) {
+  temp_dir dir;
+  const std::vector<double> v = {1.0, -2.5, 0.15625, 65504.0, -0.0, 3.0};
+  const std::vector<float> vf(v.begin(), v.end());
+  const std::vector<std::uint16_t> h = {0x3C00, 0xC100, 0x3100, 0x7BFF, 0x8000, 0x4200};
+  const std::vector<std::uint16_t> b = {0x3F80, 0xC020, 0x3E20, 0x477F, 0x8000, 0x4040};
+  struct case_ {
+    bytes file;
+    bool widened;
+  };
+  std::vector<case_> cases;
+  for (bool big : {false, true}) {
+    const std::string o = big ? ">" : "<";
+    cases.push_back({make_npy(dict(o + "f8", false, "(2, 3)"), raw(v, big)), big});
+    cases.push_back({make_npy(dict(o + "f4", false, "(6,)"), raw(vf, big)), big});
+    cases.push_back({make_npy(dict(o + "f2", false, "(3, 2)"), raw(h, big)), big});
+    cases.push_back({make_npy(dict(o + "f4", true, "(2, 3)"), raw(vf, big)), true});
+  }
+  cases.push_back({make_npy(dict("|V2", false, "(6,)"), raw(b, false)), false});
+  cases.push_back({make_npy(dict("<V2", true, "(3, 2)"), raw(b, false)), true});
+  cases.push_back({make_npy(dict("<f4", true, "(6,)"), raw(vf, false)), false});  // 1-D
+  cases.push_back({make_npy(dict("<f4", false, "()"), raw(std::vector<float>{7}, false)), false});
+  cases.push_back({make_npy(dict("<f4", false, "(0, 3)"), {}), false});
+  for (std::size_t c = 0; c < cases.size(); ++c) {
+    const fs::path p = dir / ("s" + std::to_string(c) + ".npy");
+    write_file(p, cases[c].file);
+    const tensor t = read_npy(p);
+    const roundoff::io::npy_stored s = roundoff::io::read_npy_stored(p);
+    EXPECT_EQ(s.shape, t.shape) << c;
+    EXPECT_EQ(s.type, t.type) << c;
+    EXPECT_EQ(s.widened, cases[c].widened) << c;
+    ASSERT_GE(s.data.size() * 8, t.data.size() * (s.widened ? 8 : 2)) << c;
+    for (std::size_t i = 0; i < t.data.size(); ++i) {
+      EXPECT_EQ(std::bit_cast<std::uint64_t>(stored_at(s, i)),
+                std::bit_cast<std::uint64_t>(t.data[i]))
+          << "case " << c << " element " << i;
+    }
+  }
+}
+
+TEST(npy, stored_refuses_what_read_npy_refuses_with_the_same_message) {
+  temp_dir dir;
+  const bytes good = make_npy(dict("<f4", false, "(2, 3)"), raw(std::vector<float>(6, 1.f), false));
+  bytes trailing = good, truncated = good, bad_magic = good;
+  trailing.insert(trailing.end(), 4, std::byte{0});
+  truncated.resize(truncated.size() - 4);
+  bad_magic[1] = std::byte{'X'};
+  bytes big_truncated = make_npy(dict(">f8", false, "(2, 3)"), raw(std::vector<double>(6), true));
+  big_truncated.resize(big_truncated.size() - 8);
+  const std::vector<bytes> cases = {trailing, truncated, bad_magic, big_truncated,
+                                    make_npy(dict("<i4", false, "(2,)"), bytes(8))};
+  auto message = [](auto&& read, const fs::path& p) {
+    try {
+      read(p);
+    } catch (const input_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("<no error>");
+  };
+  for (std::size_t c = 0; c < cases.size(); ++c) {
+    const fs::path p = dir / ("e" + std::to_string(c) + ".npy");
+    write_file(p, cases[c]);
+    const std::string want = message([](const fs::path& f) { (void)read_npy(f); }, p);
+    EXPECT_NE(want, "<no error>") << c;
+    EXPECT_EQ(message([](const fs::path& f) { (void)read_npy_stored(f); }, p), want) << c;
+  }
+  EXPECT_EQ(message([](const fs::path& f) { (void)read_npy_stored(f); }, dir / "missing.npy"),
+            message([](const fs::path& f) { (void)read_npy(f); }, dir / "missing.npy"));
+}

@@ -18,7 +18,7 @@ TEST(bmm, golden_with_scalar_bias) {
   const auto r = ops::bmm(test::iota({2, 1, 2}, 1), test::iota({2, 2, 1}, 5), &b);
   test::expect_result(r, {2, 1, 1}, {17.5, 53.5});
   EXPECT_EQ(r.magnitude, (std::vector<double>{17.5, 53.5}));
-  EXPECT_EQ(r.terms, (std::vector<std::int64_t>{2, 2}));
+  EXPECT_EQ(r.terms.to_vector(), (std::vector<std::int64_t>{2, 2}));
   // Without bias, and a batch of 0.
   test::expect_result(ops::bmm(test::iota({2, 1, 2}, 1), test::iota({2, 2, 1}, 5), nullptr),
                       {2, 1, 1}, {17, 53});

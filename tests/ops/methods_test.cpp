@@ -177,7 +177,7 @@ TEST(ops_methods, blas_bound_magnitude_is_above_the_exact_one_and_close) {
     ASSERT_EQ(re.magnitude.size(), rb.magnitude.size());
     for (std::size_t i = 0; i < re.magnitude.size(); ++i) {
       const double lo = re.magnitude[i], got = rb.magnitude[i];
-      const auto n = static_cast<double>(re.terms[i] + 1);
+      const auto n = static_cast<double>(re.terms[static_cast<std::int64_t>(i)] + 1);
       ASSERT_GE(got, lo) << "element " << i << " scale " << scale << " " << test::replay(it);
       if (std::isfinite(lo)) {
         const double hi = lo * (1 + (2 * n + 12) * 0x1p-53) + (n + 1) * 0x1p-1073;

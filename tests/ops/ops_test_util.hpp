@@ -268,8 +268,8 @@ inline void expect_matches_direct(const ops::op_result& r, const direct_result& 
     ASSERT_TRUE(same_bits(r.magnitude[i], d.magnitude[i]))
         << "magnitude at " << i << ": " << r.magnitude[i] << " vs direct " << d.magnitude[i] << "; "
         << ctx;
-    ASSERT_EQ(r.terms[i], d.terms[i]) << "terms at " << i << "; " << ctx;
-    ASSERT_EQ(r.data_terms[i], d.data_terms[i]) << "data_terms at " << i << "; " << ctx;
+    ASSERT_EQ(r.terms[ii], d.terms[i]) << "terms at " << i << "; " << ctx;
+    ASSERT_EQ(r.data_terms[ii], d.data_terms[i]) << "data_terms at " << i << "; " << ctx;
   }
 }
 

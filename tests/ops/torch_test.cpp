@@ -291,13 +291,13 @@ void cross_check(const std::vector<op_kind>& kinds, std::uint64_t salt) {
     const double* tv = tc.data_ptr<double>();
     for (std::int64_t i = 0; i < r->exact.size(); ++i) {
       const auto u = static_cast<std::size_t>(i);
-      const std::int64_t n = r->terms[u] + (r->has_bias ? 1 : 0);
+      const std::int64_t n = r->terms[i] + (r->has_bias ? 1 : 0);
       const double err = r->exact.abs_diff(i, tv[i], exact::rounding::downward);
       const double bnd = bound(n, r->magnitude[u]);
       ASSERT_LE(err, bnd) << "element " << i << ": torch " << tv[i] << ", exact "
                           << r->exact.rounded(i) << ", n=" << n << ", magnitude " << r->magnitude[u]
                           << "; " << ctx;
-      ASSERT_LE(r->data_terms[u], r->terms[u]) << ctx;
+      ASSERT_LE(r->data_terms[i], r->terms[i]) << ctx;
       ++elements;
       if (err > 0) ++nonzero_err;
     }

@@ -31,6 +31,20 @@ tensor read_npy(const std::filesystem::path& file);
 /// Same as read_npy, from bytes in memory; `name` is used in error messages.
 tensor parse_npy(std::span<const std::byte> bytes, std::string_view name);
 
+/// A .npy file's values as stored, not widened to doubles (an f32 file takes half the memory of
+/// read_npy's tensor): `numel` elements of `type` in row-major order, little-endian, in `data`
+/// (8-byte aligned; f16/bf16 as 16-bit patterns), or, when `widened`, as doubles (big-endian and
+/// Fortran-order files, converted as read_npy converts them).
+struct npy_stored {
+  std::vector<std::int64_t> shape;
+  format_id type = format_id::f64;
+  bool widened = false;
+  std::vector<std::uint64_t> data;
+};
+
+/// read_npy without the widening: the same checks and the same errors, the same values.
+npy_stored read_npy_stored(const std::filesystem::path& file);
+
 /// Total size in bytes (preamble + header + data) of the .npy file whose first bytes are `head`,
 /// from its header alone: `head` needs only the preamble and the header, not the data. Throws
 /// input_error as parse_npy does for a bad or truncated header. Lets a reader of .npy files

@@ -58,6 +58,10 @@ struct nt_operands {
   std::int64_t m = 0, n = 0, k = 0;
   tensor_view a, b;
   const double* bias = nullptr;  ///< full [out_batch..., m, n], or null
+  /// The bias holds one row (n values, or one value when bias_col_stride is 0) that every row
+  /// and batch shares: a linear layer's [n] bias, never expanded to the output's size.
+  bool bias_one_row = false;
+  std::int64_t bias_col_stride = 1;
 };
 /// Doubles per converted operand tile (16 MiB) of a non-f64 or strided operand.
 inline constexpr std::int64_t nt_tile_doubles = std::int64_t{1} << 21;
@@ -81,8 +85,17 @@ std::vector<double> dense_values(const tensor_view& t);
 /// (when t.held is known) that it stays inside what the buffer holds; `name` is "input", ...
 void check_data(const tensor_view& t, const char* name);
 
-/// Checks that b broadcasts to `out` without enlarging it (PyTorch's expand rule) and returns
-/// it materialized to `out`'s shape. `what` names the op in messages.
+/// Checks that b broadcasts to `out` without enlarging it (PyTorch's expand rule); throws
+/// input_error otherwise. Allocates nothing (output_shape calls it on every check).
+void check_expandable(const tensor_view& b, const std::vector<std::int64_t>& out);
+
+/// check_expandable, then b materialized to `out`'s shape.
 std::vector<double> expand_to(const tensor_view& b, const std::vector<std::int64_t>& out);
+
+/// The bias of an NT op whose output's last dim is its n: b's values once (nt_operands's
+/// bias_one_row) when b varies along that dim only, else expand_to(b, out). Sets o.bias: `values`
+/// must outlive o.
+void set_nt_bias(nt_operands& o, const tensor_view& b, const std::vector<std::int64_t>& out,
+                 std::vector<double>& values);
 
 }  // namespace roundoff::ops::detail

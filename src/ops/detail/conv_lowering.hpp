@@ -44,8 +44,8 @@ void run_conv_lowering(contraction_runner& run, const conv_lowering& L, const te
                        const double* bias, std::int64_t tile_bytes = im2col_tile_bytes);
 
 /// Per output element: terms = cin_g * KK, data_terms = cin_g * prod_d #{t : src >= 0}.
-void conv_term_counts(const conv_lowering& L, std::vector<std::int64_t>& terms,
-                      std::vector<std::int64_t>& data_terms);
+/// Stored by their period (one value; one per output position), not per element.
+void conv_term_counts(const conv_lowering& L, term_counts& terms, term_counts& data_terms);
 
 /// "(2 x 2)" as PyTorch prints per-channel sizes.
 std::string sizes_paren(const std::vector<std::int64_t>& v);
