@@ -1,7 +1,11 @@
 // exact_tensor: the RN double, a one-double tail, and a side store for the rare wide values.
 // Layout and the exactness argument: docs/exact.md ("exact_tensor").
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <mutex>
 
@@ -12,17 +16,117 @@
 
 namespace roundoff::exact {
 
-struct exact_tensor::side_store {
-  std::mutex mutex;
-  // Entries: header word (bit 63: negative; bits 32..62: lowest limb index; bits 0..31: limb
-  // count n), then n magnitude limbs, least significant first.
-  std::vector<std::uint64_t> words;
-  std::int64_t count = 0;
-};
-
 namespace {
+
 constexpr std::uint8_t state_rounded = 0, state_tail = 1, state_side = 2;
+
+// The side store is cut into shards, one per storing thread (its index modulo shard_count), so
+// that threads storing wide values at the same time neither wait for one lock nor bounce one
+// cache line; each shard keeps its own mutex, so two threads that share a shard stay correct.
+// A shard's words live in blocks that never move once allocated (no copy when the store grows):
+// 2 KiB doubling to 64 KiB, below malloc's mmap threshold, so a new tensor reuses freed heap
+// instead of faulting in fresh pages.
+constexpr unsigned shard_count = 64;
+constexpr std::size_t first_block_words = 256, max_block_words = 8192;
+
+std::size_t block_words(std::size_t block) noexcept {
+  return block >= 5 ? max_block_words : first_block_words << block;
 }
+
+// A side entry's address in tail_: shard (bits 58..63), block (bits 32..57), word (bits 0..31).
+std::uint64_t side_address(unsigned shard, std::size_t block, std::size_t word) noexcept {
+  return (std::uint64_t{shard} << 58) | (static_cast<std::uint64_t>(block) << 32) |
+         static_cast<std::uint64_t>(word);
+}
+unsigned address_shard(std::uint64_t a) noexcept {
+  return static_cast<unsigned>(a >> 58);
+}
+std::size_t address_block(std::uint64_t a) noexcept {
+  return static_cast<std::size_t>((a >> 32) & ((std::uint64_t{1} << 26) - 1));
+}
+std::size_t address_word(std::uint64_t a) noexcept {
+  return static_cast<std::size_t>(a & 0xffffffffU);
+}
+
+// An entry: header word (bit 63: negative; bits 32..62: lowest limb index; bits 16..31: limbs
+// reserved; bits 0..15: limb count n), then the n magnitude limbs, least significant first.
+std::uint64_t side_header(bool negative, int lo, int reserved, int n) noexcept {
+  return (static_cast<std::uint64_t>(negative) << 63) | (static_cast<std::uint64_t>(lo) << 32) |
+         (static_cast<std::uint64_t>(reserved) << 16) | static_cast<std::uint64_t>(n);
+}
+int header_reserved(std::uint64_t h) noexcept {
+  return static_cast<int>((h >> 16) & 0xffff);
+}
+
+std::atomic<unsigned> threads_seen{0};
+
+unsigned this_thread_shard() noexcept {
+  thread_local const unsigned shard =
+      threads_seen.fetch_add(1, std::memory_order_relaxed) % shard_count;
+  return shard;
+}
+
+}  // namespace
+
+struct exact_tensor::side_store {
+  struct shard {
+    std::mutex mutex;
+    std::vector<std::unique_ptr<std::uint64_t[]>> blocks;  // block b holds block_words(b)
+    std::size_t used = 0;                                  // words used in the last block
+    std::int64_t count = 0;                                // entries written (side_count)
+
+    /// Room for `words` consecutive words (at most first_block_words); the caller holds mutex.
+    std::uint64_t reserve(unsigned self, std::size_t words) {
+      if (blocks.empty() || used + words > block_words(blocks.size() - 1)) {
+        blocks.push_back(std::make_unique<std::uint64_t[]>(block_words(blocks.size())));
+        used = 0;
+      }
+      const std::uint64_t at = side_address(self, blocks.size() - 1, used);
+      used += words;
+      return at;
+    }
+    std::uint64_t* word(std::uint64_t at) noexcept {
+      return blocks[address_block(at)].get() + address_word(at);
+    }
+  };
+
+  std::array<std::atomic<shard*>, shard_count> shards{};
+
+  side_store() = default;
+  side_store(const side_store& o) {  // the same addresses, so that tail_ can be copied as is
+    for (unsigned s = 0; s < shard_count; ++s) {
+      const shard* from = o.shards[s].load(std::memory_order_relaxed);
+      if (!from) continue;
+      auto to = std::make_unique<shard>();
+      for (std::size_t b = 0; b < from->blocks.size(); ++b) {
+        to->blocks.push_back(std::make_unique<std::uint64_t[]>(block_words(b)));
+        std::memcpy(to->blocks[b].get(), from->blocks[b].get(),
+                    block_words(b) * sizeof(std::uint64_t));
+      }
+      to->used = from->used;
+      to->count = from->count;
+      shards[s].store(to.release(), std::memory_order_relaxed);
+    }
+  }
+  side_store& operator=(const side_store&) = delete;
+  ~side_store() {
+    for (auto& s : shards) delete s.load(std::memory_order_relaxed);
+  }
+
+  /// Shard s, created on first use (by whichever thread gets there first).
+  shard& get(unsigned s) {
+    shard* have = shards[s].load(std::memory_order_acquire);
+    if (have) return *have;
+    auto fresh = std::make_unique<shard>();
+    if (shards[s].compare_exchange_strong(have, fresh.get(), std::memory_order_acq_rel))
+      return *fresh.release();
+    return *have;
+  }
+  /// The first word (the header) of the entry at address `at`. Not concurrent with store().
+  const std::uint64_t* entry(std::uint64_t at) const noexcept {
+    return shards[address_shard(at)].load(std::memory_order_relaxed)->word(at);
+  }
+};
 
 exact_tensor::exact_tensor() : side_(std::make_unique<side_store>()) {}
 
@@ -41,10 +145,7 @@ exact_tensor::exact_tensor(const exact_tensor& o)
       rounded_(o.rounded_),
       tail_(o.tail_),
       state_(o.state_),
-      side_(std::make_unique<side_store>()) {
-  side_->words = o.side_->words;
-  side_->count = o.side_->count;
-}
+      side_(std::make_unique<side_store>(*o.side_)) {}
 
 exact_tensor::exact_tensor(exact_tensor&& o) noexcept = default;
 exact_tensor& exact_tensor::operator=(exact_tensor&& o) noexcept = default;
@@ -74,19 +175,38 @@ void exact_tensor::store(std::int64_t i, const accumulator& acc) {
   int first = 0;
   while (first < n && mag[first] == 0) ++first;
   while (n > first && mag[n - 1] == 0) --n;
-  const int lo = acc.lo_ + first;
-  const std::uint64_t header = (static_cast<std::uint64_t>(acc.neg_fill_) << 63) |
-                               (static_cast<std::uint64_t>(lo) << 32) |
-                               static_cast<std::uint64_t>(n - first);
-  std::size_t offset;
-  {
-    std::lock_guard<std::mutex> lock(side_->mutex);
-    offset = side_->words.size();
-    side_->words.push_back(header);
-    side_->words.insert(side_->words.end(), mag + first, mag + n);
-    ++side_->count;
+  store_side(ui, acc.neg_fill_, acc.lo_ + first, mag + first, n - first);
+}
+
+void exact_tensor::store_side(std::size_t ui, bool negative, int lo, const std::uint64_t* limbs,
+                              int count) {
+  if (state_[ui] == state_side) {
+    // Element i already owns an entry: reuse it when the new limbs fit, so that storing into
+    // the same tensor again (a caller's repeated gemm_exact) does not grow the side store.
+    const std::uint64_t at = tail_[ui];
+    side_store::shard& sh = *side_->shards[address_shard(at)].load(std::memory_order_acquire);
+    const std::lock_guard<std::mutex> lock(sh.mutex);  // sh.blocks may be growing
+    std::uint64_t* w = sh.word(at);
+    const int reserved = header_reserved(w[0]);
+    if (count <= reserved) {
+      w[0] = side_header(negative, lo, reserved, count);
+      std::copy(limbs, limbs + count, w + 1);
+      ++sh.count;
+      return;  // tail_ and state_ stay
+    }
   }
-  tail_[ui] = offset;
+  const unsigned self = this_thread_shard();
+  side_store::shard& sh = side_->get(self);
+  std::uint64_t at;
+  {
+    const std::lock_guard<std::mutex> lock(sh.mutex);
+    at = sh.reserve(self, 1 + static_cast<std::size_t>(count));
+    std::uint64_t* w = sh.word(at);
+    w[0] = side_header(negative, lo, count, count);
+    std::copy(limbs, limbs + count, w + 1);
+    ++sh.count;
+  }
+  tail_[ui] = at;
   state_[ui] = state_side;
 }
 
@@ -147,6 +267,102 @@ void exact_tensor::store_integer(std::int64_t i, std::uint64_t lo, std::uint64_t
   store(i, acc);
 }
 
+namespace {
+using u64 = std::uint64_t;
+
+int bit_length3(const u64* m) noexcept {
+  for (int l = 2; l >= 0; --l)
+    if (m[l]) return 64 * l + 64 - std::countl_zero(m[l]);
+  return 0;
+}
+// Bits [s, s + 64) of m (zeros above bit 191), 0 <= s < 192.
+u64 window3(const u64* m, int s) noexcept {
+  const int l = s / 64, r = s % 64;
+  u64 v = m[l] >> r;
+  if (r && l < 2) v |= m[l + 1] << (64 - r);
+  return v;
+}
+bool is_zero3(const u64* m) noexcept {
+  return (m[0] | m[1] | m[2]) == 0;
+}
+}  // namespace
+
+void exact_tensor::store_integer192(std::int64_t i, const std::uint64_t* m, bool negative, int e) {
+  if (m[2] == 0) return store_integer(i, m[0], m[1], negative, e);
+  // As store_integer (docs/exact.md §3, store_integer192), on a 192-bit magnitude: when every bit
+  // of S, RN(S) and S - RN(S) lies in [2^-1074, 2^1023), RN(S) is the top 53 bits of m rounded to
+  // nearest-even, the remainder is L = m mod 2^shift or -(2^shift - L), and S takes state 1 iff
+  // that remainder spans at most 53 bits. Otherwise its trimmed limbs on the accumulator's grid
+  // are exactly what store() of an accumulator holding S writes to the side store.
+  const auto ui = static_cast<std::size_t>(i);
+  const int nb = bit_length3(m);  // > 128
+  if (e >= -1074 && e + nb <= 1023) {
+    const int shift = nb - 53;  // 76 .. 139
+    u64 top = window3(m, shift);
+    u64 low[3] = {m[0], m[1], m[2]};  // m mod 2^shift
+    for (int l = 0; l < 3; ++l) {
+      const int from = shift - 64 * l;  // bits of limb l at or above `from` are cleared
+      if (from <= 0)
+        low[l] = 0;
+      else if (from < 64)
+        low[l] &= (u64{1} << from) - 1;
+    }
+    // L against half = 2^(shift - 1): its top bit, then whether any bit below it is set.
+    const int hb = shift - 1;
+    const bool half_bit = (low[hb / 64] >> (hb % 64)) & 1;
+    u64 below[3] = {low[0], low[1], low[2]};
+    below[hb / 64] &= ~(u64{1} << (hb % 64));
+    const bool more = !is_zero3(below);
+    const bool up = half_bit && (more || (top & 1));
+    int q = e + shift;
+    if (up) {
+      // 2^shift - L, L > 0: the two's complement of L within shift bits.
+      unsigned carry = 1;
+      for (int l = 0; l < 3; ++l) {
+        const u64 v = ~low[l] + carry;
+        carry = carry && v == 0;
+        low[l] = v;
+      }
+      for (int l = 0; l < 3; ++l) {
+        const int from = shift - 64 * l;
+        if (from <= 0)
+          low[l] = 0;
+        else if (from < 64)
+          low[l] &= (u64{1} << from) - 1;
+      }
+      if (++top == (u64{1} << 53)) top >>= 1, ++q;
+    }
+    rounded_[ui] = detail::make_double(negative, top, q);
+    if (is_zero3(low)) {
+      tail_[ui] = 0;
+      state_[ui] = state_rounded;
+      return;
+    }
+    int tz = 0;
+    while (low[tz / 64] == 0) tz += 64;
+    tz += std::countr_zero(low[tz / 64]);
+    if (bit_length3(low) - tz <= 53) {  // the tail is a double
+      const double tail = detail::make_double(negative != up, window3(low, tz), e + tz);
+      tail_[ui] = std::bit_cast<std::uint64_t>(tail);
+      state_[ui] = state_tail;
+      return;
+    }
+    // Side store: |S| = m 2^e on the grid of limbs of weight 2^(64 j - bias_bits).
+    const int p = e + accumulator::bias_bits;  // >= 1102
+    const int r = p % 64;
+    u64 limbs[4] = {m[0] << r, (m[1] << r) | (r ? m[0] >> (64 - r) : 0),
+                    (m[2] << r) | (r ? m[1] >> (64 - r) : 0), r ? m[2] >> (64 - r) : 0};
+    int first = 0, n = 4;
+    while (limbs[first] == 0) ++first;
+    while (limbs[n - 1] == 0) --n;
+    return store_side(ui, negative, p / 64 + first, limbs + first, n - first);
+  }
+  accumulator acc;
+  acc.add_integer(m[0], m[1], negative, e);
+  acc.add_integer(m[2], 0, negative, e + 128);
+  store(i, acc);
+}
+
 void exact_tensor::load(std::int64_t i, accumulator& out) const {
   const auto ui = static_cast<std::size_t>(i);
   out.clear();
@@ -159,10 +375,10 @@ void exact_tensor::load(std::int64_t i, accumulator& out) const {
       out.add(std::bit_cast<double>(tail_[ui]));
       return;
     default: {
-      const std::uint64_t* w = side_->words.data() + tail_[ui];
+      const std::uint64_t* w = side_->entry(tail_[ui]);
       const bool neg = w[0] >> 63;
       const int lo = static_cast<int>((w[0] >> 32) & 0x7fffffff);
-      const int n = static_cast<int>(w[0] & 0xffffffff);
+      const int n = static_cast<int>(w[0] & 0xffff);
       out.set_magnitude(w + 1, n, lo, neg);
       return;
     }
@@ -209,12 +425,19 @@ double exact_tensor::round_to(std::int64_t i, format_id f, underflow_mode u) con
 }
 
 std::int64_t exact_tensor::side_count() const noexcept {
-  return side_->count;
+  std::int64_t n = 0;
+  for (const auto& s : side_->shards)
+    if (const auto* sh = s.load(std::memory_order_relaxed)) n += sh->count;
+  return n;
 }
 
 std::size_t exact_tensor::memory_bytes() const noexcept {
+  std::size_t side_words = 0;
+  for (const auto& s : side_->shards)
+    if (const auto* sh = s.load(std::memory_order_relaxed))
+      for (std::size_t b = 0; b < sh->blocks.size(); ++b) side_words += block_words(b);
   return rounded_.size() * sizeof(double) + tail_.size() * sizeof(std::uint64_t) + state_.size() +
-         side_->words.size() * sizeof(std::uint64_t);
+         side_words * sizeof(std::uint64_t);
 }
 
 }  // namespace roundoff::exact

@@ -156,8 +156,17 @@ tile_shape choose_cpu_tiles(const gemm_problem& p, const plan& pl, int threads, 
   if (want > 1) t.columns = std::max<i64>(1, std::min(t.columns, (p.n + want - 1) / want));
   t.column_tiles = (p.n + t.columns - 1) / t.columns;
   if (native_rows > 0) {  // balanced tiles of whole panels: less zero padding
-    t.columns =
-        ((p.n + t.column_tiles - 1) / t.column_tiles + native_rows - 1) / native_rows * native_rows;
+    const i64 panels = (p.n + native_rows - 1) / native_rows;
+    i64 per_tile = (panels + t.column_tiles - 1) / t.column_tiles;
+    // When A's slices are swept once per B panel (small A), a tile is a loop over its panels,
+    // so its width only sets how evenly the threads finish: with one row tile (M <= 256) the
+    // 128-column tiles left one thread 12 panels and the other 9 at the seed shape. Cut such
+    // tiles to about 16 per thread (one panel each there); one thread keeps the wide tiles
+    // (measured: no faster narrow).
+    const i64 a_doubles = static_cast<i64>(pl.blocks_a()) * std::min(t.rows, p.m) * p.k;
+    if (threads > 1 && a_doubles <= a_panel_sweep_cap)
+      per_tile = std::clamp<i64>(p.batch * t.row_tiles * panels / (16 * threads), 1, per_tile);
+    t.columns = per_tile * native_rows;
     t.column_tiles = (p.n + t.columns - 1) / t.columns;
   }
   t.count = p.batch * t.row_tiles * t.column_tiles;

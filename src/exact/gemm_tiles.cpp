@@ -115,6 +115,25 @@ inline bool fold_bias(i128& v, double bias, int e0) {
   return true;
 }
 
+/// Folds a finite bias into a 192-bit v (value v * 2^e0) when it is an integer multiple of 2^e0
+/// below 2^(e0 + 189); |v| <= 2^190 by the plan's bound (Lemma 4), so the sum stays below
+/// 2^190 + 2^189 < 2^191, exact modulo 2^192.
+inline bool fold_bias192(int192& v, double bias, int e0) {
+  if (bias == 0) return true;
+  const std::uint64_t bits = std::bit_cast<std::uint64_t>(bias);
+  const int biased = static_cast<int>((bits >> 52) & 0x7ff);
+  if (biased == 0x7ff) return false;
+  std::uint64_t m = bits & 0xfffffffffffffULL;
+  int e = -1074;
+  if (biased != 0) m |= std::uint64_t{1} << 52, e = biased - 1075;
+  const int tz = std::countr_zero(m);
+  m >>= tz, e += tz;  // bias = +-m * 2^e, m odd
+  if (e < e0 || e - e0 + static_cast<int>(std::bit_width(m)) > 189) return false;
+  const i128 t = static_cast<i128>(m);
+  v.add((bits >> 63) ? -t : t, e - e0);
+  return true;
+}
+
 /// Karatsuba with 3 slices on the OpenBLAS path: blocks 3, 4, 5 = x0 + x1, x0 + x2, x1 + x2,
 /// element by element over out[t][0 .. n) (the native slicing forms them in registers). Exact:
 /// each slice is an integer of magnitude at most 2^51.
@@ -515,10 +534,11 @@ void tile_executor::combine(workspace& ws, i64 bt, i64 i0, i64 j0, i64 mt, i64 n
           for (int x = 0; x < plan_.slices_a; ++x)
             for (int y = 0; y < plan_.slices_b; ++y) v.add(S(x, y, i, j), x * wa + y * wb);
         }
+        if (bs && fold_bias192(v, *bs, e0)) bs = nullptr;
         const bool neg = v.negative();
         if (neg) v.negate();
-        if (no_rem && !bs && v.w[2] == 0) {
-          dest_.store_integer(dst, v.w[0], v.w[1], neg, e0);
+        if (no_rem && !bs) {  // the whole exact value is v * 2^e0: no accumulator needed
+          dest_.store_integer192(dst, v.w, neg, e0);
           continue;
         }
         acc.add_integer(v.w[0], v.w[1], neg, e0);

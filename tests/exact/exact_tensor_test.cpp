@@ -7,6 +7,7 @@
 
 #include <cfloat>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "exact_testing.hpp"
@@ -329,6 +330,123 @@ TEST(ExactTensor, StoreIntegerEqualsStoreOfAccumulator) {
   EXPECT_LT(fast_side, iters / 2);
 }
 
+// store_integer192() likewise, on magnitudes of up to 192 bits (the f64 fast path's combined
+// sums): mostly 129-192 bits, some of at most 128 (delegated to store_integer), built to hit the
+// same edges (ties at the rounding bit, all ones, tails of 53 and 54 bits, e at -1074/-1075 and
+// |S| near 2^1023) and every shift of the limbs modulo 64; the same rounded double, the same
+// value read back and the same use of the side store as store() of an accumulator.
+TEST(ExactTensor, StoreInteger192EqualsStoreOfAccumulator) {
+  auto g = rng(0x1201);
+  const std::int64_t iters = iterations(40000);
+  exact_tensor fast({1}), slow({1});
+  std::int64_t fast_side = 0, narrow_wide = 0;
+  for (std::int64_t it = 0; it < iters; ++it) {
+    const int nb = g() % 8 ? 129 + static_cast<int>(g() % 64) : 1 + static_cast<int>(g() % 128);
+    std::uint64_t m[3] = {g(), g(), g()};
+    const auto set_bit = [&](int b) { m[b / 64] |= std::uint64_t{1} << (b % 64); };
+    const auto keep_below = [&](int b) {  // clears bits >= b
+      for (int l = 0; l < 3; ++l) {
+        const int from = b - 64 * l;
+        if (from <= 0)
+          m[l] = 0;
+        else if (from < 64)
+          m[l] &= (std::uint64_t{1} << from) - 1;
+      }
+    };
+    const auto clear_below = [&](int b) {  // clears bits < b
+      for (int l = 0; l < 3; ++l) {
+        const int to = b - 64 * l;
+        if (to >= 64)
+          m[l] = 0;
+        else if (to > 0)
+          m[l] &= ~((std::uint64_t{1} << to) - 1);
+      }
+    };
+    keep_below(nb);
+    set_bit(nb - 1);
+    switch (g() % 6) {
+      case 0:  // exact tie below the 53-bit head
+        if (nb >= 54) clear_below(nb - 53), set_bit(nb - 54);
+        break;
+      case 1:  // all ones: rounds up to a power of two
+        m[0] = m[1] = m[2] = ~std::uint64_t{0};
+        keep_below(nb);
+        break;
+      case 2:  // a tail of 53 or 54 bits below the 53-bit head, at a random depth
+        if (nb >= 53 + 54) {
+          const int tb = 53 + static_cast<int>(g() % 2);
+          const int low = static_cast<int>(g() % static_cast<std::uint64_t>(nb - 53 - tb + 1));
+          clear_below(nb - 53);
+          set_bit(low + tb - 1), set_bit(low);
+        }
+        break;
+      case 3:  // a rounded-up tail: the head's last bit set and the bits below a long run of ones
+        if (nb >= 54) {
+          clear_below(nb - 53);
+          for (int b = static_cast<int>(g() % static_cast<std::uint64_t>(nb - 53)); b < nb - 53;
+               ++b)
+            set_bit(b);
+        }
+        break;
+      default:
+        break;
+    }
+    int e;
+    switch (g() % 5) {
+      case 0:
+        e = -1074 - static_cast<int>(g() % 3);
+        break;
+      case 1:
+        e = 1023 - nb + static_cast<int>(g() % 3) - 1;
+        break;
+      case 2:
+        e = -2176 + static_cast<int>(g() % 200);
+        break;
+      default:
+        e = -1200 + static_cast<int>(g() % 2300) - nb;
+    }
+    e = std::max(e, -2176);
+    if (e + nb > 2175) e = 2175 - nb;
+    const bool neg = g() & 1;
+    accumulator acc;
+    acc.add_integer(m[0], m[1], neg, e);
+    acc.add_integer(m[2], 0, neg, e + 128);
+    const std::int64_t side_before = slow.side_count();
+    slow.store(0, acc);
+    const std::int64_t side_before_fast = fast.side_count();
+    fast.store_integer192(0, m, neg, e);
+    const auto what = [&] {
+      std::ostringstream o;
+      o << replay(it) << ": m bits " << nb << ", e " << e << ", limbs " << std::hex << m[2] << ' '
+        << m[1] << ' ' << m[0];
+      return o.str();
+    };
+    ASSERT_TRUE(same_double(fast.rounded(0), slow.rounded(0)))
+        << what() << ", " << hex(fast.rounded(0)) << " vs " << hex(slow.rounded(0));
+    ASSERT_EQ(fast.side_count() - side_before_fast, slow.side_count() - side_before)
+        << what() << ": side store use differs";
+    fast_side += fast.side_count() - side_before_fast;
+    narrow_wide += nb > 128 && fast.side_count() == side_before_fast;
+    accumulator back;
+    fast.load(0, back);
+    back.negate();
+    back.add(acc);
+    ASSERT_EQ(back.sign(), 0) << what() << ": the value read back differs";
+    const double rn = acc.round();
+    for (auto f : all_formats)
+      ASSERT_TRUE(same_double(fast.round_to(0, f), slow.round_to(0, f))) << what();
+    for (double obs :
+         observed_values(g, rn, acc.round(rounding::upward), acc.round_to(format_id::f16)))
+      for (auto r : all_roundings)
+        ASSERT_TRUE(same_double(fast.abs_diff(0, obs, r), slow.abs_diff(0, obs, r)))
+            << what() << ", observed " << hex(obs);
+  }
+  // Magnitudes over 128 bits reached both the integer outcomes (a double, or one with its tail)
+  // and the side store.
+  EXPECT_GT(fast_side, iters / 10);
+  EXPECT_GT(narrow_wide, iters / 100);
+}
+
 // store() from several threads for distinct elements, with wide values that all lock the side
 // store; every element reads back exactly.
 TEST(ExactTensor, ConcurrentStoresToDistinctElements) {
@@ -365,6 +483,77 @@ TEST(ExactTensor, ConcurrentStoresToDistinctElements) {
       ASSERT_EQ(back.sign(), 0) << "thread " << w << " element " << k << ' ' << replay(k);
     }
   }
+}
+
+// The side store under the engine's use (docs/exact.md §3, "Concurrency"): threads, more than
+// the cores, store into interleaved elements (neighbours belong to other threads), three rounds
+// of values of every shape, so that elements enter the side store, leave it, come back wider
+// (a new entry) or narrower (the old entry reused). Every element then reads back exactly the
+// last value stored (against its accumulator, and every 16th against MPFR), in the tensor and in
+// a copy of it; storing the same values once more reuses every entry (no growth).
+TEST(ExactTensor, ConcurrentRestoresReadBackExactly) {
+  const int threads = 6;
+  const std::int64_t per = iterations(1500), n = threads * per;
+  exact_tensor t({n});
+  std::vector<case_terms> last(static_cast<std::size_t>(n));
+  const auto seed = base_seed();
+  const auto run_round = [&](int round, bool repeat) {
+    std::vector<std::thread> pool;
+    for (int w = 0; w < threads; ++w)
+      pool.emplace_back([&, w] {
+        std::mt19937_64 g(seed + static_cast<std::uint64_t>(round * threads + w));
+        accumulator acc;
+        for (std::int64_t k = 0; k < per; ++k) {
+          const std::int64_t i = k * threads + w;
+          auto& c = last[static_cast<std::size_t>(i)];
+          // Mostly wide shapes (2-4), some narrow (0, 1) and special (5) ones.
+          if (!repeat) c = random_case(g, static_cast<int>(g() % 10 < 7 ? 2 + g() % 3 : g() % 6));
+          exact::dot_exact(static_cast<std::int64_t>(c.a.size()), c.a.data(), c.b.data(), nullptr,
+                           acc);
+          t.store(i, acc);
+        }
+      });
+    for (auto& th : pool) th.join();
+  };
+  for (int round = 0; round < 3; ++round) run_round(round, false);
+  const std::size_t bytes = t.memory_bytes();
+  const std::int64_t side_before = t.side_count();
+  run_round(3, true);
+  EXPECT_EQ(t.memory_bytes(), bytes) << "storing the same values again grew the side store";
+  const std::int64_t side_repeat = t.side_count() - side_before;
+  const exact_tensor copy(t);
+  auto g = rng(0x1300);
+  exact_tensor probe({1});
+  std::int64_t side_now = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto& c = last[static_cast<std::size_t>(i)];
+    const auto terms = static_cast<std::int64_t>(c.a.size());
+    accumulator acc;
+    exact::dot_exact(terms, c.a.data(), c.b.data(), nullptr, acc);
+    const std::int64_t probe_before = probe.side_count();
+    probe.store(0, acc);  // a fresh element: whether this value needs the side store
+    side_now += probe.side_count() - probe_before;
+    for (const exact_tensor* x : {static_cast<const exact_tensor*>(&t), &copy}) {
+      accumulator back;
+      x->load(i, back);
+      ASSERT_TRUE(same_double(x->rounded(i), acc.round())) << "element " << i << ' ' << replay(i);
+      if (acc.kind() != exact::value_kind::finite) {
+        ASSERT_EQ(back.kind(), acc.kind()) << "element " << i << ' ' << replay(i);
+        continue;
+      }
+      back.negate();
+      back.add(acc);
+      ASSERT_EQ(back.sign(), 0) << "element " << i << ' ' << replay(i);
+    }
+    if (i % 16 == 0) {
+      const auto ov =
+          exact::dot_mpfr_value(terms, c.a.data(), c.b.data(), nullptr, oracle_options());
+      ASSERT_TRUE(element_matches(t, i, acc, ov, g)) << "element " << i << ' ' << replay(i);
+    }
+  }
+  // The repeated round stored exactly the elements that need the side store.
+  EXPECT_EQ(side_repeat, side_now);
+  EXPECT_GT(side_now, n / 2);
 }
 
 TEST(ExactTensor, CopyAndMoveKeepValues) {

@@ -162,6 +162,66 @@ TEST(GemmFast, F64KaratsubaThreeSlicesAgainstMpfr) {
   }
 }
 
+// f64 inputs at the seed's structure (x 32 x 2048, W n x 2048, bias), where nearly every output
+// needs the side store (its exact value spans more than two doubles): several threads store
+// into one tensor at once, and a caller that reuses the tensor for its next calls (the same
+// problem, then W scaled so that values shift across limbs, then the first again) gets every
+// value exact each time; the repeat reuses every side entry (no growth). Against the simple
+// path (every bit, all directions) and MPFR (every 7th row).
+TEST(GemmFast, F64SeedShapeRepeatedCallsIntoOneTensor) {
+  auto g = roundoff::test::rng(0x6a1c);
+  std::normal_distribution<double> nd;
+  const i64 m = 32, n = 100, k = 2048;
+  layout first, second;
+  for (layout* L : {&first, &second}) {
+    L->a.resize(static_cast<std::size_t>(m * k));
+    L->b.resize(static_cast<std::size_t>(n * k));
+    L->bias.resize(static_cast<std::size_t>(n));
+    for (auto* v : {&L->a, &L->b, &L->bias})
+      for (auto& x : *v) x = nd(g);
+    gemm_problem& p = L->p;
+    p.m = m, p.n = n, p.k = k, p.a = L->a.data(), p.lda = k, p.b = L->b.data(), p.ldb = k;
+    p.bias = L->bias.data(), p.bias_col_stride = 1, p.c_row_stride = n;
+    L->dest_size = m * n;
+  }
+  // The second problem: W's rows scaled by powers of two far apart, so outputs change width.
+  for (i64 j = 0; j < n; ++j)
+    for (i64 t = 0; t < k; ++t)
+      second.b[static_cast<std::size_t>(j * k + t)] *=
+          std::ldexp(1.0, static_cast<int>(j % 7) * 40 - 120);
+  for (const int threads : {2, 3}) {
+    exact_tensor fast({m * n});
+    std::vector<std::size_t> bytes;
+    for (const layout* L : {&first, &first, &second, &first}) {
+      gemm_exact(L->p, fast, {threads});
+      bytes.push_back(fast.memory_bytes());
+      exact_tensor simple({m * n});
+      gemm_exact_simple(L->p, simple);
+      layout D = *L;
+      D.describe = std::string(L == &first ? "first" : "second") + " f64 seed-like problem, " +
+                   std::to_string(threads) + " threads";
+      int failures = 0;
+      expect_equal(D, fast, simple, 0, &failures);
+      EXPECT_GT(fast.side_count(), 0) << D.describe;
+      gemm_problem rows = L->p;
+      rows.m = 1;
+      for (i64 i = 0; i < m; i += 7) {
+        rows.a = L->a.data() + i * k;
+        mpfr_options mo;
+        mo.auto_raise = true;
+        const mpfr_result ref = gemm_mpfr(rows, mo);
+        ASSERT_TRUE(ref.all_exact()) << D.describe;
+        for (i64 j = 0; j < n; ++j)
+          EXPECT_TRUE(
+              same_double(fast.rounded(i * n + j), ref.rounded[static_cast<std::size_t>(j)]))
+              << D.describe << ", element (" << i << ", " << j << ")";
+      }
+    }
+    EXPECT_EQ(bytes[1], bytes[0]) << "the side store grew on a repeated call, " << threads
+                                  << " threads";
+  }
+}
+
 // Every element of a row below the slices' reach: the whole product goes through the sparse
 // remainder, and Inf/NaN rows through the simple path, in one problem.
 // The worker pool persists between calls and serves one call at a time: calls from several user
