@@ -41,6 +41,7 @@
 #include "roundoff/tensor_view.hpp"
 #include "roundoff/verdicts/inputs.hpp"
 #include "roundoff/verdicts/judge.hpp"
+#include "roundoff/version.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -436,7 +437,7 @@ NB_MODULE(_core, m) {
   m.doc() =
       "roundoff's C++ engine. Use the functions of the `roundoff` package (check, run, exact, "
       "testing.assert_rounding_consistent); this module is their implementation.";
-  m.attr("__version__") = ROUNDOFF_VERSION;
+  m.attr("__version__") = std::string(roundoff::version());
 
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {
