@@ -5,6 +5,7 @@
 #include <atomic>
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -21,7 +22,7 @@ namespace {
 constexpr std::uint8_t state_rounded = 0, state_tail = 1, state_side = 2;
 
 // The side store is cut into shards, one per storing thread (its index modulo shard_count), so
-// that threads storing wide values at the same time neither wait for one lock nor bounce one
+// that threads appending wide values at the same time neither wait for one lock nor bounce one
 // cache line; each shard keeps its own mutex, so two threads that share a shard stay correct.
 // A shard's words live in blocks that never move once allocated (no copy when the store grows):
 // 2 KiB doubling to 64 KiB, below malloc's mmap threshold, so a new tensor reuses freed heap
@@ -31,21 +32,6 @@ constexpr std::size_t first_block_words = 256, max_block_words = 8192;
 
 std::size_t block_words(std::size_t block) noexcept {
   return block >= 5 ? max_block_words : first_block_words << block;
-}
-
-// A side entry's address in tail_: shard (bits 58..63), block (bits 32..57), word (bits 0..31).
-std::uint64_t side_address(unsigned shard, std::size_t block, std::size_t word) noexcept {
-  return (std::uint64_t{shard} << 58) | (static_cast<std::uint64_t>(block) << 32) |
-         static_cast<std::uint64_t>(word);
-}
-unsigned address_shard(std::uint64_t a) noexcept {
-  return static_cast<unsigned>(a >> 58);
-}
-std::size_t address_block(std::uint64_t a) noexcept {
-  return static_cast<std::size_t>((a >> 32) & ((std::uint64_t{1} << 26) - 1));
-}
-std::size_t address_word(std::uint64_t a) noexcept {
-  return static_cast<std::size_t>(a & 0xffffffffU);
 }
 
 // An entry: header word (bit 63: negative; bits 32..62: lowest limb index; bits 16..31: limbs
@@ -70,44 +56,27 @@ unsigned this_thread_shard() noexcept {
 
 struct exact_tensor::side_store {
   struct shard {
-    std::mutex mutex;
+    std::mutex mutex;                                      // guards blocks and used (appends)
     std::vector<std::unique_ptr<std::uint64_t[]>> blocks;  // block b holds block_words(b)
     std::size_t used = 0;                                  // words used in the last block
-    std::int64_t count = 0;                                // entries written (side_count)
+    std::atomic<std::int64_t> count{0};  // entries written by this shard's threads (side_count)
 
     /// Room for `words` consecutive words (at most first_block_words); the caller holds mutex.
-    std::uint64_t reserve(unsigned self, std::size_t words) {
+    std::uint64_t* reserve(std::size_t words) {
       if (blocks.empty() || used + words > block_words(blocks.size() - 1)) {
         blocks.push_back(std::make_unique<std::uint64_t[]>(block_words(blocks.size())));
         used = 0;
       }
-      const std::uint64_t at = side_address(self, blocks.size() - 1, used);
+      std::uint64_t* at = blocks.back().get() + used;
       used += words;
       return at;
-    }
-    std::uint64_t* word(std::uint64_t at) noexcept {
-      return blocks[address_block(at)].get() + address_word(at);
     }
   };
 
   std::array<std::atomic<shard*>, shard_count> shards{};
 
   side_store() = default;
-  side_store(const side_store& o) {  // the same addresses, so that tail_ can be copied as is
-    for (unsigned s = 0; s < shard_count; ++s) {
-      const shard* from = o.shards[s].load(std::memory_order_relaxed);
-      if (!from) continue;
-      auto to = std::make_unique<shard>();
-      for (std::size_t b = 0; b < from->blocks.size(); ++b) {
-        to->blocks.push_back(std::make_unique<std::uint64_t[]>(block_words(b)));
-        std::memcpy(to->blocks[b].get(), from->blocks[b].get(),
-                    block_words(b) * sizeof(std::uint64_t));
-      }
-      to->used = from->used;
-      to->count = from->count;
-      shards[s].store(to.release(), std::memory_order_relaxed);
-    }
-  }
+  side_store(const side_store&) = delete;
   side_store& operator=(const side_store&) = delete;
   ~side_store() {
     for (auto& s : shards) delete s.load(std::memory_order_relaxed);
@@ -122,11 +91,15 @@ struct exact_tensor::side_store {
       return *fresh.release();
     return *have;
   }
-  /// The first word (the header) of the entry at address `at`. Not concurrent with store().
-  const std::uint64_t* entry(std::uint64_t at) const noexcept {
-    return shards[address_shard(at)].load(std::memory_order_relaxed)->word(at);
-  }
 };
+
+namespace {
+// tail_ of a state-2 element holds its entry's address (blocks never move, so it stays valid
+// until the tensor is destroyed; a copy translates it to its own blocks).
+std::uint64_t* entry_at(std::uint64_t tail) noexcept {
+  return reinterpret_cast<std::uint64_t*>(static_cast<std::uintptr_t>(tail));
+}
+}  // namespace
 
 exact_tensor::exact_tensor() : side_(std::make_unique<side_store>()) {}
 
@@ -145,7 +118,40 @@ exact_tensor::exact_tensor(const exact_tensor& o)
       rounded_(o.rounded_),
       tail_(o.tail_),
       state_(o.state_),
-      side_(std::make_unique<side_store>(*o.side_)) {}
+      side_(std::make_unique<side_store>()) {
+  // Copy every block, then point each state-2 element at the same word of the copied block.
+  struct moved {
+    std::uintptr_t from;
+    std::size_t words;
+    std::uint64_t* to;
+  };
+  std::vector<moved> blocks;
+  for (unsigned s = 0; s < shard_count; ++s) {
+    const side_store::shard* from = o.side_->shards[s].load(std::memory_order_relaxed);
+    if (!from) continue;
+    auto to = std::make_unique<side_store::shard>();
+    for (std::size_t b = 0; b < from->blocks.size(); ++b) {
+      const std::size_t words = block_words(b);
+      to->blocks.push_back(std::make_unique<std::uint64_t[]>(words));
+      std::memcpy(to->blocks[b].get(), from->blocks[b].get(), words * sizeof(std::uint64_t));
+      blocks.push_back(
+          {reinterpret_cast<std::uintptr_t>(from->blocks[b].get()), words, to->blocks[b].get()});
+    }
+    to->used = from->used;
+    to->count.store(from->count.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    side_->shards[s].store(to.release(), std::memory_order_relaxed);
+  }
+  std::sort(blocks.begin(), blocks.end(),
+            [](const moved& x, const moved& y) { return x.from < y.from; });
+  for (std::size_t i = 0; i < state_.size(); ++i) {
+    if (state_[i] != state_side) continue;
+    const auto at = static_cast<std::uintptr_t>(tail_[i]);
+    const auto next = std::upper_bound(blocks.begin(), blocks.end(), at,
+                                       [](std::uintptr_t a, const moved& x) { return a < x.from; });
+    const moved& in = *(next - 1);  // the block holding the entry: from <= at < from + words
+    tail_[i] = reinterpret_cast<std::uintptr_t>(in.to + (at - in.from) / sizeof(std::uint64_t));
+  }
+}
 
 exact_tensor::exact_tensor(exact_tensor&& o) noexcept = default;
 exact_tensor& exact_tensor::operator=(exact_tensor&& o) noexcept = default;
@@ -180,33 +186,29 @@ void exact_tensor::store(std::int64_t i, const accumulator& acc) {
 
 void exact_tensor::store_side(std::size_t ui, bool negative, int lo, const std::uint64_t* limbs,
                               int count) {
+  side_store::shard& sh = side_->get(this_thread_shard());
   if (state_[ui] == state_side) {
     // Element i already owns an entry: reuse it when the new limbs fit, so that storing into
-    // the same tensor again (a caller's repeated gemm_exact) does not grow the side store.
-    const std::uint64_t at = tail_[ui];
-    side_store::shard& sh = *side_->shards[address_shard(at)].load(std::memory_order_acquire);
-    const std::lock_guard<std::mutex> lock(sh.mutex);  // sh.blocks may be growing
-    std::uint64_t* w = sh.word(at);
+    // the same tensor again (a caller's repeated gemm_exact) does not grow the side store. The
+    // entry belongs to element i alone and its block never moves: no lock.
+    std::uint64_t* w = entry_at(tail_[ui]);
     const int reserved = header_reserved(w[0]);
     if (count <= reserved) {
       w[0] = side_header(negative, lo, reserved, count);
       std::copy(limbs, limbs + count, w + 1);
-      ++sh.count;
+      sh.count.fetch_add(1, std::memory_order_relaxed);
       return;  // tail_ and state_ stay
     }
   }
-  const unsigned self = this_thread_shard();
-  side_store::shard& sh = side_->get(self);
-  std::uint64_t at;
+  std::uint64_t* w;
   {
     const std::lock_guard<std::mutex> lock(sh.mutex);
-    at = sh.reserve(self, 1 + static_cast<std::size_t>(count));
-    std::uint64_t* w = sh.word(at);
-    w[0] = side_header(negative, lo, count, count);
-    std::copy(limbs, limbs + count, w + 1);
-    ++sh.count;
+    w = sh.reserve(1 + static_cast<std::size_t>(count));
   }
-  tail_[ui] = at;
+  w[0] = side_header(negative, lo, count, count);
+  std::copy(limbs, limbs + count, w + 1);
+  sh.count.fetch_add(1, std::memory_order_relaxed);
+  tail_[ui] = reinterpret_cast<std::uintptr_t>(w);
   state_[ui] = state_side;
 }
 
@@ -375,7 +377,7 @@ void exact_tensor::load(std::int64_t i, accumulator& out) const {
       out.add(std::bit_cast<double>(tail_[ui]));
       return;
     default: {
-      const std::uint64_t* w = side_->entry(tail_[ui]);
+      const std::uint64_t* w = entry_at(tail_[ui]);
       const bool neg = w[0] >> 63;
       const int lo = static_cast<int>((w[0] >> 32) & 0x7fffffff);
       const int n = static_cast<int>(w[0] & 0xffff);
@@ -427,7 +429,8 @@ double exact_tensor::round_to(std::int64_t i, format_id f, underflow_mode u) con
 std::int64_t exact_tensor::side_count() const noexcept {
   std::int64_t n = 0;
   for (const auto& s : side_->shards)
-    if (const auto* sh = s.load(std::memory_order_relaxed)) n += sh->count;
+    if (const auto* sh = s.load(std::memory_order_relaxed))
+      n += sh->count.load(std::memory_order_relaxed);
   return n;
 }
 

@@ -8,6 +8,7 @@
 #include <cfloat>
 #include <iostream>
 #include <sstream>
+#include <string>
 #include <thread>
 
 #include "exact_testing.hpp"
@@ -488,9 +489,10 @@ TEST(ExactTensor, ConcurrentStoresToDistinctElements) {
 // The side store under the engine's use (docs/exact.md §3, "Concurrency"): threads, more than
 // the cores, store into interleaved elements (neighbours belong to other threads), three rounds
 // of values of every shape, so that elements enter the side store, leave it, come back wider
-// (a new entry) or narrower (the old entry reused). Every element then reads back exactly the
-// last value stored (against its accumulator, and every 16th against MPFR), in the tensor and in
-// a copy of it; storing the same values once more reuses every entry (no growth).
+// (a new entry) or narrower (the old entry reused); storing the same values once more reuses
+// every entry (no growth). A copy is taken, then a fifth round of new values is stored. Every
+// element reads back exactly the last value stored, in the tensor, and the copied one, in the
+// copy (against its accumulator, and every 16th against MPFR).
 TEST(ExactTensor, ConcurrentRestoresReadBackExactly) {
   const int threads = 6;
   const std::int64_t per = iterations(1500), n = threads * per;
@@ -521,34 +523,42 @@ TEST(ExactTensor, ConcurrentRestoresReadBackExactly) {
   run_round(3, true);
   EXPECT_EQ(t.memory_bytes(), bytes) << "storing the same values again grew the side store";
   const std::int64_t side_repeat = t.side_count() - side_before;
+  // A copy holds its own entries: new values stored into t afterwards leave it unchanged.
   const exact_tensor copy(t);
+  const std::vector<case_terms> copied = last;
+  run_round(4, false);
   auto g = rng(0x1300);
   exact_tensor probe({1});
   std::int64_t side_now = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const auto& c = last[static_cast<std::size_t>(i)];
-    const auto terms = static_cast<std::int64_t>(c.a.size());
-    accumulator acc;
-    exact::dot_exact(terms, c.a.data(), c.b.data(), nullptr, acc);
-    const std::int64_t probe_before = probe.side_count();
-    probe.store(0, acc);  // a fresh element: whether this value needs the side store
-    side_now += probe.side_count() - probe_before;
-    for (const exact_tensor* x : {static_cast<const exact_tensor*>(&t), &copy}) {
+  for (const bool of_copy : {false, true}) {
+    const exact_tensor& x = of_copy ? copy : t;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const auto& c = (of_copy ? copied : last)[static_cast<std::size_t>(i)];
+      const auto terms = static_cast<std::int64_t>(c.a.size());
+      accumulator acc;
+      exact::dot_exact(terms, c.a.data(), c.b.data(), nullptr, acc);
+      if (of_copy) {
+        const std::int64_t probe_before = probe.side_count();
+        probe.store(0, acc);  // a fresh element: whether this value needs the side store
+        side_now += probe.side_count() - probe_before;
+      }
+      const std::string where =
+          std::string(of_copy ? "copy" : "tensor") + ", element " + std::to_string(i) + ' ';
       accumulator back;
-      x->load(i, back);
-      ASSERT_TRUE(same_double(x->rounded(i), acc.round())) << "element " << i << ' ' << replay(i);
+      x.load(i, back);
+      ASSERT_TRUE(same_double(x.rounded(i), acc.round())) << where << replay(i);
       if (acc.kind() != exact::value_kind::finite) {
-        ASSERT_EQ(back.kind(), acc.kind()) << "element " << i << ' ' << replay(i);
+        ASSERT_EQ(back.kind(), acc.kind()) << where << replay(i);
         continue;
       }
       back.negate();
       back.add(acc);
-      ASSERT_EQ(back.sign(), 0) << "element " << i << ' ' << replay(i);
-    }
-    if (i % 16 == 0) {
-      const auto ov =
-          exact::dot_mpfr_value(terms, c.a.data(), c.b.data(), nullptr, oracle_options());
-      ASSERT_TRUE(element_matches(t, i, acc, ov, g)) << "element " << i << ' ' << replay(i);
+      ASSERT_EQ(back.sign(), 0) << where << replay(i);
+      if (i % 16 == 0) {
+        const auto ov =
+            exact::dot_mpfr_value(terms, c.a.data(), c.b.data(), nullptr, oracle_options());
+        ASSERT_TRUE(element_matches(x, i, acc, ov, g)) << where << replay(i);
+      }
     }
   }
   // The repeated round stored exactly the elements that need the side store.
