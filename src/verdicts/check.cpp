@@ -65,8 +65,8 @@ double ratio(double err, double bound) {
 
 // Judges every element against each of `refs` (the model's references) and keeps the best
 // category: an implementation converts its inputs in one of the model's ways, or keeps them.
-// Nothing is kept per element: the counts, the largest ratios, the `worst_k` worst elements
-// and (when `ratios` is given) err / bound of every element with a finite bound.
+// Nothing is kept per element: the counts, the largest ratios and the `worst_k` worst
+// elements.
 //
 // Worst elements: special mismatches first, then by error / deterministic bound, then by error
 // / probabilistic bound (a missing bound counts as ratio 0). They are selected exactly as
@@ -83,13 +83,12 @@ double ratio(double err, double bound) {
 class judge_pass {
  public:
   judge_pass(const arithmetic_model& m, summation_order order, double lambda, double bmax,
-             std::int64_t elements, std::size_t worst_k, std::vector<double>* ratios, int threads)
+             std::int64_t elements, std::size_t worst_k, int threads)
       : m_(m),
         order_(order),
         lambda_(lambda),
         bmax_(bmax),
         k_(std::min<std::size_t>(worst_k, static_cast<std::size_t>(elements))),
-        ratios_(ratios),
         threads_(threads),
         mj_(m, order, lambda) {
     j_.elements = elements;
@@ -100,7 +99,7 @@ class judge_pass {
   void add(const std::vector<const ops::op_result*>& refs, const detail::observed_values& observed,
            std::int64_t offset) {
     const std::int64_t n = refs.front()->exact.size();
-    if (k_ == 0 && !ratios_ && threads_ > 1) {
+    if (k_ == 0 && threads_ > 1) {
       // Counts and maxima only: ranges of elements judged apart and merged (sums of counts, max
       // of ratios that are never NaN: the same numbers as one pass).
       std::mutex merge;
@@ -120,6 +119,8 @@ class judge_pass {
         j_.any_prob = j_.any_prob || p.any_prob;
         j_.max_det = std::max(j_.max_det, p.max_det);
         j_.max_prob = std::max(j_.max_prob, p.max_prob);
+        j_.n_ratio += p.n_ratio;
+        j_.n_ratio_below_tenth += p.n_ratio_below_tenth;
       });
       return;
     }
@@ -147,9 +148,6 @@ class judge_pass {
         }
       }
       count(j_, a);
-      if (ratios_ && a.cat != element_category::special_mismatch && !std::isinf(a.det) &&
-          std::isfinite(a.det))
-        ratios_->push_back(ratio(a.err, a.det));
     }
   }
 
@@ -175,7 +173,12 @@ class judge_pass {
       ++j.n_no_det;
     } else {
       j.any_det = true;
-      j.max_det = std::max(j.max_det, ratio(a.err, a.det));
+      const double r = ratio(a.err, a.det);
+      j.max_det = std::max(j.max_det, r);
+      if (std::isfinite(a.det)) {
+        ++j.n_ratio;
+        j.n_ratio_below_tenth += r < 0.1;
+      }
     }
     if (std::isinf(a.prob)) {
       ++j.n_no_prob;
@@ -188,7 +191,6 @@ class judge_pass {
   summation_order order_;
   double lambda_, bmax_;
   std::size_t k_;
-  std::vector<double>* ratios_;
   int threads_;
   detail::model_judge mj_;
   exact::accumulator acc_;
@@ -199,10 +201,10 @@ class judge_pass {
 judged judge_all(const arithmetic_model& m, summation_order order,
                  const std::vector<const ops::op_result*>& refs,
                  const detail::observed_values& observed, double alpha, double bmax,
-                 std::size_t worst_k = 0, std::vector<double>* ratios = nullptr, int threads = 1) {
+                 std::size_t worst_k = 0, int threads = 1) {
   const ops::op_result& primary = *refs.front();
   judge_pass pass(m, order, detail::lambda_of(m, primary, alpha), bmax, primary.exact.size(),
-                  worst_k, ratios, threads);
+                  worst_k, threads);
   pass.add(refs, observed, 0);
   return pass.finish();
 }
@@ -668,12 +670,15 @@ std::int64_t judging_block_rows(reference_set::impl& s, std::int64_t elements, b
   }
   if (elements <= sample_above) return 0;
   if (identify && s.identification_sample(elements) == nullptr) return 0;
-  // About 8 MiB of exact values (17 bytes per output) a block, in whole DGEMM calls of the
+  // About 16 MiB of exact values (17 bytes per output) a block, in whole DGEMM calls of the
   // magnitude, so that each element's T comes from the same call as in the whole pass (ViT-B's
-  // 1536-long rows: 4 calls of 341 rows, 8.5 MiB of exact values and 4 MiB of T).
+  // 1536-long rows: 8 calls of 341 rows, 17 MiB of exact values and 8 MiB of T; 5 blocks).
+  // Fewer, larger blocks than 8 MiB: OpenBLAS's threads spin after each magnitude DGEMM,
+  // taking CPU from the exact engine that runs next (at 2 threads 8 MiB blocks cost 5-20% more
+  // CPU than the whole pass, 16 MiB ones none measurable).
   const std::int64_t row = elements / rows;
   const std::int64_t calls = magnitude_rows_of(s, k);
-  const std::int64_t want = (std::int64_t{8} << 20) / (17 * row);
+  const std::int64_t want = (std::int64_t{16} << 20) / (17 * row);
   const std::int64_t block = std::max<std::int64_t>(1, (want + calls / 2) / calls) * calls;
   return 3 * block <= rows ? block : 0;
 }
@@ -691,7 +696,7 @@ std::int64_t judging_block_rows(reference_set::impl& s, std::int64_t elements, b
 bool judge_blocked(reference_set::impl& s, std::int64_t block_rows, const arithmetic_model& m,
                    summation_order order, const detail::observed_values& observed,
                    const tensor_view& observed_view, double alpha, double bmax, std::size_t worst_k,
-                   std::vector<double>* ratios, detail::error_stats* errors, judged& out) {
+                   detail::error_stats* errors, judged& out) {
   const tensor_view& x = s.prob.x;
   const std::int64_t k = x.shape.back(), rows = x.numel() / k, n = observed.size(), row = n / rows;
   const std::size_t bytes = storage_bytes(x.storage);
@@ -719,7 +724,7 @@ bool judge_blocked(reference_set::impl& s, std::int64_t block_rows, const arithm
       const std::int64_t summands =
           std::max<std::int64_t>(n * terms + (primary.has_bias ? n : 0), 1);
       pass.emplace(m, order, detail::lambda_of(m, detail::probabilistic_events(summands), alpha),
-                   bmax, n, worst_k, ratios, 1);
+                   bmax, n, worst_k, 1);
     }
     pass->add(refs.all, observed, r0 * row);
     if (errors) stats.add(cache.original().exact, observed_view, r0 * row);
@@ -790,14 +795,13 @@ verdict detail::check_with_errors(reference_set& set, const tensor_view& observe
   const std::int64_t block_rows =
       judging_block_rows(set.internals(), observed.size(), opt.identify);
   judged j;
-  bool blocked = block_rows > 0 &&
-                 judge_blocked(set.internals(), block_rows, declared, order, observed,
-                               observed_view, alpha_elem, bmax, worst_k, nullptr, error_out, j);
+  bool blocked =
+      block_rows > 0 && judge_blocked(set.internals(), block_rows, declared, order, observed,
+                                      observed_view, alpha_elem, bmax, worst_k, error_out, j);
   if (blocked) ++set.internals().blocking.checks;
-  std::optional<reference_cache::model_refs> decl_refs;
   if (!blocked) {
-    decl_refs = refs.of(declared);
-    j = judge_all(declared, order, decl_refs->all, observed, alpha_elem, bmax, worst_k);
+    const auto decl_refs = refs.of(declared);
+    j = judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax, worst_k);
     if (error_out) {
       *error_out = {};
       error_out->add(refs.original().exact, observed_view, 0);
@@ -903,8 +907,7 @@ verdict detail::check_with_errors(reference_set& set, const tensor_view& observe
       const std::vector<const ops::op_result*> own(crefs.all.begin(),
                                                    crefs.all.begin() + crefs.own);
       const ops::op_result& rc = *own.front();
-      judged jc =
-          judge_all(c, c.order, own, idobserved, alpha_id_elem, bmax, 0, nullptr, idrefs.threads());
+      judged jc = judge_all(c, c.order, own, idobserved, alpha_id_elem, bmax, 0, idrefs.threads());
       cr.within_deterministic =
           jc.n_cat[static_cast<int>(element_category::beyond_deterministic)] == 0 &&
           jc.n_cat[static_cast<int>(element_category::special_mismatch)] == 0;
@@ -997,21 +1000,8 @@ verdict detail::check_with_errors(reference_set& set, const tensor_view& observe
     // nearer converted inputs: the candidate loop requires it), so that is positive evidence.
     const bool evidence = eff_cand->rounds_inputs;
     if (!evidence) {
-      // err / bound of every element with one (judged again: nothing was kept per element).
-      std::vector<double> r;
-      judged unused;
-      if (!blocked || !judge_blocked(set.internals(), block_rows, declared, order, observed,
-                                     observed_view, alpha_elem, bmax, 0, &r, nullptr, unused)) {
-        r.clear();
-        if (!decl_refs) decl_refs = refs.of(declared);
-        judge_all(declared, order, decl_refs->all, observed, alpha_elem, bmax, 0, &r);
-      }
-      double med = 0;
-      if (!r.empty()) {
-        std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(r.size() / 2), r.end());
-        med = r[r.size() / 2];
-      }
-      lower_only = med >= 0.1;
+      // The median of err / bound over the elements with one is >= 0.1 (judged::n_ratio).
+      lower_only = j.n_ratio > 0 && j.n_ratio_below_tenth <= j.n_ratio / 2;
     }
   }
 

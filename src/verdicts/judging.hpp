@@ -744,6 +744,11 @@ struct judged {
   std::int64_t n_no_det = 0, n_no_prob = 0;
   double max_det = 0, max_prob = 0;
   bool any_det = false, any_prob = false;  // some element has that (finite) bound
+  // Elements with a finite deterministic bound (special mismatches aside), and those among them
+  // whose error / bound is below 1/10: the median of those ratios is >= 1/10 exactly when
+  // n_ratio > 0 and n_ratio_below_tenth <= n_ratio / 2 (it is the sorted ratios' element
+  // n_ratio / 2), so check() needs no per-element list for it.
+  std::int64_t n_ratio = 0, n_ratio_below_tenth = 0;
 };
 
 // One element against one reference: error, deterministic and probabilistic bounds (+Inf when
@@ -880,9 +885,11 @@ verdict check_with_errors(reference_set& set, const tensor_view& observed,
                           const arithmetic_model& declared, const check_options& opt,
                           error_stats* errors);
 
-/// For tests: judge the declared model over blocks of `judge_rows` output rows wherever the op
-/// allows it (0: never), whatever the size, and form every magnitude by DGEMM calls of
-/// `magnitude_rows` rows of |x| (0: the default). The verdicts do not depend on judge_rows.
+/// Judge the declared model over blocks of `judge_rows` output rows wherever the op allows it
+/// (0: never), whatever the size, and form every magnitude by DGEMM calls of `magnitude_rows`
+/// rows of |x| (0: the default). The verdicts do not depend on judge_rows. Tests force small
+/// blocks; judge() turns blocking off for a set that judges several outputs (each check would
+/// form the references again, and comparing them forms the whole ones anyway).
 void set_blocking(reference_set& set, std::int64_t judge_rows, std::int64_t magnitude_rows);
 /// For tests: the checks of `set` whose declared pass ran blocked, and the blocks formed (those
 /// of a blocked pass that fell back to the whole tensor included).
