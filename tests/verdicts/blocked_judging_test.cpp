@@ -209,6 +209,15 @@ TEST(BlockedJudging, EqualsTheWholeTensorPass) {
   EXPECT_EQ(whole.verdicts[0].kind, verdicts::verdict_kind::consistent);
   EXPECT_EQ(whole.verdicts[4].worst.front().category,
             verdicts::element_category::beyond_deterministic);
+  // Regression (roundoff check --worst 0 on a violation read an empty list and crashed): no
+  // worst elements listed, and the explanation still names the worst one, as with --worst 1.
+  for (const std::int64_t rows : {0, 4}) {
+    const judged_case none = judge(prob, outs, rows, 1, 0, false);
+    const judged_case one = judge(prob, outs, rows, 1, 1, false);
+    EXPECT_TRUE(none.verdicts[3].worst.empty());
+    EXPECT_NE(none.verdicts[3].explanation.find("first worst: index"), std::string::npos);
+    EXPECT_EQ(none.verdicts[3].explanation, one.verdicts[3].explanation);
+  }
 }
 
 TEST(BlockedJudging, TwoDimensionalWeightMatmulEqualsTheWholeTensorPass) {
