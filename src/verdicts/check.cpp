@@ -65,99 +65,120 @@ double ratio(double err, double bound) {
 
 // Judges every element against each of `refs` (the model's references) and keeps the best
 // category: an implementation converts its inputs in one of the model's ways, or keeps them.
-// Nothing is kept per element: the counts, the largest ratios, the `worst_k` worst elements
-// and (when `ratios` is given) err / bound of every element with a finite bound.
+// Nothing is kept per element: the counts, the largest ratios and the `worst_k` worst
+// elements.
 //
 // Worst elements: special mismatches first, then by error / deterministic bound, then by error
 // / probabilistic bound (a missing bound counts as ratio 0). They are selected exactly as
 // std::partial_sort over the indices 0..n-1 selects them (a heap of the first worst_k, each
 // later element that is worse than the heap's top replacing it, then the heap sorted), so ties
 // resolve as they did when every element was kept and sorted.
-judged judge_all(const arithmetic_model& m, summation_order order,
-                 const std::vector<const ops::op_result*>& refs,
-                 const detail::observed_values& observed, double alpha, double bmax,
-                 std::size_t worst_k = 0, std::vector<double>* ratios = nullptr, int threads = 1) {
-  judged j;
-  const ops::op_result& primary = *refs.front();
-  const std::int64_t n = primary.exact.size();
-  j.elements = n;
-  const double lambda = detail::lambda_of(m, primary, alpha);
-  if (worst_k == 0 && !ratios && threads > 1) {
-    // Counts and maxima only: ranges of elements judged apart and merged (sums of counts, max
-    // of ratios that are never NaN: the same numbers as one pass).
-    std::mutex merge;
-    detail::for_ranges(threads, n, 2048, [&](std::int64_t begin, std::int64_t end) {
-      detail::model_judge mj(m, order, lambda);
-      exact::accumulator acc;
-      judged p;
-      for (std::int64_t i = begin; i < end; ++i) {
-        const detail::one a = detail::judge_best(mj, refs, i, observed[i], bmax, acc);
-        p.n_cat[static_cast<int>(a.cat)]++;
-        if (a.cat == element_category::special_mismatch) continue;
-        if (std::isinf(a.det)) {
-          ++p.n_no_det;
-        } else {
-          p.any_det = true;
-          p.max_det = std::max(p.max_det, ratio(a.err, a.det));
+//
+// The elements may come in consecutive ranges (add), each with the references of its own
+// elements only (check()'s blocked judging): an element's category, error and bounds depend
+// only on its own exact values, T, n_i and observed value, and lambda on the whole tensor's
+// summand count (given), so every element is judged as in one pass. The counts are sums, the
+// maxima maxima of values that are never NaN, and the heap sees the elements in index order
+// with their global indices: the same result as one pass over all of them.
+class judge_pass {
+ public:
+  judge_pass(const arithmetic_model& m, summation_order order, double lambda, double bmax,
+             std::int64_t elements, std::size_t worst_k, int threads)
+      : m_(m),
+        order_(order),
+        lambda_(lambda),
+        bmax_(bmax),
+        k_(std::min<std::size_t>(worst_k, static_cast<std::size_t>(elements))),
+        threads_(threads),
+        mj_(m, order, lambda) {
+    j_.elements = elements;
+    heap_.reserve(k_ + 1);
+  }
+
+  // Elements [offset, offset + refs.front()->exact.size()), which refs hold from index 0.
+  void add(const std::vector<const ops::op_result*>& refs, const detail::observed_values& observed,
+           std::int64_t offset) {
+    const std::int64_t n = refs.front()->exact.size();
+    if (k_ == 0 && threads_ > 1) {
+      // Counts and maxima only: ranges of elements judged apart and merged (sums of counts, max
+      // of ratios that are never NaN: the same numbers as one pass).
+      std::mutex merge;
+      detail::for_ranges(threads_, n, 2048, [&](std::int64_t begin, std::int64_t end) {
+        detail::model_judge mj(m_, order_, lambda_);
+        exact::accumulator acc;
+        judged p;
+        for (std::int64_t i = begin; i < end; ++i) {
+          const detail::one a = detail::judge_best(mj, refs, i, observed[offset + i], bmax_, acc);
+          count(p, a);
         }
-        if (std::isinf(a.prob)) {
-          ++p.n_no_prob;
-        } else {
-          p.any_prob = true;
-          p.max_prob = std::max(p.max_prob, ratio(a.err, a.prob));
+        const std::lock_guard<std::mutex> lock(merge);
+        for (int c = 0; c < detail::category_count; ++c) j_.n_cat[c] += p.n_cat[c];
+        j_.n_no_det += p.n_no_det;
+        j_.n_no_prob += p.n_no_prob;
+        j_.any_det = j_.any_det || p.any_det;
+        j_.any_prob = j_.any_prob || p.any_prob;
+        j_.max_det = std::max(j_.max_det, p.max_det);
+        j_.max_prob = std::max(j_.max_prob, p.max_prob);
+        j_.n_ratio += p.n_ratio;
+        j_.n_ratio_below_tenth += p.n_ratio_below_tenth;
+      });
+      return;
+    }
+    auto worse = [](const keyed& a, const keyed& c) { return a.key > c.key; };
+    auto r0 = [](double err, double bound) { return std::isinf(bound) ? 0.0 : ratio(err, bound); };
+    for (std::int64_t local = 0; local < n; ++local) {
+      const std::int64_t i = offset + local;
+      const double obs = observed[i];
+      const detail::one a = detail::judge_best(mj_, refs, local, obs, bmax_, acc_);
+      if (k_ > 0) {
+        const std::pair<double, double> key{
+            a.cat == element_category::special_mismatch ? inf : r0(a.err, a.det),
+            r0(a.err, a.prob)};
+        const auto ui = static_cast<std::size_t>(i);
+        if (ui < k_ || worse({key, {}}, heap_.front())) {
+          keyed e{key, {i, obs, a.exact, a.err, a.det, a.prob, a.cat}};
+          if (ui < k_) {
+            heap_.push_back(e);
+            if (ui + 1 == k_) std::make_heap(heap_.begin(), heap_.end(), worse);
+          } else {
+            heap_.push_back(e);  // std::partial_sort's step: e replaces the top, which drops out
+            std::pop_heap(heap_.begin(), heap_.end(), worse);
+            heap_.pop_back();
+          }
         }
       }
-      const std::lock_guard<std::mutex> lock(merge);
-      for (int c = 0; c < detail::category_count; ++c) j.n_cat[c] += p.n_cat[c];
-      j.n_no_det += p.n_no_det;
-      j.n_no_prob += p.n_no_prob;
-      j.any_det = j.any_det || p.any_det;
-      j.any_prob = j.any_prob || p.any_prob;
-      j.max_det = std::max(j.max_det, p.max_det);
-      j.max_prob = std::max(j.max_prob, p.max_prob);
-    });
-    if (!j.any_det) j.max_det = std::numeric_limits<double>::quiet_NaN();
-    if (!j.any_prob) j.max_prob = std::numeric_limits<double>::quiet_NaN();
-    return j;
+      count(j_, a);
+    }
   }
-  detail::model_judge mj(m, order, lambda);
-  exact::accumulator acc;
-  const std::size_t k = std::min<std::size_t>(worst_k, static_cast<std::size_t>(n));
+
+  judged finish() {
+    auto worse = [](const keyed& a, const keyed& c) { return a.key > c.key; };
+    std::sort_heap(heap_.begin(), heap_.end(), worse);
+    for (auto& e : heap_) j_.worst.push_back(e.report);
+    heap_.clear();
+    if (!j_.any_det) j_.max_det = std::numeric_limits<double>::quiet_NaN();
+    if (!j_.any_prob) j_.max_prob = std::numeric_limits<double>::quiet_NaN();
+    return std::move(j_);
+  }
+
+ private:
   struct keyed {
     std::pair<double, double> key;
     element_report report;
   };
-  std::vector<keyed> heap;
-  heap.reserve(k + 1);
-  auto worse = [](const keyed& a, const keyed& c) { return a.key > c.key; };
-  auto r0 = [](double err, double bound) { return std::isinf(bound) ? 0.0 : ratio(err, bound); };
-  for (std::int64_t i = 0; i < n; ++i) {
-    double obs = observed[i];
-    const detail::one a = detail::judge_best(mj, refs, i, obs, bmax, acc);
-    if (k > 0) {
-      const std::pair<double, double> key{
-          a.cat == element_category::special_mismatch ? inf : r0(a.err, a.det), r0(a.err, a.prob)};
-      const auto ui = static_cast<std::size_t>(i);
-      if (ui < k || worse({key, {}}, heap.front())) {
-        keyed e{key, {i, obs, a.exact, a.err, a.det, a.prob, a.cat}};
-        if (ui < k) {
-          heap.push_back(e);
-          if (ui + 1 == k) std::make_heap(heap.begin(), heap.end(), worse);
-        } else {
-          heap.push_back(e);  // std::partial_sort's step: e replaces the top, which drops out
-          std::pop_heap(heap.begin(), heap.end(), worse);
-          heap.pop_back();
-        }
-      }
-    }
+  static void count(judged& j, const detail::one& a) {
     j.n_cat[static_cast<int>(a.cat)]++;
-    if (a.cat == element_category::special_mismatch) continue;
+    if (a.cat == element_category::special_mismatch) return;
     if (std::isinf(a.det)) {
       ++j.n_no_det;
     } else {
       j.any_det = true;
-      j.max_det = std::max(j.max_det, ratio(a.err, a.det));
-      if (ratios && std::isfinite(a.det)) ratios->push_back(ratio(a.err, a.det));
+      const double r = ratio(a.err, a.det);
+      j.max_det = std::max(j.max_det, r);
+      if (std::isfinite(a.det)) {
+        ++j.n_ratio;
+        j.n_ratio_below_tenth += r < 0.1;
+      }
     }
     if (std::isinf(a.prob)) {
       ++j.n_no_prob;
@@ -166,11 +187,26 @@ judged judge_all(const arithmetic_model& m, summation_order order,
       j.max_prob = std::max(j.max_prob, ratio(a.err, a.prob));
     }
   }
-  std::sort_heap(heap.begin(), heap.end(), worse);
-  for (auto& e : heap) j.worst.push_back(e.report);
-  if (!j.any_det) j.max_det = std::numeric_limits<double>::quiet_NaN();
-  if (!j.any_prob) j.max_prob = std::numeric_limits<double>::quiet_NaN();
-  return j;
+  arithmetic_model m_;
+  summation_order order_;
+  double lambda_, bmax_;
+  std::size_t k_;
+  int threads_;
+  detail::model_judge mj_;
+  exact::accumulator acc_;
+  std::vector<keyed> heap_;
+  judged j_;
+};
+
+judged judge_all(const arithmetic_model& m, summation_order order,
+                 const std::vector<const ops::op_result*>& refs,
+                 const detail::observed_values& observed, double alpha, double bmax,
+                 std::size_t worst_k = 0, int threads = 1) {
+  const ops::op_result& primary = *refs.front();
+  judge_pass pass(m, order, detail::lambda_of(m, primary, alpha), bmax, primary.exact.size(),
+                  worst_k, threads);
+  pass.add(refs, observed, 0);
+  return pass.finish();
 }
 
 // Signature test (docs/bounds.md, Theorem S): does the error of `observed` against model c's
@@ -547,6 +583,11 @@ struct reference_set::impl {
   detail::reference_cache cache;
   bool sample_decided = false;
   std::unique_ptr<row_sample> sample;
+  // detail::set_blocking (tests): blocked judging forced to judge_rows (0: never), magnitude
+  // DGEMM calls of magnitude_rows rows (0: the default).
+  bool blocking_forced = false;
+  std::int64_t judge_rows = 0, magnitude_rows = 0;
+  detail::blocking_counts blocking;
 
   // The identification sample of an output of `elements` elements, or null (all of them).
   row_sample* identification_sample(std::int64_t elements) {
@@ -570,6 +611,7 @@ struct reference_set::impl {
     s->x = s->gather(prob.x, x_row, sub_shape);
     s->cache = std::make_unique<detail::reference_cache>(
         ops::problem{prob.op, s->x, prob.w, prob.b}, options);
+    s->cache->set_magnitude_layout(0, magnitude_rows);
     sample = std::move(s);
     return sample.get();
   }
@@ -584,6 +626,115 @@ ops::reference_options exact_with_magnitude(ops::reference_options ro) {
   if (ro.how == ops::method::mpfr) ro.how = ops::method::fast;  // need the exact values
   return ro;
 }
+}  // namespace
+
+void detail::set_blocking(reference_set& set, std::int64_t judge_rows,
+                          std::int64_t magnitude_rows) {
+  auto& s = set.internals();
+  s.blocking_forced = true;
+  s.judge_rows = std::max<std::int64_t>(judge_rows, 0);
+  s.magnitude_rows = std::max<std::int64_t>(magnitude_rows, 0);
+  s.cache.set_magnitude_layout(0, s.magnitude_rows);
+}
+
+detail::blocking_counts detail::blocking_counts_of(reference_set& set) {
+  return set.internals().blocking;
+}
+
+namespace {
+
+// Blocked judging (docs/verdicts.md, §2 "One block of rows at a time"): the declared model's
+// per-element pass over blocks of output rows, each block's exact references (and T) formed
+// from its rows of x alone and freed before the next, instead of references for the whole
+// output. Where the rows of the output are independent with w and b shared: linear and 2-D-
+// weight matmul (x contiguous, T by magnitude_by_blocks); convs, bmm and batched matmul keep the
+// whole-tensor pass. Returns the rows per block, or 0 for the whole-tensor pass: an output
+// small enough that its references are cheap to hold (at most sample_above elements, or fewer
+// than three blocks), or one whose identification reads the full references anyway (not
+// sampled).
+std::int64_t magnitude_rows_of(const reference_set::impl& s, std::int64_t k) {
+  return s.magnitude_rows > 0 ? s.magnitude_rows : detail::magnitude_block_rows(k);
+}
+
+std::int64_t judging_block_rows(reference_set::impl& s, std::int64_t elements, bool identify) {
+  const ops::problem& p = s.prob;
+  if (s.blocking_forced && s.judge_rows == 0) return 0;
+  if (!detail::magnitude_by_blocks_applies(p.op, p.x, p.w, p.b.get()) || !p.x.is_contiguous() ||
+      !s.options.want_magnitude || s.options.magnitude_how != ops::magnitude_method::blas_bound)
+    return 0;
+  const std::int64_t k = p.x.shape.back(), rows = p.x.numel() / k;
+  if (rows <= 1 || elements <= 0 || elements % rows != 0) return 0;
+  if (s.blocking_forced) {
+    const std::int64_t calls = magnitude_rows_of(s, k);
+    return (s.judge_rows + calls - 1) / calls * calls;
+  }
+  if (elements <= sample_above) return 0;
+  if (identify && s.identification_sample(elements) == nullptr) return 0;
+  // About 16 MiB of exact values (17 bytes per output) a block, in whole DGEMM calls of the
+  // magnitude, so that each element's T comes from the same call as in the whole pass (ViT-B's
+  // 1536-long rows: 8 calls of 341 rows, 17 MiB of exact values and 8 MiB of T; 5 blocks).
+  // Fewer, larger blocks than 8 MiB: OpenBLAS's threads spin after each magnitude DGEMM,
+  // taking CPU from the exact engine that runs next (at 2 threads 8 MiB blocks cost 5-20% more
+  // CPU than the whole pass, 16 MiB ones none measurable).
+  const std::int64_t row = elements / rows;
+  const std::int64_t calls = magnitude_rows_of(s, k);
+  const std::int64_t want = (std::int64_t{16} << 20) / (17 * row);
+  const std::int64_t block = std::max<std::int64_t>(1, (want + calls / 2) / calls) * calls;
+  return 3 * block <= rows ? block : 0;
+}
+
+// The declared model's judgement over blocks of `block_rows` output rows (judging_block_rows),
+// into *out, with the output's error statistics in *errors when given. Each block: a
+// reference_cache of the sub-problem (those rows of x; w, b shared) whose magnitude DGEMM takes
+// the whole problem's layout, the model's references in it, judge_pass::add, then freed. Exact
+// values do not depend on the block; T is formed by the same DGEMM calls as in the whole pass;
+// n_i is K for every element (checked) and lambda is formed from the whole tensor's summand
+// count. Returns false, with nothing judged, where some block's reference has a T so small that
+// the whole pass forms that reference's T exactly for every element
+// (reference_cache::exact_magnitude_where_tiny, a decision over the whole tensor): the caller
+// then judges the whole tensor.
+bool judge_blocked(reference_set::impl& s, std::int64_t block_rows, const arithmetic_model& m,
+                   summation_order order, const detail::observed_values& observed,
+                   const tensor_view& observed_view, double alpha, double bmax, std::size_t worst_k,
+                   detail::error_stats* errors, judged& out) {
+  const tensor_view& x = s.prob.x;
+  const std::int64_t k = x.shape.back(), rows = x.numel() / k, n = observed.size(), row = n / rows;
+  const std::size_t bytes = storage_bytes(x.storage);
+  const double work = static_cast<double>(x.numel()) *
+                      static_cast<double>(s.prob.w.shape.empty() ? 1 : s.prob.w.shape[0]);
+  std::optional<judge_pass> pass;
+  detail::error_stats stats;
+  for (std::int64_t r0 = 0; r0 < rows; r0 += block_rows) {
+    const std::int64_t m_rows = std::min(block_rows, rows - r0);
+    tensor_view xb(static_cast<const char*>(x.data) + static_cast<std::size_t>(r0 * k) * bytes,
+                   x.storage, {m_rows, k}, {}, x.type);
+    xb.held = m_rows * k;
+    detail::reference_cache cache(ops::problem{s.prob.op, xb, s.prob.w, s.prob.b}, s.options);
+    cache.set_magnitude_layout(work, magnitude_rows_of(s, k));
+    const auto refs = cache.of(m);
+    s.cache.seconds += cache.seconds;
+    ++s.blocking.blocks;
+    if (cache.exact_magnitude_used()) return false;
+    const ops::op_result& primary = *refs.all.front();
+    if (primary.exact.size() != m_rows * row) return false;
+    if (!pass) {
+      // Every element sums K products (and the bias): the whole tensor's summand count.
+      const std::int64_t terms = primary.terms.empty() ? 0 : primary.terms[0];
+      if (primary.terms != ops::term_counts::uniform(primary.terms.size(), terms)) return false;
+      const std::int64_t summands =
+          std::max<std::int64_t>(n * terms + (primary.has_bias ? n : 0), 1);
+      pass.emplace(m, order, detail::lambda_of(m, detail::probabilistic_events(summands), alpha),
+                   bmax, n, worst_k, 1);
+    }
+    pass->add(refs.all, observed, r0 * row);
+    if (errors) stats.add(cache.original().exact, observed_view, r0 * row);
+  }
+  if (!pass) return false;
+  out = pass->finish();
+  if (errors) *errors = stats;
+  return true;
+}
+
 }  // namespace
 
 reference_set::reference_set(const ops::problem& p, const ops::reference_options& reference)
@@ -604,6 +755,12 @@ verdict check(const ops::problem& p, const tensor_view& observed, const arithmet
 
 verdict check(reference_set& set, const tensor_view& observed_view,
               const arithmetic_model& declared, const check_options& opt) {
+  return detail::check_with_errors(set, observed_view, declared, opt, nullptr);
+}
+
+verdict detail::check_with_errors(reference_set& set, const tensor_view& observed_view,
+                                  const arithmetic_model& declared, const check_options& opt,
+                                  error_stats* error_out) {
   const ops::op_spec& op = set.internals().prob.op;
   const tensor_view* b = set.internals().prob.b.get();
   reference_cache& refs = set.internals().cache;
@@ -631,9 +788,25 @@ verdict check(reference_set& set, const tensor_view& observed_view,
   v.confidence = opt.confidence;
 
   const double bmax = detail::bias_max(b);
-  const auto decl_refs = refs.of(declared);
-  judged j = judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax,
-                       static_cast<std::size_t>(std::max(opt.worst, 0)));
+  // At least one worst element: the explanation names it (cut to opt.worst at the end).
+  const auto worst_k = static_cast<std::size_t>(std::max(opt.worst, 1));
+  // The declared model's pass: over blocks of rows where that applies (judging_block_rows),
+  // else over the whole tensor's references.
+  const std::int64_t block_rows =
+      judging_block_rows(set.internals(), observed.size(), opt.identify);
+  judged j;
+  bool blocked =
+      block_rows > 0 && judge_blocked(set.internals(), block_rows, declared, order, observed,
+                                      observed_view, alpha_elem, bmax, worst_k, error_out, j);
+  if (blocked) ++set.internals().blocking.checks;
+  if (!blocked) {
+    const auto decl_refs = refs.of(declared);
+    j = judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax, worst_k);
+    if (error_out) {
+      *error_out = {};
+      error_out->add(refs.original().exact, observed_view, 0);
+    }
+  }
   v.elements = j.elements;
   v.n_consistent = j.n_cat[static_cast<int>(element_category::consistent)];
   v.n_beyond_probabilistic = j.n_cat[static_cast<int>(element_category::beyond_probabilistic)];
@@ -734,8 +907,7 @@ verdict check(reference_set& set, const tensor_view& observed_view,
       const std::vector<const ops::op_result*> own(crefs.all.begin(),
                                                    crefs.all.begin() + crefs.own);
       const ops::op_result& rc = *own.front();
-      judged jc =
-          judge_all(c, c.order, own, idobserved, alpha_id_elem, bmax, 0, nullptr, idrefs.threads());
+      judged jc = judge_all(c, c.order, own, idobserved, alpha_id_elem, bmax, 0, idrefs.threads());
       cr.within_deterministic =
           jc.n_cat[static_cast<int>(element_category::beyond_deterministic)] == 0 &&
           jc.n_cat[static_cast<int>(element_category::special_mismatch)] == 0;
@@ -828,15 +1000,8 @@ verdict check(reference_set& set, const tensor_view& observed_view,
     // nearer converted inputs: the candidate loop requires it), so that is positive evidence.
     const bool evidence = eff_cand->rounds_inputs;
     if (!evidence) {
-      // err / bound of every element with one (judged again: nothing was kept per element).
-      std::vector<double> r;
-      judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax, 0, &r);
-      double med = 0;
-      if (!r.empty()) {
-        std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(r.size() / 2), r.end());
-        med = r[r.size() / 2];
-      }
-      lower_only = med >= 0.1;
+      // The median of err / bound over the elements with one is >= 0.1 (judged::n_ratio).
+      lower_only = j.n_ratio > 0 && j.n_ratio_below_tenth <= j.n_ratio / 2;
     }
   }
 
@@ -924,6 +1089,7 @@ verdict check(reference_set& set, const tensor_view& observed_view,
         << " output rows (" << v.identification_elements << " of " << v.elements
         << " elements, rows spread evenly)";
   v.explanation = msg.str();
+  v.worst.resize(std::min(v.worst.size(), static_cast<std::size_t>(std::max(opt.worst, 0))));
   return v;
 }
 

@@ -57,8 +57,11 @@ inline std::int64_t summand_count(const ops::op_result& r) {
 
 /// The events the probabilistic bound's lambda must cover (docs/bounds.md, P2): one per summand
 /// path, and one per underflow term (at most n + m per element): 3 per summand.
+inline double probabilistic_events(std::int64_t summands) {
+  return 3.0 * static_cast<double>(summands);
+}
 inline double probabilistic_events(const ops::op_result& r) {
-  return 3.0 * static_cast<double>(summand_count(r));
+  return probabilistic_events(summand_count(r));
 }
 
 }  // namespace roundoff::verdicts::detail

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "judging.hpp"
 #include "roundoff/exact/exact_tensor.hpp"
 #include "roundoff/verdicts/verdict.hpp"
 
@@ -25,26 +26,6 @@ std::vector<std::pair<std::size_t, std::size_t>> all_pairs(std::size_t n) {
   return p;
 }
 
-namespace {
-
-// max |y - exact| (the exact difference rounded once, nearest) and max |y - exact| / |exact|
-// over elements whose exact result is nonzero; an element with exact == 0 and y != 0 gives an
-// infinite relative error. A non-finite y against a finite exact result gives inf.
-std::pair<double, double> error_stats(const exact::exact_tensor& exact, const tensor_view& y) {
-  double max_abs = 0, max_rel = 0;
-  for (std::int64_t i = 0; i < exact.size(); ++i) {
-    double e = exact.abs_diff(i, y.at(i));
-    if (std::isnan(e)) e = std::isnan(y.at(i)) && std::isnan(exact.rounded(i)) ? 0.0 : INFINITY;
-    max_abs = std::max(max_abs, e);
-    const double ref = std::fabs(exact.rounded(i));
-    const double rel = ref > 0 ? e / ref : (e > 0 ? INFINITY : 0.0);
-    max_rel = std::max(max_rel, rel);
-  }
-  return {max_abs, max_rel};
-}
-
-}  // namespace
-
 void judge(const ops::problem& p, const std::vector<judged_output>& outs,
            const std::vector<std::pair<std::size_t, std::size_t>>& pairs, const judge_options& opt,
            report::results& into) {
@@ -54,23 +35,26 @@ void judge(const ops::problem& p, const std::vector<judged_output>& outs,
   co.reference.threads = opt.threads;
   co.reference.device = opt.device;
 
-  // One set of exact references for every output and pair (each conversion computed once);
-  // its exact result on the given inputs also gives the error statistics.
+  // One set of exact references for every output and pair (each conversion computed once).
+  // The error statistics come from check()'s pass over the exact result on the given inputs
+  // (over blocks of rows where check judges by blocks: the whole exact result is not held).
   verdicts::reference_set refs(p, co.reference);
-  const ops::op_result& ref = refs.original();
-  const std::vector<std::int64_t> shape = ref.exact.shape();
+  const std::vector<std::int64_t> shape = ops::output_shape(p);
+  // Several outputs share the whole references (formed once; compare() reads them): no blocks.
+  if (outs.size() > 1) detail::set_blocking(refs, 0, 0);
 
   std::vector<verdicts::verdict> judged;
   for (const auto& o : outs) {
-    judged.push_back(verdicts::check(refs, o.observed, bounds::parse_model(o.declared), co));
+    detail::error_stats errors;
+    judged.push_back(
+        detail::check_with_errors(refs, o.observed, bounds::parse_model(o.declared), co, &errors));
     const verdicts::verdict& v = judged.back();
     report::result r;
     r.name = o.name;
     r.declared = v.declared_model;
     r.verdict = std::string(verdicts::to_string(v.kind));
-    const auto [max_abs, max_rel] = error_stats(ref.exact, o.observed);
-    r.max_abs_error = max_abs;
-    r.max_rel_error = max_rel;
+    r.max_abs_error = errors.max_abs;
+    r.max_rel_error = errors.max_rel;
     if (!std::isnan(v.max_ratio_deterministic))
       r.max_ratio_deterministic = v.max_ratio_deterministic;
     if (!std::isnan(v.max_ratio_probabilistic))

@@ -27,6 +27,7 @@
 #include "roundoff/bounds/bounds.hpp"
 #include "roundoff/bounds/models.hpp"
 #include "roundoff/exact/accumulator.hpp"
+#include "roundoff/exact/exact_tensor.hpp"
 #include "roundoff/exact/gemm.hpp"
 #include "roundoff/formats/convert.hpp"
 #include "roundoff/ops/op.hpp"
@@ -156,6 +157,17 @@ class reference_cache {
   }
   /// Threads for the judging loops over elements: the exact engine's.
   int threads() const noexcept { return exact::engine_threads(ro_.threads); }
+  /// The magnitude DGEMM's layout: `work` (> 0) stands for x.numel() * w.shape[0] in choosing
+  /// its BLAS threads, `rows` (> 0) for its rows per call (magnitude_by_blocks). A cache of a
+  /// block of rows (check.cpp's blocked judging) takes the whole problem's, so that its T are
+  /// those of the whole problem's DGEMM calls.
+  void set_magnitude_layout(double work, std::int64_t rows) noexcept {
+    magnitude_work_ = work;
+    magnitude_rows_ = rows;
+  }
+  /// Whether some reference's magnitude was formed again exactly (exact_magnitude_where_tiny):
+  /// a decision over all of that reference's elements.
+  bool exact_magnitude_used() const noexcept { return exact_magnitude_used_; }
 
   // The signature test's per-element terms that do not depend on the observed output (docs/
   // bounds.md, Theorem S), formed once per set for every output and candidate that needs them:
@@ -603,10 +615,12 @@ class reference_cache {
     // One BLAS thread for a small product: OpenBLAS's threads spin after each call, taking a
     // core from the exact engine's threads (same T: the DGEMM's threads split rows and columns,
     // each sum is formed the same way).
-    const double work =
-        static_cast<double>(x.numel()) * static_cast<double>(w.shape.empty() ? 1 : w.shape[0]);
+    const double work = magnitude_work_ > 0
+                            ? magnitude_work_
+                            : static_cast<double>(x.numel()) *
+                                  static_cast<double>(w.shape.empty() ? 1 : w.shape[0]);
     const int blas_threads = work <= 0x1p26 ? 1 : ro_.threads;
-    if (auto t = magnitude_by_blocks(p_.op, x, w, b, blas_threads))
+    if (auto t = magnitude_by_blocks(p_.op, x, w, b, blas_threads, magnitude_rows_))
       r.magnitude = std::move(*t);
     else
       r.magnitude = ops::evaluate({p_.op, x, w, b}, ro_).magnitude;
@@ -621,11 +635,12 @@ class reference_cache {
   // underflowing data), the magnitude is computed again exactly (RU of the exact sum), as before
   // the DGEMM bound; other data never pays for it (docs/bounds.md §3.5, "The magnitude").
   void exact_magnitude_where_tiny(ops::op_result& r, const tensor_view& x, const tensor_view& w,
-                                  const tensor_view* b) const {
+                                  const tensor_view* b) {
     if (ro_.magnitude_how != ops::magnitude_method::blas_bound) return;
     const bool tiny =
         std::any_of(r.magnitude.begin(), r.magnitude.end(), [](double t) { return t < 0x1p-1000; });
     if (!tiny) return;
+    exact_magnitude_used_ = true;
     ops::reference_options exact = ro_;
     exact.magnitude_how = ops::magnitude_method::exact;
     r.magnitude = ops::evaluate({p_.op, x, w, b}, exact).magnitude;
@@ -650,6 +665,9 @@ class reference_cache {
   ops::problem p_;
   ops::reference_options ro_;
   std::vector<entry> entries_;
+  double magnitude_work_ = 0;        // set_magnitude_layout; 0: from the operands
+  std::int64_t magnitude_rows_ = 0;  // 0: magnitude_by_blocks' default
+  bool exact_magnitude_used_ = false;
 };
 
 // An observed output as the judging loops read it: contiguous f64 and f32 in place, anything
@@ -726,6 +744,11 @@ struct judged {
   std::int64_t n_no_det = 0, n_no_prob = 0;
   double max_det = 0, max_prob = 0;
   bool any_det = false, any_prob = false;  // some element has that (finite) bound
+  // Elements with a finite deterministic bound (special mismatches aside), and those among them
+  // whose error / bound is below 1/10: the median of those ratios is >= 1/10 exactly when
+  // n_ratio > 0 and n_ratio_below_tenth <= n_ratio / 2 (it is the sorted ratios' element
+  // n_ratio / 2), so check() needs no per-element list for it.
+  std::int64_t n_ratio = 0, n_ratio_below_tenth = 0;
 };
 
 // One element against one reference: error, deterministic and probabilistic bounds (+Inf when
@@ -824,11 +847,55 @@ inline one judge_best(model_judge& mj, const std::vector<const ops::op_result*>&
   return a;
 }
 
-/// lambda for a model's probabilistic bounds over a tensor (0 when it has none).
-inline double lambda_of(const arithmetic_model& m, const ops::op_result& r, double alpha) {
-  return has_probabilistic_bound(m)
-             ? lambda_for(probabilistic_events(r), probabilistic_unit_roundoff(m), alpha)
-             : 0.0;
+/// lambda for a model's probabilistic bounds over a tensor of `events` probabilistic events
+/// (probabilistic_events; 0 when the model has none).
+inline double lambda_of(const arithmetic_model& m, double events, double alpha) {
+  return has_probabilistic_bound(m) ? lambda_for(events, probabilistic_unit_roundoff(m), alpha)
+                                    : 0.0;
 }
+/// lambda for a model's probabilistic bounds over the tensor of r (0 when it has none).
+inline double lambda_of(const arithmetic_model& m, const ops::op_result& r, double alpha) {
+  return lambda_of(m, probabilistic_events(r), alpha);
+}
+
+/// judge()'s error statistics of an output y against the exact result: max |y - exact| (the
+/// exact difference rounded once, nearest) and max |y - exact| / |exact| over elements whose
+/// exact result is nonzero (an element with exact == 0 and y != 0 gives +Inf; a non-finite y
+/// against a finite exact result gives +Inf). Both are maxima of values that are never NaN, so
+/// ranges of elements may be added in any order.
+struct error_stats {
+  double max_abs = 0, max_rel = 0;
+  /// Elements [offset, offset + exact.size()) of y, whose exact values `exact` holds from 0.
+  void add(const exact::exact_tensor& exact, const tensor_view& y, std::int64_t offset) {
+    for (std::int64_t i = 0; i < exact.size(); ++i) {
+      const double yi = y.at(offset + i);
+      double e = exact.abs_diff(i, yi);
+      if (std::isnan(e)) e = std::isnan(yi) && std::isnan(exact.rounded(i)) ? 0.0 : inf;
+      max_abs = std::max(max_abs, e);
+      const double ref = std::fabs(exact.rounded(i));
+      const double rel = ref > 0 ? e / ref : (e > 0 ? inf : 0.0);
+      max_rel = std::max(max_rel, rel);
+    }
+  }
+};
+
+/// check(set, observed, declared, opt) with the output's error_stats in *errors (when given),
+/// formed in the same pass over the exact values.
+verdict check_with_errors(reference_set& set, const tensor_view& observed,
+                          const arithmetic_model& declared, const check_options& opt,
+                          error_stats* errors);
+
+/// Judge the declared model over blocks of `judge_rows` output rows wherever the op allows it
+/// (0: never), whatever the size, and form every magnitude by DGEMM calls of `magnitude_rows`
+/// rows of |x| (0: the default). The verdicts do not depend on judge_rows. Tests force small
+/// blocks; judge() turns blocking off for a set that judges several outputs (each check would
+/// form the references again, and comparing them forms the whole ones anyway).
+void set_blocking(reference_set& set, std::int64_t judge_rows, std::int64_t magnitude_rows);
+/// For tests: the checks of `set` whose declared pass ran blocked, and the blocks formed (those
+/// of a blocked pass that fell back to the whole tensor included).
+struct blocking_counts {
+  std::int64_t checks = 0, blocks = 0;
+};
+blocking_counts blocking_counts_of(reference_set& set);
 
 }  // namespace roundoff::verdicts::detail

@@ -36,9 +36,13 @@ bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor_view& x, c
   return w.numel() == n * k;
 }
 
+std::int64_t magnitude_block_rows(std::int64_t k) noexcept {
+  return std::max<std::int64_t>(64, (std::int64_t{1} << 19) / std::max<std::int64_t>(k, 1));
+}
+
 std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, const tensor_view& x,
                                                        const tensor_view& w, const tensor_view* b,
-                                                       int threads) {
+                                                       int threads, std::int64_t block_rows) {
   if (!magnitude_by_blocks_applies(op, x, w, b)) return std::nullopt;
   const bool lin = op.kind == ops::op_kind::linear;
   const std::int64_t k = x.shape.back();
@@ -65,7 +69,7 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
   };
 
   std::vector<double> t(static_cast<std::size_t>(rows * n));
-  const std::int64_t block = std::max<std::int64_t>(64, (std::int64_t{1} << 19) / k);
+  const std::int64_t block = block_rows > 0 ? block_rows : magnitude_block_rows(k);
   std::vector<double> xabs(static_cast<std::size_t>(std::min(block, rows) * k));
   const int saved = openblas_get_num_threads();
   openblas_set_num_threads(exact::engine_threads(threads));

@@ -3,6 +3,7 @@
 // (docs/bounds.md §3.5, "The magnitude"). Internal: not installed.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -19,8 +20,14 @@ namespace roundoff::verdicts::detail {
 bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor_view& x, const tensor_view& w,
                                  const tensor_view* b);
 
+/// `block_rows`: rows of |x| per DGEMM call (0: magnitude_block_rows(K)). An element's T
+/// depends on which rows share its DGEMM call only through the BLAS's kernel choice, so the
+/// blocked judging (check.cpp) cuts the rows where this does, at multiples of block_rows.
 std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, const tensor_view& x,
                                                        const tensor_view& w, const tensor_view* b,
-                                                       int threads);
+                                                       int threads, std::int64_t block_rows = 0);
+
+/// The default rows of |x| per DGEMM call for rows of k values: about 4 MiB of |x|, at least 64.
+std::int64_t magnitude_block_rows(std::int64_t k) noexcept;
 
 }  // namespace roundoff::verdicts::detail
