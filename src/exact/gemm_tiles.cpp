@@ -140,7 +140,6 @@ inline bool fold_bias192(int192& v, double bias, int e0) {
 void pair_sums(double* const* out, i64 n) {
   const double* __restrict x0 = out[0], * __restrict x1 = out[1], * __restrict x2 = out[2];
   double* __restrict s01 = out[3], * __restrict s02 = out[4], * __restrict s12 = out[5];
-#pragma GCC ivdep
   for (i64 k = 0; k < n; ++k) {
     s01[k] = x0[k] + x1[k];
     s02[k] = x0[k] + x2[k];
