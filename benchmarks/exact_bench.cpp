@@ -13,7 +13,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "bench_timing.hpp"
@@ -22,6 +24,22 @@
 #include "roundoff/formats/format.hpp"
 
 namespace {
+
+/// Runs f with ROUNDOFF_EXACT_KERNEL=kernel, then restores the variable as it was (set by the
+/// user to force a kernel for the whole run, or unset).
+template <class F>
+auto with_kernel(const char* kernel, F f) {
+  const char* before = std::getenv("ROUNDOFF_EXACT_KERNEL");
+  const std::optional<std::string> saved =
+      before ? std::optional<std::string>(before) : std::nullopt;
+  setenv("ROUNDOFF_EXACT_KERNEL", kernel, 1);
+  auto result = f();
+  if (saved)
+    setenv("ROUNDOFF_EXACT_KERNEL", saved->c_str(), 1);
+  else
+    unsetenv("ROUNDOFF_EXACT_KERNEL");
+  return result;
+}
 
 using namespace roundoff::exact;
 using roundoff::bench::measure;
@@ -134,23 +152,20 @@ void seed_case(const char* label, roundoff::format_id f, int reps) {
       tm.wall, tm.cpu, static_cast<long long>(mpfr_rows), static_cast<long long>(32 / mpfr_rows));
   std::printf("gemm_exact_simple (1 thread)       : %.2f ms  [timed 8 of 32 rows, scaled x4]\n",
               ts * 1e3);
+  const std::string kernel = gemm_exact_kernel();  // as ROUNDOFF_EXACT_KERNEL chose it
   for (int t : {1, 2}) {
-    if (std::strcmp(gemm_exact_kernel(), "openblas") != 0) {
+    if (kernel != "openblas") {
       // For context: the same call on the OpenBLAS path (ROUNDOFF_EXACT_KERNEL=blas).
-      setenv("ROUNDOFF_EXACT_KERNEL", "blas", 1);
-      const pair_timing pb = time_pair(d, t, reps);
-      unsetenv("ROUNDOFF_EXACT_KERNEL");
+      const pair_timing pb = with_kernel("blas", [&] { return time_pair(d, t, reps); });
       std::printf(
           "threads=%d  [OpenBLAS path, for context: DGEMM %.3f ms | gemm_exact %.3f ms | "
           "fast/DGEMM %.2fx wall, %.2fx CPU]\n",
           t, pb.dgemm.wall * 1e3, pb.fast.wall * 1e3, pb.fast.wall / pb.dgemm.wall,
           pb.fast.cpu / pb.dgemm.cpu);
     }
-    if (std::strcmp(gemm_exact_kernel(), "native-avx512") == 0) {
+    if (kernel == "native-avx512") {
       // For context: the same call on the AVX2 kernel (ROUNDOFF_EXACT_KERNEL=avx2).
-      setenv("ROUNDOFF_EXACT_KERNEL", "avx2", 1);
-      const pair_timing pb = time_pair(d, t, reps);
-      unsetenv("ROUNDOFF_EXACT_KERNEL");
+      const pair_timing pb = with_kernel("avx2", [&] { return time_pair(d, t, reps); });
       std::printf(
           "threads=%d  [AVX2 kernel, for context: DGEMM %.3f ms | gemm_exact %.3f ms | "
           "fast/DGEMM %.2fx wall, %.2fx CPU]\n",
