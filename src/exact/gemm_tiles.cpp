@@ -97,21 +97,33 @@ struct int192 {
   }
 };
 
-/// Folds a finite bias into v (value v * 2^e0) when it is an integer multiple of 2^e0 below
-/// 2^(e0 + 120); |v| < 2^125 by the plan's bounds, so the sum stays within 126 bits.
-inline bool fold_bias(i128& v, double bias, int e0) {
-  if (bias == 0) return true;
-  const std::uint64_t bits = std::bit_cast<std::uint64_t>(bias);
-  const int biased = static_cast<int>((bits >> 52) & 0x7ff);
+/// A finite nonzero bias as +-m * 2^e with m odd, when it is an integer multiple of 2^e0 below
+/// 2^(e0 + bits): then *shift = e - e0 and the result is true.
+inline bool bias_in_units(double bias, int e0, int bits, std::uint64_t* m_out, int* shift,
+                          bool* negative) {
+  const std::uint64_t pattern = std::bit_cast<std::uint64_t>(bias);
+  const int biased = static_cast<int>((pattern >> 52) & 0x7ff);
   if (biased == 0x7ff) return false;
-  std::uint64_t m = bits & 0xfffffffffffffULL;
+  std::uint64_t m = pattern & 0xfffffffffffffULL;
   int e = -1074;
   if (biased != 0) m |= std::uint64_t{1} << 52, e = biased - 1075;
   const int tz = std::countr_zero(m);
   m >>= tz, e += tz;  // bias = +-m * 2^e, m odd
-  if (e < e0 || e - e0 + static_cast<int>(std::bit_width(m)) > 120) return false;
-  const i128 t = static_cast<i128>(m) << (e - e0);
-  v += (bits >> 63) ? -t : t;
+  if (e < e0 || e - e0 + static_cast<int>(std::bit_width(m)) > bits) return false;
+  *m_out = m, *shift = e - e0, *negative = (pattern >> 63) != 0;
+  return true;
+}
+
+/// Folds a finite bias into v (value v * 2^e0) when it is an integer multiple of 2^e0 below
+/// 2^(e0 + 120); |v| < 2^125 by the plan's bounds, so the sum stays within 126 bits.
+inline bool fold_bias(i128& v, double bias, int e0) {
+  if (bias == 0) return true;
+  std::uint64_t m;
+  int shift;
+  bool negative;
+  if (!bias_in_units(bias, e0, 120, &m, &shift, &negative)) return false;
+  const i128 t = static_cast<i128>(m) << shift;
+  v += negative ? -t : t;
   return true;
 }
 
@@ -120,17 +132,12 @@ inline bool fold_bias(i128& v, double bias, int e0) {
 /// 2^190 + 2^189 < 2^191, exact modulo 2^192.
 inline bool fold_bias192(int192& v, double bias, int e0) {
   if (bias == 0) return true;
-  const std::uint64_t bits = std::bit_cast<std::uint64_t>(bias);
-  const int biased = static_cast<int>((bits >> 52) & 0x7ff);
-  if (biased == 0x7ff) return false;
-  std::uint64_t m = bits & 0xfffffffffffffULL;
-  int e = -1074;
-  if (biased != 0) m |= std::uint64_t{1} << 52, e = biased - 1075;
-  const int tz = std::countr_zero(m);
-  m >>= tz, e += tz;  // bias = +-m * 2^e, m odd
-  if (e < e0 || e - e0 + static_cast<int>(std::bit_width(m)) > 189) return false;
+  std::uint64_t m;
+  int shift;
+  bool negative;
+  if (!bias_in_units(bias, e0, 189, &m, &shift, &negative)) return false;
   const i128 t = static_cast<i128>(m);
-  v.add((bits >> 63) ? -t : t, e - e0);
+  v.add(negative ? -t : t, shift);
   return true;
 }
 
