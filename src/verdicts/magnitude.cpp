@@ -13,9 +13,13 @@
 #include "directed.hpp"
 #include "roundoff/exact/gemm.hpp"
 
+#define ROUNDOFF_EXACT_INTERNAL 1
+#include "../exact/detail/gemm_scheduler.hpp"
+
 namespace roundoff::verdicts::detail {
 
 namespace directed = bounds::detail::directed;
+using exact::detail::run_workers;
 
 bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor_view& x, const tensor_view& w,
                                  const tensor_view* b) {
@@ -36,9 +40,50 @@ bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor_view& x, c
   return w.numel() == n * k;
 }
 
+magnitude_panel_shape magnitude_panel(std::int64_t n, std::int64_t k) noexcept {
+  // At most 256 products deep and 64 Ki values (512 KiB): the piece stays in L2 between the
+  // copy that takes |.| and OpenBLAS's packing of it; columns split evenly, in multiples of 8.
+  std::int64_t depth = std::min<std::int64_t>(k, 256);
+  std::int64_t columns = std::max<std::int64_t>(8, (std::int64_t{1} << 16) / depth);
+  const std::int64_t panels = (n + columns - 1) / columns;
+  columns = std::min(n, ((n + panels - 1) / panels + 7) / 8 * 8);
+  return {columns, depth};
+}
+
 std::int64_t magnitude_block_rows(std::int64_t k) noexcept {
   return std::max<std::int64_t>(64, (std::int64_t{1} << 19) / std::max<std::int64_t>(k, 1));
 }
+
+namespace {
+
+// |v| of the view's elements [first, first + count), in one pass where the storage allows.
+void read_abs(const tensor_view& v, std::int64_t first, std::int64_t count, double* out) {
+  if (v.is_contiguous() && v.storage == storage_type::f64) {
+    const double* src = static_cast<const double*>(v.data) + first;
+    for (std::int64_t i = 0; i < count; ++i) out[i] = std::fabs(src[i]);
+  } else if (v.is_contiguous() && v.storage == storage_type::f32) {
+    const float* src = static_cast<const float*>(v.data) + first;
+    for (std::int64_t i = 0; i < count; ++i) out[i] = std::fabs(static_cast<double>(src[i]));
+  } else {
+    v.read(first, count, out);
+    for (std::int64_t i = 0; i < count; ++i) out[i] = std::fabs(out[i]);
+  }
+}
+
+// OpenBLAS at one thread while alive (the DGEMM calls run on our workers), the caller's count
+// restored after, exception or not.
+class single_threaded_blas {
+ public:
+  single_threaded_blas() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+  ~single_threaded_blas() { openblas_set_num_threads(saved_); }
+  single_threaded_blas(const single_threaded_blas&) = delete;
+  single_threaded_blas& operator=(const single_threaded_blas&) = delete;
+
+ private:
+  int saved_;
+};
+
+}  // namespace
 
 std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, const tensor_view& x,
                                                        const tensor_view& w, const tensor_view* b,
@@ -49,9 +94,6 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
   const std::int64_t n = lin ? w.shape[0] : w.shape[1];
   const std::int64_t rows = x.numel() / k;
 
-  std::vector<double> wabs(static_cast<std::size_t>(w.numel()));
-  w.read(0, w.numel(), wabs.data());
-  for (double& v : wabs) v = std::fabs(v);
   std::vector<double> babs(static_cast<std::size_t>(n), 0.0);
   if (b)
     for (std::int64_t j = 0; j < n; ++j)
@@ -68,24 +110,79 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
     return directed::step_up(directed::step_up(s + tiny) / den);
   };
 
+  // The DGEMM calls: rows [r0, r0 + block) of |x| (the last call fewer) by one panel of |W|
+  // (magnitude_panel), its K products in pieces of `depth` added into C in order (beta = 1)
+  // after |b|. Which thread makes a call does not change its value; the calls depend on
+  // (block, n, k) alone, not on the rows, so that a block of rows (check.cpp) gets the T of
+  // the whole pass.
+  const magnitude_panel_shape panel = magnitude_panel(n, k);
+  const std::int64_t panels = (n + panel.columns - 1) / panel.columns;
+  const std::int64_t block =
+      std::min<std::int64_t>(block_rows > 0 ? block_rows : magnitude_block_rows(k), INT_MAX);
+  const std::int64_t blocks = (rows + block - 1) / block;
+  const int nthreads = exact::engine_threads(threads);
   std::vector<double> t(static_cast<std::size_t>(rows * n));
-  const std::int64_t block = block_rows > 0 ? block_rows : magnitude_block_rows(k);
+
+  // Panel p of the rows [r0, r0 + m) of T, from their |x| (m x k, row-major); wabs holds
+  // panel.columns * panel.depth values.
+  auto panel_pass = [&](const double* xabs, std::int64_t r0, std::int64_t m, std::int64_t p,
+                        double* wabs) {
+    const std::int64_t j0 = p * panel.columns, nb = std::min(panel.columns, n - j0);
+    double* c = t.data() + r0 * n + j0;
+    for (std::int64_t i = 0; i < m; ++i)
+      std::copy(babs.begin() + j0, babs.begin() + j0 + nb, c + i * n);
+    for (std::int64_t k0 = 0; k0 < k; k0 += panel.depth) {
+      const std::int64_t kb = std::min(panel.depth, k - k0);
+      // |W|'s piece: rows j0.. of W, columns k0.. (linear: nb x kb), or rows k0.., columns
+      // j0.. (matmul: kb x nb).
+      if (lin)
+        for (std::int64_t j = 0; j < nb; ++j) read_abs(w, (j0 + j) * k + k0, kb, wabs + j * kb);
+      else
+        for (std::int64_t q = 0; q < kb; ++q) read_abs(w, (k0 + q) * n + j0, nb, wabs + q * nb);
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, lin ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+                  static_cast<int>(nb), static_cast<int>(kb), 1.0, xabs + k0, static_cast<int>(k),
+                  wabs, static_cast<int>(lin ? kb : nb), 1.0, c, static_cast<int>(n));
+    }
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < nb; ++j) c[i * n + j] = bound(c[i * n + j]);
+  };
+  const auto panel_values = static_cast<std::size_t>(panel.columns * panel.depth);
+
+  const single_threaded_blas blas;
+  if (blocks >= 2 * static_cast<std::int64_t>(nthreads)) {
+    // Many calls: each worker takes whole blocks of rows, |x| and |W|'s pieces in its buffers.
+    run_workers(nthreads, blocks, [&](std::atomic<std::int64_t>& next, std::int64_t count) {
+      std::vector<double> xabs, wabs(panel_values);
+      for (std::int64_t q; (q = next.fetch_add(1)) < count;) {
+        const std::int64_t r0 = q * block, m = std::min(block, rows - r0);
+        xabs.resize(static_cast<std::size_t>(m * k));
+        read_abs(x, r0 * k, m * k, xabs.data());
+        for (std::int64_t p = 0; p < panels; ++p) panel_pass(xabs.data(), r0, m, p, wabs.data());
+      }
+    });
+    return t;
+  }
+  // Few calls (the seed shape: one): the threads share each block's |x| copy and its panels.
   std::vector<double> xabs(static_cast<std::size_t>(std::min(block, rows) * k));
-  const int saved = openblas_get_num_threads();
-  openblas_set_num_threads(exact::engine_threads(threads));
   for (std::int64_t r0 = 0; r0 < rows; r0 += block) {
     const std::int64_t m = std::min(block, rows - r0);
-    x.read(r0 * k, m * k, xabs.data());
-    for (std::int64_t i = 0; i < m * k; ++i)
-      xabs[static_cast<std::size_t>(i)] = std::fabs(xabs[static_cast<std::size_t>(i)]);
-    double* c = t.data() + r0 * n;
-    for (std::int64_t i = 0; i < m; ++i) std::copy(babs.begin(), babs.end(), c + i * n);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, lin ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-                static_cast<int>(n), static_cast<int>(k), 1.0, xabs.data(), static_cast<int>(k),
-                wabs.data(), static_cast<int>(lin ? k : n), 1.0, c, static_cast<int>(n));
-    for (std::int64_t i = 0; i < m * n; ++i) c[i] = bound(c[i]);
+    const std::int64_t pieces = std::max<std::int64_t>(
+        1, std::min<std::int64_t>(nthreads, m * k / (std::int64_t{1} << 16)));
+    run_workers(static_cast<int>(pieces), pieces,
+                [&](std::atomic<std::int64_t>& next, std::int64_t count) {
+                  for (std::int64_t q; (q = next.fetch_add(1)) < count;) {
+                    const std::int64_t i0 = m * q / count, i1 = m * (q + 1) / count;
+                    read_abs(x, (r0 + i0) * k, (i1 - i0) * k, xabs.data() + i0 * k);
+                  }
+                });
+    run_workers(static_cast<int>(std::min<std::int64_t>(nthreads, panels)), panels,
+                [&](std::atomic<std::int64_t>& next, std::int64_t count) {
+                  thread_local std::vector<double> wabs;
+                  if (wabs.size() < panel_values) wabs.resize(panel_values);
+                  for (std::int64_t p; (p = next.fetch_add(1)) < count;)
+                    panel_pass(xabs.data(), r0, m, p, wabs.data());
+                });
   }
-  openblas_set_num_threads(saved);
   return t;
 }
 

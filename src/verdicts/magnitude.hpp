@@ -27,6 +27,13 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
                                                        const tensor_view& w, const tensor_view* b,
                                                        int threads, std::int64_t block_rows = 0);
 
+/// The piece of |W| that one DGEMM call takes: `columns` output columns by `depth` of the K
+/// products. Depends on (n, k) alone, so that an element's T does not depend on the rows.
+struct magnitude_panel_shape {
+  std::int64_t columns, depth;
+};
+magnitude_panel_shape magnitude_panel(std::int64_t n, std::int64_t k) noexcept;
+
 /// The default rows of |x| per DGEMM call for rows of k values: about 4 MiB of |x|, at least 64.
 std::int64_t magnitude_block_rows(std::int64_t k) noexcept;
 

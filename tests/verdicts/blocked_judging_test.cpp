@@ -18,7 +18,8 @@
 #include <tuple>
 #include <vector>
 
-#include "../../src/verdicts/judging.hpp"  // internal: set_blocking, check_with_errors
+#include "../../src/verdicts/judging.hpp"    // internal: set_blocking, check_with_errors
+#include "../../src/verdicts/magnitude.hpp"  // internal: magnitude_panel
 #include "emulate.hpp"
 #include "linear_faults.hpp"
 #include "roundoff/formats/convert.hpp"
@@ -260,6 +261,35 @@ TEST(BlockedJudging, TinyMagnitudeFallsBackToTheWholeTensorPass) {
     // Blocks up to the one holding row 13 (rows 12-15: the fourth), then the whole pass.
     EXPECT_EQ(blocked.checks, 0);
     EXPECT_EQ(blocked.blocks, 4 * static_cast<std::int64_t>(outs.size()));
+  }
+}
+
+// A shape whose magnitude cuts |W| into panels and the K products into pieces, with remainders
+// (300 outputs a row, K = 600: magnitude_panel): each block's T must still come from the same
+// DGEMM calls as the whole pass's, so the verdicts agree field for field.
+TEST(BlockedJudging, EqualsTheWholeTensorPassAcrossMagnitudePanels) {
+  std::mt19937_64 g(5656);
+  const test::linear_problem p = make(14, 300, 600, 56);
+  const auto panel = verdicts::detail::magnitude_panel(p.N, p.K);
+  ASSERT_NE(p.N % panel.columns, 0);
+  ASSERT_NE(p.K % panel.depth, 0);
+  auto emu = [](const char* m, algo a = algo::sequential) { return test::make_emulator(m, a, 8); };
+  std::vector<output> outs;
+  outs.push_back({"f32", "f32", test::run(p, emu("f32"), g)});
+  outs.push_back({"bf16", "f32", test::run(p, emu("bf16"), g)});
+  const ops::problem prob{linear, p.x, p.w, &p.b};
+  for (const int threads : {1, 2}) {
+    const judged_case whole = judge(prob, outs, 0, threads, 5, true);
+    for (const std::int64_t rows : {2, 4}) {
+      const judged_case blocked = judge(prob, outs, rows, threads, 5, true);
+      EXPECT_EQ(blocked.checks, static_cast<std::int64_t>(outs.size()));
+      for (std::size_t o = 0; o < outs.size(); ++o)
+        expect_same(whole.verdicts[o], blocked.verdicts[o],
+                    "panels, output " + outs[o].name + ", threads " + std::to_string(threads) +
+                        ", blocks of " + std::to_string(rows) + " rows");
+    }
+    EXPECT_EQ(whole.verdicts[0].kind, verdicts::verdict_kind::consistent);
+    EXPECT_EQ(whole.verdicts[1].kind, verdicts::verdict_kind::violation);
   }
 }
 
