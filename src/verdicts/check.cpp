@@ -700,8 +700,6 @@ bool judge_blocked(reference_set::impl& s, std::int64_t block_rows, const arithm
   const tensor_view& x = s.prob.x;
   const std::int64_t k = x.shape.back(), rows = x.numel() / k, n = observed.size(), row = n / rows;
   const std::size_t bytes = storage_bytes(x.storage);
-  const double work = static_cast<double>(x.numel()) *
-                      static_cast<double>(s.prob.w.shape.empty() ? 1 : s.prob.w.shape[0]);
   std::optional<judge_pass> pass;
   detail::error_stats stats;
   for (std::int64_t r0 = 0; r0 < rows; r0 += block_rows) {
@@ -710,7 +708,7 @@ bool judge_blocked(reference_set::impl& s, std::int64_t block_rows, const arithm
                    x.storage, {m_rows, k}, {}, x.type);
     xb.held = m_rows * k;
     detail::reference_cache cache(ops::problem{s.prob.op, xb, s.prob.w, s.prob.b}, s.options);
-    cache.set_magnitude_layout(work, magnitude_rows_of(s, k));
+    cache.set_magnitude_layout(rows, magnitude_rows_of(s, k));
     const auto refs = cache.of(m);
     s.cache.seconds += cache.seconds;
     ++s.blocking.blocks;

@@ -157,12 +157,12 @@ class reference_cache {
   }
   /// Threads for the judging loops over elements: the exact engine's.
   int threads() const noexcept { return exact::engine_threads(ro_.threads); }
-  /// The magnitude DGEMM's layout: `work` (> 0) stands for x.numel() * w.shape[0] in choosing
-  /// its BLAS threads, `rows` (> 0) for its rows per call (magnitude_by_blocks). A cache of a
-  /// block of rows (check.cpp's blocked judging) takes the whole problem's, so that its T are
-  /// those of the whole problem's DGEMM calls.
-  void set_magnitude_layout(double work, std::int64_t rows) noexcept {
-    magnitude_work_ = work;
+  /// The magnitude DGEMM's layout: `whole_rows` (> 0) stands for x's rows in choosing its
+  /// panels, `rows` (> 0) for its rows per call (magnitude_by_blocks). A cache of a block of
+  /// rows (check.cpp's blocked judging) takes the whole problem's, so that its T are those of
+  /// the whole problem's DGEMM calls.
+  void set_magnitude_layout(std::int64_t whole_rows, std::int64_t rows) noexcept {
+    magnitude_whole_rows_ = whole_rows;
     magnitude_rows_ = rows;
   }
   /// Whether some reference's magnitude was formed again exactly (exact_magnitude_where_tiny):
@@ -612,15 +612,9 @@ class reference_cache {
   void add_magnitude(entry& e, const tensor_view& x, const tensor_view& w, const tensor_view* b) {
     const auto t0 = std::chrono::steady_clock::now();
     ops::op_result& r = *e.r;
-    // One BLAS thread for a small product: OpenBLAS's threads spin after each call, taking a
-    // core from the exact engine's threads (same T: the DGEMM's threads split rows and columns,
-    // each sum is formed the same way).
-    const double work = magnitude_work_ > 0
-                            ? magnitude_work_
-                            : static_cast<double>(x.numel()) *
-                                  static_cast<double>(w.shape.empty() ? 1 : w.shape[0]);
-    const int blas_threads = work <= 0x1p26 ? 1 : ro_.threads;
-    if (auto t = magnitude_by_blocks(p_.op, x, w, b, blas_threads, magnitude_rows_))
+    // Any thread count gives the same T (the calls depend on the layout alone).
+    if (auto t = magnitude_by_blocks(p_.op, x, w, b, ro_.threads, magnitude_rows_,
+                                     magnitude_whole_rows_))
       r.magnitude = std::move(*t);
     else
       r.magnitude = ops::evaluate({p_.op, x, w, b}, ro_).magnitude;
@@ -665,8 +659,8 @@ class reference_cache {
   ops::problem p_;
   ops::reference_options ro_;
   std::vector<entry> entries_;
-  double magnitude_work_ = 0;        // set_magnitude_layout; 0: from the operands
-  std::int64_t magnitude_rows_ = 0;  // 0: magnitude_by_blocks' default
+  std::int64_t magnitude_whole_rows_ = 0;  // set_magnitude_layout; 0: x's rows
+  std::int64_t magnitude_rows_ = 0;        // 0: magnitude_by_blocks' default
   bool exact_magnitude_used_ = false;
 };
 

@@ -40,14 +40,15 @@ bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor_view& x, c
   return w.numel() == n * k;
 }
 
-magnitude_panel_shape magnitude_panel(std::int64_t n, std::int64_t k) noexcept {
-  // At most 256 products deep and 64 Ki values (512 KiB): the piece stays in L2 between the
-  // copy that takes |.| and OpenBLAS's packing of it; columns split evenly, in multiples of 8.
-  std::int64_t depth = std::min<std::int64_t>(k, 256);
-  std::int64_t columns = std::max<std::int64_t>(8, (std::int64_t{1} << 16) / depth);
-  const std::int64_t panels = (n + columns - 1) / columns;
-  columns = std::min(n, ((n + panels - 1) / panels + 7) / 8 * 8);
-  return {columns, depth};
+magnitude_panel_shape magnitude_panel(std::int64_t n, std::int64_t k, bool one_call) noexcept {
+  // At most 256 products deep; with one call, at most 64 Ki values (512 KiB), the columns split
+  // evenly in multiples of 8. Many calls: one panel (splitting columns repacks |x| once per
+  // panel: 10-15% more time on ViT-B's 341-row calls).
+  const std::int64_t depth = std::min<std::int64_t>(k, 256);
+  if (!one_call) return {n, depth};
+  const std::int64_t most = std::max<std::int64_t>(8, (std::int64_t{1} << 16) / depth);
+  const std::int64_t panels = (n + most - 1) / most;
+  return {std::min(n, ((n + panels - 1) / panels + 7) / 8 * 8), depth};
 }
 
 std::int64_t magnitude_block_rows(std::int64_t k) noexcept {
@@ -87,7 +88,8 @@ class single_threaded_blas {
 
 std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, const tensor_view& x,
                                                        const tensor_view& w, const tensor_view* b,
-                                                       int threads, std::int64_t block_rows) {
+                                                       int threads, std::int64_t block_rows,
+                                                       std::int64_t whole_rows) {
   if (!magnitude_by_blocks_applies(op, x, w, b)) return std::nullopt;
   const bool lin = op.kind == ops::op_kind::linear;
   const std::int64_t k = x.shape.back();
@@ -112,21 +114,24 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
 
   // The DGEMM calls: rows [r0, r0 + block) of |x| (the last call fewer) by one panel of |W|
   // (magnitude_panel), its K products in pieces of `depth` added into C in order (beta = 1)
-  // after |b|. Which thread makes a call does not change its value; the calls depend on
-  // (block, n, k) alone, not on the rows, so that a block of rows (check.cpp) gets the T of
-  // the whole pass.
-  const magnitude_panel_shape panel = magnitude_panel(n, k);
-  const std::int64_t panels = (n + panel.columns - 1) / panel.columns;
+  // after |b|. Which thread makes a call, and where |W| lies in memory, do not change its
+  // value; the calls depend on (block, n, k, whole_rows) alone, so that a block of rows
+  // (check.cpp) gets the T of the whole pass.
   const std::int64_t block =
       std::min<std::int64_t>(block_rows > 0 ? block_rows : magnitude_block_rows(k), INT_MAX);
+  const magnitude_panel_shape panel =
+      magnitude_panel(n, k, (whole_rows > 0 ? whole_rows : rows) <= block);
+  const std::int64_t panels = (n + panel.columns - 1) / panel.columns;
   const std::int64_t blocks = (rows + block - 1) / block;
   const int nthreads = exact::engine_threads(threads);
   std::vector<double> t(static_cast<std::size_t>(rows * n));
 
-  // Panel p of the rows [r0, r0 + m) of T, from their |x| (m x k, row-major); wabs holds
-  // panel.columns * panel.depth values.
+  // Panel p of the rows [r0, r0 + m) of T, from their |x| (m x k, row-major). |W|'s pieces are
+  // read from wabs_all (all of |W|, laid out as W) when given, else copied into wabs (one
+  // piece: panel.columns * panel.depth values). The DGEMM calls and the values they see are the
+  // same either way: only where |W| lies in memory differs.
   auto panel_pass = [&](const double* xabs, std::int64_t r0, std::int64_t m, std::int64_t p,
-                        double* wabs) {
+                        const double* wabs_all, double* wabs) {
     const std::int64_t j0 = p * panel.columns, nb = std::min(panel.columns, n - j0);
     double* c = t.data() + r0 * n + j0;
     for (std::int64_t i = 0; i < m; ++i)
@@ -135,39 +140,60 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
       const std::int64_t kb = std::min(panel.depth, k - k0);
       // |W|'s piece: rows j0.. of W, columns k0.. (linear: nb x kb), or rows k0.., columns
       // j0.. (matmul: kb x nb).
-      if (lin)
+      const double* piece = wabs;
+      std::int64_t ld = lin ? kb : nb;
+      if (wabs_all) {
+        piece = wabs_all + (lin ? j0 * k + k0 : k0 * n + j0);
+        ld = lin ? k : n;
+      } else if (lin) {
         for (std::int64_t j = 0; j < nb; ++j) read_abs(w, (j0 + j) * k + k0, kb, wabs + j * kb);
-      else
+      } else {
         for (std::int64_t q = 0; q < kb; ++q) read_abs(w, (k0 + q) * n + j0, nb, wabs + q * nb);
+      }
       cblas_dgemm(CblasRowMajor, CblasNoTrans, lin ? CblasTrans : CblasNoTrans, static_cast<int>(m),
                   static_cast<int>(nb), static_cast<int>(kb), 1.0, xabs + k0, static_cast<int>(k),
-                  wabs, static_cast<int>(lin ? kb : nb), 1.0, c, static_cast<int>(n));
+                  piece, static_cast<int>(ld), 1.0, c, static_cast<int>(n));
     }
     for (std::int64_t i = 0; i < m; ++i)
       for (std::int64_t j = 0; j < nb; ++j) c[i * n + j] = bound(c[i * n + j]);
   };
   const auto panel_values = static_cast<std::size_t>(panel.columns * panel.depth);
+  // Pieces of at least 64 Ki values a thread for the copies that take |.|.
+  auto copy_pieces = [&](std::int64_t values) {
+    return std::max<std::int64_t>(1, std::min<std::int64_t>(nthreads, values >> 16));
+  };
 
   const single_threaded_blas blas;
-  if (blocks >= 2 * static_cast<std::int64_t>(nthreads)) {
-    // Many calls: each worker takes whole blocks of rows, |x| and |W|'s pieces in its buffers.
+  if (panels == 1) {
+    // One panel (ViT-B: 37 calls of 341 rows): |W| copied once, in W's layout; each worker
+    // takes whole blocks of rows, their |x| in its buffer.
+    std::vector<double> wabs_all(static_cast<std::size_t>(n * k));
+    const std::int64_t pieces = copy_pieces(n * k);
+    run_workers(static_cast<int>(pieces), pieces,
+                [&](std::atomic<std::int64_t>& next, std::int64_t count) {
+                  for (std::int64_t q; (q = next.fetch_add(1)) < count;) {
+                    const std::int64_t i0 = n * k * q / count, i1 = n * k * (q + 1) / count;
+                    read_abs(w, i0, i1 - i0, wabs_all.data() + i0);
+                  }
+                });
     run_workers(nthreads, blocks, [&](std::atomic<std::int64_t>& next, std::int64_t count) {
-      std::vector<double> xabs, wabs(panel_values);
+      std::vector<double> xabs;
       for (std::int64_t q; (q = next.fetch_add(1)) < count;) {
         const std::int64_t r0 = q * block, m = std::min(block, rows - r0);
         xabs.resize(static_cast<std::size_t>(m * k));
         read_abs(x, r0 * k, m * k, xabs.data());
-        for (std::int64_t p = 0; p < panels; ++p) panel_pass(xabs.data(), r0, m, p, wabs.data());
+        for (std::int64_t p = 0; p < panels; ++p)
+          panel_pass(xabs.data(), r0, m, p, wabs_all.data(), nullptr);
       }
     });
     return t;
   }
-  // Few calls (the seed shape: one): the threads share each block's |x| copy and its panels.
+  // Panels (one call of rows, the seed shape's 32): the threads share the |x| copy and take the
+  // panels, each |W| piece copied into the thread's buffer.
   std::vector<double> xabs(static_cast<std::size_t>(std::min(block, rows) * k));
   for (std::int64_t r0 = 0; r0 < rows; r0 += block) {
     const std::int64_t m = std::min(block, rows - r0);
-    const std::int64_t pieces = std::max<std::int64_t>(
-        1, std::min<std::int64_t>(nthreads, m * k / (std::int64_t{1} << 16)));
+    const std::int64_t pieces = copy_pieces(m * k);
     run_workers(static_cast<int>(pieces), pieces,
                 [&](std::atomic<std::int64_t>& next, std::int64_t count) {
                   for (std::int64_t q; (q = next.fetch_add(1)) < count;) {
@@ -180,7 +206,7 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
                   thread_local std::vector<double> wabs;
                   if (wabs.size() < panel_values) wabs.resize(panel_values);
                   for (std::int64_t p; (p = next.fetch_add(1)) < count;)
-                    panel_pass(xabs.data(), r0, m, p, wabs.data());
+                    panel_pass(xabs.data(), r0, m, p, nullptr, wabs.data());
                 });
   }
   return t;

@@ -264,15 +264,15 @@ TEST(BlockedJudging, TinyMagnitudeFallsBackToTheWholeTensorPass) {
   }
 }
 
-// A shape whose magnitude cuts |W| into panels and the K products into pieces, with remainders
-// (300 outputs a row, K = 600: magnitude_panel): each block's T must still come from the same
-// DGEMM calls as the whole pass's, so the verdicts agree field for field.
+// A shape whose magnitude cuts the K products into pieces with a remainder (K = 600:
+// magnitude_panel), and whose blocks of one DGEMM call would take |W| in panels of columns
+// (300 outputs a row) if they were problems of their own: each block's T must still come from
+// the same DGEMM calls as the whole pass's, so the verdicts agree field for field.
 TEST(BlockedJudging, EqualsTheWholeTensorPassAcrossMagnitudePanels) {
   std::mt19937_64 g(5656);
   const test::linear_problem p = make(14, 300, 600, 56);
-  const auto panel = verdicts::detail::magnitude_panel(p.N, p.K);
-  ASSERT_NE(p.N % panel.columns, 0);
-  ASSERT_NE(p.K % panel.depth, 0);
+  ASSERT_NE(p.K % verdicts::detail::magnitude_panel(p.N, p.K, false).depth, 0);
+  ASSERT_LT(verdicts::detail::magnitude_panel(p.N, p.K, true).columns, p.N);
   auto emu = [](const char* m, algo a = algo::sequential) { return test::make_emulator(m, a, 8); };
   std::vector<output> outs;
   outs.push_back({"f32", "f32", test::run(p, emu("f32"), g)});

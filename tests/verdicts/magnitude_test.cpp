@@ -111,44 +111,67 @@ void expect_same(const std::vector<double>& a, const std::vector<double>& b, std
 }
 
 TEST(MagnitudePanels, TheShapesBelowCutPanelsAndPiecesWithRemainders) {
-  // The panel shape depends on (n, k) alone; these are the edges the cases below rely on.
-  const auto a = magnitude_panel(300, 600);
+  // The panel shape depends on (n, k, one call) alone; these are the edges the cases below rely
+  // on: with one call of rows, several panels of columns with a remainder; K in pieces with a
+  // remainder either way.
+  const auto a = magnitude_panel(300, 600, true);
   EXPECT_LT(a.columns, 300);
   EXPECT_NE(300 % a.columns, 0);
   EXPECT_LT(a.depth, 600);
   EXPECT_NE(600 % a.depth, 0);
-  const auto b = magnitude_panel(700, 300);
+  const auto b = magnitude_panel(700, 300, true);
   EXPECT_GE((700 + b.columns - 1) / b.columns, 3);
   EXPECT_NE(700 % b.columns, 0);
   EXPECT_NE(300 % b.depth, 0);
-  const auto c = magnitude_panel(17, 513);
+  const auto c = magnitude_panel(17, 513, true);
   EXPECT_EQ(c.columns, 17);
   EXPECT_NE(513 % c.depth, 0);
-  for (const auto& [n, k] : {std::pair<std::int64_t, std::int64_t>{1, 1},
-                             {512, 2048},
-                             {384, 1536},
-                             {100000, 3},
-                             {3, 100000}}) {
-    const auto p = magnitude_panel(n, k);
-    EXPECT_GE(p.columns, 1);
-    EXPECT_LE(p.columns, n);
-    EXPECT_GE(p.depth, 1);
-    EXPECT_LE(p.depth, k);
+  for (const std::int64_t n : {300, 700}) {
+    const auto d = magnitude_panel(n, 600, false);
+    EXPECT_EQ(d.columns, n);
+    EXPECT_NE(600 % d.depth, 0);
   }
+  for (const bool one_call : {true, false})
+    for (const auto& [n, k] : {std::pair<std::int64_t, std::int64_t>{1, 1},
+                               {512, 2048},
+                               {384, 1536},
+                               {100000, 3},
+                               {3, 100000}}) {
+      const auto p = magnitude_panel(n, k, one_call);
+      EXPECT_GE(p.columns, 1);
+      EXPECT_LE(p.columns, n);
+      EXPECT_GE(p.depth, 1);
+      EXPECT_LE(p.depth, k);
+    }
 }
 
 TEST(MagnitudeByBlocks, AboveTheExactSumOnEveryPanelEdge) {
+  // Rows per call 0 (the default, more than the rows): one call, |W| in panels of columns;
+  // fewer rows per call than rows: many calls, one panel.
   const std::vector<shape_case> cases = {
-      {ops::op_kind::linear, {7, 600}, 300, bias_form::full, 2, "linear 7x600 . 300, blocks of 2"},
+      {ops::op_kind::linear, {7, 600}, 300, bias_form::full, 0, "linear 7x600 . 300, one call"},
+      {ops::op_kind::linear, {7, 600}, 300, bias_form::full, 2, "linear 7x600 . 300, calls of 2"},
+      {ops::op_kind::matmul,
+       {2, 3, 600},
+       300,
+       bias_form::scalar,
+       0,
+       "matmul 2x3x600 . 600x300, 0-d bias, one call"},
       {ops::op_kind::matmul,
        {2, 3, 600},
        300,
        bias_form::scalar,
        4,
-       "matmul 2x3x600 . 600x300, 0-d bias"},
+       "matmul 2x3x600 . 600x300, 0-d bias, calls of 4"},
       {ops::op_kind::linear, {1, 513}, 17, bias_form::one, 0, "linear one row, 1-element bias"},
       {ops::op_kind::linear, {5, 300}, 700, bias_form::none, 0, "linear 5x300 . 700, no bias"},
-      {ops::op_kind::matmul, {9, 300}, 700, bias_form::full, 3, "matmul 9x300 . 300x700"},
+      {ops::op_kind::matmul, {9, 300}, 700, bias_form::full, 0, "matmul 9x300 . 300x700"},
+      {ops::op_kind::matmul,
+       {9, 300},
+       700,
+       bias_form::full,
+       3,
+       "matmul 9x300 . 300x700, calls of 3"},
   };
   std::mt19937_64 g(1405);
   for (const auto& c : cases)
@@ -208,11 +231,14 @@ TEST(MagnitudeByBlocks, AboveTheExactSumOnStridedViews) {
     ASSERT_FALSE(w.is_contiguous());
     const ops::op_spec op(kind);
     const std::string label = lin ? "linear, strided" : "matmul, strided";
-    for (const int threads : {1, 2}) {
-      const auto t = magnitude_by_blocks(op, x, w, &b, threads, 4);
-      ASSERT_TRUE(t.has_value()) << label;
-      expect_above_exact(op, x, w, &b, *t, label + ", threads " + std::to_string(threads));
-    }
+    for (const std::int64_t per_call : {0, 4})
+      for (const int threads : {1, 2}) {
+        const auto t = magnitude_by_blocks(op, x, w, &b, threads, per_call);
+        ASSERT_TRUE(t.has_value()) << label;
+        expect_above_exact(op, x, w, &b, *t,
+                           label + ", threads " + std::to_string(threads) + ", rows per call " +
+                               std::to_string(per_call));
+      }
   }
 }
 
@@ -228,14 +254,20 @@ TEST(MagnitudeByBlocks, AboveTheExactSumForUnderflowingAndHugeProducts) {
     const std::vector<double> bd = values(n, g, scale, format_id::f64);
     const tensor_view x(xd.data(), {rows, k}), w(wd.data(), {n, k}), b(bd.data(), {n});
     const ops::op_spec op(ops::op_kind::linear);
-    const auto t = magnitude_by_blocks(op, x, w, &b, 2, 0);
-    ASSERT_TRUE(t.has_value());
-    expect_above_exact(op, x, w, &b, *t, "scale 2^" + std::to_string(std::ilogb(scale)), 4400);
+    for (const std::int64_t per_call : {0, 2}) {
+      const auto t = magnitude_by_blocks(op, x, w, &b, 2, per_call);
+      ASSERT_TRUE(t.has_value());
+      expect_above_exact(op, x, w, &b, *t,
+                         "scale 2^" + std::to_string(std::ilogb(scale)) + ", rows per call " +
+                             std::to_string(per_call),
+                         4400);
+    }
   }
 }
 
 // check.cpp's blocked judging forms each block of rows (a multiple of the rows per DGEMM call)
-// as its own problem with the whole problem's rows per call: its T must be the whole pass's.
+// as its own problem with the whole problem's rows per call and rows: its T must be the whole
+// pass's (a block of one call, or the short last block, would otherwise take |W| in panels).
 TEST(MagnitudeByBlocks, ABlockOfWholeCallsGetsTheWholePassValues) {
   std::mt19937_64 g(1408);
   const std::int64_t rows = 11, k = 600, n = 300, per_call = 2;
@@ -258,7 +290,7 @@ TEST(MagnitudeByBlocks, ABlockOfWholeCallsGetsTheWholePassValues) {
         const std::int64_t m = std::min(block, rows - r0);
         const tensor_view xb(xd.data() + r0 * k, {m, k}, format_id::f32);
         for (const int threads : {1, 2}) {
-          const auto part = magnitude_by_blocks(op, xb, w, &b, threads, per_call);
+          const auto part = magnitude_by_blocks(op, xb, w, &b, threads, per_call, rows);
           ASSERT_TRUE(part.has_value());
           expect_same(*whole, *part, r0 * n,
                       std::string(kind == ops::op_kind::linear ? "linear" : "matmul") + ", rows " +
