@@ -126,18 +126,22 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
   const int nthreads = exact::engine_threads(threads);
   std::vector<double> t(static_cast<std::size_t>(rows * n));
 
-  // Panel p of the rows [r0, r0 + m) of T, from their |x| (m x k, row-major). |W|'s pieces are
-  // read from wabs_all (all of |W|, laid out as W) when given, else copied into wabs (one
-  // piece: panel.columns * panel.depth values). The DGEMM calls and the values they see are the
-  // same either way: only where |W| lies in memory differs.
-  auto panel_pass = [&](const double* xabs, std::int64_t r0, std::int64_t m, std::int64_t p,
-                        const double* wabs_all, double* wabs) {
+  // Panel p of the rows [r0, r0 + m) of T. |x|'s rows are read from xabs (m x k, row-major)
+  // when given, else each piece's columns copied into xbuf (m x depth); |W|'s pieces from
+  // wabs_all (all of |W|, laid out as W) when given, else copied into wabs (columns x depth).
+  // The DGEMM calls and the values they see are the same either way: only where |x| and |W|
+  // lie in memory differs.
+  auto panel_pass = [&](std::int64_t r0, std::int64_t m, std::int64_t p, const double* xabs,
+                        double* xbuf, const double* wabs_all, double* wabs) {
     const std::int64_t j0 = p * panel.columns, nb = std::min(panel.columns, n - j0);
     double* c = t.data() + r0 * n + j0;
     for (std::int64_t i = 0; i < m; ++i)
       std::copy(babs.begin() + j0, babs.begin() + j0 + nb, c + i * n);
     for (std::int64_t k0 = 0; k0 < k; k0 += panel.depth) {
       const std::int64_t kb = std::min(panel.depth, k - k0);
+      const double* a = xabs ? xabs + k0 : xbuf;
+      if (!xabs)
+        for (std::int64_t i = 0; i < m; ++i) read_abs(x, (r0 + i) * k + k0, kb, xbuf + i * kb);
       // |W|'s piece: rows j0.. of W, columns k0.. (linear: nb x kb), or rows k0.., columns
       // j0.. (matmul: kb x nb).
       const double* piece = wabs;
@@ -151,8 +155,9 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
         for (std::int64_t q = 0; q < kb; ++q) read_abs(w, (k0 + q) * n + j0, nb, wabs + q * nb);
       }
       cblas_dgemm(CblasRowMajor, CblasNoTrans, lin ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-                  static_cast<int>(nb), static_cast<int>(kb), 1.0, xabs + k0, static_cast<int>(k),
-                  piece, static_cast<int>(ld), 1.0, c, static_cast<int>(n));
+                  static_cast<int>(nb), static_cast<int>(kb), 1.0, a,
+                  static_cast<int>(xabs ? k : kb), piece, static_cast<int>(ld), 1.0, c,
+                  static_cast<int>(n));
     }
     for (std::int64_t i = 0; i < m; ++i)
       for (std::int64_t j = 0; j < nb; ++j) c[i * n + j] = bound(c[i * n + j]);
@@ -183,32 +188,25 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
         xabs.resize(static_cast<std::size_t>(m * k));
         read_abs(x, r0 * k, m * k, xabs.data());
         for (std::int64_t p = 0; p < panels; ++p)
-          panel_pass(xabs.data(), r0, m, p, wabs_all.data(), nullptr);
+          panel_pass(r0, m, p, xabs.data(), nullptr, wabs_all.data(), nullptr);
       }
     });
     return t;
   }
-  // Panels (one call of rows, the seed shape's 32): the threads share the |x| copy and take the
-  // panels, each |W| piece copied into the thread's buffer.
-  std::vector<double> xabs(static_cast<std::size_t>(std::min(block, rows) * k));
-  for (std::int64_t r0 = 0; r0 < rows; r0 += block) {
-    const std::int64_t m = std::min(block, rows - r0);
-    const std::int64_t pieces = copy_pieces(m * k);
-    run_workers(static_cast<int>(pieces), pieces,
-                [&](std::atomic<std::int64_t>& next, std::int64_t count) {
-                  for (std::int64_t q; (q = next.fetch_add(1)) < count;) {
-                    const std::int64_t i0 = m * q / count, i1 = m * (q + 1) / count;
-                    read_abs(x, (r0 + i0) * k, (i1 - i0) * k, xabs.data() + i0 * k);
-                  }
-                });
-    run_workers(static_cast<int>(std::min<std::int64_t>(nthreads, panels)), panels,
-                [&](std::atomic<std::int64_t>& next, std::int64_t count) {
-                  thread_local std::vector<double> wabs;
-                  if (wabs.size() < panel_values) wabs.resize(panel_values);
-                  for (std::int64_t p; (p = next.fetch_add(1)) < count;)
-                    panel_pass(xabs.data(), r0, m, p, nullptr, wabs.data());
-                });
-  }
+  // Panels (one call of rows, the seed shape's 32): the threads take (block, panel) items,
+  // each copying its pieces of |x| and |W| into the thread's buffers (|x| is copied once per
+  // panel, and no thread waits for another's copy).
+  run_workers(static_cast<int>(std::min<std::int64_t>(nthreads, blocks * panels)), blocks * panels,
+              [&](std::atomic<std::int64_t>& next, std::int64_t count) {
+                thread_local std::vector<double> xbuf, wabs;
+                const auto x_values = static_cast<std::size_t>(std::min(block, rows) * panel.depth);
+                if (xbuf.size() < x_values) xbuf.resize(x_values);
+                if (wabs.size() < panel_values) wabs.resize(panel_values);
+                for (std::int64_t q; (q = next.fetch_add(1)) < count;) {
+                  const std::int64_t r0 = q / panels * block, m = std::min(block, rows - r0);
+                  panel_pass(r0, m, q % panels, nullptr, xbuf.data(), nullptr, wabs.data());
+                }
+              });
   return t;
 }
 
