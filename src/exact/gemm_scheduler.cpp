@@ -127,6 +127,12 @@ void run_workers(int threads, i64 count, const worker_job& work) {
 
 }  // namespace detail
 
+void run_on_engine_workers(
+    int threads, std::int64_t count,
+    const std::function<void(std::atomic<std::int64_t>& next, std::int64_t count)>& work) {
+  detail::run_workers(threads, count, work);
+}
+
 int engine_threads(int requested) noexcept {
   if (requested > 0) return requested;
   if (const char* env = std::getenv("ROUNDOFF_THREADS")) {

@@ -5,21 +5,22 @@
 #include <xmmintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 
 #include "directed.hpp"
 #include "roundoff/exact/gemm.hpp"
 
-#define ROUNDOFF_EXACT_INTERNAL 1
-#include "../exact/detail/gemm_scheduler.hpp"
-
 namespace roundoff::verdicts::detail {
 
 namespace directed = bounds::detail::directed;
-using exact::detail::run_workers;
+// The exact engine's persistent workers, each calling single-threaded OpenBLAS (as the exact
+// engine's BLAS path does, src/exact/gemm_fast.cpp).
+constexpr auto run_workers = exact::run_on_engine_workers;
 
 bool magnitude_by_blocks_applies(const ops::op_spec& op, const tensor_view& x, const tensor_view& w,
                                  const tensor_view* b) {

@@ -3,8 +3,10 @@
 // exact by construction), simple (one accumulator per output), and the MPFR oracle.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -59,6 +61,15 @@ const char* device_name(device_kind d) noexcept;
 /// is positive; otherwise the environment variable ROUNDOFF_THREADS when it holds an integer in
 /// [1, 1024]; otherwise std::thread::hardware_concurrency() (at least 1).
 int engine_threads(int requested) noexcept;
+
+/// Runs `work` on `threads` threads, the caller's and the exact engine's persistent workers (no
+/// thread started per call), each under IEEE gradual underflow: every one calls work(next,
+/// count) and takes item numbers from `next` (fetch_add) until they reach `count`. The first
+/// exception stops the others and is rethrown once all are done. For other layers' loops of
+/// single-threaded BLAS calls (the bounds' magnitude: src/verdicts/magnitude.cpp).
+void run_on_engine_workers(
+    int threads, std::int64_t count,
+    const std::function<void(std::atomic<std::int64_t>& next, std::int64_t count)>& work);
 
 /// Fast exact path. Writes every output element of p into dest (already sized). With
 /// opt.device == device_kind::cuda and no usable CUDA device it throws std::runtime_error whose
