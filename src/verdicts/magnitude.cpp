@@ -188,19 +188,23 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
         const std::int64_t r0 = q * block, m = std::min(block, rows - r0);
         xabs.resize(static_cast<std::size_t>(m * k));
         read_abs(x, r0 * k, m * k, xabs.data());
-        for (std::int64_t p = 0; p < panels; ++p)
-          panel_pass(r0, m, p, xabs.data(), nullptr, wabs_all.data(), nullptr);
+        panel_pass(r0, m, 0, xabs.data(), nullptr, wabs_all.data(), nullptr);
       }
     });
     return t;
   }
   // Panels (one call of rows, the seed shape's 32): the threads take (block, panel) items,
   // each copying its pieces of |x| and |W| into the thread's buffers (|x| is copied once per
-  // panel, and no thread waits for another's copy).
+  // panel, and no thread waits for another's copy). Buffers of up to 1 MiB stay with the thread
+  // between calls (no new pages per call); larger ones are the call's.
+  const auto x_values = static_cast<std::size_t>(std::min(block, rows) * panel.depth);
   run_workers(static_cast<int>(std::min<std::int64_t>(nthreads, blocks * panels)), blocks * panels,
               [&](std::atomic<std::int64_t>& next, std::int64_t count) {
-                thread_local std::vector<double> xbuf, wabs;
-                const auto x_values = static_cast<std::size_t>(std::min(block, rows) * panel.depth);
+                constexpr std::size_t keep = std::size_t{1} << 17;
+                thread_local std::vector<double> kept_x, kept_w;
+                std::vector<double> own_x, own_w;
+                std::vector<double>& xbuf = x_values <= keep ? kept_x : own_x;
+                std::vector<double>& wabs = panel_values <= keep ? kept_w : own_w;
                 if (xbuf.size() < x_values) xbuf.resize(x_values);
                 if (wabs.size() < panel_values) wabs.resize(panel_values);
                 for (std::int64_t q; (q = next.fetch_add(1)) < count;) {
