@@ -18,8 +18,7 @@
 #include <tuple>
 #include <vector>
 
-#include "../../src/verdicts/judging.hpp"    // internal: set_blocking, check_with_errors
-#include "../../src/verdicts/magnitude.hpp"  // internal: magnitude_panel
+#include "../../src/verdicts/judging.hpp"  // internal: set_blocking, check_with_errors
 #include "emulate.hpp"
 #include "linear_faults.hpp"
 #include "roundoff/formats/convert.hpp"
@@ -244,26 +243,6 @@ TEST(BlockedJudging, TwoDimensionalWeightMatmulEqualsTheWholeTensorPass) {
   EXPECT_EQ(compare_all(prob, outs, "matmul"), 40 * static_cast<std::int64_t>(outs.size()));
 }
 
-// An all-zero row: its T is tiny, so the whole pass forms the reference's T exactly for every
-// element; the blocked pass finds it in the row's block and judges the whole tensor instead.
-TEST(BlockedJudging, TinyMagnitudeFallsBackToTheWholeTensorPass) {
-  std::mt19937_64 g(4242);
-  test::linear_problem p = make(20, 8, 40, 42);
-  std::fill(p.x.data.begin() + 13 * p.K, p.x.data.begin() + 14 * p.K, 0.0);
-  p.b.data.assign(p.b.data.size(), 0.0);
-  const std::vector<output> outs = outputs_of(p, g);
-  const ops::problem prob{linear, p.x, p.w, &p.b};
-  for (const int threads : {1, 2}) {
-    const judged_case whole = judge(prob, outs, 0, threads, 5, true);
-    const judged_case blocked = judge(prob, outs, 4, threads, 5, true);
-    for (std::size_t o = 0; o < outs.size(); ++o)
-      expect_same(whole.verdicts[o], blocked.verdicts[o], "tiny T, output " + outs[o].name);
-    // Blocks up to the one holding row 13 (rows 12-15: the fourth), then the whole pass.
-    EXPECT_EQ(blocked.checks, 0);
-    EXPECT_EQ(blocked.blocks, 4 * static_cast<std::int64_t>(outs.size()));
-  }
-}
-
 // A shape whose magnitude cuts the K products into pieces with a remainder (K = 600:
 // magnitude_panel), and whose blocks of one DGEMM call would take |W| in panels of columns
 // (300 outputs a row) if they were problems of their own: each block's T must still come from
@@ -290,6 +269,26 @@ TEST(BlockedJudging, EqualsTheWholeTensorPassAcrossMagnitudePanels) {
     }
     EXPECT_EQ(whole.verdicts[0].kind, verdicts::verdict_kind::consistent);
     EXPECT_EQ(whole.verdicts[1].kind, verdicts::verdict_kind::violation);
+  }
+}
+
+// An all-zero row: its T is tiny, so the whole pass forms the reference's T exactly for every
+// element; the blocked pass finds it in the row's block and judges the whole tensor instead.
+TEST(BlockedJudging, TinyMagnitudeFallsBackToTheWholeTensorPass) {
+  std::mt19937_64 g(4242);
+  test::linear_problem p = make(20, 8, 40, 42);
+  std::fill(p.x.data.begin() + 13 * p.K, p.x.data.begin() + 14 * p.K, 0.0);
+  p.b.data.assign(p.b.data.size(), 0.0);
+  const std::vector<output> outs = outputs_of(p, g);
+  const ops::problem prob{linear, p.x, p.w, &p.b};
+  for (const int threads : {1, 2}) {
+    const judged_case whole = judge(prob, outs, 0, threads, 5, true);
+    const judged_case blocked = judge(prob, outs, 4, threads, 5, true);
+    for (std::size_t o = 0; o < outs.size(); ++o)
+      expect_same(whole.verdicts[o], blocked.verdicts[o], "tiny T, output " + outs[o].name);
+    // Blocks up to the one holding row 13 (rows 12-15: the fourth), then the whole pass.
+    EXPECT_EQ(blocked.checks, 0);
+    EXPECT_EQ(blocked.blocks, 4 * static_cast<std::int64_t>(outs.size()));
   }
 }
 
