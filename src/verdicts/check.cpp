@@ -209,6 +209,143 @@ judged judge_all(const arithmetic_model& m, summation_order order,
   return pass.finish();
 }
 
+void explain(comparison& c);
+
+// compare()'s per-element pass (docs/verdicts.md, §5): for each element the difference of the two
+// outputs, exactly formed and rounded down, against the largest allowance over each side's
+// references; the counts, the largest ratio and the worst elements. Nothing is kept per element.
+//
+// Worst elements: by difference / allowed (an infinite allowance counts as ratio 0), selected
+// exactly as std::partial_sort over the list of reported elements (special mismatches and the
+// elements where both are finite, in index order) selects them: the same heap steps as
+// judge_pass. The elements may come in consecutive ranges (add), each with the references of its
+// own elements only (the joint blocked pass), listed as the whole set's of() lists them: an
+// element's difference and allowance depend only on its own exact values, T, n_i and observed
+// values, so the result is that of one pass over the whole references.
+class compare_pass {
+ public:
+  compare_pass(const arithmetic_model& ma, const arithmetic_model& mb, const check_options& opt,
+               double bmax, std::int64_t elements)
+      : ja_(ma, opt.override_order ? opt.order : ma.order, 0.0),
+        jb_(mb, opt.override_order ? opt.order : mb.order, 0.0),
+        bmax_(bmax),
+        k_(static_cast<std::size_t>(std::max(opt.worst, 0))) {
+    c_.model_a = ma.name;
+    c_.model_b = mb.name;
+    c_.elements = elements;
+    heap_.reserve(std::min<std::size_t>(k_, static_cast<std::size_t>(elements)) + 1);
+  }
+
+  // Elements [offset, offset + r0.exact.size()), which the references hold from index 0; r0 is
+  // the exact result on the inputs as given.
+  void add(const std::vector<const ops::op_result*>& ra,
+           const std::vector<const ops::op_result*>& rb, const ops::op_result& r0,
+           const detail::observed_values& observed_a, const detail::observed_values& observed_b,
+           std::int64_t offset) {
+    const std::int64_t n = r0.exact.size();
+    db_.resize(rb.size());
+    for (std::int64_t local = 0; local < n; ++local) {
+      const std::int64_t i = offset + local;
+      const double ya = observed_a[i], yb = observed_b[i];
+      comparison::element e{i, ya, yb, r0.exact.rounded(local), 0, 0};
+      if (!std::isfinite(ya) || !std::isfinite(yb)) {
+        const bool same = (std::isnan(ya) && std::isnan(yb)) || ya == yb;
+        if (!same) {
+          ++c_.n_special_mismatch;
+          e.difference = inf;
+          report(e);
+        }
+        continue;
+      }
+      // |a - b| rounded down, exactly formed.
+      acc_.clear();
+      acc_.add(ya);
+      acc_.add(-yb);
+      e.difference = acc_.abs_diff(0.0, exact::rounding::downward);
+      // Allowed: the largest, over each side's references, of bound_a + bound_b + |y~_a - y~_b|
+      // (|y~_a - y~_b| rounded up; 0 for a shared reference). Beyond it, no choice of the
+      // references the two implementations may have used explains the difference.
+      for (std::size_t q = 0; q < rb.size(); ++q)
+        db_[q] = jb_.deterministic(detail::input_of(*rb[q], local, yb, bmax_));
+      double allowed = 0, shared = 0;
+      for (const auto* pa : ra) {
+        const double da = ja_.deterministic(detail::input_of(*pa, local, ya, bmax_));
+        for (std::size_t q = 0; q < rb.size(); ++q) {
+          const auto* pb = rb[q];
+          double refdiff = 0;
+          if (pa != pb) {
+            pa->exact.load(local, acc_);
+            pb->exact.load(local, tmp_);
+            tmp_.negate();
+            acc_.add(tmp_);
+            refdiff = acc_.abs_diff(0.0, exact::rounding::upward);
+            if (!std::isfinite(refdiff)) refdiff = inf;
+          }
+          const double al = detail::add_up(detail::add_up(da, db_[q]), refdiff);
+          allowed = std::max(allowed, al);
+          if (pa == pb) shared = std::max(shared, al);
+        }
+      }
+      e.allowed = allowed;
+      if (std::isfinite(allowed)) {
+        c_.max_ratio = std::max(c_.max_ratio, ratio(e.difference, allowed));
+        if (e.difference > allowed) ++c_.n_beyond;
+        ++n_allowed_;
+      } else if (e.difference > 0) {
+        ++c_.n_no_allowance;
+      }
+      if (std::isfinite(shared) && e.difference > shared) ++c_.n_beyond_shared;
+      report(e);
+    }
+  }
+
+  // The comparison, with the two verdicts, its kind and its sentence.
+  comparison finish(const verdict& verdict_a, const verdict& verdict_b) {
+    if (n_allowed_ == 0 && c_.elements > 0) c_.max_ratio = std::numeric_limits<double>::quiet_NaN();
+    // Fewer reported elements than k_: std::partial_sort over all of them (make_heap, then
+    // sort_heap).
+    if (reported_ < k_) std::make_heap(heap_.begin(), heap_.end(), worse);
+    std::sort_heap(heap_.begin(), heap_.end(), worse);
+    c_.worst = std::move(heap_);
+    heap_.clear();
+    c_.a = verdict_a;
+    c_.b = verdict_b;
+    explain(c_);
+    return std::move(c_);
+  }
+
+ private:
+  static double key(const comparison::element& p) {
+    return std::isinf(p.allowed) && std::isfinite(p.difference) ? 0.0
+                                                                : ratio(p.difference, p.allowed);
+  }
+  static bool worse(const comparison::element& p, const comparison::element& q) {
+    return key(p) > key(q);
+  }
+  // The reported element number reported_ (std::partial_sort's step over the list of them).
+  void report(const comparison::element& e) {
+    const std::size_t position = reported_++;
+    if (k_ == 0) return;
+    if (position < k_) {
+      heap_.push_back(e);
+      if (position + 1 == k_) std::make_heap(heap_.begin(), heap_.end(), worse);
+    } else if (worse(e, heap_.front())) {
+      heap_.push_back(e);  // e replaces the top, which drops out
+      std::pop_heap(heap_.begin(), heap_.end(), worse);
+      heap_.pop_back();
+    }
+  }
+  detail::model_judge ja_, jb_;
+  double bmax_;
+  std::size_t k_;
+  std::size_t reported_ = 0;
+  std::int64_t n_allowed_ = 0;  // elements with a finite allowance
+  std::vector<double> db_;
+  exact::accumulator acc_, tmp_;
+  std::vector<comparison::element> heap_;
+  comparison c_;
+};
+
 // Signature test (docs/bounds.md, Theorem S): does the error of `observed` against model c's
 // reference correlate with the input-rounding difference between coarser model a and c?
 struct signature_result {
@@ -1110,98 +1247,28 @@ comparison compare(const ops::problem& p, const tensor_view& observed_a, const v
 
 comparison compare(reference_set& set, const tensor_view& view_a, const verdict& verdict_a,
                    const tensor_view& view_b, const verdict& verdict_b, const check_options& opt) {
-  comparison c;
   const arithmetic_model ma = parse_model(verdict_a.declared_model);
   const arithmetic_model mb = parse_model(verdict_b.declared_model);
-  c.model_a = ma.name;
-  c.model_b = mb.name;
-  c.a = verdict_a;
-  c.b = verdict_b;
-
   reference_cache& refs = set.internals().cache;
   const tensor_view* b = set.internals().prob.b.get();
   const auto ra = refs.of(ma);
   const auto rb = refs.of(mb);
   const ops::op_result& r0 = refs.original();
-  const summation_order oa = opt.override_order ? opt.order : ma.order;
-  const summation_order ob = opt.override_order ? opt.order : mb.order;
-  exact::accumulator acc, tmp;
-  const double bmax = detail::bias_max(b);
-  c.elements = r0.exact.size();
-  if (view_a.numel() != c.elements || view_b.numel() != c.elements ||
+  const std::int64_t elements = r0.exact.size();
+  if (view_a.numel() != elements || view_b.numel() != elements ||
       view_a.strides.size() != view_a.shape.size() || view_b.strides.size() != view_b.shape.size())
     throw input_error("compare: the outputs do not have the op's output shape");
   const detail::observed_values observed_a(view_a), observed_b(view_b);
-  std::vector<comparison::element> all;
-  std::vector<double> db(rb.all.size());
-  std::int64_t n_allowed = 0;  // elements with a finite allowance
-  detail::model_judge ja(ma, oa, 0.0), jb(mb, ob, 0.0);
-  for (std::int64_t i = 0; i < c.elements; ++i) {
-    double ya = observed_a[i];
-    double yb = observed_b[i];
-    comparison::element e{i, ya, yb, r0.exact.rounded(i), 0, 0};
-    if (!std::isfinite(ya) || !std::isfinite(yb)) {
-      bool same = (std::isnan(ya) && std::isnan(yb)) || ya == yb;
-      if (!same) {
-        ++c.n_special_mismatch;
-        e.difference = inf;
-        all.push_back(e);
-      }
-      continue;
-    }
-    // |a - b| rounded down, exactly formed.
-    acc.clear();
-    acc.add(ya);
-    acc.add(-yb);
-    e.difference = acc.abs_diff(0.0, exact::rounding::downward);
-    // Allowed: the largest, over each side's references, of bound_a + bound_b + |y~_a - y~_b|
-    // (|y~_a - y~_b| rounded up; 0 for a shared reference). Beyond it, no choice of the
-    // references the two implementations may have used explains the difference.
-    for (std::size_t q = 0; q < rb.all.size(); ++q)
-      db[q] = jb.deterministic(detail::input_of(*rb.all[q], i, yb, bmax));
-    double allowed = 0, shared = 0;
-    for (const auto* pa : ra.all) {
-      const double da = ja.deterministic(detail::input_of(*pa, i, ya, bmax));
-      for (std::size_t q = 0; q < rb.all.size(); ++q) {
-        const auto* pb = rb.all[q];
-        double refdiff = 0;
-        if (pa != pb) {
-          pa->exact.load(i, acc);
-          pb->exact.load(i, tmp);
-          tmp.negate();
-          acc.add(tmp);
-          refdiff = acc.abs_diff(0.0, exact::rounding::upward);
-          if (!std::isfinite(refdiff)) refdiff = inf;
-        }
-        const double al = detail::add_up(detail::add_up(da, db[q]), refdiff);
-        allowed = std::max(allowed, al);
-        if (pa == pb) shared = std::max(shared, al);
-      }
-    }
-    e.allowed = allowed;
-    if (std::isfinite(allowed)) {
-      c.max_ratio = std::max(c.max_ratio, ratio(e.difference, allowed));
-      if (e.difference > allowed) ++c.n_beyond;
-      ++n_allowed;
-    } else if (e.difference > 0) {
-      ++c.n_no_allowance;
-    }
-    if (std::isfinite(shared) && e.difference > shared) ++c.n_beyond_shared;
-    all.push_back(e);
-  }
-  if (n_allowed == 0 && c.elements > 0) c.max_ratio = std::numeric_limits<double>::quiet_NaN();
-  auto key = [](const comparison::element& p) {
-    return std::isinf(p.allowed) && std::isfinite(p.difference) ? 0.0
-                                                                : ratio(p.difference, p.allowed);
-  };
-  std::size_t k =
-      std::min<std::size_t>(static_cast<std::size_t>(std::max(opt.worst, 0)), all.size());
-  std::partial_sort(
-      all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(),
-      [&](const comparison::element& p, const comparison::element& q) { return key(p) > key(q); });
-  all.resize(k);
-  c.worst = std::move(all);
+  compare_pass pass(ma, mb, opt, detail::bias_max(b), elements);
+  pass.add(ra.all, rb.all, r0, observed_a, observed_b, 0);
+  return pass.finish(verdict_a, verdict_b);
+}
 
+namespace {
+
+// The sentence and kind of a comparison whose counts, ratio and worst elements are formed
+// (docs/verdicts.md, §5).
+void explain(comparison& c) {
   std::ostringstream msg;
   if (c.n_beyond > 0 || c.n_special_mismatch > 0) {
     c.kind = verdict_kind::violation;
@@ -1246,7 +1313,8 @@ comparison compare(reference_set& set, const tensor_view& view_a, const verdict&
     }
   }
   c.explanation = msg.str();
-  return c;
 }
+
+}  // namespace
 
 }  // namespace roundoff::verdicts
