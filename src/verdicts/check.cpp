@@ -793,7 +793,8 @@ std::int64_t magnitude_rows_of(const reference_set::impl& s, std::int64_t k) {
   return s.magnitude_rows > 0 ? s.magnitude_rows : detail::magnitude_block_rows(k);
 }
 
-std::int64_t judging_block_rows(reference_set::impl& s, std::int64_t elements, bool identify) {
+std::int64_t judging_block_rows(reference_set::impl& s, std::int64_t elements, bool identify,
+                                std::int64_t references = 1) {
   const ops::problem& p = s.prob;
   if (s.blocking_forced && s.judge_rows == 0) return 0;
   if (!detail::magnitude_by_blocks_applies(p.op, p.x, p.w, p.b.get()) || !p.x.is_contiguous() ||
@@ -815,32 +816,55 @@ std::int64_t judging_block_rows(reference_set::impl& s, std::int64_t elements, b
   // CPU than the whole pass, 16 MiB ones none measurable).
   const std::int64_t row = elements / rows;
   const std::int64_t calls = magnitude_rows_of(s, k);
-  const std::int64_t want = (std::int64_t{16} << 20) / (17 * row);
+  const std::int64_t want =
+      (std::int64_t{16} << 20) / (17 * row * std::max<std::int64_t>(references, 1));
   const std::int64_t block = std::max<std::int64_t>(1, (want + calls / 2) / calls) * calls;
   return 3 * block <= rows ? block : 0;
 }
 
-// The declared model's judgement over blocks of `block_rows` output rows (judging_block_rows),
-// into *out, with the output's error statistics in *errors when given. Each block: a
+// The declared models' judgements of several outputs, and the comparisons of pairs of them, over
+// blocks of `block_rows` output rows (judging_block_rows), into out[o] and pairs[q] (added to),
+// with each output's error statistics in out[o].errors when asked. Each block: a
 // reference_cache of the sub-problem (those rows of x; w, b shared) whose magnitude DGEMM takes
-// the whole problem's layout, the model's references in it, judge_pass::add, then freed. Exact
-// values do not depend on the block; T is formed by the same DGEMM calls as in the whole pass;
-// n_i is K for every element (checked) and lambda is formed from the whole tensor's summand
-// count. Returns false, with nothing judged, where some block's reference has a T so small that
-// the whole pass forms that reference's T exactly for every element
+// the whole problem's layout, every model's references in it (formed once for every output and
+// pair), judge_pass::add per output and compare_pass::add per pair, then freed. Exact values do
+// not depend on the block; T is formed by the same DGEMM calls as in the whole pass; n_i is K
+// for every element (checked) and lambda is formed from the whole tensor's summand count.
+// Returns false, with nothing judged, where some block's reference has a T so small that the
+// whole pass forms that reference's T exactly for every element
 // (reference_cache::exact_magnitude_where_tiny, a decision over the whole tensor): the caller
 // then judges the whole tensor.
-bool judge_blocked(reference_set::impl& s, std::int64_t block_rows, const arithmetic_model& m,
-                   summation_order order, const detail::observed_values& observed,
-                   const tensor_view& observed_view, double alpha, double bmax, std::size_t worst_k,
-                   detail::error_stats* errors, judged& out) {
+struct blocked_output {
+  blocked_output(const arithmetic_model& m, const check_options& opt,
+                 const detail::observed_values& values, bool errors_wanted)
+      : model(m),
+        order(opt.override_order ? opt.order : m.order),
+        observed(&values),
+        worst_k(static_cast<std::size_t>(std::max(opt.worst, 1))),
+        want_errors(errors_wanted) {}
+  arithmetic_model model;
+  summation_order order;
+  const detail::observed_values* observed;
+  std::size_t worst_k;  // at least one: the explanation names the worst element
+  bool want_errors;
+  judged judgement{};          // out
+  detail::error_stats errors;  // out, when want_errors
+};
+struct blocked_pair {
+  std::size_t a, b;  // indices into the outputs
+  compare_pass* pass;
+};
+bool judge_blocked(reference_set::impl& s, std::int64_t block_rows,
+                   std::vector<blocked_output>& outs, const std::vector<blocked_pair>& pairs,
+                   double alpha, double bmax) {
   const tensor_view& x = s.prob.x;
-  const std::int64_t k = x.shape.back(), rows = x.numel() / k, n = observed.size(), row = n / rows;
+  const std::int64_t k = x.shape.back(), rows = x.numel() / k;
+  const std::int64_t n = outs.front().observed->size(), row = n / rows;
   const std::size_t bytes = storage_bytes(x.storage);
   const double work = static_cast<double>(x.numel()) *
                       static_cast<double>(s.prob.w.shape.empty() ? 1 : s.prob.w.shape[0]);
-  std::optional<judge_pass> pass;
-  detail::error_stats stats;
+  std::vector<std::optional<judge_pass>> passes(outs.size());
+  std::vector<reference_cache::model_refs> refs(outs.size());
   for (std::int64_t r0 = 0; r0 < rows; r0 += block_rows) {
     const std::int64_t m_rows = std::min(block_rows, rows - r0);
     tensor_view xb(static_cast<const char*>(x.data) + static_cast<std::size_t>(r0 * k) * bytes,
@@ -848,29 +872,87 @@ bool judge_blocked(reference_set::impl& s, std::int64_t block_rows, const arithm
     xb.held = m_rows * k;
     detail::reference_cache cache(ops::problem{s.prob.op, xb, s.prob.w, s.prob.b}, s.options);
     cache.set_magnitude_layout(work, magnitude_rows_of(s, k));
-    const auto refs = cache.of(m);
+    for (std::size_t o = 0; o < outs.size(); ++o) refs[o] = cache.of(outs[o].model);
     s.cache.seconds += cache.seconds;
     ++s.blocking.blocks;
     if (cache.exact_magnitude_used()) return false;
-    const ops::op_result& primary = *refs.all.front();
-    if (primary.exact.size() != m_rows * row) return false;
-    if (!pass) {
-      // Every element sums K products (and the bias): the whole tensor's summand count.
-      const std::int64_t terms = primary.terms.empty() ? 0 : primary.terms[0];
-      if (primary.terms != ops::term_counts::uniform(primary.terms.size(), terms)) return false;
-      const std::int64_t summands =
-          std::max<std::int64_t>(n * terms + (primary.has_bias ? n : 0), 1);
-      pass.emplace(m, order, detail::lambda_of(m, detail::probabilistic_events(summands), alpha),
-                   bmax, n, worst_k, 1);
+    for (std::size_t o = 0; o < outs.size(); ++o) {
+      blocked_output& out = outs[o];
+      const ops::op_result& primary = *refs[o].all.front();
+      if (primary.exact.size() != m_rows * row) return false;
+      if (!passes[o]) {
+        // Every element sums K products (and the bias): the whole tensor's summand count.
+        const std::int64_t terms = primary.terms.empty() ? 0 : primary.terms[0];
+        if (primary.terms != ops::term_counts::uniform(primary.terms.size(), terms)) return false;
+        const std::int64_t summands =
+            std::max<std::int64_t>(n * terms + (primary.has_bias ? n : 0), 1);
+        passes[o].emplace(
+            out.model, out.order,
+            detail::lambda_of(out.model, detail::probabilistic_events(summands), alpha), bmax, n,
+            out.worst_k, 1);
+      }
     }
-    pass->add(refs.all, observed, r0 * row);
-    if (errors) stats.add(cache.original().exact, observed_view, r0 * row);
+    for (std::size_t o = 0; o < outs.size(); ++o) {
+      passes[o]->add(refs[o].all, *outs[o].observed, r0 * row);
+      if (outs[o].want_errors)
+        outs[o].errors.add(cache.original().exact, outs[o].observed->view(), r0 * row);
+    }
+    for (const blocked_pair& q : pairs)
+      q.pass->add(refs[q.a].all, refs[q.b].all, cache.original(), *outs[q.a].observed,
+                  *outs[q.b].observed, r0 * row);
   }
-  if (!pass) return false;
-  out = pass->finish();
-  if (errors) *errors = stats;
+  for (std::size_t o = 0; o < outs.size(); ++o) {
+    if (!passes[o]) return false;
+    outs[o].judgement = passes[o]->finish();
+  }
   return true;
 }
+
+// The references a set of models' blocked pass holds at once, at most (for the size of its
+// blocks): the inputs as given, and each distinct conversion that may change them (to a format
+// coarser than x's or w's).
+std::int64_t references_held(const reference_set::impl& s,
+                             const std::vector<arithmetic_model>& models) {
+  std::vector<std::tuple<format_id, conversion, format_id, underflow_mode>> seen;
+  for (const auto& m : models) {
+    if (at_least_as_fine(m.input, s.prob.x.type) && at_least_as_fine(m.input, s.prob.w.type))
+      continue;
+    for (conversion c : detail::conversion_list) {
+      if (!(m.conversions & bounds::conversion_bit(c))) continue;
+      const auto key = std::make_tuple(m.input, c, m.bias_format, m.underflow);
+      if (std::find(seen.begin(), seen.end(), key) == seen.end()) seen.push_back(key);
+    }
+  }
+  return 1 + static_cast<std::int64_t>(seen.size());
+}
+
+// Whether two models list the same references (of(): the same conversions of the same inputs),
+// so that a comparison of their outputs over blocks pairs the same references as over the whole
+// tensor (compare_pass's shared allowance: docs/verdicts.md §2).
+bool same_references(const arithmetic_model& a, const arithmetic_model& b) {
+  return a.input == b.input && a.conversions == b.conversions && a.bias_format == b.bias_format &&
+         a.underflow == b.underflow;
+}
+
+// check()'s tests of its arguments: the confidence, the observed output's shape and data size.
+void validate(const reference_set::impl& s, const tensor_view& observed_view,
+              const check_options& opt) {
+  if (!(opt.confidence > 0 && opt.confidence < 1))
+    throw input_error("confidence must be in (0, 1), got " + num(opt.confidence));
+  auto shape = ops::output_shape(s.prob);
+  if (observed_view.shape != shape)
+    throw input_error("observed output has shape " + detail::shape_str(observed_view.shape) +
+                      " but " + std::string(ops::op_name(s.prob.op.kind)) + " gives " +
+                      detail::shape_str(shape));
+  if (observed_view.strides.size() != observed_view.shape.size() ||
+      (observed_view.held >= 0 && observed_view.is_contiguous() &&
+       observed_view.held != observed_view.numel()))
+    throw input_error("observed output: data size does not match its shape");
+}
+
+verdict check_judged(reference_set& set, const detail::observed_values& observed,
+                     const arithmetic_model& declared, const check_options& opt,
+                     detail::error_stats* error_out, const judged* declared_pass);
 
 }  // namespace
 
@@ -898,21 +980,35 @@ verdict check(reference_set& set, const tensor_view& observed_view,
 verdict detail::check_with_errors(reference_set& set, const tensor_view& observed_view,
                                   const arithmetic_model& declared, const check_options& opt,
                                   error_stats* error_out) {
+  reference_set::impl& s = set.internals();
+  validate(s, observed_view, opt);
+  const detail::observed_values observed(observed_view);
+  // The declared model's pass: over blocks of rows where that applies (judging_block_rows),
+  // else over the whole tensor's references (check_judged).
+  const std::int64_t block_rows = judging_block_rows(s, observed.size(), opt.identify);
+  if (block_rows > 0) {
+    std::vector<blocked_output> outs{{declared, opt, observed, error_out != nullptr}};
+    if (judge_blocked(s, block_rows, outs, {}, opt.confidence / 2,
+                      detail::bias_max(s.prob.b.get()))) {
+      ++s.blocking.checks;
+      if (error_out) *error_out = outs.front().errors;
+      return check_judged(set, observed, declared, opt, nullptr, &outs.front().judgement);
+    }
+  }
+  return check_judged(set, observed, declared, opt, error_out, nullptr);
+}
+
+namespace {
+
+// check() of a validated output: the declared model's per-element pass (`declared_pass`, formed
+// by the caller over blocks of rows; null: over the whole tensor's references here, with the
+// error statistics in *error_out when given), identification and the verdict.
+verdict check_judged(reference_set& set, const detail::observed_values& observed,
+                     const arithmetic_model& declared, const check_options& opt,
+                     detail::error_stats* error_out, const judged* declared_pass) {
   const ops::op_spec& op = set.internals().prob.op;
   const tensor_view* b = set.internals().prob.b.get();
   reference_cache& refs = set.internals().cache;
-  if (!(opt.confidence > 0 && opt.confidence < 1))
-    throw input_error("confidence must be in (0, 1), got " + num(opt.confidence));
-  auto shape = ops::output_shape(set.internals().prob);
-  if (observed_view.shape != shape)
-    throw input_error("observed output has shape " + detail::shape_str(observed_view.shape) +
-                      " but " + std::string(ops::op_name(op.kind)) + " gives " +
-                      detail::shape_str(shape));
-  if (observed_view.strides.size() != observed_view.shape.size() ||
-      (observed_view.held >= 0 && observed_view.is_contiguous() &&
-       observed_view.held != observed_view.numel()))
-    throw input_error("observed output: data size does not match its shape");
-  const detail::observed_values observed(observed_view);
 
   const summation_order order = opt.override_order ? opt.order : declared.order;
   // Split the false-alarm budget: half for the per-element probabilistic bounds, half for the
@@ -927,21 +1023,15 @@ verdict detail::check_with_errors(reference_set& set, const tensor_view& observe
   const double bmax = detail::bias_max(b);
   // At least one worst element: the explanation names it (cut to opt.worst at the end).
   const auto worst_k = static_cast<std::size_t>(std::max(opt.worst, 1));
-  // The declared model's pass: over blocks of rows where that applies (judging_block_rows),
-  // else over the whole tensor's references.
-  const std::int64_t block_rows =
-      judging_block_rows(set.internals(), observed.size(), opt.identify);
   judged j;
-  bool blocked =
-      block_rows > 0 && judge_blocked(set.internals(), block_rows, declared, order, observed,
-                                      observed_view, alpha_elem, bmax, worst_k, error_out, j);
-  if (blocked) ++set.internals().blocking.checks;
-  if (!blocked) {
+  if (declared_pass) {
+    j = *declared_pass;
+  } else {
     const auto decl_refs = refs.of(declared);
     j = judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax, worst_k);
     if (error_out) {
       *error_out = {};
-      error_out->add(refs.original().exact, observed_view, 0);
+      error_out->add(refs.original().exact, observed.view(), 0);
     }
   }
   v.elements = j.elements;
@@ -971,7 +1061,7 @@ verdict detail::check_with_errors(reference_set& set, const tensor_view& observe
       sub_shape = observed.shape;
       sub_shape.front() = rows;
     }
-    observed_sample = sample->gather(observed_view, sample->out_row, sub_shape);
+    observed_sample = sample->gather(observed.view(), sample->out_row, sub_shape);
     v.identification_rows = sample->rows;
     v.identification_rows_total = sample->rows_total;
   }
@@ -1230,6 +1320,8 @@ verdict detail::check_with_errors(reference_set& set, const tensor_view& observe
   return v;
 }
 
+}  // namespace
+
 comparison compare(const ops::problem& p, const tensor_view& observed_a, std::string_view model_a,
                    const tensor_view& observed_b, std::string_view model_b,
                    const check_options& opt) {
@@ -1316,5 +1408,62 @@ void explain(comparison& c) {
 }
 
 }  // namespace
+
+detail::checked_outputs detail::check_and_compare(
+    reference_set& set, const std::vector<tensor_view>& outputs,
+    const std::vector<arithmetic_model>& declared,
+    const std::vector<std::pair<std::size_t, std::size_t>>& pairs, const check_options& opt) {
+  reference_set::impl& s = set.internals();
+  if (declared.size() != outputs.size())
+    throw input_error("check: one declared model per output, got " +
+                      std::to_string(declared.size()) + " for " + std::to_string(outputs.size()));
+  for (const auto& [a, b] : pairs)
+    if (a >= outputs.size() || b >= outputs.size())
+      throw input_error("check: a pair names an output that is not there");
+  for (const auto& o : outputs) validate(s, o, opt);
+  std::deque<observed_values> observed;  // stable addresses
+  for (const auto& o : outputs) observed.emplace_back(o);
+  checked_outputs r;
+  r.errors.resize(outputs.size());
+  if (outputs.empty()) return r;
+
+  // One pass over blocks of rows for every output and pair, where check() would judge one
+  // output by blocks and each pair's models list the same references (same_references).
+  std::int64_t block_rows =
+      judging_block_rows(s, observed.front().size(), opt.identify, references_held(s, declared));
+  for (const auto& [a, b] : pairs)
+    if (!same_references(declared[a], declared[b])) block_rows = 0;
+  if (block_rows > 0) {
+    const double bmax = bias_max(s.prob.b.get());
+    std::vector<blocked_output> outs;
+    for (std::size_t o = 0; o < outputs.size(); ++o)
+      outs.emplace_back(declared[o], opt, observed[o], true);
+    std::deque<compare_pass> passes;
+    std::vector<blocked_pair> blocked_pairs;
+    for (const auto& [a, b] : pairs) {
+      passes.emplace_back(declared[a], declared[b], opt, bmax, observed.front().size());
+      blocked_pairs.push_back({a, b, &passes.back()});
+    }
+    if (judge_blocked(s, block_rows, outs, blocked_pairs, opt.confidence / 2, bmax)) {
+      s.blocking.checks += static_cast<std::int64_t>(outputs.size());
+      for (std::size_t o = 0; o < outputs.size(); ++o) {
+        r.errors[o] = outs[o].errors;
+        r.verdicts.push_back(
+            check_judged(set, observed[o], declared[o], opt, nullptr, &outs[o].judgement));
+      }
+      for (std::size_t q = 0; q < pairs.size(); ++q)
+        r.comparisons.push_back(
+            passes[q].finish(r.verdicts[pairs[q].first], r.verdicts[pairs[q].second]));
+      return r;
+    }
+  }
+  // The whole tensor's references, formed once for every output and pair.
+  for (std::size_t o = 0; o < outputs.size(); ++o)
+    r.verdicts.push_back(check_judged(set, observed[o], declared[o], opt, &r.errors[o], nullptr));
+  for (const auto& [a, b] : pairs)
+    r.comparisons.push_back(
+        compare(set, outputs[a], r.verdicts[a], outputs[b], r.verdicts[b], opt));
+  return r;
+}
 
 }  // namespace roundoff::verdicts

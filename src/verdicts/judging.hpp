@@ -674,7 +674,8 @@ class reference_cache {
 // else (strided, f16, bf16) copied once (counted by input_bytes_copied()).
 class observed_values {
  public:
-  explicit observed_values(const tensor_view& v) : shape(v.shape), type(v.type), size_(v.numel()) {
+  explicit observed_values(const tensor_view& v)
+      : shape(v.shape), type(v.type), view_(v), size_(v.numel()) {
     if (v.is_contiguous() && (v.storage == storage_type::f64 || v.storage == storage_type::f32)) {
       data_ = v.data;
       f32_ = v.storage == storage_type::f32;
@@ -688,10 +689,13 @@ class observed_values {
                 : static_cast<const double*>(data_)[i];
   }
   std::int64_t size() const noexcept { return size_; }
+  /// The output as given.
+  const tensor_view& view() const noexcept { return view_; }
   std::vector<std::int64_t> shape;
   format_id type;
 
  private:
+  tensor_view view_;
   const void* data_ = nullptr;
   bool f32_ = false;
   std::int64_t size_ = 0;
@@ -885,11 +889,27 @@ verdict check_with_errors(reference_set& set, const tensor_view& observed,
                           const arithmetic_model& declared, const check_options& opt,
                           error_stats* errors);
 
+/// judge()'s work: each output checked against its declared model, with its error_stats, and each
+/// pair (indices into outputs) compared: the verdicts, statistics and comparisons of
+/// check_with_errors per output and compare(set, ...) per pair, field for field. Where check()
+/// judges one output by blocks of rows (docs/verdicts.md §2) and each pair's models list the same
+/// references, one pass over the blocks serves every output and pair (each block's references
+/// formed once; neither the whole references nor anything per element is held); else the whole
+/// references, formed once for all. Every output is validated before any is judged.
+struct checked_outputs {
+  std::vector<verdict> verdicts;
+  std::vector<error_stats> errors;
+  std::vector<comparison> comparisons;
+};
+checked_outputs check_and_compare(reference_set& set, const std::vector<tensor_view>& outputs,
+                                  const std::vector<arithmetic_model>& declared,
+                                  const std::vector<std::pair<std::size_t, std::size_t>>& pairs,
+                                  const check_options& opt);
+
 /// Judge the declared model over blocks of `judge_rows` output rows wherever the op allows it
 /// (0: never), whatever the size, and form every magnitude by DGEMM calls of `magnitude_rows`
 /// rows of |x| (0: the default). The verdicts do not depend on judge_rows. Tests force small
-/// blocks; judge() turns blocking off for a set that judges several outputs (each check would
-/// form the references again, and comparing them forms the whole ones anyway).
+/// blocks (check_and_compare's joint pass included).
 void set_blocking(reference_set& set, std::int64_t judge_rows, std::int64_t magnitude_rows);
 /// For tests: the checks of `set` whose declared pass ran blocked, and the blocks formed (those
 /// of a blocked pass that fell back to the whole tensor included).
