@@ -788,7 +788,8 @@ namespace {
 // whole-tensor pass. Returns the rows per block, or 0 for the whole-tensor pass: an output
 // small enough that its references are cheap to hold (at most sample_above elements, or fewer
 // than three blocks), or one whose identification reads the full references anyway (not
-// sampled).
+// sampled). `references`: how many references a block holds at once (references_held), which
+// divides the block's size.
 std::int64_t magnitude_rows_of(const reference_set::impl& s, std::int64_t k) {
   return s.magnitude_rows > 0 ? s.magnitude_rows : detail::magnitude_block_rows(k);
 }
@@ -808,9 +809,9 @@ std::int64_t judging_block_rows(reference_set::impl& s, std::int64_t elements, b
   }
   if (elements <= sample_above) return 0;
   if (identify && s.identification_sample(elements) == nullptr) return 0;
-  // About 16 MiB of exact values (17 bytes per output) a block, in whole DGEMM calls of the
-  // magnitude, so that each element's T comes from the same call as in the whole pass (ViT-B's
-  // 1536-long rows: 8 calls of 341 rows, 17 MiB of exact values and 8 MiB of T; 5 blocks).
+  // About 16 MiB of exact values (17 bytes per output) a block and reference, in whole DGEMM calls
+  // of the magnitude, so that each element's T comes from the same call as in the whole pass
+  // (ViT-B's 1536-long rows: 8 calls of 341 rows, 17 MiB of exact values and 8 MiB of T; 5 blocks).
   // Fewer, larger blocks than 8 MiB: OpenBLAS's threads spin after each magnitude DGEMM,
   // taking CPU from the exact engine that runs next (at 2 threads 8 MiB blocks cost 5-20% more
   // CPU than the whole pass, 16 MiB ones none measurable).
@@ -892,14 +893,24 @@ bool judge_blocked(reference_set::impl& s, std::int64_t block_rows,
             out.worst_k, 1);
       }
     }
-    for (std::size_t o = 0; o < outs.size(); ++o) {
-      passes[o]->add(refs[o].all, *outs[o].observed, r0 * row);
-      if (outs[o].want_errors)
-        outs[o].errors.add(cache.original().exact, outs[o].observed->view(), r0 * row);
-    }
-    for (const blocked_pair& q : pairs)
-      q.pass->add(refs[q.a].all, refs[q.b].all, cache.original(), *outs[q.a].observed,
-                  *outs[q.b].observed, r0 * row);
+    // Each output's pass and each pair's comparison is a task with its own state (counts, heap,
+    // accumulators) that sees its elements in order: run side by side on the engine's threads,
+    // they give what they give one after the other.
+    const ops::op_result& original = cache.original();
+    const auto tasks = static_cast<std::int64_t>(outs.size() + pairs.size());
+    detail::for_ranges(s.cache.threads(), tasks, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (auto t = static_cast<std::size_t>(begin); t < static_cast<std::size_t>(end); ++t) {
+        if (t < outs.size()) {
+          passes[t]->add(refs[t].all, *outs[t].observed, r0 * row);
+          if (outs[t].want_errors)
+            outs[t].errors.add(original.exact, outs[t].observed->view(), r0 * row);
+        } else {
+          const blocked_pair& q = pairs[t - outs.size()];
+          q.pass->add(refs[q.a].all, refs[q.b].all, original, *outs[q.a].observed,
+                      *outs[q.b].observed, r0 * row);
+        }
+      }
+    });
   }
   for (std::size_t o = 0; o < outs.size(); ++o) {
     if (!passes[o]) return false;

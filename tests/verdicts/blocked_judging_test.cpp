@@ -6,7 +6,9 @@
 // term, NaN and +-Inf where the exact result is finite, more special-value
 // mismatches than worst elements reported (ties at the top, in different blocks), duplicated
 // rows (equal keys in different blocks), and an all-zero row (a tiny T: the whole pass forms
-// that reference's T exactly, so blocking falls back to it). Also judge()'s error statistics.
+// that reference's T exactly, so blocking falls back to it). Also judge()'s error statistics, and
+// its joint pass (detail::check_and_compare): several outputs and the comparisons of pairs of
+// them over one set of blocks, every verdict and comparison field for field.
 #include <gtest/gtest.h>
 
 #include <algorithm>
