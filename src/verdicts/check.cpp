@@ -211,6 +211,13 @@ judged judge_all(const arithmetic_model& m, summation_order order,
 
 void explain(comparison& c);
 
+// References numbered by identity (compare_pass's ids where each reference is its own).
+std::vector<std::size_t> identities(const std::vector<const ops::op_result*>& refs) {
+  std::vector<std::size_t> ids;
+  for (const auto* r : refs) ids.push_back(reinterpret_cast<std::uintptr_t>(r));
+  return ids;
+}
+
 // compare()'s per-element pass (docs/verdicts.md, §5): for each element the difference of the two
 // outputs, exactly formed and rounded down, against the largest allowance over each side's
 // references; the counts, the largest ratio and the worst elements. Nothing is kept per element.
@@ -237,11 +244,12 @@ class compare_pass {
   }
 
   // Elements [offset, offset + r0.exact.size()), which the references hold from index 0; r0 is
-  // the exact result on the inputs as given.
-  void add(const std::vector<const ops::op_result*>& ra,
-           const std::vector<const ops::op_result*>& rb, const ops::op_result& r0,
-           const detail::observed_values& observed_a, const detail::observed_values& observed_b,
-           std::int64_t offset) {
+  // the exact result on the inputs as given. ids_a[q], ids_b[q]: which reference of the whole
+  // set ra[q], rb[q] are (equal numbers: one reference, shared by the two sides).
+  void add(const std::vector<const ops::op_result*>& ra, const std::vector<std::size_t>& ids_a,
+           const std::vector<const ops::op_result*>& rb, const std::vector<std::size_t>& ids_b,
+           const ops::op_result& r0, const detail::observed_values& observed_a,
+           const detail::observed_values& observed_b, std::int64_t offset) {
     const std::int64_t n = r0.exact.size();
     db_.resize(rb.size());
     for (std::int64_t local = 0; local < n; ++local) {
@@ -268,12 +276,14 @@ class compare_pass {
       for (std::size_t q = 0; q < rb.size(); ++q)
         db_[q] = jb_.deterministic(detail::input_of(*rb[q], local, yb, bmax_));
       double allowed = 0, shared = 0;
-      for (const auto* pa : ra) {
+      for (std::size_t qa = 0; qa < ra.size(); ++qa) {
+        const auto* pa = ra[qa];
         const double da = ja_.deterministic(detail::input_of(*pa, local, ya, bmax_));
         for (std::size_t q = 0; q < rb.size(); ++q) {
           const auto* pb = rb[q];
+          const bool one = ids_a[qa] == ids_b[q];
           double refdiff = 0;
-          if (pa != pb) {
+          if (!one) {
             pa->exact.load(local, acc_);
             pb->exact.load(local, tmp_);
             tmp_.negate();
@@ -283,7 +293,7 @@ class compare_pass {
           }
           const double al = detail::add_up(detail::add_up(da, db_[q]), refdiff);
           allowed = std::max(allowed, al);
-          if (pa == pb) shared = std::max(shared, al);
+          if (one) shared = std::max(shared, al);
         }
       }
       e.allowed = allowed;
@@ -855,9 +865,18 @@ struct blocked_pair {
   std::size_t a, b;  // indices into the outputs
   compare_pass* pass;
 };
+//
+// `classes` (when given): per output, reference_cache::entry_classes of the whole set for each
+// conversion its model allows, in conversion_list order. Each block then lists an output's
+// references as the whole set's of() lists them (one per distinct whole-set entry, then the
+// inputs as given, class 0, when none is) with those numbers as the pairs' ids: two rules whose
+// inputs a block's rows convert alike, which the whole tensor does not, stay two references
+// there. Without it, a block's own of() and its entries' identities (for pairs of models that
+// list the same references, where that gives the same allowances).
 bool judge_blocked(reference_set::impl& s, std::int64_t block_rows,
                    std::vector<blocked_output>& outs, const std::vector<blocked_pair>& pairs,
-                   double alpha, double bmax) {
+                   double alpha, double bmax,
+                   const std::vector<std::vector<std::size_t>>* classes = nullptr) {
   const tensor_view& x = s.prob.x;
   const std::int64_t k = x.shape.back(), rows = x.numel() / k;
   const std::int64_t n = outs.front().observed->size(), row = n / rows;
@@ -865,7 +884,11 @@ bool judge_blocked(reference_set::impl& s, std::int64_t block_rows,
   const double work = static_cast<double>(x.numel()) *
                       static_cast<double>(s.prob.w.shape.empty() ? 1 : s.prob.w.shape[0]);
   std::vector<std::optional<judge_pass>> passes(outs.size());
-  std::vector<reference_cache::model_refs> refs(outs.size());
+  struct listed {
+    std::vector<const ops::op_result*> all;
+    std::vector<std::size_t> ids;
+  };
+  std::vector<listed> refs(outs.size());
   for (std::int64_t r0 = 0; r0 < rows; r0 += block_rows) {
     const std::int64_t m_rows = std::min(block_rows, rows - r0);
     tensor_view xb(static_cast<const char*>(x.data) + static_cast<std::size_t>(r0 * k) * bytes,
@@ -873,7 +896,28 @@ bool judge_blocked(reference_set::impl& s, std::int64_t block_rows,
     xb.held = m_rows * k;
     detail::reference_cache cache(ops::problem{s.prob.op, xb, s.prob.w, s.prob.b}, s.options);
     cache.set_magnitude_layout(work, magnitude_rows_of(s, k));
-    for (std::size_t o = 0; o < outs.size(); ++o) refs[o] = cache.of(outs[o].model);
+    for (std::size_t o = 0; o < outs.size(); ++o) {
+      const arithmetic_model& m = outs[o].model;
+      listed& l = refs[o];
+      if (!classes) {
+        l.all = cache.of(m).all;
+        l.ids = identities(l.all);
+        continue;
+      }
+      l = {};
+      std::size_t rule = 0;
+      for (conversion c : detail::conversion_list) {
+        if (!(m.conversions & bounds::conversion_bit(c))) continue;
+        const std::size_t id = (*classes)[o][rule++];
+        if (std::find(l.ids.begin(), l.ids.end(), id) != l.ids.end()) continue;
+        l.all.push_back(&cache.converted(m.input, c, m.bias_format, m.underflow));
+        l.ids.push_back(id);
+      }
+      if (std::find(l.ids.begin(), l.ids.end(), std::size_t{0}) == l.ids.end()) {
+        l.all.push_back(&cache.original());
+        l.ids.push_back(0);
+      }
+    }
     s.cache.seconds += cache.seconds;
     ++s.blocking.blocks;
     if (cache.exact_magnitude_used()) return false;
@@ -906,8 +950,8 @@ bool judge_blocked(reference_set::impl& s, std::int64_t block_rows,
             outs[t].errors.add(original.exact, outs[t].observed->view(), r0 * row);
         } else {
           const blocked_pair& q = pairs[t - outs.size()];
-          q.pass->add(refs[q.a].all, refs[q.b].all, original, *outs[q.a].observed,
-                      *outs[q.b].observed, r0 * row);
+          q.pass->add(refs[q.a].all, refs[q.a].ids, refs[q.b].all, refs[q.b].ids, original,
+                      *outs[q.a].observed, *outs[q.b].observed, r0 * row);
         }
       }
     });
@@ -937,9 +981,10 @@ std::int64_t references_held(const reference_set::impl& s,
   return 1 + static_cast<std::int64_t>(seen.size());
 }
 
-// Whether two models list the same references (of(): the same conversions of the same inputs),
-// so that a comparison of their outputs over blocks pairs the same references as over the whole
-// tensor (compare_pass's shared allowance: docs/verdicts.md §2).
+// Whether two models list the same references (of(): the same conversions of the same inputs).
+// A pair of such models shares, over a block's own references, the allowances it shares over
+// the whole tensor's (both sides list the same references, and two that agree on a block give
+// the same numbers there); any other pair needs the whole set's entry classes (judge_blocked).
 bool same_references(const arithmetic_model& a, const arithmetic_model& b) {
   return a.input == b.input && a.conversions == b.conversions && a.bias_format == b.bias_format &&
          a.underflow == b.underflow;
@@ -1363,7 +1408,7 @@ comparison compare(reference_set& set, const tensor_view& view_a, const verdict&
     throw input_error("compare: the outputs do not have the op's output shape");
   const detail::observed_values observed_a(view_a), observed_b(view_b);
   compare_pass pass(ma, mb, opt, detail::bias_max(b), elements);
-  pass.add(ra.all, rb.all, r0, observed_a, observed_b, 0);
+  pass.add(ra.all, identities(ra.all), rb.all, identities(rb.all), r0, observed_a, observed_b, 0);
   return pass.finish(verdict_a, verdict_b);
 }
 
@@ -1442,8 +1487,26 @@ detail::checked_outputs detail::check_and_compare(
   // output by blocks and each pair's models list the same references (same_references).
   std::int64_t block_rows =
       judging_block_rows(s, observed.front().size(), opt.identify, references_held(s, declared));
-  for (const auto& [a, b] : pairs)
-    if (!same_references(declared[a], declared[b])) block_rows = 0;
+  // A pair of models that list different references: the whole set's entries, numbered, so
+  // that what the two share is what they share over the whole tensor (judge_blocked).
+  std::optional<std::vector<std::vector<std::size_t>>> classes;
+  if (block_rows > 0 && std::any_of(pairs.begin(), pairs.end(), [&](const auto& q) {
+        return !same_references(declared[q.first], declared[q.second]);
+      })) {
+    std::vector<reference_cache::key> rules;
+    for (const auto& m : declared)
+      for (conversion c : detail::conversion_list)
+        if (m.conversions & bounds::conversion_bit(c))
+          rules.push_back({m.input, c, m.bias_format, m.underflow});
+    const std::vector<std::size_t> all = s.cache.entry_classes(rules);
+    classes.emplace();
+    std::size_t next = 0;
+    for (const auto& m : declared) {
+      auto& own = classes->emplace_back();
+      for (conversion c : detail::conversion_list)
+        if (m.conversions & bounds::conversion_bit(c)) own.push_back(all[next++]);
+    }
+  }
   if (block_rows > 0) {
     const double bmax = bias_max(s.prob.b.get());
     std::vector<blocked_output> outs;
@@ -1455,7 +1518,8 @@ detail::checked_outputs detail::check_and_compare(
       passes.emplace_back(declared[a], declared[b], opt, bmax, observed.front().size());
       blocked_pairs.push_back({a, b, &passes.back()});
     }
-    if (judge_blocked(s, block_rows, outs, blocked_pairs, opt.confidence / 2, bmax)) {
+    if (judge_blocked(s, block_rows, outs, blocked_pairs, opt.confidence / 2, bmax,
+                      classes ? &*classes : nullptr)) {
       s.blocking.checks += static_cast<std::int64_t>(outputs.size());
       for (std::size_t o = 0; o < outputs.size(); ++o) {
         r.errors[o] = outs[o].errors;

@@ -514,37 +514,87 @@ TEST(BlockedJudging, Tf32OutputsWithTiesInSomeRowsEqualTheWholeTensorPass) {
               convert(format_id::tf32, v, conversion::nearest_away, underflow_mode::gradual));
 
   // Each output declared with its own rule (tf32-rne, tf32-rna): the pair's references differ
-  // (ties to even against ties away), and a block without ties holds one reference for both,
-  // which the whole tensor does not (what each pair shares is the whole tensor's): the pair is
-  // judged over the whole tensor, as before.
+  // (ties to even against ties away), and a block without ties converts its rows alike under
+  // both, which the whole tensor does not: what the two sides share is the whole tensor's.
   outs[0].declared = "tf32-rne";
   outs[1].declared = "tf32-rna";
   outs[3].declared = "tf32-rna";
-  for (const auto& pairs : {pair_list{{0, 1}}, pair_list{{0, 3}, {1, 3}}}) {
-    const joint_case all = judge_joint(prob, outs, pairs, 0, 1, 5, true);
-    const joint_case cut = judge_joint(prob, outs, pairs, 2, 1, 5, true);
-    EXPECT_EQ(cut.checks, 0);
-    for (std::size_t q = 0; q < pairs.size(); ++q)
-      expect_same(all.checked.comparisons[q], cut.checked.comparisons[q], "tf32-rne / tf32-rna");
+  EXPECT_EQ(compare_joint(prob, outs, {{0, 1}, {0, 3}, {1, 3}, {2, 3}}, "tf32-rne / tf32-rna"),
+            40 * static_cast<std::int64_t>(outs.size()));
+}
+
+// What two outputs "share" (the allowance from the same converted inputs, n_beyond_shared) is
+// the whole tensor's: tf32-rne against tf32-rna, x with ties in one row only and row 0's values
+// rounded up in magnitude by tf32 (so its references on converted inputs have a larger T and a
+// larger allowance than on the inputs as given). Over the whole tensor the two rules give two
+// references, and the only one the sides share is the inputs as given; a block without the tie
+// row converts alike under both. A difference at element 0 just beyond the shared allowance over
+// the whole tensor (found by bisection on the whole pass) is beyond it over blocks too.
+TEST(BlockedJudging, SharedAllowanceIsTheWholeTensors) {
+  std::mt19937_64 g(3131);
+  test::linear_problem p = make(24, 8, 40, 31);
+  for (const std::int64_t k : {2, 9, 17}) {  // ties in row 20 only
+    double& v = p.x.data[static_cast<std::size_t>(20 * p.K + k)];
+    const double tf = round_to(format_id::tf32, v);
+    v = tf + std::ldexp(1.0, std::ilogb(tf) - 11);
+  }
+  for (std::int64_t k = 0; k < p.K; ++k) {  // row 0: 3/4 of a tf32 unit beyond a tf32 value
+    double& v = p.x.data[static_cast<std::size_t>(k)];
+    const double t = convert(format_id::tf32, v, conversion::toward_zero);
+    v = std::copysign(std::fabs(t) + 0.75 * std::ldexp(1.0, std::ilogb(t) - 10), v);
+    ASSERT_EQ(round_to(format_id::f32, v), v);
+    ASSERT_GT(std::fabs(round_to(format_id::tf32, v)), std::fabs(v));
+  }
+  for (const double v : p.w.data)
+    ASSERT_EQ(convert(format_id::tf32, v, conversion::nearest_even, underflow_mode::gradual),
+              convert(format_id::tf32, v, conversion::nearest_away, underflow_mode::gradual));
+  const ops::problem prob{linear, p.x, p.w, &p.b};
+  std::vector<output> outs;
+  outs.push_back({"a", "tf32-rne", test::run(p, test::make_emulator("f32", algo::pairwise, 8), g)});
+  outs[0].y.type = format_id::f64;  // any double may be observed
+  outs.push_back({"b", "tf32-rna", outs[0].y});
+  const double y0 = outs[0].y.data[0];
+  auto shared_beyond = [&](double d, std::int64_t rows) {
+    outs[1].y.data[0] = y0 + d;
+    const joint_case r = judge_joint(prob, outs, {{0, 1}}, rows, 1, 5, false);
+    EXPECT_EQ(r.checks, rows > 0 ? 2 : 0);
+    return r.checked.comparisons.front().n_beyond_shared;
+  };
+  double lo = 0, hi = 1;
+  ASSERT_EQ(shared_beyond(lo, 0), 0);
+  ASSERT_EQ(shared_beyond(hi, 0), 1);
+  for (int step = 0; step < 200; ++step) {
+    const double mid = lo + (hi - lo) / 2;
+    if (mid <= lo || mid >= hi) break;
+    (shared_beyond(mid, 0) == 1 ? hi : lo) = mid;
+  }
+  for (const std::int64_t rows : {2, 4, 6}) {
+    EXPECT_EQ(shared_beyond(hi, rows), 1) << "blocks of " << rows << " rows, difference " << hi;
+    EXPECT_EQ(shared_beyond(lo, rows), 0) << "blocks of " << rows << " rows, difference " << lo;
+    for (const double d : {lo, hi}) {
+      outs[1].y.data[0] = y0 + d;
+      const joint_case whole = judge_joint(prob, outs, {{0, 1}}, 0, 1, 5, true);
+      const joint_case cut = judge_joint(prob, outs, {{0, 1}}, rows, 1, 5, true);
+      expect_same(whole.checked.comparisons[0], cut.checked.comparisons[0], "shared allowance");
+    }
   }
 }
 
-// Pairs of outputs declared in models with different references (f32 and tf32) and a tiny T:
-// the whole-tensor pass, with every verdict and comparison as before.
-TEST(BlockedJudging, SeveralOutputsFallBackToTheWholeTensorPass) {
+// Pairs of outputs declared in models with different references (f32 and tf32) over blocks, and
+// a tiny T: the whole-tensor pass, with every verdict and comparison as before.
+TEST(BlockedJudging, PairsOfDifferentModelsAndTheTinyMagnitudeFallback) {
   std::mt19937_64 g(9191);
   test::linear_problem p = make(24, 8, 40, 91);
   const ops::problem prob{linear, p.x, p.w, &p.b};
   std::vector<output> outs = outputs_of(p, g);
   outs[1].declared = "tf32";
-  // A pair across the two models: no blocks at all; pairs within one model: blocks.
-  for (const auto& [pairs, blocked] :
-       {std::pair{pair_list{{0, 1}}, false}, std::pair{pair_list{{0, 2}, {2, 3}}, true}}) {
+  // A pair across the two models, and pairs within one model: blocks.
+  for (const auto& pairs : {pair_list{{0, 1}}, pair_list{{0, 2}, {2, 3}}}) {
     for (const int threads : {1, 2}) {
       const joint_case whole = judge_joint(prob, outs, pairs, 0, threads, 5, true);
       const joint_case cut = judge_joint(prob, outs, pairs, 4, threads, 5, true);
-      EXPECT_EQ(cut.checks, blocked ? 4 : 0);
-      EXPECT_EQ(cut.blocks, blocked ? 6 : 0);
+      EXPECT_EQ(cut.checks, 4);
+      EXPECT_EQ(cut.blocks, 6);
       for (std::size_t o = 0; o < outs.size(); ++o)
         expect_same(whole.checked.verdicts[o], cut.checked.verdicts[o], "output " + outs[o].name);
       for (std::size_t q = 0; q < pairs.size(); ++q)
