@@ -580,6 +580,60 @@ TEST(BlockedJudging, SharedAllowanceIsTheWholeTensors) {
   }
 }
 
+// reference_cache::entry_classes (from the inputs alone) numbers rules exactly as converted()
+// shares entries (forming the exact results): every preset's rules, on inputs with ties for tf32
+// and bf16 in one row, inputs all representable in tf32 (every tf32 rule leaves them as given),
+// a NaN input (no two rules share), subnormal f16 values (flush to zero differs from gradual).
+TEST(BlockedJudging, EntryClassesAreTheCachesSharing) {
+  std::vector<verdicts::detail::reference_cache::key> rules;
+  for (const auto& m : bounds::presets())
+    for (conversion c : verdicts::detail::conversion_list)
+      if (m.conversions & bounds::conversion_bit(c))
+        rules.push_back({m.input, c, m.bias_format, m.underflow});
+  for (const auto& m : bounds::presets())  // and each rule again, in another order
+    rules.push_back({m.input, conversion::toward_zero, m.bias_format, m.underflow});
+  for (int variant = 0; variant < 4; ++variant) {
+    SCOPED_TRACE("variant " + std::to_string(variant));
+    test::linear_problem p = make(6, 5, 16, 60 + static_cast<std::uint64_t>(variant));
+    if (variant == 0)
+      for (const auto f : {format_id::tf32, format_id::bf16}) {
+        double& v = p.x.data[static_cast<std::size_t>(3 * p.K + (f == format_id::tf32 ? 1 : 2))];
+        const double r = round_to(f, v);
+        v = r + std::ldexp(1.0, std::ilogb(r) - traits(f).precision);
+      }
+    if (variant == 1) {
+      for (auto& v : p.x.data) v = round_to(format_id::tf32, v);
+      for (auto& v : p.w.data) v = round_to(format_id::tf32, v);
+    }
+    if (variant == 2) p.x.data[7] = nan_v;
+    if (variant == 3) p.x.data[11] = 0x1p-20;  // subnormal in f16
+    ops::reference_options ro;
+    ro.magnitude_how = ops::magnitude_method::blas_bound;
+    verdicts::detail::reference_cache cache(ops::problem{linear, p.x, p.w, &p.b}, ro);
+    const std::vector<std::size_t> classes = cache.entry_classes(rules);
+    ASSERT_EQ(classes.size(), rules.size());
+    std::vector<const ops::op_result*> entries;
+    for (const auto& k : rules) entries.push_back(&cache.converted(k.f, k.c, k.bias, k.u));
+    const ops::op_result* original = &cache.original();
+    std::size_t shared = 0, as_given = 0;
+    for (std::size_t a = 0; a < rules.size(); ++a) {
+      EXPECT_EQ(classes[a] == 0, entries[a] == original) << "rule " << a;
+      as_given += classes[a] == 0;
+      for (std::size_t b = 0; b < a; ++b) {
+        EXPECT_EQ(classes[a] == classes[b], entries[a] == entries[b]) << "rules " << b << ", " << a;
+        shared += rules[a] != rules[b] && entries[a] == entries[b];
+      }
+    }
+    // The variants exercise what they claim.
+    if (variant == 1) {
+      EXPECT_GT(as_given, 0u);
+    }
+    if (variant != 2) {
+      EXPECT_GT(shared, 0u);
+    }
+  }
+}
+
 // Pairs of outputs declared in models with different references (f32 and tf32) over blocks, and
 // a tiny T: the whole-tensor pass, with every verdict and comparison as before.
 TEST(BlockedJudging, PairsOfDifferentModelsAndTheTinyMagnitudeFallback) {
