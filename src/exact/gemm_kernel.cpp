@@ -250,6 +250,10 @@ ROUNDOFF_AVX2 void kernel_avx2(i64 kc, const double* a, const double* b, double*
 #pragma GCC unroll 3
     for (int v = 0; v < 3; ++v) acc[i][v] = _mm256_setzero_pd();
   for (i64 k = 0; k < kc; ++k) {
+    // A streams from L2 (B's micro-panel stays in L1): fetched 16 steps ahead, as in the AVX-512
+    // kernel (prefetches never fault, even past the panel). Two steps per iteration with one
+    // prefetch per line measured slower.
+    _mm_prefetch(reinterpret_cast<const char*>(a + 16 * mr), _MM_HINT_T0);
     const __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4), b2 = _mm256_loadu_pd(b + 8);
 #pragma GCC unroll 4
     for (int i = 0; i < mr; ++i) {
