@@ -87,6 +87,13 @@ inline bool any_below(const u64* mag, int n, int pos) noexcept {
   return false;
 }
 
+// The double of a value that is not finite: NaN, +Inf or -Inf (every rounding of it).
+double special_double(value_kind k) noexcept {
+  if (k == value_kind::nan) return std::numeric_limits<double>::quiet_NaN();
+  return k == value_kind::pos_inf ? std::numeric_limits<double>::infinity()
+                                  : -std::numeric_limits<double>::infinity();
+}
+
 }  // namespace
 
 // Limbs outside [lo_, hi_] are never read, so they are left uninitialized: construction and
@@ -410,16 +417,7 @@ bool accumulator::split_double(split_view& v) const noexcept {
 
 double accumulator::round(rounding r, bool* inexact) const noexcept {
   if (inexact) *inexact = false;
-  switch (kind()) {
-    case value_kind::nan:
-      return std::numeric_limits<double>::quiet_NaN();
-    case value_kind::pos_inf:
-      return std::numeric_limits<double>::infinity();
-    case value_kind::neg_inf:
-      return -std::numeric_limits<double>::infinity();
-    case value_kind::finite:
-      break;
-  }
+  if (kind() != value_kind::finite) return special_double(kind());
   split_view v;
   if (!split_double(v)) return 0.0;  // exact zero: +0
   bool up = false;
@@ -461,18 +459,9 @@ double accumulator::round(rounding r) const noexcept {
 
 bool accumulator::round_split(double* rn, double* tail) const noexcept {
   *tail = 0.0;
-  switch (kind()) {
-    case value_kind::nan:
-      *rn = std::numeric_limits<double>::quiet_NaN();
-      return true;
-    case value_kind::pos_inf:
-      *rn = std::numeric_limits<double>::infinity();
-      return true;
-    case value_kind::neg_inf:
-      *rn = -std::numeric_limits<double>::infinity();
-      return true;
-    case value_kind::finite:
-      break;
+  if (kind() != value_kind::finite) {
+    *rn = special_double(kind());
+    return true;
   }
   split_view v;
   if (!split_double(v)) {
@@ -520,16 +509,7 @@ bool accumulator::round_split(double* rn, double* tail) const noexcept {
 }
 
 double accumulator::round_to(format_id f, underflow_mode u) const noexcept {
-  switch (kind()) {
-    case value_kind::nan:
-      return std::numeric_limits<double>::quiet_NaN();
-    case value_kind::pos_inf:
-      return std::numeric_limits<double>::infinity();
-    case value_kind::neg_inf:
-      return -std::numeric_limits<double>::infinity();
-    case value_kind::finite:
-      break;
-  }
+  if (kind() != value_kind::finite) return special_double(kind());
   u64 mag[limb_count + 1];
   const int n = magnitude(mag);
   int top = n - 1;

@@ -23,6 +23,29 @@ using exact::accumulator;
 using exact::exact_tensor;
 using exact::rounding;
 
+// A random exponent for an integer of nb bits stored as (integer) * 2^e: at the subnormal edge,
+// just below overflow, at the accumulator's lowest bits, or anywhere; kept inside the
+// accumulator's range [-2176, 2175].
+int random_exponent(std::mt19937_64& g, int nb) {
+  int e;
+  switch (g() % 5) {
+    case 0:
+      e = -1074 - static_cast<int>(g() % 3);
+      break;
+    case 1:
+      e = 1023 - nb + static_cast<int>(g() % 3) - 1;
+      break;
+    case 2:
+      e = -2176 + static_cast<int>(g() % 200);
+      break;
+    default:
+      e = -1200 + static_cast<int>(g() % 2300) - nb;
+  }
+  e = std::max(e, -2176);
+  if (e + nb > 2175) e = 2175 - nb;
+  return e;
+}
+
 // A random dot product whose exact value has a chosen shape.
 struct case_terms {
   std::vector<double> a, b;
@@ -283,22 +306,7 @@ TEST(ExactTensor, StoreIntegerEqualsStoreOfAccumulator) {
       default:
         break;
     }
-    int e;
-    switch (g() % 5) {
-      case 0:
-        e = -1074 - static_cast<int>(g() % 3);
-        break;
-      case 1:
-        e = 1023 - nb + static_cast<int>(g() % 3) - 1;
-        break;
-      case 2:
-        e = -2176 + static_cast<int>(g() % 200);
-        break;
-      default:
-        e = -1200 + static_cast<int>(g() % 2300) - nb;
-    }
-    e = std::max(e, -2176);
-    if (e + nb > 2175) e = 2175 - nb;
+    const int e = random_exponent(g, nb);
     const bool neg = g() & 1;
     const auto lo = static_cast<std::uint64_t>(m), hi = static_cast<std::uint64_t>(m >> 64);
     accumulator acc;
@@ -392,22 +400,7 @@ TEST(ExactTensor, StoreInteger192EqualsStoreOfAccumulator) {
       default:
         break;
     }
-    int e;
-    switch (g() % 5) {
-      case 0:
-        e = -1074 - static_cast<int>(g() % 3);
-        break;
-      case 1:
-        e = 1023 - nb + static_cast<int>(g() % 3) - 1;
-        break;
-      case 2:
-        e = -2176 + static_cast<int>(g() % 200);
-        break;
-      default:
-        e = -1200 + static_cast<int>(g() % 2300) - nb;
-    }
-    e = std::max(e, -2176);
-    if (e + nb > 2175) e = 2175 - nb;
+    const int e = random_exponent(g, nb);
     const bool neg = g() & 1;
     accumulator acc;
     acc.add_integer(m[0], m[1], neg, e);

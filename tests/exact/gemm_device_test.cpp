@@ -80,22 +80,7 @@ void run_device_property(std::uint64_t salt, i64 base_iters, bool with_mpfr) {
     gemm_exact_simple(L.p, simple);
     expect_equal(L, device, simple, it, &failures);
     if (!with_mpfr || L.p.batch * L.p.m * L.p.n * L.p.k > 40000 || failures) continue;
-    mpfr_options mo;
-    mo.auto_raise = true;
-    const mpfr_result ref = gemm_mpfr(L.p, mo);
-    ASSERT_TRUE(ref.all_exact()) << L.describe << "; " << roundoff::test::replay(it);
-    const gemm_problem& p = L.p;
-    for (i64 bt = 0; bt < p.batch; ++bt)
-      for (i64 i = 0; i < p.m; ++i)
-        for (i64 j = 0; j < p.n; ++j) {
-          const i64 c =
-              p.c_offset + bt * p.c_batch_stride + i * p.c_row_stride + j * p.c_col_stride;
-          const double o = ref.rounded[static_cast<std::size_t>((bt * p.m + i) * p.n + j)];
-          if (!same_double(device.rounded(c), o) && failures++ < 5)
-            ADD_FAILURE() << L.describe << " memory=" << memory << " element (" << bt << "," << i
-                          << "," << j << "): device " << device.rounded(c) << " mpfr " << o << "; "
-                          << roundoff::test::replay(it);
-        }
+    expect_equal_mpfr(L, device, "device memory=" + std::to_string(memory), it, &failures);
   }
 }
 

@@ -45,22 +45,7 @@ void run_property(std::uint64_t salt, i64 base_iters, bool allow_big, bool with_
     const i64 terms = L.p.batch * L.p.m * L.p.n * L.p.k;
 #ifndef GEMM_FAST_TEST_NO_MPFR_YET
     if (with_mpfr && terms <= 40000 && failures == 0) {
-      mpfr_options mo;
-      mo.auto_raise = true;
-      const mpfr_result ref = gemm_mpfr(L.p, mo);
-      EXPECT_TRUE(ref.all_exact()) << L.describe << "; " << roundoff::test::replay(it);
-      const gemm_problem& p = L.p;
-      for (i64 bt = 0; bt < p.batch; ++bt)
-        for (i64 i = 0; i < p.m; ++i)
-          for (i64 j = 0; j < p.n; ++j) {
-            const i64 c =
-                p.c_offset + bt * p.c_batch_stride + i * p.c_row_stride + j * p.c_col_stride;
-            const double o = ref.rounded[static_cast<std::size_t>((bt * p.m + i) * p.n + j)];
-            if (!same_double(fast.rounded(c), o) && failures++ < 5)
-              ADD_FAILURE() << L.describe << " element (" << bt << "," << i << "," << j
-                            << "): fast " << fast.rounded(c) << " mpfr " << o << "; "
-                            << roundoff::test::replay(it);
-          }
+      expect_equal_mpfr(L, fast, "fast", it, &failures);
     }
 #else
     (void)terms, (void)with_mpfr;

@@ -1,7 +1,8 @@
 // Random exact-contraction problems for the exact-engine tests (gemm_fast_test, the device
 // tests): formats, distributions (normal, uniform, wide, cancellation-heavy, special values,
 // subnormals), skewed shapes, strides, shared batches, every bias layout and output layout, and a
-// bit-for-bit comparison of two exact results through every rounding and abs_diff.
+// bit-for-bit comparison of two exact results through every rounding and abs_diff, and of one
+// against the MPFR oracle.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 
 #include "property.hpp"
 #include "roundoff/exact/gemm.hpp"
+#include "roundoff/exact/mpfr_oracle.hpp"
 #include "roundoff/formats/format.hpp"
 
 namespace roundoff::test::gemm_problems {
@@ -224,6 +226,31 @@ inline void expect_equal(const layout& L, const exact_tensor& fast, const exact_
         if (!ok && (*failures)++ < 5)
           ADD_FAILURE() << L.describe << " element (" << bt << "," << i << "," << j << "): fast "
                         << fast.rounded(c) << " simple " << simple.rounded(c) << "; "
+                        << roundoff::test::replay(iter);
+      }
+}
+
+/// Compares `got`'s correctly rounded results with the MPFR oracle's (gemm_mpfr, raised until
+/// exact), element by element; `who` names `got` in the failure messages ("fast", "device ...").
+inline void expect_equal_mpfr(const layout& L, const exact_tensor& got, const std::string& who,
+                              std::int64_t iter, int* failures) {
+  mpfr_options mo;
+  mo.auto_raise = true;
+  const mpfr_result ref = gemm_mpfr(L.p, mo);
+  EXPECT_TRUE(ref.all_exact()) << L.describe << "; " << roundoff::test::replay(iter);
+  if (!ref.all_exact()) {
+    ++*failures;
+    return;
+  }
+  const gemm_problem& p = L.p;
+  for (i64 bt = 0; bt < p.batch; ++bt)
+    for (i64 i = 0; i < p.m; ++i)
+      for (i64 j = 0; j < p.n; ++j) {
+        const i64 c = p.c_offset + bt * p.c_batch_stride + i * p.c_row_stride + j * p.c_col_stride;
+        const double o = ref.rounded[static_cast<std::size_t>((bt * p.m + i) * p.n + j)];
+        if (!same_double(got.rounded(c), o) && (*failures)++ < 5)
+          ADD_FAILURE() << L.describe << " element (" << bt << "," << i << "," << j << "): " << who
+                        << " " << got.rounded(c) << " mpfr " << o << "; "
                         << roundoff::test::replay(iter);
       }
 }
