@@ -24,6 +24,13 @@ namespace roundoff::exact::detail::native {
 
 using i64 = std::int64_t;
 
+// Exact for integer-valued doubles below 2^63 (the conversion truncates, which changes no
+// integer).
+void add_chunk_sums_scalar(const double* c, i64* sums, i64 rows, i64 ld, i64 j0, i64 j1) noexcept {
+  for (i64 r = 0; r < rows; ++r)
+    for (i64 j = j0; j < j1; ++j) sums[r * ld + j] += static_cast<i64>(c[r * ld + j]);
+}
+
 #if defined(ROUNDOFF_NATIVE_KERNEL)
 
 namespace {
@@ -380,11 +387,6 @@ constexpr micro_kernel avx512_kernel_without_dq{
 
 }  // namespace
 
-void add_chunk_sums_scalar(const double* c, i64* sums, i64 rows, i64 ld, i64 j0, i64 j1) noexcept {
-  for (i64 r = 0; r < rows; ++r)
-    for (i64 j = j0; j < j1; ++j) sums[r * ld + j] += static_cast<i64>(c[r * ld + j]);
-}
-
 std::vector<chunk_sum_conversion> chunk_sum_conversions() {
   std::vector<chunk_sum_conversion> out{{"scalar", add_chunk_sums_scalar}};
   if (__builtin_cpu_supports("avx2")) out.push_back({"avx2", add_chunk_sums_avx2_impl});
@@ -414,11 +416,6 @@ const micro_kernel* chosen() noexcept {
 void split_panel(int, bool, const double* const*, const slicer*, int, bool, i64, i64,
                  double* const*, std::int32_t, std::vector<rem_entry>&) {
   throw internal_error("gemm_exact: native kernel not built for this target");
-}
-
-void add_chunk_sums_scalar(const double* c, i64* sums, i64 rows, i64 ld, i64 j0, i64 j1) noexcept {
-  for (i64 r = 0; r < rows; ++r)
-    for (i64 j = j0; j < j1; ++j) sums[r * ld + j] += static_cast<i64>(c[r * ld + j]);
 }
 
 std::vector<chunk_sum_conversion> chunk_sum_conversions() {

@@ -79,7 +79,7 @@ void split_panel(int width, bool wide, const double* const* rows, const slicer* 
 /// int64 sums.
 std::vector<chunk_sum_conversion> chunk_sum_conversions();
 
-/// The scalar conversion (the fallback; kernels use a vector one).
+/// The scalar conversion (no kernel uses it; the tests run it beside the vector ones).
 void add_chunk_sums_scalar(const double* c, std::int64_t* sums, std::int64_t rows, std::int64_t ld,
                            std::int64_t j0, std::int64_t j1) noexcept;
 
