@@ -432,11 +432,18 @@ std::string bit_identical_description(const ops::op_spec& op, const tensor_view&
                                       int threads) {
   const std::string hint = unit_hint(op, y.type, declared, consistent_models);
   if (hint.empty()) return {};
+  // A matrix product's lowering has y.numel() outputs of x.shape.back() products each: above
+  // find_bit_identical's limit nothing is tried, so nothing is copied (a ViT-B-sized layer's
+  // f64 copies would take 4x its tensors' memory for no result).
+  constexpr std::int64_t max_products = std::int64_t(1) << 31;
+  if (!is_conv(op.kind) && !x.shape.empty() &&
+      x.shape.back() > max_products / std::max<std::int64_t>(1, y.numel()))
+    return {};
   // The emulation reads whole f64 tensors: copied only now that one is tried.
   const tensor xt = x.to_tensor(), wt = w.to_tensor(), yt = y.to_tensor();
   const std::optional<tensor> bt = b ? std::optional<tensor>(b->to_tensor()) : std::nullopt;
-  return describe_match(op, find_bit_identical(op, xt, wt, bt ? &*bt : nullptr, yt, hint,
-                                               std::int64_t(1) << 31, threads));
+  return describe_match(
+      op, find_bit_identical(op, xt, wt, bt ? &*bt : nullptr, yt, hint, max_products, threads));
 }
 
 }  // namespace roundoff::backends::tc

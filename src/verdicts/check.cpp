@@ -209,6 +209,153 @@ judged judge_all(const arithmetic_model& m, summation_order order,
   return pass.finish();
 }
 
+void explain(comparison& c);
+
+// References numbered by identity (compare_pass's ids where each reference is its own).
+std::vector<std::size_t> identities(const std::vector<const ops::op_result*>& refs) {
+  std::vector<std::size_t> ids;
+  for (const auto* r : refs) ids.push_back(reinterpret_cast<std::uintptr_t>(r));
+  return ids;
+}
+
+// compare()'s per-element pass (docs/verdicts.md, §5): for each element the difference of the two
+// outputs, exactly formed and rounded down, against the largest allowance over each side's
+// references; the counts, the largest ratio and the worst elements. Nothing is kept per element.
+//
+// Worst elements: by difference / allowed (an infinite allowance counts as ratio 0), selected
+// exactly as std::partial_sort over the list of reported elements (special mismatches and the
+// elements where both are finite, in index order) selects them: the same heap steps as
+// judge_pass. The elements may come in consecutive ranges (add), each with the references of its
+// own elements only (the joint blocked pass), listed as the whole set's of() lists them: an
+// element's difference and allowance depend only on its own exact values, T, n_i and observed
+// values, so the result is that of one pass over the whole references.
+class compare_pass {
+ public:
+  compare_pass(const arithmetic_model& ma, const arithmetic_model& mb, const check_options& opt,
+               double bmax, std::int64_t elements)
+      : ja_(ma, opt.override_order ? opt.order : ma.order, 0.0),
+        jb_(mb, opt.override_order ? opt.order : mb.order, 0.0),
+        bmax_(bmax),
+        k_(static_cast<std::size_t>(std::max(opt.worst, 0))) {
+    c_.model_a = ma.name;
+    c_.model_b = mb.name;
+    c_.elements = elements;
+    heap_.reserve(std::min<std::size_t>(k_, static_cast<std::size_t>(elements)) + 1);
+  }
+
+  // Elements [offset, offset + r0.exact.size()), which the references hold from index 0; r0 is
+  // the exact result on the inputs as given. ids_a[q], ids_b[q]: which reference of the whole
+  // set ra[q], rb[q] are (equal numbers: one reference, shared by the two sides).
+  void add(const std::vector<const ops::op_result*>& ra, const std::vector<std::size_t>& ids_a,
+           const std::vector<const ops::op_result*>& rb, const std::vector<std::size_t>& ids_b,
+           const ops::op_result& r0, const detail::observed_values& observed_a,
+           const detail::observed_values& observed_b, std::int64_t offset) {
+    const std::int64_t n = r0.exact.size();
+    db_.resize(rb.size());
+    for (std::int64_t local = 0; local < n; ++local) {
+      const std::int64_t i = offset + local;
+      const double ya = observed_a[i], yb = observed_b[i];
+      comparison::element e{i, ya, yb, r0.exact.rounded(local), 0, 0};
+      if (!std::isfinite(ya) || !std::isfinite(yb)) {
+        const bool same = (std::isnan(ya) && std::isnan(yb)) || ya == yb;
+        if (!same) {
+          ++c_.n_special_mismatch;
+          e.difference = inf;
+          report(e);
+        }
+        continue;
+      }
+      // |a - b| rounded down, exactly formed.
+      acc_.clear();
+      acc_.add(ya);
+      acc_.add(-yb);
+      e.difference = acc_.abs_diff(0.0, exact::rounding::downward);
+      // Allowed: the largest, over each side's references, of bound_a + bound_b + |y~_a - y~_b|
+      // (|y~_a - y~_b| rounded up; 0 for a shared reference). Beyond it, no choice of the
+      // references the two implementations may have used explains the difference.
+      for (std::size_t q = 0; q < rb.size(); ++q)
+        db_[q] = jb_.deterministic(detail::input_of(*rb[q], local, yb, bmax_));
+      double allowed = 0, shared = 0;
+      for (std::size_t qa = 0; qa < ra.size(); ++qa) {
+        const auto* pa = ra[qa];
+        const double da = ja_.deterministic(detail::input_of(*pa, local, ya, bmax_));
+        for (std::size_t q = 0; q < rb.size(); ++q) {
+          const auto* pb = rb[q];
+          const bool one = ids_a[qa] == ids_b[q];
+          double refdiff = 0;
+          if (!one) {
+            pa->exact.load(local, acc_);
+            pb->exact.load(local, tmp_);
+            tmp_.negate();
+            acc_.add(tmp_);
+            refdiff = acc_.abs_diff(0.0, exact::rounding::upward);
+            if (!std::isfinite(refdiff)) refdiff = inf;
+          }
+          const double al = detail::add_up(detail::add_up(da, db_[q]), refdiff);
+          allowed = std::max(allowed, al);
+          if (one) shared = std::max(shared, al);
+        }
+      }
+      e.allowed = allowed;
+      if (std::isfinite(allowed)) {
+        c_.max_ratio = std::max(c_.max_ratio, ratio(e.difference, allowed));
+        if (e.difference > allowed) ++c_.n_beyond;
+        ++n_allowed_;
+      } else if (e.difference > 0) {
+        ++c_.n_no_allowance;
+      }
+      if (std::isfinite(shared) && e.difference > shared) ++c_.n_beyond_shared;
+      report(e);
+    }
+  }
+
+  // The comparison, with the two verdicts, its kind and its sentence.
+  comparison finish(const verdict& verdict_a, const verdict& verdict_b) {
+    if (n_allowed_ == 0 && c_.elements > 0) c_.max_ratio = std::numeric_limits<double>::quiet_NaN();
+    // Fewer reported elements than k_: std::partial_sort over all of them (make_heap, then
+    // sort_heap).
+    if (reported_ < k_) std::make_heap(heap_.begin(), heap_.end(), worse);
+    std::sort_heap(heap_.begin(), heap_.end(), worse);
+    c_.worst = std::move(heap_);
+    heap_.clear();
+    c_.a = verdict_a;
+    c_.b = verdict_b;
+    explain(c_);
+    return std::move(c_);
+  }
+
+ private:
+  static double key(const comparison::element& p) {
+    return std::isinf(p.allowed) && std::isfinite(p.difference) ? 0.0
+                                                                : ratio(p.difference, p.allowed);
+  }
+  static bool worse(const comparison::element& p, const comparison::element& q) {
+    return key(p) > key(q);
+  }
+  // The reported element number reported_ (std::partial_sort's step over the list of them).
+  void report(const comparison::element& e) {
+    const std::size_t position = reported_++;
+    if (k_ == 0) return;
+    if (position < k_) {
+      heap_.push_back(e);
+      if (position + 1 == k_) std::make_heap(heap_.begin(), heap_.end(), worse);
+    } else if (worse(e, heap_.front())) {
+      heap_.push_back(e);  // e replaces the top, which drops out
+      std::pop_heap(heap_.begin(), heap_.end(), worse);
+      heap_.pop_back();
+    }
+  }
+  detail::model_judge ja_, jb_;
+  double bmax_;
+  std::size_t k_;
+  std::size_t reported_ = 0;
+  std::int64_t n_allowed_ = 0;  // elements with a finite allowance
+  std::vector<double> db_;
+  exact::accumulator acc_, tmp_;
+  std::vector<comparison::element> heap_;
+  comparison c_;
+};
+
 // Signature test (docs/bounds.md, Theorem S): does the error of `observed` against model c's
 // reference correlate with the input-rounding difference between coarser model a and c?
 struct signature_result {
@@ -651,12 +798,14 @@ namespace {
 // whole-tensor pass. Returns the rows per block, or 0 for the whole-tensor pass: an output
 // small enough that its references are cheap to hold (at most sample_above elements, or fewer
 // than three blocks), or one whose identification reads the full references anyway (not
-// sampled).
+// sampled). `references`: how many references a block holds at once (references_held), which
+// divides the block's size.
 std::int64_t magnitude_rows_of(const reference_set::impl& s, std::int64_t k) {
   return s.magnitude_rows > 0 ? s.magnitude_rows : detail::magnitude_block_rows(k);
 }
 
-std::int64_t judging_block_rows(reference_set::impl& s, std::int64_t elements, bool identify) {
+std::int64_t judging_block_rows(reference_set::impl& s, std::int64_t elements, bool identify,
+                                std::int64_t references = 1) {
   const ops::problem& p = s.prob;
   if (s.blocking_forced && s.judge_rows == 0) return 0;
   if (!detail::magnitude_by_blocks_applies(p.op, p.x, p.w, p.b.get()) || !p.x.is_contiguous() ||
@@ -670,40 +819,76 @@ std::int64_t judging_block_rows(reference_set::impl& s, std::int64_t elements, b
   }
   if (elements <= sample_above) return 0;
   if (identify && s.identification_sample(elements) == nullptr) return 0;
-  // About 16 MiB of exact values (17 bytes per output) a block, in whole DGEMM calls of the
-  // magnitude, so that each element's T comes from the same call as in the whole pass (ViT-B's
-  // 1536-long rows: 8 calls of 341 rows, 17 MiB of exact values and 8 MiB of T; 5 blocks).
+  // About 16 MiB of exact values (17 bytes per output) a block and reference, in whole DGEMM calls
+  // of the magnitude, so that each element's T comes from the same call as in the whole pass
+  // (ViT-B's 1536-long rows: 8 calls of 341 rows, 17 MiB of exact values and 8 MiB of T; 5 blocks).
   // Fewer, larger blocks than 8 MiB: OpenBLAS's threads spin after each magnitude DGEMM,
   // taking CPU from the exact engine that runs next (at 2 threads 8 MiB blocks cost 5-20% more
   // CPU than the whole pass, 16 MiB ones none measurable).
   const std::int64_t row = elements / rows;
   const std::int64_t calls = magnitude_rows_of(s, k);
-  const std::int64_t want = (std::int64_t{16} << 20) / (17 * row);
+  const std::int64_t want =
+      (std::int64_t{16} << 20) / (17 * row * std::max<std::int64_t>(references, 1));
   const std::int64_t block = std::max<std::int64_t>(1, (want + calls / 2) / calls) * calls;
   return 3 * block <= rows ? block : 0;
 }
 
-// The declared model's judgement over blocks of `block_rows` output rows (judging_block_rows),
-// into *out, with the output's error statistics in *errors when given. Each block: a
+// The declared models' judgements of several outputs, and the comparisons of pairs of them, over
+// blocks of `block_rows` output rows (judging_block_rows), into out[o] and pairs[q] (added to),
+// with each output's error statistics in out[o].errors when asked. Each block: a
 // reference_cache of the sub-problem (those rows of x; w, b shared) whose magnitude DGEMM takes
-// the whole problem's layout, the model's references in it, judge_pass::add, then freed. Exact
-// values do not depend on the block; T is formed by the same DGEMM calls as in the whole pass;
-// n_i is K for every element (checked) and lambda is formed from the whole tensor's summand
-// count. Returns false, with nothing judged, where some block's reference has a T so small that
-// the whole pass forms that reference's T exactly for every element
+// the whole problem's layout, every model's references in it (formed once for every output and
+// pair), judge_pass::add per output and compare_pass::add per pair, then freed. Exact values do
+// not depend on the block; T is formed by the same DGEMM calls as in the whole pass; n_i is K
+// for every element (checked) and lambda is formed from the whole tensor's summand count.
+// Returns false, with nothing judged, where some block's reference has a T so small that the
+// whole pass forms that reference's T exactly for every element
 // (reference_cache::exact_magnitude_where_tiny, a decision over the whole tensor): the caller
 // then judges the whole tensor.
-bool judge_blocked(reference_set::impl& s, std::int64_t block_rows, const arithmetic_model& m,
-                   summation_order order, const detail::observed_values& observed,
-                   const tensor_view& observed_view, double alpha, double bmax, std::size_t worst_k,
-                   detail::error_stats* errors, judged& out) {
+struct blocked_output {
+  blocked_output(const arithmetic_model& m, const check_options& opt,
+                 const detail::observed_values& values, bool errors_wanted)
+      : model(m),
+        order(opt.override_order ? opt.order : m.order),
+        observed(&values),
+        worst_k(static_cast<std::size_t>(std::max(opt.worst, 1))),
+        want_errors(errors_wanted) {}
+  arithmetic_model model;
+  summation_order order;
+  const detail::observed_values* observed;
+  std::size_t worst_k;  // at least one: the explanation names the worst element
+  bool want_errors;
+  judged judgement{};          // out
+  detail::error_stats errors;  // out, when want_errors
+};
+struct blocked_pair {
+  std::size_t a, b;  // indices into the outputs
+  compare_pass* pass;
+};
+//
+// `classes` (when given): per output, reference_cache::entry_classes of the whole set for each
+// conversion its model allows, in conversion_list order. Each block then lists an output's
+// references as the whole set's of() lists them (one per distinct whole-set entry, then the
+// inputs as given, class 0, when none is) with those numbers as the pairs' ids: two rules whose
+// inputs a block's rows convert alike, which the whole tensor does not, stay two references
+// there. Without it, a block's own of() and its entries' identities (for pairs of models that
+// list the same references, where that gives the same allowances).
+bool judge_blocked(reference_set::impl& s, std::int64_t block_rows,
+                   std::vector<blocked_output>& outs, const std::vector<blocked_pair>& pairs,
+                   double alpha, double bmax,
+                   const std::vector<std::vector<std::size_t>>* classes = nullptr) {
   const tensor_view& x = s.prob.x;
-  const std::int64_t k = x.shape.back(), rows = x.numel() / k, n = observed.size(), row = n / rows;
+  const std::int64_t k = x.shape.back(), rows = x.numel() / k;
+  const std::int64_t n = outs.front().observed->size(), row = n / rows;
   const std::size_t bytes = storage_bytes(x.storage);
   const double work = static_cast<double>(x.numel()) *
                       static_cast<double>(s.prob.w.shape.empty() ? 1 : s.prob.w.shape[0]);
-  std::optional<judge_pass> pass;
-  detail::error_stats stats;
+  std::vector<std::optional<judge_pass>> passes(outs.size());
+  struct listed {
+    std::vector<const ops::op_result*> all;
+    std::vector<std::size_t> ids;
+  };
+  std::vector<listed> refs(outs.size());
   for (std::int64_t r0 = 0; r0 < rows; r0 += block_rows) {
     const std::int64_t m_rows = std::min(block_rows, rows - r0);
     tensor_view xb(static_cast<const char*>(x.data) + static_cast<std::size_t>(r0 * k) * bytes,
@@ -711,29 +896,119 @@ bool judge_blocked(reference_set::impl& s, std::int64_t block_rows, const arithm
     xb.held = m_rows * k;
     detail::reference_cache cache(ops::problem{s.prob.op, xb, s.prob.w, s.prob.b}, s.options);
     cache.set_magnitude_layout(work, magnitude_rows_of(s, k));
-    const auto refs = cache.of(m);
+    for (std::size_t o = 0; o < outs.size(); ++o) {
+      const arithmetic_model& m = outs[o].model;
+      listed& l = refs[o];
+      if (!classes) {
+        l.all = cache.of(m).all;
+        l.ids = identities(l.all);
+        continue;
+      }
+      l = {};
+      std::size_t rule = 0;
+      for (conversion c : detail::conversion_list) {
+        if (!(m.conversions & bounds::conversion_bit(c))) continue;
+        const std::size_t id = (*classes)[o][rule++];
+        if (std::find(l.ids.begin(), l.ids.end(), id) != l.ids.end()) continue;
+        l.all.push_back(&cache.converted(m.input, c, m.bias_format, m.underflow));
+        l.ids.push_back(id);
+      }
+      if (std::find(l.ids.begin(), l.ids.end(), std::size_t{0}) == l.ids.end()) {
+        l.all.push_back(&cache.original());
+        l.ids.push_back(0);
+      }
+    }
     s.cache.seconds += cache.seconds;
     ++s.blocking.blocks;
     if (cache.exact_magnitude_used()) return false;
-    const ops::op_result& primary = *refs.all.front();
-    if (primary.exact.size() != m_rows * row) return false;
-    if (!pass) {
-      // Every element sums K products (and the bias): the whole tensor's summand count.
-      const std::int64_t terms = primary.terms.empty() ? 0 : primary.terms[0];
-      if (primary.terms != ops::term_counts::uniform(primary.terms.size(), terms)) return false;
-      const std::int64_t summands =
-          std::max<std::int64_t>(n * terms + (primary.has_bias ? n : 0), 1);
-      pass.emplace(m, order, detail::lambda_of(m, detail::probabilistic_events(summands), alpha),
-                   bmax, n, worst_k, 1);
+    for (std::size_t o = 0; o < outs.size(); ++o) {
+      blocked_output& out = outs[o];
+      const ops::op_result& primary = *refs[o].all.front();
+      if (primary.exact.size() != m_rows * row) return false;
+      if (!passes[o]) {
+        // Every element sums K products (and the bias): the whole tensor's summand count.
+        const std::int64_t terms = primary.terms.empty() ? 0 : primary.terms[0];
+        if (primary.terms != ops::term_counts::uniform(primary.terms.size(), terms)) return false;
+        const std::int64_t summands =
+            std::max<std::int64_t>(n * terms + (primary.has_bias ? n : 0), 1);
+        passes[o].emplace(
+            out.model, out.order,
+            detail::lambda_of(out.model, detail::probabilistic_events(summands), alpha), bmax, n,
+            out.worst_k, 1);
+      }
     }
-    pass->add(refs.all, observed, r0 * row);
-    if (errors) stats.add(cache.original().exact, observed_view, r0 * row);
+    // Each output's pass and each pair's comparison is a task with its own state (counts, heap,
+    // accumulators) that sees its elements in order: run side by side on the engine's threads,
+    // they give what they give one after the other.
+    const ops::op_result& original = cache.original();
+    const auto tasks = static_cast<std::int64_t>(outs.size() + pairs.size());
+    detail::for_ranges(s.cache.threads(), tasks, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (auto t = static_cast<std::size_t>(begin); t < static_cast<std::size_t>(end); ++t) {
+        if (t < outs.size()) {
+          passes[t]->add(refs[t].all, *outs[t].observed, r0 * row);
+          if (outs[t].want_errors)
+            outs[t].errors.add(original.exact, outs[t].observed->view(), r0 * row);
+        } else {
+          const blocked_pair& q = pairs[t - outs.size()];
+          q.pass->add(refs[q.a].all, refs[q.a].ids, refs[q.b].all, refs[q.b].ids, original,
+                      *outs[q.a].observed, *outs[q.b].observed, r0 * row);
+        }
+      }
+    });
   }
-  if (!pass) return false;
-  out = pass->finish();
-  if (errors) *errors = stats;
+  for (std::size_t o = 0; o < outs.size(); ++o) {
+    if (!passes[o]) return false;
+    outs[o].judgement = passes[o]->finish();
+  }
   return true;
 }
+
+// The references a set of models' blocked pass holds at once, at most (for the size of its
+// blocks): the inputs as given, and each distinct conversion that may change them (to a format
+// coarser than x's or w's).
+std::int64_t references_held(const reference_set::impl& s,
+                             const std::vector<arithmetic_model>& models) {
+  std::vector<std::tuple<format_id, conversion, format_id, underflow_mode>> seen;
+  for (const auto& m : models) {
+    if (at_least_as_fine(m.input, s.prob.x.type) && at_least_as_fine(m.input, s.prob.w.type))
+      continue;
+    for (conversion c : detail::conversion_list) {
+      if (!(m.conversions & bounds::conversion_bit(c))) continue;
+      const auto key = std::make_tuple(m.input, c, m.bias_format, m.underflow);
+      if (std::find(seen.begin(), seen.end(), key) == seen.end()) seen.push_back(key);
+    }
+  }
+  return 1 + static_cast<std::int64_t>(seen.size());
+}
+
+// Whether two models list the same references (of(): the same conversions of the same inputs).
+// A pair of such models shares, over a block's own references, the allowances it shares over
+// the whole tensor's (both sides list the same references, and two that agree on a block give
+// the same numbers there); any other pair needs the whole set's entry classes (judge_blocked).
+bool same_references(const arithmetic_model& a, const arithmetic_model& b) {
+  return a.input == b.input && a.conversions == b.conversions && a.bias_format == b.bias_format &&
+         a.underflow == b.underflow;
+}
+
+// check()'s tests of its arguments: the confidence, the observed output's shape and data size.
+void validate(const reference_set::impl& s, const tensor_view& observed_view,
+              const check_options& opt) {
+  if (!(opt.confidence > 0 && opt.confidence < 1))
+    throw input_error("confidence must be in (0, 1), got " + num(opt.confidence));
+  auto shape = ops::output_shape(s.prob);
+  if (observed_view.shape != shape)
+    throw input_error("observed output has shape " + detail::shape_str(observed_view.shape) +
+                      " but " + std::string(ops::op_name(s.prob.op.kind)) + " gives " +
+                      detail::shape_str(shape));
+  if (observed_view.strides.size() != observed_view.shape.size() ||
+      (observed_view.held >= 0 && observed_view.is_contiguous() &&
+       observed_view.held != observed_view.numel()))
+    throw input_error("observed output: data size does not match its shape");
+}
+
+verdict check_judged(reference_set& set, const detail::observed_values& observed,
+                     const arithmetic_model& declared, const check_options& opt,
+                     detail::error_stats* error_out, const judged* declared_pass);
 
 }  // namespace
 
@@ -761,21 +1036,35 @@ verdict check(reference_set& set, const tensor_view& observed_view,
 verdict detail::check_with_errors(reference_set& set, const tensor_view& observed_view,
                                   const arithmetic_model& declared, const check_options& opt,
                                   error_stats* error_out) {
+  reference_set::impl& s = set.internals();
+  validate(s, observed_view, opt);
+  const detail::observed_values observed(observed_view);
+  // The declared model's pass: over blocks of rows where that applies (judging_block_rows),
+  // else over the whole tensor's references (check_judged).
+  const std::int64_t block_rows = judging_block_rows(s, observed.size(), opt.identify);
+  if (block_rows > 0) {
+    std::vector<blocked_output> outs{{declared, opt, observed, error_out != nullptr}};
+    if (judge_blocked(s, block_rows, outs, {}, opt.confidence / 2,
+                      detail::bias_max(s.prob.b.get()))) {
+      ++s.blocking.checks;
+      if (error_out) *error_out = outs.front().errors;
+      return check_judged(set, observed, declared, opt, nullptr, &outs.front().judgement);
+    }
+  }
+  return check_judged(set, observed, declared, opt, error_out, nullptr);
+}
+
+namespace {
+
+// check() of a validated output: the declared model's per-element pass (`declared_pass`, formed
+// by the caller over blocks of rows; null: over the whole tensor's references here, with the
+// error statistics in *error_out when given), identification and the verdict.
+verdict check_judged(reference_set& set, const detail::observed_values& observed,
+                     const arithmetic_model& declared, const check_options& opt,
+                     detail::error_stats* error_out, const judged* declared_pass) {
   const ops::op_spec& op = set.internals().prob.op;
   const tensor_view* b = set.internals().prob.b.get();
   reference_cache& refs = set.internals().cache;
-  if (!(opt.confidence > 0 && opt.confidence < 1))
-    throw input_error("confidence must be in (0, 1), got " + num(opt.confidence));
-  auto shape = ops::output_shape(set.internals().prob);
-  if (observed_view.shape != shape)
-    throw input_error("observed output has shape " + detail::shape_str(observed_view.shape) +
-                      " but " + std::string(ops::op_name(op.kind)) + " gives " +
-                      detail::shape_str(shape));
-  if (observed_view.strides.size() != observed_view.shape.size() ||
-      (observed_view.held >= 0 && observed_view.is_contiguous() &&
-       observed_view.held != observed_view.numel()))
-    throw input_error("observed output: data size does not match its shape");
-  const detail::observed_values observed(observed_view);
 
   const summation_order order = opt.override_order ? opt.order : declared.order;
   // Split the false-alarm budget: half for the per-element probabilistic bounds, half for the
@@ -790,21 +1079,15 @@ verdict detail::check_with_errors(reference_set& set, const tensor_view& observe
   const double bmax = detail::bias_max(b);
   // At least one worst element: the explanation names it (cut to opt.worst at the end).
   const auto worst_k = static_cast<std::size_t>(std::max(opt.worst, 1));
-  // The declared model's pass: over blocks of rows where that applies (judging_block_rows),
-  // else over the whole tensor's references.
-  const std::int64_t block_rows =
-      judging_block_rows(set.internals(), observed.size(), opt.identify);
   judged j;
-  bool blocked =
-      block_rows > 0 && judge_blocked(set.internals(), block_rows, declared, order, observed,
-                                      observed_view, alpha_elem, bmax, worst_k, error_out, j);
-  if (blocked) ++set.internals().blocking.checks;
-  if (!blocked) {
+  if (declared_pass) {
+    j = *declared_pass;
+  } else {
     const auto decl_refs = refs.of(declared);
     j = judge_all(declared, order, decl_refs.all, observed, alpha_elem, bmax, worst_k);
     if (error_out) {
       *error_out = {};
-      error_out->add(refs.original().exact, observed_view, 0);
+      error_out->add(refs.original().exact, observed.view(), 0);
     }
   }
   v.elements = j.elements;
@@ -834,7 +1117,7 @@ verdict detail::check_with_errors(reference_set& set, const tensor_view& observe
       sub_shape = observed.shape;
       sub_shape.front() = rows;
     }
-    observed_sample = sample->gather(observed_view, sample->out_row, sub_shape);
+    observed_sample = sample->gather(observed.view(), sample->out_row, sub_shape);
     v.identification_rows = sample->rows;
     v.identification_rows_total = sample->rows_total;
   }
@@ -1093,6 +1376,8 @@ verdict detail::check_with_errors(reference_set& set, const tensor_view& observe
   return v;
 }
 
+}  // namespace
+
 comparison compare(const ops::problem& p, const tensor_view& observed_a, std::string_view model_a,
                    const tensor_view& observed_b, std::string_view model_b,
                    const check_options& opt) {
@@ -1110,98 +1395,28 @@ comparison compare(const ops::problem& p, const tensor_view& observed_a, const v
 
 comparison compare(reference_set& set, const tensor_view& view_a, const verdict& verdict_a,
                    const tensor_view& view_b, const verdict& verdict_b, const check_options& opt) {
-  comparison c;
   const arithmetic_model ma = parse_model(verdict_a.declared_model);
   const arithmetic_model mb = parse_model(verdict_b.declared_model);
-  c.model_a = ma.name;
-  c.model_b = mb.name;
-  c.a = verdict_a;
-  c.b = verdict_b;
-
   reference_cache& refs = set.internals().cache;
   const tensor_view* b = set.internals().prob.b.get();
   const auto ra = refs.of(ma);
   const auto rb = refs.of(mb);
   const ops::op_result& r0 = refs.original();
-  const summation_order oa = opt.override_order ? opt.order : ma.order;
-  const summation_order ob = opt.override_order ? opt.order : mb.order;
-  exact::accumulator acc, tmp;
-  const double bmax = detail::bias_max(b);
-  c.elements = r0.exact.size();
-  if (view_a.numel() != c.elements || view_b.numel() != c.elements ||
+  const std::int64_t elements = r0.exact.size();
+  if (view_a.numel() != elements || view_b.numel() != elements ||
       view_a.strides.size() != view_a.shape.size() || view_b.strides.size() != view_b.shape.size())
     throw input_error("compare: the outputs do not have the op's output shape");
   const detail::observed_values observed_a(view_a), observed_b(view_b);
-  std::vector<comparison::element> all;
-  std::vector<double> db(rb.all.size());
-  std::int64_t n_allowed = 0;  // elements with a finite allowance
-  detail::model_judge ja(ma, oa, 0.0), jb(mb, ob, 0.0);
-  for (std::int64_t i = 0; i < c.elements; ++i) {
-    double ya = observed_a[i];
-    double yb = observed_b[i];
-    comparison::element e{i, ya, yb, r0.exact.rounded(i), 0, 0};
-    if (!std::isfinite(ya) || !std::isfinite(yb)) {
-      bool same = (std::isnan(ya) && std::isnan(yb)) || ya == yb;
-      if (!same) {
-        ++c.n_special_mismatch;
-        e.difference = inf;
-        all.push_back(e);
-      }
-      continue;
-    }
-    // |a - b| rounded down, exactly formed.
-    acc.clear();
-    acc.add(ya);
-    acc.add(-yb);
-    e.difference = acc.abs_diff(0.0, exact::rounding::downward);
-    // Allowed: the largest, over each side's references, of bound_a + bound_b + |y~_a - y~_b|
-    // (|y~_a - y~_b| rounded up; 0 for a shared reference). Beyond it, no choice of the
-    // references the two implementations may have used explains the difference.
-    for (std::size_t q = 0; q < rb.all.size(); ++q)
-      db[q] = jb.deterministic(detail::input_of(*rb.all[q], i, yb, bmax));
-    double allowed = 0, shared = 0;
-    for (const auto* pa : ra.all) {
-      const double da = ja.deterministic(detail::input_of(*pa, i, ya, bmax));
-      for (std::size_t q = 0; q < rb.all.size(); ++q) {
-        const auto* pb = rb.all[q];
-        double refdiff = 0;
-        if (pa != pb) {
-          pa->exact.load(i, acc);
-          pb->exact.load(i, tmp);
-          tmp.negate();
-          acc.add(tmp);
-          refdiff = acc.abs_diff(0.0, exact::rounding::upward);
-          if (!std::isfinite(refdiff)) refdiff = inf;
-        }
-        const double al = detail::add_up(detail::add_up(da, db[q]), refdiff);
-        allowed = std::max(allowed, al);
-        if (pa == pb) shared = std::max(shared, al);
-      }
-    }
-    e.allowed = allowed;
-    if (std::isfinite(allowed)) {
-      c.max_ratio = std::max(c.max_ratio, ratio(e.difference, allowed));
-      if (e.difference > allowed) ++c.n_beyond;
-      ++n_allowed;
-    } else if (e.difference > 0) {
-      ++c.n_no_allowance;
-    }
-    if (std::isfinite(shared) && e.difference > shared) ++c.n_beyond_shared;
-    all.push_back(e);
-  }
-  if (n_allowed == 0 && c.elements > 0) c.max_ratio = std::numeric_limits<double>::quiet_NaN();
-  auto key = [](const comparison::element& p) {
-    return std::isinf(p.allowed) && std::isfinite(p.difference) ? 0.0
-                                                                : ratio(p.difference, p.allowed);
-  };
-  std::size_t k =
-      std::min<std::size_t>(static_cast<std::size_t>(std::max(opt.worst, 0)), all.size());
-  std::partial_sort(
-      all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(),
-      [&](const comparison::element& p, const comparison::element& q) { return key(p) > key(q); });
-  all.resize(k);
-  c.worst = std::move(all);
+  compare_pass pass(ma, mb, opt, detail::bias_max(b), elements);
+  pass.add(ra.all, identities(ra.all), rb.all, identities(rb.all), r0, observed_a, observed_b, 0);
+  return pass.finish(verdict_a, verdict_b);
+}
 
+namespace {
+
+// The sentence and kind of a comparison whose counts, ratio and worst elements are formed
+// (docs/verdicts.md, §5).
+void explain(comparison& c) {
   std::ostringstream msg;
   if (c.n_beyond > 0 || c.n_special_mismatch > 0) {
     c.kind = verdict_kind::violation;
@@ -1246,7 +1461,84 @@ comparison compare(reference_set& set, const tensor_view& view_a, const verdict&
     }
   }
   c.explanation = msg.str();
-  return c;
+}
+
+}  // namespace
+
+detail::checked_outputs detail::check_and_compare(
+    reference_set& set, const std::vector<tensor_view>& outputs,
+    const std::vector<arithmetic_model>& declared,
+    const std::vector<std::pair<std::size_t, std::size_t>>& pairs, const check_options& opt) {
+  reference_set::impl& s = set.internals();
+  if (declared.size() != outputs.size())
+    throw input_error("check: one declared model per output, got " +
+                      std::to_string(declared.size()) + " for " + std::to_string(outputs.size()));
+  for (const auto& [a, b] : pairs)
+    if (a >= outputs.size() || b >= outputs.size())
+      throw input_error("check: a pair names an output that is not there");
+  for (const auto& o : outputs) validate(s, o, opt);
+  std::deque<observed_values> observed;  // stable addresses
+  for (const auto& o : outputs) observed.emplace_back(o);
+  checked_outputs r;
+  r.errors.resize(outputs.size());
+  if (outputs.empty()) return r;
+
+  // One pass over blocks of rows for every output and pair, where check() would judge one
+  // output by blocks and each pair's models list the same references (same_references).
+  std::int64_t block_rows =
+      judging_block_rows(s, observed.front().size(), opt.identify, references_held(s, declared));
+  // A pair of models that list different references: the whole set's entries, numbered, so
+  // that what the two share is what they share over the whole tensor (judge_blocked).
+  std::optional<std::vector<std::vector<std::size_t>>> classes;
+  if (block_rows > 0 && std::any_of(pairs.begin(), pairs.end(), [&](const auto& q) {
+        return !same_references(declared[q.first], declared[q.second]);
+      })) {
+    std::vector<reference_cache::key> rules;
+    for (const auto& m : declared)
+      for (conversion c : detail::conversion_list)
+        if (m.conversions & bounds::conversion_bit(c))
+          rules.push_back({m.input, c, m.bias_format, m.underflow});
+    const std::vector<std::size_t> all = s.cache.entry_classes(rules);
+    classes.emplace();
+    std::size_t next = 0;
+    for (const auto& m : declared) {
+      auto& own = classes->emplace_back();
+      for (conversion c : detail::conversion_list)
+        if (m.conversions & bounds::conversion_bit(c)) own.push_back(all[next++]);
+    }
+  }
+  if (block_rows > 0) {
+    const double bmax = bias_max(s.prob.b.get());
+    std::vector<blocked_output> outs;
+    for (std::size_t o = 0; o < outputs.size(); ++o)
+      outs.emplace_back(declared[o], opt, observed[o], true);
+    std::deque<compare_pass> passes;
+    std::vector<blocked_pair> blocked_pairs;
+    for (const auto& [a, b] : pairs) {
+      passes.emplace_back(declared[a], declared[b], opt, bmax, observed.front().size());
+      blocked_pairs.push_back({a, b, &passes.back()});
+    }
+    if (judge_blocked(s, block_rows, outs, blocked_pairs, opt.confidence / 2, bmax,
+                      classes ? &*classes : nullptr)) {
+      s.blocking.checks += static_cast<std::int64_t>(outputs.size());
+      for (std::size_t o = 0; o < outputs.size(); ++o) {
+        r.errors[o] = outs[o].errors;
+        r.verdicts.push_back(
+            check_judged(set, observed[o], declared[o], opt, nullptr, &outs[o].judgement));
+      }
+      for (std::size_t q = 0; q < pairs.size(); ++q)
+        r.comparisons.push_back(
+            passes[q].finish(r.verdicts[pairs[q].first], r.verdicts[pairs[q].second]));
+      return r;
+    }
+  }
+  // The whole tensor's references, formed once for every output and pair.
+  for (std::size_t o = 0; o < outputs.size(); ++o)
+    r.verdicts.push_back(check_judged(set, observed[o], declared[o], opt, &r.errors[o], nullptr));
+  for (const auto& [a, b] : pairs)
+    r.comparisons.push_back(
+        compare(set, outputs[a], r.verdicts[a], outputs[b], r.verdicts[b], opt));
+  return r;
 }
 
 }  // namespace roundoff::verdicts

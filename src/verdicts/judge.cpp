@@ -35,20 +35,24 @@ void judge(const ops::problem& p, const std::vector<judged_output>& outs,
   co.reference.threads = opt.threads;
   co.reference.device = opt.device;
 
-  // One set of exact references for every output and pair (each conversion computed once).
-  // The error statistics come from check()'s pass over the exact result on the given inputs
-  // (over blocks of rows where check judges by blocks: the whole exact result is not held).
+  // One set of exact references for every output and pair (each conversion computed once),
+  // over blocks of rows where check judges by blocks: then neither the whole exact result nor
+  // anything per element is held (docs/verdicts.md §2). The error statistics come from the same
+  // pass over the exact result on the given inputs.
   verdicts::reference_set refs(p, co.reference);
   const std::vector<std::int64_t> shape = ops::output_shape(p);
-  // Several outputs share the whole references (formed once; compare() reads them): no blocks.
-  if (outs.size() > 1) detail::set_blocking(refs, 0, 0);
-
-  std::vector<verdicts::verdict> judged;
+  std::vector<tensor_view> views;
+  std::vector<bounds::arithmetic_model> models;
   for (const auto& o : outs) {
-    detail::error_stats errors;
-    judged.push_back(
-        detail::check_with_errors(refs, o.observed, bounds::parse_model(o.declared), co, &errors));
-    const verdicts::verdict& v = judged.back();
+    views.push_back(o.observed);
+    models.push_back(bounds::parse_model(o.declared));
+  }
+  const detail::checked_outputs checked = detail::check_and_compare(refs, views, models, pairs, co);
+
+  for (std::size_t n = 0; n < outs.size(); ++n) {
+    const auto& o = outs[n];
+    const detail::error_stats& errors = checked.errors[n];
+    const verdicts::verdict& v = checked.verdicts[n];
     report::result r;
     r.name = o.name;
     r.declared = v.declared_model;
@@ -76,12 +80,10 @@ void judge(const ops::problem& p, const std::vector<judged_output>& outs,
     into.items.push_back(std::move(r));
   }
 
-  for (const auto& [i, j] : pairs) {
-    const auto& a = outs[i];
-    const auto& bo = outs[j];
-    // The per-output verdicts above are reused: compare() does not judge them again.
-    const verdicts::comparison c =
-        verdicts::compare(refs, a.observed, judged[i], bo.observed, judged[j], co);
+  for (std::size_t q = 0; q < pairs.size(); ++q) {
+    const auto& a = outs[pairs[q].first];
+    const auto& bo = outs[pairs[q].second];
+    const verdicts::comparison& c = checked.comparisons[q];
     report::comparison rc;
     rc.a = a.name;
     rc.b = bo.name;

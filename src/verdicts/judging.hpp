@@ -256,6 +256,42 @@ class reference_cache {
     return first_orders_.back()->values;
   }
 
+  // A conversion rule: converted(f, c, bias, u)'s arguments.
+  struct key {
+    format_id f;
+    conversion c;
+    format_id bias;
+    underflow_mode u;
+    bool operator==(const key& o) const {
+      return f == o.f && c == o.c && bias == o.bias && u == o.u;
+    }
+  };
+  // Which entry converted() gives each of `rules` over this cache's inputs, as numbers: 0 for
+  // the inputs as given, equal numbers exactly where it gives one entry (the same rule twice;
+  // or inputs converted to the same values bit for bit, none NaN: find_or_add's test, a hash
+  // and ==). From the inputs alone, a chunk at a time: no exact result, no converted copy.
+  std::vector<std::size_t> entry_classes(const std::vector<key>& rules) {
+    std::vector<std::size_t> classes;
+    std::vector<std::size_t> first;  // first[c - 1]: the first rule of class c
+    for (std::size_t r = 0; r < rules.size(); ++r) {
+      const key& k = rules[r];
+      std::size_t c = none;
+      for (std::size_t q = 0; q < r && c == none; ++q)
+        if (rules[q] == k) c = classes[q];
+      if (c == none && unchanged(p_.x, k.f, k.u) && unchanged(p_.w, k.f, k.u) &&
+          (!p_.b || unchanged(*p_.b, k.bias, k.u)))
+        c = 0;
+      for (std::size_t q = 0; q < first.size() && c == none; ++q)
+        if (converted_alike(rules[first[q]], k)) c = q + 1;
+      if (c == none) {
+        first.push_back(r);
+        c = first.size();
+      }
+      classes.push_back(c);
+    }
+    return classes;
+  }
+
   model_refs of(const arithmetic_model& m) {
     model_refs r;
     for (conversion c : conversion_list) {
@@ -271,15 +307,30 @@ class reference_cache {
   }
 
  private:
-  struct key {
-    format_id f;
-    conversion c;
-    format_id bias;
-    underflow_mode u;
-    bool operator==(const key& o) const {
-      return f == o.f && c == o.c && bias == o.bias && u == o.u;
-    }
-  };
+  // Whether rules a and b convert x, w and b (as inputs() does) to the same values, bit for bit
+  // and none NaN.
+  bool converted_alike(const key& a, const key& b) const {
+    auto alike = [](const tensor_view& t, const key& ka, const key& kb, bool bias) {
+      const format_id fa = bias ? ka.bias : ka.f, fb = bias ? kb.bias : kb.f;
+      const conversion ca = bias ? conversion::nearest_even : ka.c;
+      const conversion cb = bias ? conversion::nearest_even : kb.c;
+      constexpr std::int64_t chunk = 4096;
+      double buf[chunk];
+      for (std::int64_t i = 0, n = t.numel(); i < n; i += chunk) {
+        const std::int64_t count = std::min(chunk, n - i);
+        t.read(i, count, buf);
+        for (std::int64_t j = 0; j < count; ++j) {
+          const double va = convert(fa, buf[j], ca, ka.u), vb = convert(fb, buf[j], cb, kb.u);
+          if (std::isnan(va) ||
+              std::bit_cast<std::uint64_t>(va) != std::bit_cast<std::uint64_t>(vb))
+            return false;
+        }
+      }
+      return true;
+    };
+    return alike(p_.x, a, b, false) && alike(p_.w, a, b, false) &&
+           (!p_.b || alike(*p_.b, a, b, true));
+  }
   struct operands {
     tensor x, w;
     std::optional<tensor> b;
@@ -674,7 +725,8 @@ class reference_cache {
 // else (strided, f16, bf16) copied once (counted by input_bytes_copied()).
 class observed_values {
  public:
-  explicit observed_values(const tensor_view& v) : shape(v.shape), type(v.type), size_(v.numel()) {
+  explicit observed_values(const tensor_view& v)
+      : shape(v.shape), type(v.type), view_(v), size_(v.numel()) {
     if (v.is_contiguous() && (v.storage == storage_type::f64 || v.storage == storage_type::f32)) {
       data_ = v.data;
       f32_ = v.storage == storage_type::f32;
@@ -688,10 +740,13 @@ class observed_values {
                 : static_cast<const double*>(data_)[i];
   }
   std::int64_t size() const noexcept { return size_; }
+  /// The output as given.
+  const tensor_view& view() const noexcept { return view_; }
   std::vector<std::int64_t> shape;
   format_id type;
 
  private:
+  tensor_view view_;
   const void* data_ = nullptr;
   bool f32_ = false;
   std::int64_t size_ = 0;
@@ -885,11 +940,27 @@ verdict check_with_errors(reference_set& set, const tensor_view& observed,
                           const arithmetic_model& declared, const check_options& opt,
                           error_stats* errors);
 
+/// judge()'s work: each output checked against its declared model, with its error_stats, and each
+/// pair (indices into outputs) compared: the verdicts, statistics and comparisons of
+/// check_with_errors per output and compare(set, ...) per pair, field for field. Where check()
+/// judges one output by blocks of rows (docs/verdicts.md §2), one pass over the blocks serves
+/// every output and pair (each block's references formed once; neither the whole references
+/// nor anything per element is held; what a pair shares numbered from the whole set); else the
+/// whole references, formed once for all. Every output is validated before any is judged.
+struct checked_outputs {
+  std::vector<verdict> verdicts;
+  std::vector<error_stats> errors;
+  std::vector<comparison> comparisons;
+};
+checked_outputs check_and_compare(reference_set& set, const std::vector<tensor_view>& outputs,
+                                  const std::vector<arithmetic_model>& declared,
+                                  const std::vector<std::pair<std::size_t, std::size_t>>& pairs,
+                                  const check_options& opt);
+
 /// Judge the declared model over blocks of `judge_rows` output rows wherever the op allows it
 /// (0: never), whatever the size, and form every magnitude by DGEMM calls of `magnitude_rows`
 /// rows of |x| (0: the default). The verdicts do not depend on judge_rows. Tests force small
-/// blocks; judge() turns blocking off for a set that judges several outputs (each check would
-/// form the references again, and comparing them forms the whole ones anyway).
+/// blocks (check_and_compare's joint pass included).
 void set_blocking(reference_set& set, std::int64_t judge_rows, std::int64_t magnitude_rows);
 /// For tests: the checks of `set` whose declared pass ran blocked, and the blocks formed (those
 /// of a blocked pass that fell back to the whole tensor included).
