@@ -669,7 +669,7 @@ void tile_executor::run_tile_native(workspace& ws, i64 bt, i64 i0, i64 i1, i64 j
   };
   // Adds a finished chunk's sums, columns [q0, q1) of C, into the int64 totals.
   const auto add_chunk = [&](i64 q0, i64 q1) {
-    nat::add_chunk_sums(ws.products.data(), ws.chunk_sums.data(), nprod * mp, np, q0, q1);
+    kern.add_chunk_sums(ws.products.data(), ws.chunk_sums.data(), nprod * mp, np, q0, q1);
   };
   if (!ws.a_any_fast) {  // every output of the tile goes to the simple path
     setup_b(0, np);

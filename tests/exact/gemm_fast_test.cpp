@@ -147,6 +147,44 @@ TEST(GemmFast, F64KaratsubaThreeSlicesAgainstMpfr) {
   }
 }
 
+// Chunk sums near Lemma 2's bound 2^53, both signs, through each kernel's int64 conversion
+// (docs/exact-fast.md, Lemma 4). f64 normal data takes the 3-slice Karatsuba plan (w = 22,
+// t = 21, 512-term chunks, so K = 2048 is four chunks); a row of x = 2 - 2^-21 - 2^-42 slices
+// into a top slice 2^21 - 1 and a middle slice 2^21 - 1 (just below the ties of both roundings),
+// so its block x1 + x2 = 2^22 - 2 and the chunk sum of that block with itself is 512 (2^22 - 2)^2,
+// above 2^52.99. Mutation check: a conversion exact only below 2^51 (the plain 1.5*2^52 trick)
+// passes every other test here and fails this one. Against MPFR, 1 and 2 threads.
+TEST(GemmFast, ChunkSumsNearTheirBoundAgainstMpfr) {
+  auto g = roundoff::test::rng(0x6a1d);
+  std::normal_distribution<double> nd;
+  const double near = 2.0 - std::ldexp(1.0, -21) - std::ldexp(1.0, -42);
+  const i64 m = 5, n = 27, k = 2048;
+  layout L;
+  L.a.resize(static_cast<std::size_t>(m * k));
+  L.b.resize(static_cast<std::size_t>(n * k));
+  // Rows 0 and 1: +near and -near throughout (A and B); row 2: alternating signs; others normal.
+  const auto fill = [&](double* row, i64 r) {
+    for (i64 t = 0; t < k; ++t)
+      row[t] = r == 0 ? near : r == 1 ? -near : r == 2 ? (t % 2 == 0 ? near : -near) : nd(g);
+  };
+  for (i64 i = 0; i < m; ++i) fill(L.a.data() + i * k, i);
+  for (i64 j = 0; j < n; ++j) fill(L.b.data() + j * k, j);
+  gemm_problem& p = L.p;
+  p.m = m, p.n = n, p.k = k, p.a = L.a.data(), p.lda = k, p.b = L.b.data(), p.ldb = k;
+  p.c_row_stride = n;
+  L.dest_size = m * n;
+  L.describe = "f64, chunk sums near 2^53";
+  exact_tensor simple({m * n});
+  gemm_exact_simple(p, simple);
+  for (const int threads : {1, 2}) {
+    exact_tensor fast({m * n});
+    gemm_exact(p, fast, {threads});
+    int failures = 0;
+    expect_equal(L, fast, simple, 0, &failures);
+    expect_equal_mpfr(L, fast, "fast, " + std::to_string(threads) + " threads", 0, &failures);
+  }
+}
+
 // f64 inputs at the seed's structure (x 32 x 2048, W n x 2048, bias), where nearly every output
 // needs the side store (its exact value spans more than two doubles): several threads store
 // into one tensor at once, and a caller that reuses the tensor for its next calls (the same

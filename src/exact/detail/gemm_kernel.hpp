@@ -25,6 +25,19 @@ struct rem_entry {
 
 namespace native {
 
+/// sums[r * ld + j] += c[r * ld + j] for r < rows and j0 <= j < j1: a chunk's slice sums,
+/// integer-valued doubles of magnitude <= 2^53 (docs/exact-fast.md, Lemma 2), each converted
+/// to int64 exactly (every conversion is exact for integer values below 2^63, Lemma 4).
+using chunk_sums_fn = void (*)(const double* c, std::int64_t* sums, std::int64_t rows,
+                               std::int64_t ld, std::int64_t j0, std::int64_t j1) noexcept;
+
+/// One way of converting chunk sums: "scalar", "avx2" (4 lanes, by bit patterns) or
+/// "avx512dq" (8 lanes, cvttpd_epi64).
+struct chunk_sum_conversion {
+  const char* name;
+  chunk_sums_fn add;
+};
+
 /// One native micro-kernel and the packed layout it reads. Micro-tile: mr rows of A times nr
 /// rows of B. Packed panels hold, for each k of a K block, the mr (or nr) values of consecutive
 /// rows: a panel of A is [k][mr], one of B is [k][nr]. A K block has at most kb columns, so
@@ -39,6 +52,8 @@ struct micro_kernel {
   /// FMA. Adds to C when accumulate, else overwrites it.
   void (*run)(std::int64_t kc, const double* a, const double* b, double* c, std::int64_t ldc,
               bool accumulate) noexcept;
+  /// The chunk-sum conversion of this kernel's instruction set.
+  chunk_sums_fn add_chunk_sums;
 };
 
 /// The native kernel for this CPU, or nullptr when the OpenBLAS path must run. Best first:
@@ -60,11 +75,13 @@ void split_panel(int width, bool wide, const double* const* rows, const slicer* 
                  bool karatsuba, std::int64_t k0, std::int64_t n, double* const* out,
                  std::int32_t row0, std::vector<rem_entry>& rem);
 
-/// sums[r * ld + j] += c[r * ld + j] for r < rows and j0 <= j < j1: a chunk's slice sums,
-/// integer-valued doubles of magnitude <= 2^53 (docs/exact-fast.md, Lemma 2), each converted
-/// to int64 exactly. Eight at a time with AVX-512DQ where the CPU has it.
-void add_chunk_sums(const double* c, std::int64_t* sums, std::int64_t rows, std::int64_t ld,
-                    std::int64_t j0, std::int64_t j1) noexcept;
+/// All conversions a build and CPU offer (scalar first), for the tests: each must give the same
+/// int64 sums.
+std::vector<chunk_sum_conversion> chunk_sum_conversions();
+
+/// The scalar conversion (no kernel uses it; the tests run it beside the vector ones).
+void add_chunk_sums_scalar(const double* c, std::int64_t* sums, std::int64_t rows, std::int64_t ld,
+                           std::int64_t j0, std::int64_t j1) noexcept;
 
 }  // namespace native
 }  // namespace roundoff::exact::detail
