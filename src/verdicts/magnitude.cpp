@@ -11,8 +11,10 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <string_view>
 
 #include "directed.hpp"
+#include "roundoff/exact/abs_product.hpp"
 #include "roundoff/exact/gemm.hpp"
 
 namespace roundoff::verdicts::detail {
@@ -85,6 +87,36 @@ class single_threaded_blas {
   int saved_;
 };
 
+// The one-call case on the exact engine's own kernels (exact::abs_product_sum: |.| taken while
+// packing, one pass over W): x's rows and W's elements read in place when stored as f32 or f64
+// with 2-D strides, else |.| of them copied first. False when no native kernel runs.
+bool native_abs_product(bool lin, const tensor_view& x, const tensor_view& w, const double* babs,
+                        std::int64_t rows, std::int64_t n, std::int64_t k, int threads, double* t) {
+  if (std::string_view(exact::gemm_exact_kernel()).substr(0, 7) != "native-") return false;
+  auto in_place = [](const tensor_view& v) {
+    return v.storage == storage_type::f64 || v.storage == storage_type::f32;
+  };
+  std::vector<double> xcopy, wcopy;
+  exact::abs_operand xa{x.data, x.storage == storage_type::f32, k, 1};
+  if (!in_place(x) || !(x.is_contiguous() || x.dim() == 2)) {
+    xcopy.resize(static_cast<std::size_t>(rows * k));
+    read_abs(x, 0, rows * k, xcopy.data());
+    xa = {xcopy.data(), false, k, 1};
+  } else if (!x.is_contiguous()) {
+    xa.row_stride = x.strides[0], xa.col_stride = x.strides[1];
+  }
+  // B(j, q) = W[j, q] (linear) or W[q, j] (matmul).
+  const std::int64_t ws0 = w.is_contiguous() ? w.shape[1] : w.strides[0];
+  const std::int64_t ws1 = w.is_contiguous() ? 1 : w.strides[1];
+  exact::abs_operand wa{w.data, w.storage == storage_type::f32, lin ? ws0 : ws1, lin ? ws1 : ws0};
+  if (!in_place(w)) {
+    wcopy.resize(static_cast<std::size_t>(n * k));
+    read_abs(w, 0, n * k, wcopy.data());
+    wa = {wcopy.data(), false, lin ? k : 1, lin ? 1 : n};
+  }
+  return exact::abs_product_sum(rows, n, k, xa, wa, babs, t, threads);
+}
+
 }  // namespace
 
 std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, const tensor_view& x,
@@ -122,10 +154,15 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
       std::min<std::int64_t>(block_rows > 0 ? block_rows : magnitude_block_rows(k), INT_MAX);
   const magnitude_panel_shape panel =
       magnitude_panel(n, k, (whole_rows > 0 ? whole_rows : rows) <= block);
+  std::vector<double> t(static_cast<std::size_t>(rows * n));
+  if ((whole_rows > 0 ? whole_rows : rows) <= block &&
+      native_abs_product(lin, x, w, b ? babs.data() : nullptr, rows, n, k, threads, t.data())) {
+    for (double& v : t) v = bound(v);
+    return t;
+  }
   const std::int64_t panels = (n + panel.columns - 1) / panel.columns;
   const std::int64_t blocks = (rows + block - 1) / block;
   const int nthreads = exact::engine_threads(threads);
-  std::vector<double> t(static_cast<std::size_t>(rows * n));
 
   // Panel p of the rows [r0, r0 + m) of T. |x|'s rows are read from xabs (m x k, row-major)
   // when given, else each piece's columns copied into xbuf (m x depth); |W|'s pieces from

@@ -11,11 +11,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../../src/verdicts/magnitude.hpp"
+#include "roundoff/exact/gemm.hpp"
 #include "roundoff/formats/convert.hpp"
 
 namespace {
@@ -299,6 +302,77 @@ TEST(MagnitudeByBlocks, ABlockOfWholeCallsGetsTheWholePassValues) {
         }
       }
   }
+}
+
+// The one-call case (rows within one call: the native kernels' path, exact::abs_product_sum,
+// where a native kernel runs): any block of rows, passed with the whole problem's rows, gets the
+// whole pass's T, whatever its size against the kernel's row tile (1, 3, 5, 8, 9 rows). With
+// ROUNDOFF_EXACT_KERNEL=blas (OpenBLAS, whose kernel choice depends on the rows of a call) only
+// the whole pass is checked: check.cpp cuts rows at whole calls there.
+TEST(MagnitudeByBlocks, OneCallRowsGetTheWholePassValuesInAnyBlock) {
+  std::mt19937_64 g(1409);
+  const std::int64_t rows = 26, k = 531, n = 61;
+  const std::vector<double> xd = values(rows * k, g, 1.0, format_id::f32);
+  const std::vector<double> wd = values(n * k, g, 1.0, format_id::f32);
+  const std::vector<double> bd = values(n, g, 1.0, format_id::f32);
+  const std::vector<float> xf(xd.begin(), xd.end()), wf(wd.begin(), wd.end());
+  const tensor_view b(bd.data(), {n}, format_id::f32);
+  for (const ops::op_kind kind : {ops::op_kind::linear, ops::op_kind::matmul}) {
+    const ops::op_spec op(kind);
+    const bool lin = kind == ops::op_kind::linear;
+    const std::vector<std::int64_t> w_shape =
+        lin ? std::vector<std::int64_t>{n, k} : std::vector<std::int64_t>{k, n};
+    const tensor_view w(wf.data(), w_shape);
+    const tensor_view x(xf.data(), {rows, k});
+    const auto whole = magnitude_by_blocks(op, x, w, &b, 1);
+    ASSERT_TRUE(whole.has_value());
+    expect_above_exact(op, x, w, &b, *whole, lin ? "linear, one call" : "matmul, one call");
+    if (std::string_view(exact::gemm_exact_kernel()) == "openblas") continue;
+    for (const std::int64_t block : {1, 3, 5, 8, 9})
+      for (std::int64_t r0 = 0; r0 < rows; r0 += block) {
+        const std::int64_t m = std::min(block, rows - r0);
+        const tensor_view xb(xf.data() + r0 * k, {m, k});
+        for (const int threads : {1, 2, 5}) {
+          const auto part = magnitude_by_blocks(op, xb, w, &b, threads, 0, rows);
+          ASSERT_TRUE(part.has_value());
+          expect_same(*whole, *part, r0 * n,
+                      std::string(lin ? "linear" : "matmul") + ", rows " + std::to_string(r0) +
+                          ".." + std::to_string(r0 + m) + ", threads " + std::to_string(threads));
+        }
+      }
+  }
+}
+
+// Inf and NaN in x or W (one call and many): T is +Inf or NaN exactly where the exact sum is
+// undefined or infinite (a row of x, a column of W holding one), and finite elsewhere.
+TEST(MagnitudeByBlocks, InfAndNanMakeTheirRowsAndColumnsNonFinite) {
+  std::mt19937_64 g(1410);
+  const std::int64_t rows = 10, k = 300, n = 50;
+  std::vector<double> xd = values(rows * k, g, 1.0, format_id::f64);
+  std::vector<double> wd = values(n * k, g, 1.0, format_id::f64);
+  xd[3 * k + 17] = std::numeric_limits<double>::infinity();
+  xd[7 * k + 290] = std::numeric_limits<double>::quiet_NaN();
+  wd[29 * k + 5] = -std::numeric_limits<double>::infinity();
+  const tensor_view x(xd.data(), {rows, k}), w(wd.data(), {n, k});
+  const ops::op_spec op(ops::op_kind::linear);
+  for (const std::int64_t per_call : {0, 3})
+    for (const int threads : {1, 2}) {
+      const auto t = magnitude_by_blocks(op, x, w, nullptr, threads, per_call);
+      ASSERT_TRUE(t.has_value());
+      for (std::int64_t i = 0; i < rows; ++i)
+        for (std::int64_t j = 0; j < n; ++j) {
+          const double v = (*t)[static_cast<std::size_t>(i * n + j)];
+          const std::string at = "rows per call " + std::to_string(per_call) + ", threads " +
+                                 std::to_string(threads) + ", element (" + std::to_string(i) +
+                                 ", " + std::to_string(j) + ")";
+          if (i == 7)
+            EXPECT_TRUE(std::isnan(v)) << at << ": " << v;
+          else if (i == 3 || j == 29)
+            EXPECT_TRUE(v == std::numeric_limits<double>::infinity()) << at << ": " << v;
+          else
+            EXPECT_TRUE(std::isfinite(v)) << at << ": " << v;
+        }
+    }
 }
 
 }  // namespace
