@@ -1,5 +1,6 @@
-// T_i = sum_k |x_ik||w_jk| + |b_j| for linear and 2-D-weight matmul, from OpenBLAS DGEMM calls
-// over blocks of |x| rows and panels of |W| and the certified enlargement of docs/ops.md §3.2,
+// T_i = sum_k |x_ik||w_jk| + |b_j| for linear and 2-D-weight matmul, from the exact engine's
+// native kernels when the rows fit one call (exact::abs_product_sum), else OpenBLAS DGEMM calls
+// over blocks of |x| rows and panels of |W|, and the certified enlargement of docs/ops.md §3.2,
 // without a copy of |x| (docs/bounds.md §3.5, "The magnitude"). Internal: not installed.
 #pragma once
 
