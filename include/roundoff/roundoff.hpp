@@ -26,6 +26,7 @@
 #include "roundoff/io/torch_pickle.hpp"
 
 // The exact engine.
+#include "roundoff/exact/abs_product.hpp"
 #include "roundoff/exact/accumulator.hpp"
 #include "roundoff/exact/exact_tensor.hpp"
 #include "roundoff/exact/gemm.hpp"
