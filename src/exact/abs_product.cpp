@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include "roundoff/exact/gemm.hpp"
@@ -128,58 +129,63 @@ bool abs_product_sum(std::int64_t m, std::int64_t n, std::int64_t k, const abs_o
   const int nthreads = engine_threads(threads);
 
   // |A| packed whole: the piece [k0, k0 + kc) of row tile it at k0 * padded + it * mr * kc.
+  // One pass of the workers (a second would wait for them to wake again): items [0, row_tiles)
+  // pack |A|'s row tiles; the later ones, (group of up to 256 rows, one column tile of nr
+  // outputs), each pack their B micro-panel piece by piece and run the kernel on every row tile
+  // of the group, adding into T (which starts as |bias|) piece after piece. A thread that takes
+  // a later item waits until |A| is packed: every packing item is then already taken by a
+  // running thread, which waits for nothing.
   std::vector<double> apack(static_cast<std::size_t>(padded * std::max<i64>(k, 1)));
-  const i64 pack_items = std::min<i64>(row_tiles, std::max<i64>(1, m * k >> 15));
-  run_on_engine_workers(static_cast<int>(std::min<i64>(nthreads, pack_items)), row_tiles,
-                        [&](std::atomic<i64>& next, i64 count) {
-                          for (i64 it; (it = next.fetch_add(1)) < count;)
-                            for (i64 k0 = 0; k0 < k; k0 += depth) {
-                              const i64 kc = std::min(depth, k - k0);
-                              pack(a, it * mr, std::min<i64>(mr, m - it * mr), mr, k0, kc,
-                                   apack.data() + k0 * padded + it * mr * kc);
-                            }
-                        });
-
-  // Items: (group of up to 256 rows, one column tile of nr outputs); each packs its B
-  // micro-panel piece by piece and runs the kernel on every row tile of its group, adding into
-  // T (which starts as |bias|) piece after piece.
+  std::atomic<i64> packed{0};
   const i64 group_tiles = std::max<i64>(1, 256 / mr);
   const i64 groups = (row_tiles + group_tiles - 1) / group_tiles;
-  run_on_engine_workers(static_cast<int>(std::min<i64>(nthreads, groups * col_tiles)),
-                        groups * col_tiles, [&](std::atomic<i64>& next, i64 count) {
-                          std::vector<double> bpanel(static_cast<std::size_t>(nr * depth));
-                          std::vector<double> tile(static_cast<std::size_t>(mr * nr));
-                          for (i64 q; (q = next.fetch_add(1)) < count;) {
-                            const i64 jt = q % col_tiles, g = q / col_tiles;
-                            const i64 j0 = jt * nr, nb = std::min<i64>(nr, n - j0);
-                            const i64 it0 = g * group_tiles,
-                                      it1 = std::min(row_tiles, it0 + group_tiles);
-                            for (i64 i = it0 * mr; i < std::min(m, it1 * mr); ++i)
-                              for (i64 j = 0; j < nb; ++j)
-                                t[i * n + j0 + j] = bias ? std::fabs(bias[j0 + j]) : 0.0;
-                            for (i64 k0 = 0; k0 < k; k0 += depth) {
-                              const i64 kc = std::min(depth, k - k0);
-                              pack(b, j0, nb, nr, k0, kc, bpanel.data());
-                              for (i64 it = it0; it < it1; ++it) {
-                                const i64 i0 = it * mr, mb = std::min<i64>(mr, m - i0);
-                                const double* ap = apack.data() + k0 * padded + it * mr * kc;
-                                double* c = t + i0 * n + j0;
-                                if (mb == mr && nb == nr) {
-                                  kernel->run(kc, ap, bpanel.data(), c, n, true);
-                                  continue;
-                                }
-                                // An edge tile: through a full mr x nr tile (the padding lanes
-                                // compute zeros that are dropped; each kept lane computes what it
-                                // would in place).
-                                for (i64 i = 0; i < mb; ++i)
-                                  for (i64 j = 0; j < nb; ++j) tile[i * nr + j] = c[i * n + j];
-                                kernel->run(kc, ap, bpanel.data(), tile.data(), nr, true);
-                                for (i64 i = 0; i < mb; ++i)
-                                  for (i64 j = 0; j < nb; ++j) c[i * n + j] = tile[i * nr + j];
-                              }
-                            }
-                          }
-                        });
+  const i64 items = row_tiles + groups * col_tiles;
+  run_on_engine_workers(
+      static_cast<int>(std::min<i64>(nthreads, groups * col_tiles)), items,
+      [&](std::atomic<i64>& next, i64 count) {
+        std::vector<double> bpanel, tile;
+        for (i64 q; (q = next.fetch_add(1)) < count;) {
+          if (q < row_tiles) {
+            for (i64 k0 = 0; k0 < k; k0 += depth) {
+              const i64 kc = std::min(depth, k - k0);
+              pack(a, q * mr, std::min<i64>(mr, m - q * mr), mr, k0, kc,
+                   apack.data() + k0 * padded + q * mr * kc);
+            }
+            packed.fetch_add(1, std::memory_order_release);
+            continue;
+          }
+          while (packed.load(std::memory_order_acquire) < row_tiles) std::this_thread::yield();
+          if (bpanel.empty()) {
+            bpanel.resize(static_cast<std::size_t>(nr * depth));
+            tile.resize(static_cast<std::size_t>(mr * nr));
+          }
+          const i64 jt = (q - row_tiles) % col_tiles, g = (q - row_tiles) / col_tiles;
+          const i64 j0 = jt * nr, nb = std::min<i64>(nr, n - j0);
+          const i64 it0 = g * group_tiles, it1 = std::min(row_tiles, it0 + group_tiles);
+          for (i64 i = it0 * mr; i < std::min(m, it1 * mr); ++i)
+            for (i64 j = 0; j < nb; ++j) t[i * n + j0 + j] = bias ? std::fabs(bias[j0 + j]) : 0.0;
+          for (i64 k0 = 0; k0 < k; k0 += depth) {
+            const i64 kc = std::min(depth, k - k0);
+            pack(b, j0, nb, nr, k0, kc, bpanel.data());
+            for (i64 it = it0; it < it1; ++it) {
+              const i64 i0 = it * mr, mb = std::min<i64>(mr, m - i0);
+              const double* ap = apack.data() + k0 * padded + it * mr * kc;
+              double* c = t + i0 * n + j0;
+              if (mb == mr && nb == nr) {
+                kernel->run(kc, ap, bpanel.data(), c, n, true);
+                continue;
+              }
+              // An edge tile: through a full mr x nr tile (the padding lanes compute zeros
+              // that are dropped; each kept lane computes what it would in place).
+              for (i64 i = 0; i < mb; ++i)
+                for (i64 j = 0; j < nb; ++j) tile[i * nr + j] = c[i * n + j];
+              kernel->run(kc, ap, bpanel.data(), tile.data(), nr, true);
+              for (i64 i = 0; i < mb; ++i)
+                for (i64 j = 0; j < nb; ++j) c[i * n + j] = tile[i * nr + j];
+            }
+          }
+        }
+      });
   return true;
 }
 
