@@ -23,7 +23,9 @@ struct abs_operand {
 /// gemm_exact_kernel() reports it) and on k, never on m, on the thread count or on which rows
 /// are passed together: a block of A's rows gets the rows of the whole product. NaN and Inf
 /// propagate as IEEE arithmetic does. Runs on `threads` threads (engine_threads(threads)).
-/// Returns false, writing nothing, when no native kernel runs (gemm_exact_kernel() is
+/// Memory: |A| packed whole (about m x k doubles), and one B micro-panel per thread; meant for
+/// blocks of rows (the bounds pass about 2^19 values of A at a time). Returns false, writing
+/// nothing, when no native kernel runs (gemm_exact_kernel() is
 /// "openblas"): the caller computes T another way.
 bool abs_product_sum(std::int64_t m, std::int64_t n, std::int64_t k, const abs_operand& a,
                      const abs_operand& b, const double* bias, double* t, int threads);
