@@ -89,6 +89,20 @@ __attribute__((target("avx2"))) void pack_rows_avx2(const T* base, i64 rs, i64 r
     }
   }
 }
+
+// The same for rows with unit row stride (matmul's W): each column's `width` values are
+// consecutive, 4 at a time.
+template <class T>
+__attribute__((target("avx2"))) void pack_columns_avx2(const T* base, i64 cs, i64 r0, int width,
+                                                       i64 k0, i64 kc, double* out) noexcept {
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  for (i64 kk = 0; kk < kc; ++kk) {
+    const T* col = base + (k0 + kk) * cs + r0;
+    double* o = out + kk * width;
+    for (int r = 0; r < width; r += 4)
+      _mm256_storeu_pd(o + r, _mm256_andnot_pd(sign, load4(col + r)));
+  }
+}
 #endif
 
 template <class T>
@@ -98,6 +112,10 @@ void pack_typed(const T* base, i64 rs, i64 cs, i64 r0, i64 rows, int width, i64 
   // A native kernel runs only on CPUs with AVX2 (detail::native::chosen).
   if (cs == 1 && rows == width && width % 4 == 0) {
     pack_rows_avx2(base, rs, r0, width, k0, kc, out);
+    return;
+  }
+  if (rs == 1 && rows == width && width % 4 == 0) {
+    pack_columns_avx2(base, cs, r0, width, k0, kc, out);
     return;
   }
 #endif
