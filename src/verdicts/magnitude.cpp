@@ -169,8 +169,9 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
   const std::int64_t blocks = (rows + block - 1) / block;
   const int nthreads = exact::engine_threads(threads);
   // The native kernels when the problem's rows fit one call (as its blocks then do: the same
-  // path for both). Beyond one call (ViT-B: 37 calls of 341 rows) they measured no faster than
-  // OpenBLAS (1.12-1.21x against 1.14-1.36x DGEMM, a loaded machine), so the DGEMM calls stay.
+  // path for both). Beyond one call (ViT-B: 37 calls of 341 rows) they measured slower than
+  // the OpenBLAS calls (idle machine, 2 threads: 1.49-1.52x DGEMM against 1.23-1.31x; equal at
+  // 1 thread), so those stay.
   if ((whole_rows > 0 ? whole_rows : rows) <= block &&
       native_abs_product(lin, x, w, b ? babs.data() : nullptr, rows, n, k, block, threads,
                          t.data())) {
