@@ -822,9 +822,9 @@ std::int64_t judging_block_rows(reference_set::impl& s, std::int64_t elements, b
   // About 16 MiB of exact values (17 bytes per output) a block and reference, in whole DGEMM calls
   // of the magnitude, so that each element's T comes from the same call as in the whole pass
   // (ViT-B's 1536-long rows: 8 calls of 341 rows, 17 MiB of exact values and 8 MiB of T; 5 blocks).
-  // Fewer, larger blocks than 8 MiB: OpenBLAS's threads spin after each magnitude DGEMM,
-  // taking CPU from the exact engine that runs next (at 2 threads 8 MiB blocks cost 5-20% more
-  // CPU than the whole pass, 16 MiB ones none measurable).
+  // 16 MiB rather than 8 was chosen when the magnitude ran on OpenBLAS's own threads, which spin
+  // after each DGEMM (8 MiB blocks then cost 5-20% more CPU at 2 threads); it now runs on the
+  // engine's workers with OpenBLAS at one thread, and the size was kept.
   const std::int64_t row = elements / rows;
   const std::int64_t calls = magnitude_rows_of(s, k);
   const std::int64_t want =
