@@ -134,7 +134,8 @@ void pack(const abs_operand& op, i64 r0, i64 rows, int width, i64 k0, i64 kc, do
 }  // namespace
 
 bool abs_product_sum(std::int64_t m, std::int64_t n, std::int64_t k, const abs_operand& a,
-                     const abs_operand& b, const double* bias, double* t, int threads) {
+                     const abs_operand& b, const double* bias, double* t, int threads,
+                     const std::function<void(double*, std::int64_t)>& finish) {
   const detail::native::micro_kernel* kernel = detail::native::chosen();
   if (kernel == nullptr) return false;
   if (m <= 0 || n <= 0) return true;
@@ -202,6 +203,8 @@ bool abs_product_sum(std::int64_t m, std::int64_t n, std::int64_t k, const abs_o
                 for (i64 j = 0; j < nb; ++j) c[i * n + j] = tile[i * nr + j];
             }
           }
+          if (finish)
+            for (i64 i = it0 * mr; i < std::min(m, it1 * mr); ++i) finish(t + i * n + j0, nb);
         }
       });
   return true;

@@ -92,7 +92,8 @@ class single_threaded_blas {
 // with 2-D strides, else |.| of them copied first. False when no native kernel runs.
 bool native_abs_product(bool lin, const tensor_view& x, const tensor_view& w, const double* babs,
                         std::int64_t rows, std::int64_t n, std::int64_t k, std::int64_t block,
-                        int threads, double* t) {
+                        int threads, double* t,
+                        const std::function<void(double*, std::int64_t)>& finish) {
   if (std::string_view(exact::gemm_exact_kernel()).substr(0, 7) != "native-") return false;
   auto in_place = [](const tensor_view& v) {
     return v.storage == storage_type::f64 || v.storage == storage_type::f32;
@@ -123,7 +124,7 @@ bool native_abs_product(bool lin, const tensor_view& x, const tensor_view& w, co
       read_abs(x, r0 * k, m * k, xcopy.data());
       xa = {xcopy.data(), false, k, 1};
     }
-    if (!exact::abs_product_sum(m, n, k, xa, wa, babs, t + r0 * n, threads)) return false;
+    if (!exact::abs_product_sum(m, n, k, xa, wa, babs, t + r0 * n, threads, finish)) return false;
   }
   return true;
 }
@@ -173,18 +174,12 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
   // the OpenBLAS calls (idle machine, 2 threads: 1.49-1.52x DGEMM against 1.23-1.31x; equal at
   // 1 thread), so those stay.
   if ((whole_rows > 0 ? whole_rows : rows) <= block &&
-      native_abs_product(lin, x, w, b ? babs.data() : nullptr, rows, n, k, block, threads,
-                         t.data())) {
-    // The enlargement, in pieces of 64 Ki elements.
-    const std::int64_t values = rows * n, pieces = (values + 65535) >> 16;
-    run_workers(static_cast<int>(std::min<std::int64_t>(nthreads, pieces)), pieces,
-                [&](std::atomic<std::int64_t>& next, std::int64_t count) {
-                  for (std::int64_t q; (q = next.fetch_add(1)) < count;)
-                    for (std::int64_t e = q << 16; e < std::min(values, (q + 1) << 16); ++e)
-                      t[static_cast<std::size_t>(e)] = bound(t[static_cast<std::size_t>(e)]);
-                });
+      native_abs_product(lin, x, w, b ? babs.data() : nullptr, rows, n, k, block, threads, t.data(),
+                         [&](double* out, std::int64_t count) {
+                           // The enlargement, on the worker that formed the values.
+                           for (std::int64_t e = 0; e < count; ++e) out[e] = bound(out[e]);
+                         }))
     return t;
-  }
   const std::int64_t panels = (n + panel.columns - 1) / panel.columns;
 
   // Panel p of the rows [r0, r0 + m) of T. |x|'s rows are read from xabs (m x k, row-major)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace roundoff::exact {
 
@@ -27,7 +28,11 @@ struct abs_operand {
 /// blocks of rows (the bounds pass about 2^19 values of A at a time). Returns false, writing
 /// nothing, when no native kernel runs (gemm_exact_kernel() is
 /// "openblas"): the caller computes T another way.
+/// `finish`, when given, is called once on every finished stretch of a row's outputs
+/// (finish(t + i*n + j, count)), on the worker that formed them, before the call returns: the
+/// caller's per-element post-processing, spread over the threads.
 bool abs_product_sum(std::int64_t m, std::int64_t n, std::int64_t k, const abs_operand& a,
-                     const abs_operand& b, const double* bias, double* t, int threads);
+                     const abs_operand& b, const double* bias, double* t, int threads,
+                     const std::function<void(double*, std::int64_t)>& finish = {});
 
 }  // namespace roundoff::exact
