@@ -3,8 +3,9 @@
 // the kernel's depth (native-avx512: 128 products, native-avx2: 256) an FMA chain from 0 in
 // increasing k (std::fma: correctly rounded, as the hardware's), added to t. Bit-equal on row and
 // column tiles with remainders, K = 0, pieces with remainders, f32 and f64 operands, both stride
-// layouts, negative values and bias, any thread count; without a native kernel
-// (ROUNDOFF_EXACT_KERNEL=blas) it must decline. The tests also run with =avx2 and =blas.
+// layouts, negative values and bias, any thread count, the finishing pass once per output; without
+// a native kernel (ROUNDOFF_EXACT_KERNEL=blas) it must decline. The tests also run with =avx2 and
+// =blas.
 #include "roundoff/exact/abs_product.hpp"
 
 #include <gtest/gtest.h>
@@ -98,6 +99,13 @@ TEST(AbsProductSum, EachOutputIsTheKernelsFmaChainBitForBit) {
               }
               for (std::size_t e = 0; e < t.size(); ++e)
                 ASSERT_EQ(t[e], want[e]) << at << ", output " << e;
+              // finish visits every output exactly once (negating twice would undo it).
+              ASSERT_TRUE(exact::abs_product_sum(m, n, k, oa.view, ob.view, bias.data(), t.data(),
+                                                 threads, [](double* out, i64 count) {
+                                                   for (i64 e = 0; e < count; ++e) out[e] = -out[e];
+                                                 }));
+              for (std::size_t e = 0; e < t.size(); ++e)
+                ASSERT_EQ(t[e], -want[e]) << at << ", output " << e << " after finish";
             }
           }
       }
