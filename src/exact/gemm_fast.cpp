@@ -55,19 +55,6 @@ void gemm_simple_parallel(const gemm_problem& p, exact_tensor& dest, int threads
   });
 }
 
-/// Sets OpenBLAS to one thread while alive (each worker's DGEMM is single-threaded: the
-/// parallelism is ours, over tiles) and restores the caller's count after, exception or not.
-class single_threaded_blas {
- public:
-  single_threaded_blas() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
-  ~single_threaded_blas() { openblas_set_num_threads(saved_); }
-  single_threaded_blas(const single_threaded_blas&) = delete;
-  single_threaded_blas& operator=(const single_threaded_blas&) = delete;
-
- private:
-  int saved_;
-};
-
 /// Runs every tile of `tiles` on `threads` threads, each with a workspace of the pool.
 void run_tiles(const gemm_problem& p, const detail::tile_shape& tiles, int threads,
                const detail::tile_executor& executor) {
@@ -141,6 +128,14 @@ void gemm_exact(const gemm_problem& p, exact_tensor& dest, const engine_options&
   if (!native) blas1.emplace();
   const detail::tile_executor executor(p, dest, pl, native);
   run_tiles(p, tiles, static_cast<int>(std::min<i64>(threads, tiles.count)), executor);
+}
+
+single_threaded_blas::single_threaded_blas() : saved_(openblas_get_num_threads()) {
+  openblas_set_num_threads(1);
+}
+
+single_threaded_blas::~single_threaded_blas() {
+  openblas_set_num_threads(saved_);
 }
 
 }  // namespace roundoff::exact

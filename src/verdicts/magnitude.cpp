@@ -74,19 +74,6 @@ void read_abs(const tensor_view& v, std::int64_t first, std::int64_t count, doub
   }
 }
 
-// OpenBLAS at one thread while alive (the DGEMM calls run on our workers), the caller's count
-// restored after, exception or not.
-class single_threaded_blas {
- public:
-  single_threaded_blas() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
-  ~single_threaded_blas() { openblas_set_num_threads(saved_); }
-  single_threaded_blas(const single_threaded_blas&) = delete;
-  single_threaded_blas& operator=(const single_threaded_blas&) = delete;
-
- private:
-  int saved_;
-};
-
 // The one-call case on the exact engine's own kernels (exact::abs_product_sum: |.| taken while
 // packing, one pass over W): x's rows and W's elements read in place when stored as f32 or f64
 // with 2-D strides, else |.| of them copied first. False when no native kernel runs.
@@ -224,7 +211,7 @@ std::optional<std::vector<double>> magnitude_by_blocks(const ops::op_spec& op, c
     return std::max<std::int64_t>(1, std::min<std::int64_t>(nthreads, values >> 16));
   };
 
-  const single_threaded_blas blas;
+  const exact::single_threaded_blas blas;
   if (panels == 1) {
     // One panel (ViT-B: 37 calls of 341 rows): |W| copied once, in W's layout; each worker
     // takes whole blocks of rows, their |x| in its buffer.

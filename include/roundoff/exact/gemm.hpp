@@ -71,6 +71,20 @@ void run_on_engine_workers(
     int threads, std::int64_t count,
     const std::function<void(std::atomic<std::int64_t>& next, std::int64_t count)>& work);
 
+/// OpenBLAS at one thread while alive, the caller's count restored after, exception or not: for
+/// loops of single-threaded BLAS calls on the engine's workers, where the parallelism is ours
+/// (the engine's OpenBLAS path, the bounds' magnitude). Process-wide, as OpenBLAS's setting is.
+class single_threaded_blas {
+ public:
+  single_threaded_blas();
+  ~single_threaded_blas();
+  single_threaded_blas(const single_threaded_blas&) = delete;
+  single_threaded_blas& operator=(const single_threaded_blas&) = delete;
+
+ private:
+  int saved_;
+};
+
 /// Fast exact path. Writes every output element of p into dest (already sized). With
 /// opt.device == device_kind::cuda and no usable CUDA device it throws std::runtime_error whose
 /// what() starts "no CUDA device available".
