@@ -176,7 +176,7 @@ bool abs_product_sum(std::int64_t m, std::int64_t n, std::int64_t k, const abs_o
           while (packed.load(std::memory_order_acquire) < row_tiles) std::this_thread::yield();
           if (bpanel.empty()) {
             bpanel.resize(static_cast<std::size_t>(nr * depth));
-            tile.resize(static_cast<std::size_t>(mr * nr));
+            tile.resize(static_cast<std::size_t>(mr) * static_cast<std::size_t>(nr));
           }
           const i64 jt = (q - row_tiles) % col_tiles, g = (q - row_tiles) / col_tiles;
           const i64 j0 = jt * nr, nb = std::min<i64>(nr, n - j0);
