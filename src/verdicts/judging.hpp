@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <chrono>
 #include <cmath>
@@ -16,8 +17,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -57,8 +56,8 @@ using bounds::detail::mul_up;
 constexpr double inf = std::numeric_limits<double>::infinity();
 
 // Runs f(begin, end) over [0, n) cut into up to `threads` contiguous ranges (at least
-// min_per_range elements each), the caller's thread taking the first. f must write only what
-// belongs to its range (or its own partial result), so that the outcome does not depend on the
+// min_per_range elements each), on the caller's thread and the engine's workers. f must write only
+// what belongs to its range (or its own partial result), so that the outcome does not depend on the
 // cut. The first exception is rethrown after all ranges are done.
 template <class F>
 void for_ranges(int threads, std::int64_t n, std::int64_t min_per_range, F f) {
@@ -76,15 +75,12 @@ void for_ranges(int threads, std::int64_t n, std::int64_t min_per_range, F f) {
       errors[static_cast<std::size_t>(q)] = std::current_exception();
     }
   };
-  std::vector<std::thread> others;
-  std::int64_t q = 1;
-  try {
-    for (; q < parts; ++q) others.emplace_back(run, q);
-  } catch (const std::system_error&) {
-    for (; q < parts; ++q) run(q);  // no thread to be had: the rest here
-  }
-  run(0);
-  for (auto& t : others) t.join();
+  // On the exact engine's persistent workers (no thread started per call; a nested or
+  // concurrent call gets its own threads there).
+  exact::run_on_engine_workers(static_cast<int>(parts), parts,
+                               [&](std::atomic<std::int64_t>& next, std::int64_t count) {
+                                 for (std::int64_t q; (q = next.fetch_add(1)) < count;) run(q);
+                               });
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
 }
